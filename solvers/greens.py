@@ -1,0 +1,161 @@
+"""Green's-function relations: hybridisation, Dyson's equation, poles, density, Bethe lattice.
+
+All functions follow ``docs/conventions.md``: ``G(tau) = -<T d(tau) d+(0)>``, fermionic Matsubara
+frequencies ``w_n = (2n+1) pi/beta`` (``n >= 0``), tail ``G(i w_n) -> 1/(i w_n)``, energies in units
+of the Bethe half bandwidth ``D``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .legendre import g_l_from_iw, g_tau_from_l
+from .mesh import check_beta
+
+__all__ = [
+    "hybridisation_iw",
+    "g0_inverse_iw",
+    "dyson_sigma",
+    "dyson_g",
+    "poles_g_iw",
+    "poles_g_tau",
+    "density_from_g_l",
+    "density_from_g_iw",
+    "quasiparticle_weight",
+    "bethe_g_iw",
+    "bethe_delta_iw",
+    "fermi",
+    "g_tau_from_iw",
+]
+
+
+def _iw(wn: np.ndarray) -> np.ndarray:
+    wn = np.asarray(wn, dtype=float)
+    if wn.ndim != 1:
+        raise ValueError("the Matsubara mesh must be a 1-d array of w_n")
+    return 1j * wn
+
+
+def hybridisation_iw(wn: np.ndarray, bath_eps: np.ndarray, bath_v: np.ndarray) -> np.ndarray:
+    """``Delta(i w_n) = sum_k V_k^2 / (i w_n - eps_k)`` of a discrete bath.
+
+    Args:
+        wn: Matsubara frequencies ``w_n`` (real, units of D).
+        bath_eps: bath energies ``eps_k``.
+        bath_v: hybridisations ``V_k`` (same length).
+
+    Example:
+        >>> import numpy as np
+        >>> hybridisation_iw(np.array([1.0]), np.array([0.0]), np.array([1.0]))
+        array([0.-1.j])
+    """
+    iw = _iw(wn)
+    eps = np.asarray(bath_eps, dtype=float)
+    v = np.asarray(bath_v, dtype=float)
+    if eps.shape != v.shape:
+        raise ValueError(f"bath_eps (length {eps.size}) and bath_v (length {v.size}) differ")
+    if eps.size == 0:
+        return np.zeros_like(iw)
+    return np.sum(v[None, :] ** 2 / (iw[:, None] - eps[None, :]), axis=1)
+
+
+def g0_inverse_iw(wn: np.ndarray, eps_d: float, delta_iw: np.ndarray) -> np.ndarray:
+    """Non-interacting impurity ``G0(i w_n)^-1 = i w_n - eps_d - Delta(i w_n)``."""
+    iw = _iw(wn)
+    delta_iw = np.asarray(delta_iw)
+    if delta_iw.shape != iw.shape:
+        raise ValueError(f"delta_iw has shape {delta_iw.shape}, the mesh {iw.shape}")
+    return iw - eps_d - delta_iw
+
+
+def dyson_sigma(g0_inv_iw: np.ndarray, g_iw: np.ndarray) -> np.ndarray:
+    """Dyson's equation ``Sigma(i w_n) = G0(i w_n)^-1 - G(i w_n)^-1``."""
+    g0_inv_iw = np.asarray(g0_inv_iw)
+    g_iw = np.asarray(g_iw)
+    if g0_inv_iw.shape != g_iw.shape:
+        raise ValueError(f"G0^-1 has shape {g0_inv_iw.shape}, G has {g_iw.shape}")
+    return g0_inv_iw - 1.0 / g_iw
+
+
+def dyson_g(g0_inv_iw: np.ndarray, sigma_iw: np.ndarray) -> np.ndarray:
+    """Dyson's equation ``G(i w_n) = 1 / (G0(i w_n)^-1 - Sigma(i w_n))``."""
+    return 1.0 / (np.asarray(g0_inv_iw) - np.asarray(sigma_iw))
+
+
+def fermi(eps: np.ndarray, beta: float) -> np.ndarray:
+    """Fermi function ``1/(1 + exp(beta eps))``, overflow-free."""
+    return 0.5 * (1.0 - np.tanh(0.5 * check_beta(beta) * np.asarray(eps, dtype=float)))
+
+
+def poles_g_iw(weights: np.ndarray, energies: np.ndarray, wn: np.ndarray) -> np.ndarray:
+    """Pole sum ``G(i w_n) = sum_p w_p / (i w_n - e_p)``."""
+    wn = np.asarray(wn, dtype=float)
+    _iw(wn)
+    w = np.asarray(weights, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    # 1/(i w - e) = -(e + i w) / (w^2 + e^2), in real arithmetic
+    inv = 1.0 / (wn[:, None] ** 2 + e[None, :] ** 2)
+    return -(inv @ (w * e)) - 1j * wn * (inv @ w)
+
+
+def poles_g_tau(weights: np.ndarray, energies: np.ndarray, beta: float,
+                tau: np.ndarray) -> np.ndarray:
+    """Pole sum in imaginary time: ``G(tau) = -sum_p w_p exp(-tau e_p) / (1 + exp(-beta e_p))``.
+
+    Evaluated as ``exp(-tau e - log(1 + exp(-beta e)))``, which never overflows.
+    """
+    beta = check_beta(beta)
+    tau = np.asarray(tau, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    expo = -np.outer(tau, e) - np.logaddexp(0.0, -beta * e)[None, :]
+    return -(np.exp(expo) @ np.asarray(weights, dtype=float))
+
+
+def density_from_g_l(g_l: np.ndarray, beta: float) -> float:
+    """Density per spin ``n_s = -G(beta-)`` from Legendre coefficients (``P_l(1) = 1``)."""
+    return float(-np.real(g_tau_from_l(g_l, beta, np.array([beta]))[0]))
+
+
+def density_from_g_iw(g_iw: np.ndarray, beta: float, n_l: int = 80) -> float:
+    """Density per spin ``n_s = -G(beta-)`` from ``G(i w_n)`` with the ``1/(i w_n)`` tail handled
+    analytically (through :func:`solvers.legendre.g_l_from_iw`)."""
+    return density_from_g_l(g_l_from_iw(g_iw, beta, n_l), beta)
+
+
+def quasiparticle_weight(sigma_iw: np.ndarray, beta: float) -> float:
+    """Estimate ``Z = 1 / (1 - Im Sigma(i w_0) / w_0)`` with ``w_0 = pi / beta``."""
+    w0 = np.pi / check_beta(beta)
+    return float(1.0 / (1.0 - np.imag(np.asarray(sigma_iw)[0]) / w0))
+
+
+def bethe_g_iw(wn: np.ndarray, D: float = 1.0, sigma_iw: np.ndarray | float = 0.0,
+               mu: float = 0.0) -> np.ndarray:
+    """Local Green's function of the Bethe lattice (semicircular DOS of half bandwidth ``D``).
+
+    ``G(z) = 2 (z - sqrt(z^2 - D^2)) / D^2`` with ``z = i w_n + mu - Sigma(i w_n)``, on the branch
+    ``Im G < 0`` for ``Im z > 0``.
+
+    Example:
+        >>> import numpy as np
+        >>> g = bethe_g_iw(np.array([1e3]))
+        >>> abs(g[0] * 1e3j - 1) < 1e-6   # tail 1/(i w_n)
+        True
+    """
+    if not np.isfinite(D) or D <= 0:
+        raise ValueError(f"half bandwidth D must be > 0, got {D}")
+    z = _iw(wn) + mu - np.asarray(sigma_iw)
+    sq = np.sqrt(z * z - D * D)
+    # choose the branch with sqrt ~ z at large |z|, i.e. sign(Im sq) = sign(Im z)
+    sq = np.where(np.imag(sq) * np.imag(z) < 0, -sq, sq)
+    return 2.0 * (z - sq) / D ** 2
+
+
+def bethe_delta_iw(g_iw: np.ndarray, D: float = 1.0) -> np.ndarray:
+    """Bethe self-consistency ``Delta(i w_n) = t^2 G(i w_n)`` with ``t = D/2``."""
+    return (D / 2.0) ** 2 * np.asarray(g_iw)
+
+
+def g_tau_from_iw(g_iw: np.ndarray, beta: float, tau: np.ndarray, n_l: int = 80) -> np.ndarray:
+    """``G(tau)`` from ``G(i w_n)`` through its Legendre coefficients (tail handled analytically)."""
+    return g_tau_from_l(g_l_from_iw(g_iw, beta, n_l), beta, tau)
+
