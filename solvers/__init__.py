@@ -10,6 +10,7 @@ Conventions: ``docs/conventions.md``. This package never imports torch nor ``mld
 """
 
 from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_iw, density_from_g_l, dyson_g,
+                     estimate_tail,
                      dyson_sigma, fermi, g0_inverse_iw, g_tau_from_iw, hybridisation_iw,
                      poles_g_iw, poles_g_tau, quasiparticle_weight)
 from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g_tau_from_l,
@@ -27,7 +28,7 @@ __all__ = [
     "AndersonModel", "SolverResult", "solve", "register_solver", "available_solvers",
     "get_solver", "matsubara_freqs", "tau_mesh", "hybridisation_iw", "g0_inverse_iw",
     "dyson_sigma", "dyson_g", "poles_g_iw", "poles_g_tau", "density_from_g_l",
-    "density_from_g_iw", "quasiparticle_weight", "bethe_g_iw", "bethe_delta_iw", "fermi",
+    "density_from_g_iw", "estimate_tail", "quasiparticle_weight", "bethe_g_iw", "bethe_delta_iw", "fermi",
     "g_tau_from_iw", "g_l_from_tau", "g_tau_from_l", "g_iw_from_l", "g_l_from_iw",
     "g_l_from_poles", "legendre_t_matrix", "tail_moments_from_l", "sum_rule_from_l",
     "iw_to_tau", "tau_to_iw", "tail_tau",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .legendre import g_l_from_iw, g_tau_from_l
-from .mesh import check_beta
+from .mesh import check_beta, matsubara_freqs
 
 __all__ = [
     "hybridisation_iw",
@@ -21,6 +21,7 @@ __all__ = [
     "poles_g_tau",
     "density_from_g_l",
     "density_from_g_iw",
+    "estimate_tail",
     "quasiparticle_weight",
     "bethe_g_iw",
     "bethe_delta_iw",
@@ -116,10 +117,35 @@ def density_from_g_l(g_l: np.ndarray, beta: float) -> float:
     return float(-np.real(g_tau_from_l(g_l, beta, np.array([beta]))[0]))
 
 
-def density_from_g_iw(g_iw: np.ndarray, beta: float, n_l: int = 80) -> float:
-    """Density per spin ``n_s = -G(beta-)`` from ``G(i w_n)`` with the ``1/(i w_n)`` tail handled
-    analytically (through :func:`solvers.legendre.g_l_from_iw`)."""
-    return density_from_g_l(g_l_from_iw(g_iw, beta, n_l), beta)
+def estimate_tail(g_iw: np.ndarray, beta: float, c1: float = 1.0,
+                  fraction: float = 0.5) -> tuple[float, float, float]:
+    """Moments ``(c_1, c_2, c_3)`` of ``G(i w_n) = sum_k c_k/(i w_n)^k`` from the data.
+
+    With ``c_1`` given, ``c_2`` and ``c_3`` come from linear least squares on the highest
+    ``fraction`` of the frequencies: ``Re G = -c_2/w^2 + c_4/w^4`` and
+    ``Im G = -c_1/w + c_3/w^3 - c_5/w^5``.
+    """
+    g_iw = np.asarray(g_iw, dtype=complex)
+    wn = matsubara_freqs(beta, g_iw.size)
+    start = int(g_iw.size * (1 - fraction))
+    w = wn[start:]
+    if w.size < 4:
+        return (c1, 0.0, 0.0)
+    a_re = np.stack([-1 / w ** 2, 1 / w ** 4], axis=1)
+    c2 = np.linalg.lstsq(a_re * w[:, None] ** 2, g_iw.real[start:] * w ** 2, rcond=None)[0][0]
+    rhs = (g_iw.imag[start:] + c1 / w) * w ** 3
+    a_im = np.stack([np.ones_like(w), -1 / w ** 2], axis=1)
+    c3 = np.linalg.lstsq(a_im, rhs, rcond=None)[0][0]
+    return (float(c1), float(c2), float(c3))
+
+
+def density_from_g_iw(g_iw: np.ndarray, beta: float, n_l: int = 80,
+                      tail: tuple[float, ...] | None = None) -> float:
+    """Density per spin ``n_s = -G(beta-)`` from ``G(i w_n)`` with the tail handled analytically
+    (through :func:`solvers.legendre.g_l_from_iw`); moments estimated from the data unless
+    given (:func:`estimate_tail`)."""
+    tail = estimate_tail(g_iw, beta) if tail is None else tail
+    return density_from_g_l(g_l_from_iw(g_iw, beta, n_l, tail=tail), beta)
 
 
 def quasiparticle_weight(sigma_iw: np.ndarray, beta: float) -> float:
@@ -155,7 +181,10 @@ def bethe_delta_iw(g_iw: np.ndarray, D: float = 1.0) -> np.ndarray:
     return (D / 2.0) ** 2 * np.asarray(g_iw)
 
 
-def g_tau_from_iw(g_iw: np.ndarray, beta: float, tau: np.ndarray, n_l: int = 80) -> np.ndarray:
-    """``G(tau)`` from ``G(i w_n)`` through its Legendre coefficients (tail handled analytically)."""
-    return g_tau_from_l(g_l_from_iw(g_iw, beta, n_l), beta, tau)
+def g_tau_from_iw(g_iw: np.ndarray, beta: float, tau: np.ndarray, n_l: int = 80,
+                  tail: tuple[float, ...] | None = None) -> np.ndarray:
+    """``G(tau)`` from ``G(i w_n)`` through its Legendre coefficients (tail handled analytically,
+    estimated from the data unless given)."""
+    tail = estimate_tail(g_iw, beta) if tail is None else tail
+    return g_tau_from_l(g_l_from_iw(g_iw, beta, n_l, tail=tail), beta, tau)
 

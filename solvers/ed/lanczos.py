@@ -89,9 +89,10 @@ def lowest_states(apply: Callable[[np.ndarray], np.ndarray], dim: int,
             certified = (n_lead > 0 and theta[n_lead - 1] > e_cut) or n_lead == n == dim
         small = np.abs(np.diag(r)) < 1e-12 * max(1.0, float(np.max(np.abs(t[:n, :n]))))
         if check and (certified or n >= dim or n + p > max_basis):
-            n_keep = n_lead
-            vec = q[:n].T @ s[:, :n_keep]
             limited = not certified and n < dim
+            # when a limit stopped the search, keep the best Ritz pairs inside the window
+            n_keep = n_lead if not limited else max(n_lead, int(np.sum(theta <= e_cut)), 1)
+            vec = q[:n].T @ s[:, :n_keep]
             return LowestStates(theta[:n_keep], vec, complete=(n == dim and n_lead == n),
                                 krylov_dim=n, limited=limited)
         if np.any(small):  # deflation: replace dependent directions by fresh random ones
@@ -123,9 +124,9 @@ def lanczos_poles(apply: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
                   check_every: int = 6) -> ChainPoles:
     """Lanczos chain from ``v0`` until its resolvent is converged on the shifts ``z_check``.
 
-    The chain stops when ``scale |v0|^2 |R_m(z) - R_{m-c}(z)| < tol`` on every checked shift
-    (``c = check_every``), when the Krylov space is exhausted (``b_m ~ 0``: exact), or at
-    ``max_steps`` (then ``converged`` is False).
+    The chain stops when ``s |R_m(z) - R_{m-c}(z)| < tol max(1, s |R_m(z)|)`` on every checked
+    shift (``s = scale |v0|^2``, ``c = check_every``), when the Krylov space is exhausted
+    (``b_m ~ 0`` or ``m = dim``: exact), or at ``max_steps`` (then ``converged`` is False).
     """
     v = np.ravel(v0).astype(float, copy=True)
     norm2 = float(v @ v)
@@ -159,12 +160,16 @@ def lanczos_poles(apply: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
             for i in range(m - 2, -1, -1):
                 f = z_check - a[i] - b[i] ** 2 / f
             r = 1.0 / f
-            if last is not None and scale * norm2 * np.max(np.abs(r - last)) < tol:
-                converged = True
-                break
+            if last is not None:
+                size = scale * norm2 * np.max(np.abs(r))
+                if scale * norm2 * np.max(np.abs(r - last)) < tol * max(1.0, size):
+                    converged = True
+                    break
             last = r
         v_prev = v
         v = w / bj
         b_prev = bj
+    if m == dim:  # the Krylov space spans the whole sector: the resolvent is complete
+        converged = True
     e, u = linalg.eigh_tridiagonal(a[:m], b[:m - 1])
     return ChainPoles(e, norm2 * u[0] ** 2, m, converged)

@@ -142,7 +142,8 @@ def _sector_lower_bounds(model: AndersonModel, n_lambda: int = 17) -> np.ndarray
 def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: float = 1e-10,
              ground_state_only: bool = False, method: str = "auto", dense_max_dim: int = 300,
              use_symmetry: bool = True, eig_block: int | None = None, eig_tol: float = 1e-10,
-             max_krylov_basis: int = 600, krylov_tol: float = 1e-13,
+             max_krylov_basis: int = 600, dense_fallback_dim: int = 4000,
+             krylov_tol: float = 1e-12,
              krylov_max_steps: int = 600, n_tau: int | None = None,
              seed: int = 0) -> SolverResult:
     """Exact diagonalisation at finite temperature (impurity + at most 8 bath sites).
@@ -167,7 +168,11 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
         max_krylov_basis: limit of the block-Lanczos basis per sector; reaching it before every
             state in the Boltzmann window is certified sets ``converged=False`` and says so in
             ``info["warnings"]``.
-        krylov_tol: absolute tolerance of each Green's-function chain's weighted contribution.
+        dense_fallback_dim: in ``"auto"`` mode, a sector up to this size is diagonalised densely
+            after all when the Lanczos basis grows past a third of it (high temperature, many
+            states in the window), and its full spectrum serves the Lehmann sum of sectors
+            holding many kept states.
+        krylov_tol: relative tolerance of each Green's-function chain's weighted contribution.
         krylov_max_steps: Krylov dimension limit per Green's-function chain.
         n_tau: if given, also return ``g_tau`` on a uniform mesh of ``n_tau`` points.
         seed: seed of the Lanczos start blocks (results do not depend on it beyond tolerance).
@@ -221,17 +226,23 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
             skipped.append(key)
             continue
         sec = Sector(spaces[key[0]], spaces[key[1]], model.U)
-        if use_dense(sec.dim):
-            e, v = linalg.eigh(sec.dense())
-            dense_cache[key] = (e, v)
-        else:
+        fallback = method == "auto" and sec.dim <= dense_fallback_dim
+        res = None
+        if not use_dense(sec.dim):
+            basis_limit = max(eig_block, sec.dim // 3) if fallback else max_krylov_basis
             res = lowest_states(lambda x, s=sec: s.apply(x.reshape(s.shape)).ravel(), sec.dim,
                                 lambda th: min(e_best, th) + width,
                                 lambda th: np.exp(-beta * (th - min(e_best, th[0]))),
-                                eig_block, eig_tol,
-                                max_krylov_basis, seed + 7919 * key[0] + 104729 * key[1])
-            e, v = res.energies, res.vectors
+                                eig_block, eig_tol, min(basis_limit, max_krylov_basis),
+                                seed + 7919 * key[0] + 104729 * key[1])
             krylov_dims.append(res.krylov_dim)
+            if res.limited and fallback:
+                res = None  # many states in the window: the full spectrum is cheaper
+        if res is None:
+            e, v = linalg.eigh(sec.dense())
+            dense_cache[key] = (e, v)
+        else:
+            e, v = res.energies, res.vectors
             if res.complete:
                 dense_cache[key] = (e, v)
             if res.limited:
@@ -273,13 +284,16 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
     check = wn[np.unique(np.concatenate([np.arange(min(n_iw, 24)),
                                          np.geomspace(1, n_iw, 12).astype(int) - 1]))]
 
-    def full_spectrum(a: int, b: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Complete eigen-decomposition of sector (a, b) when it is small (else ``None``)."""
+    def full_spectrum(a: int, b: int, n_states: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Complete eigen-decomposition of sector (a, b) when it is small, or moderate and
+        needed for many states (else ``None``: Krylov chains)."""
         if method == "lanczos":
             return None
         lo, hi = min(a, b), max(a, b)
         if (lo, hi) not in dense_cache:
-            if not use_dense(spaces[lo].dim * spaces[hi].dim):
+            dim = spaces[lo].dim * spaces[hi].dim
+            many = method == "auto" and n_states >= 32 and dim <= dense_fallback_dim
+            if not (use_dense(dim) or many):
                 return None
             dense_cache[(lo, hi)] = tuple(linalg.eigh(Sector(spaces[lo], spaces[hi],
                                                              model.U).dense()))
@@ -312,7 +326,7 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
                 if b > 0:
                     jobs.append(((a, b - 1), sec.c_dn(psi, spaces[b - 1]), -1.0))
             for (ta, tb), start, sign in jobs:
-                spec = full_spectrum(ta, tb)
+                spec = full_spectrum(ta, tb, en.size)
                 if spec is not None:
                     et, vt = spec
                     amp2 = (start.reshape(start.shape[0], -1) @ vt) ** 2

@@ -1,0 +1,142 @@
+"""The shared Green's-function toolkit: model validation, meshes, Legendre/tau/Matsubara round
+trips on exact pole functions, tails, sum rule, Dyson, Bethe lattice."""
+
+import numpy as np
+import pytest
+
+from solvers import (AndersonModel, bethe_delta_iw, bethe_g_iw, density_from_g_iw, dyson_g,
+                     dyson_sigma, g0_inverse_iw, g_iw_from_l, g_l_from_iw, g_l_from_poles,
+                     g_l_from_tau, g_tau_from_l, hybridisation_iw, iw_to_tau, matsubara_freqs,
+                     poles_g_iw, poles_g_tau, sum_rule_from_l, tail_moments_from_l, tau_to_iw)
+
+ONE_POLE = (np.array([1.0]), np.array([0.37]))
+TWO_POLE = (np.array([0.4, 0.6]), np.array([-1.1, 0.8]))  # atomic-like G at U ~ 2
+
+
+# ---------------------------------------------------------------- model validation
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(U=np.nan), "U"),
+    (dict(eps_d=np.inf), "eps_d"),
+    (dict(beta=-1.0), "beta"),
+    (dict(beta=0.0), "beta"),
+    (dict(U=-0.1), "U"),
+    (dict(bath_v=[0.1, 0.2, 0.3]), "bath_v"),
+    (dict(bath_eps=[0.0, np.nan]), "bath_eps"),
+])
+def test_model_rejects_bad_fields(kwargs, field):
+    base = dict(U=1.0, eps_d=-0.5, beta=10.0, bath_eps=[-0.5, 0.5], bath_v=[0.3, 0.3])
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=field):
+        AndersonModel(**base)
+
+
+def test_model_bath_choices():
+    with pytest.raises(ValueError, match="bath"):
+        AndersonModel(U=1.0, eps_d=0.0, beta=1.0)
+    with pytest.raises(ValueError, match="not both"):
+        AndersonModel(U=1.0, eps_d=0.0, beta=1.0, bath_eps=[0.0], bath_v=[0.1],
+                      delta_iw=np.array([-0.1j]))
+    with pytest.raises(ValueError, match="delta_iw"):
+        AndersonModel(U=1.0, eps_d=0.0, beta=1.0, delta_iw=np.array([0.1j]))  # acausal
+    m = AndersonModel(U=1.0, eps_d=-0.5, beta=10.0, bath_eps=[-0.3, 0.3], bath_v=[0.2, 0.2])
+    with pytest.raises(Exception):
+        m.U = 3.0  # frozen
+    assert m.is_particle_hole_symmetric()
+    assert not m.replace(eps_d=-0.4).is_particle_hole_symmetric()
+    again = AndersonModel.from_dict(m.to_dict())
+    assert again.U == m.U and np.array_equal(again.bath_eps, m.bath_eps)
+
+
+def test_model_particle_hole_transform_maps_delta():
+    m = AndersonModel(U=2.0, eps_d=-0.3, beta=10.0, bath_eps=[-0.7, 0.1, 0.9],
+                      bath_v=[0.2, 0.3, 0.4])
+    ph = m.particle_hole_transformed()
+    assert ph.eps_d == pytest.approx(-m.eps_d - m.U)
+    np.testing.assert_allclose(ph.delta(64), -np.conj(m.delta(64)), atol=1e-15)
+
+
+# ---------------------------------------------------------------- round trips
+@pytest.mark.parametrize("poles", [ONE_POLE, TWO_POLE])
+@pytest.mark.parametrize("beta", [2.0, 10.0, 50.0])
+def test_legendre_round_trips_on_exact_poles(poles, beta):
+    w, e = poles
+    n_l = 80 if beta > 10 else 50
+    exact_l = g_l_from_poles(w, e, beta, n_l)
+    # tau -> Legendre by Gauss-Legendre quadrature agrees with the closed form
+    quad_l = g_l_from_tau(lambda t: poles_g_tau(w, e, beta, t), beta, n_l, n_quad=400)
+    np.testing.assert_allclose(quad_l, exact_l, atol=1e-11)
+    # Legendre -> tau
+    tau = np.linspace(0, beta, 57)
+    np.testing.assert_allclose(g_tau_from_l(exact_l, beta, tau), poles_g_tau(w, e, beta, tau),
+                               atol=1e-10)
+    # Legendre -> Matsubara through T_nl
+    wn = matsubara_freqs(beta, 200)
+    np.testing.assert_allclose(g_iw_from_l(exact_l, 200), poles_g_iw(w, e, wn), atol=1e-10)
+    # Matsubara -> Legendre through tau, tails analytic
+    g_iw = poles_g_iw(w, e, matsubara_freqs(beta, 4096))
+    tail = (w.sum(), (w * e).sum(), (w * e * e).sum())
+    np.testing.assert_allclose(g_l_from_iw(g_iw, beta, n_l, tail=tail), exact_l, atol=1e-10)
+
+
+@pytest.mark.parametrize("beta", [5.0, 50.0])
+def test_fourier_round_trip(beta):
+    w, e = TWO_POLE
+    wn = matsubara_freqs(beta, 4096)
+    g_iw = poles_g_iw(w, e, wn)
+    tau = np.linspace(0, beta, 4001)
+    tail = (1.0, (w * e).sum(), (w * e * e).sum())
+    np.testing.assert_allclose(iw_to_tau(g_iw, beta, tau.size, tail=tail),
+                               poles_g_tau(w, e, beta, tau), atol=1e-10)
+    np.testing.assert_allclose(tau_to_iw(poles_g_tau(w, e, beta, tau), beta, 512), g_iw[:512],
+                               atol=1e-10 * beta)
+
+
+def test_sum_rule_and_tail_moments_from_legendre():
+    beta = 20.0
+    w, e = TWO_POLE
+    g_l = g_l_from_poles(w, e, beta, 90)
+    assert sum_rule_from_l(g_l, beta) == pytest.approx(-1.0, abs=1e-12)
+    even = np.arange(90) % 2 == 0
+    assert np.sum(2 * np.sqrt(2 * np.arange(90) + 1)[even] * g_l[even]) == pytest.approx(-beta)
+    c = tail_moments_from_l(g_l, beta)
+    np.testing.assert_allclose(c, [1.0, (w * e).sum(), (w * e * e).sum()], atol=1e-9)
+
+
+def test_pole_legendre_is_stable_for_extreme_energies():
+    # beta * e = 4000: naive exp(beta e) or i_l(beta e / 2) would overflow
+    w, e = np.array([0.5, 0.5]), np.array([-40.0, 40.0])
+    g_l = g_l_from_poles(w, e, 100.0, 60)
+    assert np.all(np.isfinite(g_l))
+    quad = g_l_from_tau(lambda t: poles_g_tau(w, e, 100.0, t), 100.0, 60, n_quad=1500)
+    np.testing.assert_allclose(g_l, quad, atol=1e-10)
+
+
+# ---------------------------------------------------------------- Dyson, density, Bethe
+def test_dyson_and_density_noninteracting():
+    beta = 30.0
+    wn = matsubara_freqs(beta, 2048)
+    eps, v = np.array([-0.6, 0.2, 0.7]), np.array([0.3, 0.2, 0.25])
+    delta = hybridisation_iw(wn, eps, v)
+    g0_inv = g0_inverse_iw(wn, -0.2, delta)
+    g = 1 / g0_inv
+    np.testing.assert_allclose(dyson_sigma(g0_inv, g), 0, atol=1e-13)
+    np.testing.assert_allclose(dyson_g(g0_inv, 0.0), g)
+    # density from the exact poles of the 4x4 one-body problem
+    h = np.diag([-0.2, *eps])
+    h[0, 1:] = h[1:, 0] = v
+    lev, vec = np.linalg.eigh(h)
+    n_exact = np.sum(vec[0] ** 2 / (1 + np.exp(beta * lev)))
+    assert density_from_g_iw(g, beta) == pytest.approx(n_exact, abs=1e-9)
+
+
+def test_bethe_semicircle():
+    beta = 50.0
+    wn = matsubara_freqs(beta, 1000)
+    g = bethe_g_iw(wn, D=1.0)
+    assert np.all(g.imag < 0)
+    # self-consistent: G = 1 / (i w - t^2 G)
+    np.testing.assert_allclose(g, 1 / (1j * wn - bethe_delta_iw(g, D=1.0)), atol=1e-13)
+    np.testing.assert_allclose(g.real, 0, atol=1e-14)
+    assert density_from_g_iw(g, beta) == pytest.approx(0.5, abs=1e-10)
+    # large-D limit of the scale: G(D) = G(1)(w/D)/D
+    np.testing.assert_allclose(bethe_g_iw(2 * wn, D=2.0), g / 2, atol=1e-14)
