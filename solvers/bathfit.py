@@ -37,14 +37,16 @@ from .model import AndersonModel
 __all__ = ["BathFit", "fit_bath", "fit_model", "default_n_fit"]
 
 #: Default fit window: Matsubara frequencies with ``w_n <= FIT_W_MAX`` (units of D) are fitted.
-#: Above it ``Delta`` is fixed by its first moments, which the low frequencies already determine;
-#: with the ``1/w_n`` weight these points change ``chi2`` by less than 1e-3 relative (measured on
-#: the Bethe semicircle, see ``tests/test_bathfit.py``) and only cost time.
+#: Above it ``Delta`` is fixed by its first moments, which the low frequencies already determine,
+#: and with the ``1/w_n`` weight those points hardly count. Measured on the Bethe semicircle
+#: (beta = 10, 50, 200; 3, 5 and 8 poles): the weighted RMS deviation over all 1024 frequencies of
+#: the windowed fit is within 2 % of that of a fit to all 1024, at 3x-10x less time.
 FIT_W_MAX = 8.0
 #: ... but never fewer than this many points (high temperature: ``w_0 = pi/beta`` is large).
 FIT_MIN_POINTS = 48
 _SYMMETRY_RTOL = 1e-10   # |Re Delta| <= this * max|Delta| counts as particle-hole symmetric
 _EXACT_RTOL = 1e-13      # residual <= this * max|Delta|: rounding level, stop restarting
+_GOOD_RTOL = 1e-8        # residual <= this * max|Delta| counts as success even at max_nfev
 _CAUSALITY_RTOL = 1e-12  # Im Delta may exceed 0 by this * max(1, max|Delta|) (rounding)
 
 
@@ -66,8 +68,10 @@ class BathFit:
         weight_power: the ``k`` of the ``w_n^-k`` weight.
         n_restarts: random starts tried in addition to the deterministic one (fewer than asked
             when an exact fit ended the search early).
-        success: the best start's optimiser met its tolerance (``least_squares`` status > 0)
-            rather than its evaluation limit.
+        success: the best start's optimiser met its tolerance (``least_squares`` status > 0),
+            or stopped at its evaluation limit with ``residual <= 1e-8 max|Delta|`` (an
+            over-resolved fit creeping along a flat valley, typical of many poles at high
+            temperature).
         nfev: function evaluations summed over all starts.
     """
 
@@ -118,6 +122,14 @@ def _check_n_bath(n_bath: Any) -> int:
     if not 1 <= int(n_bath) <= MAX_BATH_SITES:
         raise ValueError(f"n_bath must be between 1 and {MAX_BATH_SITES}, got {n_bath}")
     return int(n_bath)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None) -> int:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok or value < lo or (hi is not None and value > hi):
+        bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
+    return int(value)
 
 
 def _check_delta(delta_iw: Any) -> np.ndarray:
@@ -304,16 +316,12 @@ def fit_bath(delta_iw: np.ndarray, beta: float, n_bath: int, *, weight_power: fl
     weight_power = float(weight_power)
     if not np.isfinite(weight_power) or weight_power < 0:
         raise ValueError(f"weight_power must be finite and >= 0, got {weight_power}")
-    if int(n_restarts) != n_restarts or n_restarts < 0:
-        raise ValueError(f"n_restarts must be an integer >= 0, got {n_restarts}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be > 0, got {tol}")
+    n_restarts = _check_int("n_restarts", n_restarts, 0, None)
+    if not (isinstance(tol, (int, float, np.floating)) and np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a number > 0, got {tol!r}")
     if n_fit is None:
         n_fit = default_n_fit(beta, delta.size)
-    if int(n_fit) != n_fit or not 1 <= n_fit <= delta.size:
-        raise ValueError(f"n_fit must be an integer between 1 and len(delta_iw) = {delta.size}, "
-                         f"got {n_fit}")
-    n_fit = int(n_fit)
+    n_fit = _check_int("n_fit", n_fit, 1, delta.size)
     if n_fit < n_bath:
         raise ValueError(f"n_fit = {n_fit} Matsubara frequencies cannot determine "
                          f"n_bath = {n_bath} poles; give at least n_bath frequencies")
@@ -345,15 +353,15 @@ def fit_bath(delta_iw: np.ndarray, beta: float, n_bath: int, *, weight_power: fl
     best = None
     nfev = 0
     tried = 0
-    for i, p0 in enumerate(_starts(problem, n_bath, m1, centre, width, int(n_restarts), rng)):
+    for i, p0 in enumerate(_starts(problem, n_bath, m1, centre, width, n_restarts, rng)):
         sol = least_squares(problem.fun, p0, jac=problem.jac, method="lm", ftol=tol, xtol=tol,
-                            gtol=tol, x_scale="jac")
+                            gtol=tol)
         nfev += int(sol.nfev)
         tried = i
         eps, v = problem.bath(sol.x)
         c2, dmax = chi2(eps, v)
         if best is None or c2 < best[0]:
-            best = (c2, dmax, eps, v, bool(sol.success))
+            best = (c2, dmax, eps, v, bool(sol.success or np.sqrt(c2) <= _GOOD_RTOL * scale))
         if np.sqrt(best[0]) <= _EXACT_RTOL * scale:
             break
     c2, dmax, eps, v, success = best
@@ -385,8 +393,9 @@ def fit_model(model: AndersonModel, n_bath: int, *, n_iw: int | None = None,
     Args:
         model: any Anderson model.
         n_bath: number of fitted bath sites, ``1 <= n_bath <= 8``.
-        n_iw: frequencies of ``model.delta`` handed to the fit. Default: all stored ones for a
-            continuous bath, ``default_n_fit(beta, 1024)`` for a discrete one.
+        n_iw: frequencies of ``model.delta`` handed to the fit (which uses the first ``n_fit``
+            of them and reads the tail off the last). Default: 1024 for a discrete bath, all
+            stored ones for a continuous bath.
         **fit_options: keyword options of :func:`fit_bath` (``weight_power``, ``n_fit``, ...).
 
     Example:
@@ -399,7 +408,7 @@ def fit_model(model: AndersonModel, n_bath: int, *, n_iw: int | None = None,
     if not isinstance(model, AndersonModel):
         raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
     if n_iw is None:
-        n_iw = model.delta_iw.size if not model.is_discrete else default_n_fit(model.beta, 1024)
+        n_iw = 1024 if model.is_discrete else model.delta_iw.size
     fit = fit_bath(model.delta(int(n_iw)), model.beta, n_bath, **fit_options)
     return AndersonModel(U=model.U, eps_d=model.eps_d, beta=model.beta, bath_eps=fit.bath_eps,
                          bath_v=fit.bath_v)

@@ -94,9 +94,17 @@ def poles_g_iw(weights: np.ndarray, energies: np.ndarray, wn: np.ndarray) -> np.
     _iw(wn)
     w = np.asarray(weights, dtype=float)
     e = np.asarray(energies, dtype=float)
-    # 1/(i w - e) = -(e + i w) / (w^2 + e^2), in real arithmetic
-    inv = 1.0 / (wn[:, None] ** 2 + e[None, :] ** 2)
-    return -(inv @ (w * e)) - 1j * wn * (inv @ w)
+    re = np.zeros(wn.size)
+    im = np.zeros(wn.size)
+    w2 = wn[:, None] ** 2
+    chunk = max(1, 2 ** 22 // max(1, wn.size))  # bounded memory for many poles
+    for start in range(0, e.size, chunk):
+        ec, wc = e[start:start + chunk], w[start:start + chunk]
+        # 1/(i w - e) = -(e + i w) / (w^2 + e^2), in real arithmetic
+        inv = 1.0 / (w2 + ec[None, :] ** 2)
+        re -= inv @ (wc * ec)
+        im -= inv @ wc
+    return re + 1j * wn * im
 
 
 def poles_g_tau(weights: np.ndarray, energies: np.ndarray, beta: float,
@@ -108,8 +116,14 @@ def poles_g_tau(weights: np.ndarray, energies: np.ndarray, beta: float,
     beta = check_beta(beta)
     tau = np.asarray(tau, dtype=float)
     e = np.asarray(energies, dtype=float)
-    expo = -np.outer(tau, e) - np.logaddexp(0.0, -beta * e)[None, :]
-    return -(np.exp(expo) @ np.asarray(weights, dtype=float))
+    w = np.asarray(weights, dtype=float)
+    out = np.zeros(tau.size)
+    chunk = max(1, 2 ** 22 // max(1, tau.size))
+    for start in range(0, e.size, chunk):
+        ec = e[start:start + chunk]
+        expo = -np.outer(tau, ec) - np.logaddexp(0.0, -beta * ec)[None, :]
+        out -= np.exp(expo) @ w[start:start + chunk]
+    return out
 
 
 def density_from_g_l(g_l: np.ndarray, beta: float) -> float:

@@ -220,9 +220,12 @@ def g_l_from_poles(weights: np.ndarray, energies: np.ndarray, beta: float, n_l: 
     energies = np.asarray(energies, dtype=float)
     if weights.shape != energies.shape:
         raise ValueError("weights and energies must have the same shape")
-    if weights.size == 0:
-        return np.zeros(n_l)
-    return weights @ _pole_kernel_l(energies, beta, n_l)
+    out = np.zeros(n_l)
+    chunk = 2 ** 16
+    for start in range(0, weights.size, chunk):
+        sl = slice(start, start + chunk)
+        out += weights[sl] @ _pole_kernel_l(energies[sl], beta, n_l)
+    return out
 
 
 def tail_moments_from_l(g_l: np.ndarray, beta: float) -> np.ndarray:

@@ -142,7 +142,7 @@ def _sector_lower_bounds(model: AndersonModel, n_lambda: int = 17) -> np.ndarray
 def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: float = 1e-10,
              ground_state_only: bool = False, method: str = "auto", dense_max_dim: int = 300,
              use_symmetry: bool = True, eig_block: int | None = None, eig_tol: float = 1e-10,
-             max_krylov_basis: int = 600, dense_fallback_dim: int = 4000,
+             max_krylov_basis: int = 1500, dense_fallback_dim: int = 4000,
              krylov_tol: float = 1e-12,
              krylov_max_steps: int = 600, n_tau: int | None = None,
              seed: int = 0) -> SolverResult:

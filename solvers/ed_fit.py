@@ -1,0 +1,214 @@
+"""Cheap ED solvers: exact diagonalisation of a few-pole fit of the bath ("ED-1/2/3").
+
+Procedure of :func:`solve_ed_fit`, for any Anderson model (discrete or continuous bath):
+
+1. Fit the model's ``Delta(i w_n)`` with ``n_bath`` poles (:func:`solvers.bathfit.fit_bath`),
+   ``Delta_fit(i w_n) = sum_k V_k^2/(i w_n - eps_k)``. A discrete model with ``Nb <= n_bath``
+   sites is not fitted: its own bath is used (the fit would be exact).
+2. Solve the fitted model ``(U, eps_d, beta, eps_k, V_k)`` by exact diagonalisation.
+3. Keep the ED self-energy ``Sigma_fit = G0_fit^-1 - G_fit^-1`` as the approximation of the
+   impurity self-energy and rebuild the Green's function with the model's own hybridisation
+   (standard ED-DMFT practice)::
+
+       G(i w_n) = 1 / (i w_n - eps_d - Delta(i w_n) - Sigma_fit(i w_n))
+                = G_fit + dG,   dG = -G_fit^2 dDelta / (1 + G_fit dDelta),
+       dDelta = Delta_fit - Delta.
+
+   ``Im Sigma_fit <= 0`` and ``Im Delta <= 0`` keep ``G`` causal, and ``dG ~ 1/(i w_n)^3`` leaves
+   the ``1/(i w_n)`` tail, hence the sum rule ``G(0+) + G(beta-) = -1``, untouched.
+
+Energies in units of the Bethe half bandwidth ``D``; ``beta`` in ``1/D``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from .bathfit import BathFit, _check_n_bath, fit_bath
+from .ed.solver import solve_ed
+from .greens import fermi, hybridisation_iw, poles_g_iw
+from .legendre import g_l_from_poles, g_tau_from_l, legendre_t_matrix
+from .mesh import matsubara_freqs
+from .model import AndersonModel
+from .registry import register_solver
+from .result import SolverResult
+
+__all__ = ["solve_ed_fit", "solve_ed1", "solve_ed2", "solve_ed3", "DEFAULT_N_IW"]
+
+DEFAULT_N_IW = 1024
+_TAIL_POLE_ENERGIES = np.array([-2.0, -1.0, 1.0, 2.0])  # units of D
+
+
+def _split_correction(dg_iw: np.ndarray, beta: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``dG(i w_n) = c_3/(i w_n)^3 + c_4/(i w_n)^4 + O(1/w_n^5)`` into four poles that carry
+    its ``c_3`` and ``c_4`` tail and a remainder ``O(1/w_n^5)``.
+
+    ``c_3 = Re[(i w)^3 dG]`` and ``c_4 = Re[(i w)^4 dG]`` are read off the largest frequency; the
+    pole weights ``a_j`` at ``e_j = -2, -1, 1, 2`` solve ``sum_j a_j e_j^k = (0, 0, c_3, c_4)`` for
+    ``k = 0 .. 3`` (no ``1/(i w)`` or ``1/(i w)^2`` tail, like ``dG``). Unlike the bare power
+    laws, the poles stay bounded at low frequency, so nothing large cancels.
+
+    Returns:
+        ``(weights, energies, rest_iw)``.
+    """
+    w_last = (2 * dg_iw.size - 1) * np.pi / beta
+    c3 = float(np.real((1j * w_last) ** 3 * dg_iw[-1]))
+    c4 = float(np.real((1j * w_last) ** 4 * dg_iw[-1]))
+    e = _TAIL_POLE_ENERGIES
+    weights = np.linalg.solve(np.vander(e, 4, increasing=True).T, [0.0, 0.0, c3, c4])
+    rest = dg_iw - poles_g_iw(weights, e, matsubara_freqs(beta, dg_iw.size))
+    return weights, e, rest
+
+
+def _correction(dg_iw: np.ndarray, beta: float, n_l: int) -> tuple[np.ndarray, float]:
+    """Legendre coefficients of ``dG(i w_n)`` (``n >= 0``, decaying like ``1/(i w_n)^3``) and
+    its value ``dG(beta-)``.
+
+    ``G(tau) = (1/beta) sum_{n in Z} exp(-i w_n tau) G(i w_n)`` and
+    ``int_0^beta P_l(x(tau)) exp(-i w_n tau) dtau = beta conj(T_nl) / sqrt(2l+1)`` give
+    ``G_l = 2 Re sum_{n>=0} conj(T_nl) G(i w_n)`` and, as ``exp(-i w_n beta) = -1``,
+    ``G(beta-) = -(2/beta) sum_{n>=0} Re G(i w_n)``. Both sums are applied to the ``O(1/w_n^5)``
+    remainder of :func:`_split_correction`; the tail poles are added exactly (``G_l`` in closed
+    form, ``G(beta-) = -sum_j a_j f(e_j)`` with the Fermi function ``f``).
+    """
+    if not np.any(dg_iw):
+        return np.zeros(n_l), 0.0
+    weights, energies, rest = _split_correction(dg_iw, beta)
+    g_l = (2.0 * np.real(rest @ np.conj(legendre_t_matrix(dg_iw.size, n_l)))
+           + g_l_from_poles(weights, energies, beta, n_l))
+    at_beta = float(-2.0 / beta * np.sum(rest.real) - np.dot(weights, fermi(energies, beta)))
+    return g_l, at_beta
+
+
+@register_solver("ed_fit")
+def solve_ed_fit(model: AndersonModel, *, n_bath: int = 3, n_iw: int | None = None,
+                 n_l: int = 80, n_tau: int | None = None, always_fit: bool = False,
+                 weight_power: float = 1.0, n_fit: int | None = None,
+                 symmetric: bool | None = None, n_restarts: int = 4, fit_seed: int = 0,
+                 **ed_options: Any) -> SolverResult:
+    """ED of an ``n_bath``-pole fit of the bath, with ``G`` rebuilt on the model's own ``Delta``.
+
+    ``Sigma(i w_n)`` is the self-energy of the fitted-bath model (exact ED);
+    ``G(i w_n) = 1/(i w_n - eps_d - Delta(i w_n) - Sigma(i w_n))`` uses the model's ``Delta``, not
+    the fit's. Where each field comes from:
+
+    * ``sigma_iw``: ED of the fitted model, ``Sigma_fit = G0_fit^-1 - G_fit^-1``.
+    * ``g_iw``: Dyson's equation with the model's ``Delta`` and ``Sigma_fit`` (above).
+    * ``g_l``, ``g_tau``: of that ``g_iw``: the ED's exact pole values of the fitted model plus
+      the Legendre transform of ``dG = G - G_fit`` (smooth in ``tau``, ``~1/(i w_n)^3``).
+    * ``density``: ``-2 G(beta-)`` of that ``g_iw``: the ED density of the fitted model plus
+      ``-2 dG(beta-)`` summed directly on the Matsubara mesh (not limited by ``n_l``).
+    * ``double_occupancy``: ED of the fitted model.
+    * ``energy``: ED ``<H>`` when the model's own bath was used unchanged (``Nb <= n_bath``,
+      exact), otherwise ``None`` (``<H>`` of the fitted Hamiltonian is in
+      ``info["fitted_energy"]``).
+
+    When the model is discrete with ``Nb <= n_bath`` and ``always_fit`` is false, the model's own
+    bath is used: ``dDelta = 0`` and the result is the plain ED result (relabelled). A discrete
+    model with more sites (even more than ED's 8) is fitted like a continuous one.
+
+    Args:
+        model: Anderson model with a discrete or continuous bath.
+        n_bath: poles of the fitted bath, ``1 <= n_bath <= 8``.
+        n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw``, also the data the fit sees.
+            Default 1024 for a discrete bath, all stored ones for a continuous bath.
+        n_l: Legendre coefficients of ``g_l``.
+        n_tau: if given, also return ``g_tau`` on a uniform mesh of ``n_tau`` points.
+        always_fit: fit even a discrete bath with ``Nb <= n_bath`` sites.
+        weight_power, n_fit, symmetric, n_restarts: options of :func:`solvers.bathfit.fit_bath`.
+        fit_seed: ``seed`` of :func:`solvers.bathfit.fit_bath` (deterministic fits).
+        **ed_options: further options of the ``"ed"`` solver (``cutoff``, ``method``, ``seed``,
+            ...); unknown names raise ``TypeError``.
+
+    Returns:
+        :class:`SolverResult` (``solver="ed_fit"``); ``info`` holds the fitted bath
+        (``bath_eps``, ``bath_v``), ``fit_residual`` (weighted RMS deviation of
+        ``Delta_fit``, units of D, 0 when not fitted), ``fit_max_deviation``, ``fit_symmetric``,
+        ``fit_success``, ``fitted`` (whether a fit was made), ``fitted_energy`` and the ED's own
+        ``info`` under ``"ed"``. ``converged`` is false when ED or the fit fell short.
+
+    Example:
+        >>> from solvers import AndersonModel, solve, bethe_g_iw, matsubara_freqs
+        >>> wn = matsubara_freqs(20.0, 512)
+        >>> m = AndersonModel(U=2.0, eps_d=-1.0, beta=20.0, delta_iw=0.25 * bethe_g_iw(wn))
+        >>> r = solve("ed_fit", m, n_bath=3)
+        >>> round(r.density, 8), r.info["n_bath"]
+        (1.0, 3)
+    """
+    if not isinstance(model, AndersonModel):
+        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
+    n_bath = _check_n_bath(n_bath)
+    if n_iw is None:
+        n_iw = DEFAULT_N_IW if model.is_discrete else int(model.delta_iw.size)
+    if int(n_iw) != n_iw or n_iw < 1:
+        raise ValueError(f"n_iw must be an integer >= 1, got {n_iw}")
+    n_iw = int(n_iw)
+
+    beta = model.beta
+    wn = matsubara_freqs(beta, n_iw)
+    delta_iw = model.delta(n_iw)
+    fit: BathFit | None = None
+    if model.is_discrete and model.n_bath <= n_bath and not always_fit:
+        bath_eps, bath_v = model.bath_eps, model.bath_v
+    else:
+        fit = fit_bath(delta_iw, beta, n_bath, weight_power=weight_power, n_fit=n_fit,
+                       symmetric=symmetric, n_restarts=n_restarts, seed=fit_seed)
+        bath_eps, bath_v = fit.bath_eps, fit.bath_v
+    fitted = AndersonModel(U=model.U, eps_d=model.eps_d, beta=beta, bath_eps=bath_eps,
+                           bath_v=bath_v)
+    ed = solve_ed(fitted, n_iw=n_iw, n_l=n_l, n_tau=n_tau, **ed_options)
+
+    d_delta = (np.zeros(n_iw, dtype=complex) if fit is None
+               else hybridisation_iw(wn, bath_eps, bath_v) - delta_iw)
+    dg_iw = -ed.g_iw ** 2 * d_delta / (1.0 + ed.g_iw * d_delta)
+    dg_l, dg_beta = _correction(dg_iw, beta, n_l)
+    g_tau = ed.g_tau
+    if g_tau is not None and fit is not None:
+        g_tau = g_tau + g_tau_from_l(dg_l, beta, ed.tau)
+    density = ed.density - 2.0 * dg_beta
+
+    info = {
+        "n_bath": n_bath,
+        "fitted": fit is not None,
+        "bath_eps": np.array(bath_eps).tolist(),
+        "bath_v": np.array(bath_v).tolist(),
+        "fit_residual": 0.0 if fit is None else fit.residual,
+        "fit_max_deviation": 0.0 if fit is None else fit.max_deviation,
+        "fit_symmetric": None if fit is None else fit.symmetric,
+        "fit_success": True if fit is None else fit.success,
+        "fit_n_fit": None if fit is None else fit.n_fit,
+        "fitted_energy": ed.energy,
+        "ed": ed.info,
+    }
+    return SolverResult(solver="ed_fit", beta=beta, g_iw=ed.g_iw + dg_iw,
+                        sigma_iw=ed.sigma_iw, g_l=ed.g_l + dg_l, density=float(density),
+                        double_occupancy=ed.double_occupancy,
+                        energy=ed.energy if fit is None else None,
+                        converged=bool(ed.converged and info["fit_success"]),
+                        g_tau=g_tau, tau=ed.tau, info=info)
+
+
+def _fixed_n_bath(n_bath: int) -> Callable[..., SolverResult]:
+    """The solver ``"ed{n_bath}"``: :func:`solve_ed_fit` with ``n_bath`` fixed."""
+    name = f"ed{n_bath}"
+
+    def solver(model: AndersonModel, **options: Any) -> SolverResult:
+        if "n_bath" in options:
+            raise TypeError(f"solver {name!r} fixes n_bath={n_bath}; use 'ed_fit' to choose it")
+        result = solve_ed_fit(model, n_bath=n_bath, **options)
+        return dataclasses.replace(result, solver=name)
+
+    solver.__name__ = f"solve_ed{n_bath}"
+    solver.__qualname__ = solver.__name__
+    solver.__doc__ = (f"``solve_ed_fit`` with ``n_bath={n_bath}`` (the cheap \"ED-{n_bath}\" "
+                      "solver); every other option of :func:`solve_ed_fit` is accepted.")
+    return solver
+
+
+solve_ed1 = register_solver("ed1", _fixed_n_bath(1))
+solve_ed2 = register_solver("ed2", _fixed_n_bath(2))
+solve_ed3 = register_solver("ed3", _fixed_n_bath(3))

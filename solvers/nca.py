@@ -1,0 +1,293 @@
+"""Non-crossing approximation (NCA) for the single-orbital Anderson impurity model.
+
+Pseudo-particles. The four atomic states ``a in {0, up, dn, 2}`` have energies ``E_0 = 0``,
+``E_up = E_dn = eps_d``, ``E_2 = 2 eps_d + U`` (units of D). Expanding ``Z`` in the hybridisation
+and integrating out the bath, ``Z / Z_bath = sum_a R_a(beta)`` exactly, where ``R_a(tau)``
+(``0 <= tau <= beta``) sums every diagram that starts and ends in state ``a`` with all its
+hybridisation lines inside ``(0, tau)``. It obeys the Volterra integro-differential equation::
+
+    dR_a/dtau = -E_a R_a(tau) + int_0^tau ds S_a(tau - s) R_a(s),      R_a(0) = 1.
+
+NCA keeps the non-crossing diagrams, i.e. the lowest-order self-energies with dressed lines::
+
+    S_0(tau)  = sum_s Dm(tau) R_s(tau)                = 2 Dm(tau) R_1(tau)
+    S_s(tau)  = Dp(tau) R_0(tau) + Dm(tau) R_2(tau)
+    S_2(tau)  = sum_s Dp(tau) R_{-s}(tau)             = 2 Dp(tau) R_1(tau)
+
+    Dp(tau) = -Delta(tau)        = sum_k V_k^2 (1 - f(eps_k)) exp(-eps_k tau)        >= 0
+    Dm(tau) = -Delta(beta - tau) = Delta(-tau) = sum_k V_k^2 f(eps_k) exp(+eps_k tau) >= 0
+
+with ``Delta(tau) = (1/beta) sum_n exp(-i w_n tau) Delta(i w_n)`` (same convention as ``G``).
+``Dp`` accompanies a line that removes an impurity electron into an empty bath state, ``Dm`` one
+that takes an electron from a filled bath state; the signs follow from the second-order term of
+``Z`` (both kernels are positive, hybridisation lowers every pseudo-particle energy). Signs and
+time arguments are checked against ED in ``tests/test_nca.py``: the error is ``O(V^4)``.
+``R_1`` stands for ``R_up = R_dn`` (paramagnetism).
+
+Physical quantities (``Z_f = R_0(beta) + 2 R_1(beta) + R_2(beta)``, ``d+_s`` maps ``0 -> s`` and
+``-s -> 2``)::
+
+    G(tau) = -(1/Z_f) [R_0(beta - tau) R_1(tau) + R_1(beta - tau) R_2(tau)]
+    n_a    = R_a(beta) / Z_f,  density = 2 n_1 + 2 n_2,  double_occupancy = n_2
+
+so ``G(0+) + G(beta-) = -1`` and ``density = -2 G(beta-)`` hold by construction.
+
+Numerics:
+
+* Uniform mesh ``tau_k = k h``, ``h = beta/(n_tau - 1)``. The free propagation ``exp(-E_a tau)``
+  is integrated exactly (exponential time differencing, the memory term interpolated linearly
+  over a step) and the convolution by the trapezoid rule: **second order**, error ``O(h^2)``,
+  and only in the hybridisation-induced part (the atomic limit is exact on any mesh).
+* ``method="march"`` (default): ``S_a(tau)`` needs ``R_b`` only at the same ``tau``, so the
+  self-consistent equations are causal in ``tau``; one forward sweep solving a 3x3 linear system
+  per step gives the exact solution of the discretised equations (``iterations = 1``).
+  ``method="iterate"``: Picard iteration on ``R`` with linear mixing (kernel ``S`` from the
+  previous iterate), stopped when ``max |R_new - R_old| < tol`` or at ``max_iter``
+  (``converged=False``, no exception). It converges to the same discrete solution.
+* Energy shift: the equations are invariant under ``R_a(tau) -> exp(lam tau) R_a(tau)``,
+  ``E_a -> E_a - lam`` (``S`` follows). The sweep starts at ``lam = min_a E_a`` and continues in a
+  lower frame whenever some ``R`` exceeds ``1e100``; at the end ``lam`` is set so that
+  ``Z_f = 1``, i.e. ``lam = -ln(Z/Z_bath)/beta`` (``info["free_energy"]``). Nothing overflows at
+  ``beta = 100`` for any ``U``, ``eps_d``.
+* ``G(tau)`` is split into its atomic-like part ``G_at`` (the same formula with
+  ``R_a -> exp(-E_a tau)``, a two-pole function transformed exactly) and the remainder, whose
+  ``G(i w_n)`` comes from :func:`solvers.fourier.tau_to_iw` (cubic spline, ``O(h^4)``) and whose
+  ``G_l`` from :func:`solvers.legendre.g_l_from_tau` on a ``CubicSpline`` of it. The jump of
+  ``G`` at ``tau = 0, beta`` and the high-frequency tail are carried mainly by the exact part.
+* Continuous bath: ``Delta(tau)`` by :func:`solvers.fourier.iw_to_tau` with the moments
+  ``c_1, c_2, c_3`` of ``Delta(i w_n) = sum c_k / (i w_n)^k`` fitted by least squares on the
+  highest quarter of the given frequencies (``info["delta_tail"]``; ``c_1 = sum_k V_k^2`` for a
+  discrete bath).
+
+Exact limits: the atomic limit ``V = 0`` (to rounding); every quantity to first order in the
+hybridisation ``Delta`` (``O(V^2)``), the first missing (crossing) diagram is ``O(V^4)``;
+particle-hole symmetry is respected exactly.
+
+Known failures: NCA is a conserving, but not Fermi-liquid, approximation. Below roughly the
+Kondo temperature it violates Fermi-liquid properties (``Im Sigma`` does not vanish like ``w^2``,
+the Friedel sum rule fails) and produces spurious features near ``w = 0`` (an over-sharp,
+too-high Kondo peak and pseudo-particle threshold exponents that are wrong). For finite ``U``
+with both ``0 <-> 1`` and ``1 <-> 2`` fluctuations it misses vertex corrections (OCA and beyond)
+and underestimates ``T_K`` strongly; it fails near ``U -> 0``, where it does not reduce to the
+non-interacting result (it is a strong-coupling expansion in ``Delta``, not in ``U``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from ._nca_march import atomic_r, kernels_from_r, march
+from .fourier import iw_to_tau, tau_to_iw
+from .greens import dyson_sigma, g0_inverse_iw, poles_g_iw, poles_g_tau
+from .legendre import g_l_from_poles, g_l_from_tau
+from .mesh import matsubara_freqs, tau_mesh
+from .model import AndersonModel
+from .registry import register_solver
+from .result import SolverResult
+
+__all__ = ["solve_nca", "default_n_tau", "hybridisation_tau"]
+
+_METHODS = ("march", "iterate")
+_MIN_N_TAU = 16
+
+
+def default_n_tau(beta: float) -> int:
+    """Default mesh size ``clip(40 beta + 1, 1001, 4001)`` (``h <= 0.025`` up to ``beta = 100``)."""
+    return int(min(4001, max(1001, round(40.0 * beta) + 1)))
+
+
+def _fit_delta_tail(delta_iw: np.ndarray, beta: float) -> tuple[float, float, float]:
+    """Moments ``(c_1, c_2, c_3)`` of ``Delta(i w_n)`` from its highest frequencies.
+
+    Least squares on the highest quarter (at least 4 points) of the mesh:
+    ``-w Im Delta = c_1 - c_3/w^2 (+ c_5/w^4)`` and ``-w^2 Re Delta = c_2 - c_4/w^2``. With fewer
+    than 8 frequencies only ``c_1 = -w_N Im Delta(i w_N)`` is used.
+    """
+    wn = matsubara_freqs(beta, delta_iw.size)
+    if delta_iw.size < 8:
+        return float(-wn[-1] * delta_iw[-1].imag), 0.0, 0.0
+    start = delta_iw.size - max(4, delta_iw.size // 4)
+    w = wn[start:]
+    d = delta_iw[start:]
+    inv2 = 1.0 / w ** 2
+    a_im = np.stack([np.ones_like(w), -inv2, inv2 ** 2], axis=1)
+    c1, c3 = np.linalg.lstsq(a_im, -w * d.imag, rcond=None)[0][:2]
+    a_re = np.stack([np.ones_like(w), -inv2], axis=1)
+    c2 = np.linalg.lstsq(a_re, -w ** 2 * d.real, rcond=None)[0][0]
+    return float(c1), float(c2), float(c3)
+
+
+def hybridisation_tau(model: AndersonModel, n_tau: int) -> tuple[np.ndarray, dict]:
+    """``Delta(tau_k)`` on the uniform mesh ``tau_k = k beta/(n_tau - 1)`` (end values as limits).
+
+    Discrete bath: ``Delta(tau) = -sum_k V_k^2 exp(-tau eps_k) / (1 + exp(-beta eps_k))``
+    (overflow-free). Continuous bath: :func:`solvers.fourier.iw_to_tau` of ``model.delta_iw``
+    with fitted tail moments (returned in the dict).
+
+    Example:
+        >>> import numpy as np
+        >>> m = AndersonModel(U=1.0, eps_d=-0.5, beta=2.0, bath_eps=[0.0], bath_v=[1.0])
+        >>> d, _ = hybridisation_tau(m, 3)
+        >>> np.allclose(d, -0.5)
+        True
+    """
+    tau = tau_mesh(model.beta, n_tau)
+    if model.is_discrete:
+        v2 = model.bath_v ** 2
+        return poles_g_tau(v2, model.bath_eps, model.beta, tau), {"delta_tail": (
+            float(v2.sum()), float(v2 @ model.bath_eps), float(v2 @ model.bath_eps ** 2))}
+    tail = _fit_delta_tail(np.asarray(model.delta_iw), model.beta)
+    return iw_to_tau(model.delta_iw, model.beta, n_tau, tail=tail), {"delta_tail": tail}
+
+
+def _check_options(model: AndersonModel, n_tau: int, n_iw: int, n_l: int, method: str,
+                   tol: float, mixing: float, max_iter: int) -> None:
+    if isinstance(n_tau, bool) or not isinstance(n_tau, (int, np.integer)) or n_tau < _MIN_N_TAU:
+        raise ValueError(f"n_tau must be an integer >= {_MIN_N_TAU}, got {n_tau!r}")
+    if isinstance(n_iw, bool) or not isinstance(n_iw, (int, np.integer)) or n_iw < 1:
+        raise ValueError(f"n_iw must be an integer >= 1, got {n_iw!r}")
+    if not model.is_discrete and n_iw > model.delta_iw.size:
+        raise ValueError(f"n_iw={n_iw} exceeds the {model.delta_iw.size} frequencies of "
+                         "model.delta_iw")
+    if isinstance(n_l, bool) or not isinstance(n_l, (int, np.integer)) or n_l < 1:
+        raise ValueError(f"n_l must be an integer >= 1, got {n_l!r}")
+    if method not in _METHODS:
+        raise ValueError(f"unknown NCA method {method!r}; choose one of {_METHODS}")
+    if not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be > 0, got {tol}")
+    if not (0 < mixing <= 1):
+        raise ValueError(f"mixing must lie in (0, 1], got {mixing}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+
+
+def _normalise(r: np.ndarray, energies: np.ndarray, tau: np.ndarray) -> tuple[float, np.ndarray]:
+    """Shift the frame so that ``Z_f = R_0(beta) + 2 R_1(beta) + R_2(beta) = 1`` (in place).
+
+    Returns ``mu`` (``R -> exp(-mu tau) R``) and the shifted energies ``E_a + mu``.
+    """
+    z_f = r[0, -1] + 2.0 * r[1, -1] + r[2, -1]
+    mu = math.log(z_f) / tau[-1]
+    r *= np.exp(-mu * tau)
+    return mu, energies + mu
+
+
+def _solve_iterate(energies: np.ndarray, dp: np.ndarray, dm: np.ndarray, tau: np.ndarray,
+                   tol: float, mixing: float, max_iter: int):
+    """Picard iteration with linear mixing; returns ``(R, energies, iterations, converged, change)``.
+
+    The iteration runs in the frame of the given energies (the frame of the "march" sweep, so
+    both methods converge to the same discrete solution); the change of ``R`` is measured in the
+    frame where the new iterate has ``Z_f = 1``.
+    """
+    h = tau[1] - tau[0]
+    r_in = atomic_r(energies, tau)
+    change = math.inf
+    for it in range(1, max_iter + 1):
+        r_out, e_out = march(energies, dp, dm, h, kernel=kernels_from_r(r_in, dp, dm))
+        if e_out[0] != energies[0]:      # the sweep continued in a lower frame: follow it
+            r_in *= np.exp(-(e_out[0] - energies[0]) * tau)
+            energies = e_out
+        z_f = r_out[0, -1] + 2.0 * r_out[1, -1] + r_out[2, -1]
+        weight = np.exp(-math.log(z_f) / tau[-1] * tau)
+        change = float(np.max(np.abs(r_out - r_in) * weight))
+        if change < tol:
+            return r_out, energies, it, True, change
+        r_in += mixing * (r_out - r_in)
+    return r_out, energies, max_iter, False, change
+
+
+@register_solver("nca")
+def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | None = None,
+              n_l: int = 80, method: str = "march", tol: float = 1e-10, mixing: float = 1.0,
+              max_iter: int = 200, n_quad: int | None = None) -> SolverResult:
+    """Non-crossing approximation in imaginary time (equations in the module docstring).
+
+    Args:
+        model: Anderson model with a discrete (any ``Nb``) or continuous bath.
+        n_tau: points of the uniform ``tau`` mesh, ends included (default
+            :func:`default_n_tau`: ``clip(40 beta + 1, 1001, 4001)``); error ``O(h^2)``.
+        n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw`` (default 1024; for a continuous
+            bath the number of stored ``delta_iw`` values, which is also the upper limit).
+        n_l: Legendre coefficients of ``g_l``.
+        method: ``"march"`` (one self-consistent forward sweep, exact solution of the discrete
+            equations) or ``"iterate"`` (Picard iteration with linear mixing).
+        tol: ``"iterate"`` only: stop when ``max_{a,tau} |R_new - R_old| < tol`` (``R``
+            normalised so that ``Z_f = 1``, ``R_a(0) = 1``).
+        mixing: ``"iterate"`` only: ``R <- R + mixing (R_new - R)``, in ``(0, 1]``.
+        max_iter: ``"iterate"`` only: iteration limit; reaching it gives ``converged=False``.
+        n_quad: Gauss-Legendre points for ``g_l`` (default ``max(4 n_l, 400)``).
+
+    Returns:
+        :class:`SolverResult` with ``g_iw``, ``sigma_iw`` (Dyson with ``model.delta(n_iw)``),
+        ``g_l``, ``g_tau`` and ``tau`` (the NCA mesh), ``density`` (both spins),
+        ``double_occupancy = n_2``, ``energy = None``; ``info`` holds the pseudo-particle
+        occupations ``(n_0, n_up, n_dn, n_2)``, ``free_energy`` ``-ln(Z/Z_bath)/beta``, the
+        method, mesh, iterations and, for ``"iterate"``, the last change of ``R``.
+
+    Example:
+        >>> from solvers import AndersonModel, solve
+        >>> import solvers.nca
+        >>> m = AndersonModel(U=2.0, eps_d=-1.0, beta=10.0, bath_eps=[], bath_v=[])
+        >>> r = solve("nca", m)
+        >>> round(r.density, 10), round(r.double_occupancy, 6)
+        (1.0, 2.3e-05)
+    """
+    beta = model.beta
+    n_tau = default_n_tau(beta) if n_tau is None else n_tau
+    if n_iw is None:
+        n_iw = 1024 if model.is_discrete else int(model.delta_iw.size)
+    _check_options(model, n_tau, n_iw, n_l, method, tol, mixing, max_iter)
+    n_tau, n_iw, n_l = int(n_tau), int(n_iw), int(n_l)
+
+    tau = tau_mesh(beta, n_tau)
+    delta_tau, info = hybridisation_tau(model, n_tau)
+    dp = np.ascontiguousarray(-delta_tau)
+    dm = np.ascontiguousarray(dp[::-1])
+    e_atomic = np.array([0.0, model.eps_d, 2.0 * model.eps_d + model.U])
+    e_shifted = e_atomic - e_atomic.min()
+
+    if method == "march":
+        r, e_shifted = march(e_shifted, dp, dm, tau[1] - tau[0])
+        _, e_shifted = _normalise(r, e_shifted, tau)
+        iterations, converged, change = 1, True, 0.0
+    else:
+        r, e_shifted, iterations, converged, change = _solve_iterate(
+            e_shifted, dp, dm, tau, tol, mixing, max_iter)
+        _, e_shifted = _normalise(r, e_shifted, tau)
+    if not np.all(np.isfinite(r)):
+        raise FloatingPointError("NCA propagators are not finite (please report the model)")
+    lam = float(np.mean(e_atomic - e_shifted))   # R_true(tau) = exp(-lam tau) R(tau)
+
+    z_f = float(r[0, -1] + 2.0 * r[1, -1] + r[2, -1])
+    g_tau = -(r[0, ::-1] * r[1] + r[1, ::-1] * r[2]) / z_f
+    # atomic-like part: R_a -> exp(-E_a tau), two poles at eps_d and eps_d + U
+    boltz = np.exp(-beta * e_shifted)
+    pole_w = np.array([boltz[0] + boltz[1], boltz[1] + boltz[2]]) / z_f
+    pole_e = np.array([model.eps_d, model.eps_d + model.U])
+    g_rest = g_tau - poles_g_tau(pole_w, pole_e, beta, tau)
+
+    wn = matsubara_freqs(beta, n_iw)
+    g_iw = poles_g_iw(pole_w, pole_e, wn) + tau_to_iw(g_rest, beta, n_iw)
+    spline = CubicSpline(tau, g_rest)
+    g_l = g_l_from_poles(pole_w, pole_e, beta, n_l) + g_l_from_tau(
+        spline, beta, n_l, n_quad=n_quad or max(4 * n_l, 400))
+    sigma_iw = dyson_sigma(g0_inverse_iw(wn, model.eps_d, model.delta(n_iw)), g_iw)
+
+    occ = r[:, -1] / z_f
+    info.update({
+        "method": method,
+        "n_tau": n_tau,
+        "pseudo_particle_occupations": (float(occ[0]), float(occ[1]), float(occ[1]),
+                                        float(occ[2])),
+        "free_energy": lam,
+        "max_change": change,
+        "tol": tol if method == "iterate" else None,
+    })
+    return SolverResult(solver="nca", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
+                        density=float(2.0 * (occ[1] + occ[2])),
+                        double_occupancy=float(occ[2]), energy=None, converged=converged,
+                        iterations=iterations, g_tau=g_tau, tau=tau, info=info)
