@@ -71,3 +71,72 @@ def check_schema(f: h5py.File, schema: str, version: int,
     for ds in datasets:
         if ds.required and ds.name not in f:
             raise SchemaError(f"{f.filename}: dataset '{ds.name}' is missing (truncated file?)")
+
+
+# --------------------------------------------------------------------------- AIM database
+DATABASE_SCHEMA = "mldmft.aim_database"
+DATABASE_SCHEMA_VERSION = 1
+
+#: Status codes of ``/solvers/<name>/status``.
+STATUS_OK, STATUS_NOT_CONVERGED, STATUS_FAILED = 0, 1, 2
+
+_DATABASE_DOC = """AIM database, schema ``mldmft.aim_database`` version 1. One row per stored sample;
+with particle-hole augmentation, row ``2i`` is drawn sample ``i`` and row ``2i+1`` its twin.
+
+    /                   attrs: schema, schema_version, package_version, git_revision, created,
+                               config (JSON, fully resolved), target, cheap_solvers (JSON),
+                               solver_options (JSON), n_l, n_sigma, n_bath_max, n_samples, n_rows
+    /sample_index       int64   [row]            index i of the drawn sample
+    /group_id           int64   [row]            = sample_index; twins share it (never split)
+    /augmented          bool    [row]            True for a particle-hole twin
+    /params/U           float64 [row]            Hubbard U                                (D=1)
+    /params/eps_d       float64 [row]            impurity level                           (D=1)
+    /params/beta        float64 [row]            inverse temperature                      (1/D)
+    /params/D           float64 [row]            half bandwidth of the random bath        (D=1)
+    /params/n_bath      int64   [row]            number of bath sites Nb
+    /bath/eps           float64 [row, n_bath_max] bath energies eps_k (NaN-padded)        (D=1)
+    /bath/v             float64 [row, n_bath_max] hybridisations V_k (0-padded)           (D=1)
+    /delta_l            float64 [row, l]         Legendre coefficients of Delta(tau)      (1/D)
+    /solvers/<name>/g_l              float64    [row, l]     G_l (n_l coefficients)       (1/D)
+    /solvers/<name>/sigma_iw         complex128 [row, n]     Sigma(i w_n), n < n_sigma    (D=1)
+    /solvers/<name>/density          float64    [row]        <n_up + n_dn>
+    /solvers/<name>/double_occupancy float64    [row]        <n_up n_dn> (NaN: undefined)
+    /solvers/<name>/status           int8       [row]        0 ok, 1 not converged, 2 failed
+    /solvers/<name>/wall_time        float64    [row]        seconds (twins: 0, no solve)
+    /solvers/<name>/error            str        [row]        failure message ('' if none)
+
+Failed entries hold NaN. Chunked along the row axis."""
+
+
+def database_datasets(solver_names: list[str]) -> tuple[Dataset, ...]:
+    """Documentation of every dataset of a database holding ``solver_names``."""
+    base = [
+        Dataset("sample_index", "int64", ("row",), "1", "index of the drawn sample"),
+        Dataset("group_id", "int64", ("row",), "1", "split group: a sample and its twin"),
+        Dataset("augmented", "bool", ("row",), "1", "particle-hole twin"),
+        Dataset("params/U", "float64", ("row",), "D", "Hubbard U"),
+        Dataset("params/eps_d", "float64", ("row",), "D", "impurity level"),
+        Dataset("params/beta", "float64", ("row",), "1/D", "inverse temperature"),
+        Dataset("params/D", "float64", ("row",), "D", "half bandwidth of the bath"),
+        Dataset("params/n_bath", "int64", ("row",), "1", "bath sites"),
+        Dataset("bath/eps", "float64", ("row", "n_bath_max"), "D", "bath energies (NaN pad)"),
+        Dataset("bath/v", "float64", ("row", "n_bath_max"), "D", "hybridisations (0 pad)"),
+        Dataset("delta_l", "float64", ("row", "l"), "1/D", "Legendre Delta(tau)"),
+    ]
+    for name in solver_names:
+        p = f"solvers/{name}/"
+        base += [
+            Dataset(p + "g_l", "float64", ("row", "l"), "1/D", "Legendre G"),
+            Dataset(p + "sigma_iw", "complex128", ("row", "n"), "D", "Sigma(i w_n)"),
+            Dataset(p + "density", "float64", ("row",), "1", "<n_up + n_dn>"),
+            Dataset(p + "double_occupancy", "float64", ("row",), "1", "<n_up n_dn>"),
+            Dataset(p + "status", "int8", ("row",), "1", "0 ok, 1 not converged, 2 failed"),
+            Dataset(p + "wall_time", "float64", ("row",), "s", "solver wall time"),
+            Dataset(p + "error", "str", ("row",), "", "failure message"),
+        ]
+    return tuple(base)
+
+
+__doc__ += "\n\n" + _DATABASE_DOC
+__all__ += ["DATABASE_SCHEMA", "DATABASE_SCHEMA_VERSION", "database_datasets", "STATUS_OK",
+            "STATUS_NOT_CONVERGED", "STATUS_FAILED"]

@@ -6,30 +6,38 @@ Public API::
     result = solve("ed", AndersonModel(U=2.0, eps_d=-1.0, beta=50.0,
                                        bath_eps=[-0.5, 0.5], bath_v=[0.5, 0.5]))
 
+Registered solvers: ``ed`` (exact, Nb <= 8), ``ed_fit``/``ed1``/``ed2``/``ed3`` (ED on a fitted
+small bath), ``ipt`` (second order, modified IPT off half filling), ``hubbard_i``, ``nca``.
 Conventions: ``docs/conventions.md``. This package never imports torch nor ``mldmft``.
 """
 
+from .bathfit import BathFit, fit_bath, fit_model
+from .fourier import iw_to_tau, tail_tau, tau_to_iw
 from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_iw, density_from_g_l, dyson_g,
-                     estimate_tail,
-                     dyson_sigma, fermi, g0_inverse_iw, g_tau_from_iw, hybridisation_iw,
-                     poles_g_iw, poles_g_tau, quasiparticle_weight)
+                     dyson_sigma, estimate_tail, fermi, g0_inverse_iw, g_tau_from_iw,
+                     hybridisation_iw, poles_g_iw, poles_g_tau, quasiparticle_weight)
 from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g_tau_from_l,
                        legendre_t_matrix, sum_rule_from_l, tail_moments_from_l)
-from .fourier import iw_to_tau, tail_tau, tau_to_iw
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import available_solvers, get_solver, register_solver, solve
 from .result import SolverResult
-from . import ed as _ed  # noqa: F401  (registers "ed")
+
+# solver modules register themselves on import
+from . import ed as _ed  # noqa: E402,F401
+from . import ed_fit as _ed_fit  # noqa: E402,F401
+from . import hubbard_i as _hubbard_i  # noqa: E402,F401
+from . import ipt as _ipt  # noqa: E402,F401
+from . import nca as _nca  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AndersonModel", "SolverResult", "solve", "register_solver", "available_solvers",
-    "get_solver", "matsubara_freqs", "tau_mesh", "hybridisation_iw", "g0_inverse_iw",
-    "dyson_sigma", "dyson_g", "poles_g_iw", "poles_g_tau", "density_from_g_l",
-    "density_from_g_iw", "estimate_tail", "quasiparticle_weight", "bethe_g_iw", "bethe_delta_iw", "fermi",
-    "g_tau_from_iw", "g_l_from_tau", "g_tau_from_l", "g_iw_from_l", "g_l_from_iw",
-    "g_l_from_poles", "legendre_t_matrix", "tail_moments_from_l", "sum_rule_from_l",
-    "iw_to_tau", "tau_to_iw", "tail_tau",
+    "AndersonModel", "BathFit", "SolverResult", "available_solvers", "bethe_delta_iw",
+    "bethe_g_iw", "density_from_g_iw", "density_from_g_l", "dyson_g", "dyson_sigma",
+    "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw", "g_iw_from_l",
+    "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw", "g_tau_from_l",
+    "get_solver", "hybridisation_iw", "iw_to_tau", "legendre_t_matrix", "matsubara_freqs",
+    "poles_g_iw", "poles_g_tau", "quasiparticle_weight", "register_solver", "solve",
+    "sum_rule_from_l", "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
 ]

@@ -178,7 +178,7 @@ def bethe_g_iw(wn: np.ndarray, D: float = 1.0, sigma_iw: np.ndarray | float = 0.
     Example:
         >>> import numpy as np
         >>> g = bethe_g_iw(np.array([1e3]))
-        >>> abs(g[0] * 1e3j - 1) < 1e-6   # tail 1/(i w_n)
+        >>> bool(abs(g[0] * 1e3j - 1) < 1e-6)   # tail 1/(i w_n)
         True
     """
     if not np.isfinite(D) or D <= 0:

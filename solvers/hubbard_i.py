@@ -39,8 +39,10 @@ Double occupancy: defined by the equation-of-motion (``Tr Sigma G``) estimator::
 
 (``a`` the extra level, ``n_G`` the density of ``G``; Matsubara sum with analytic tails for a
 continuous bath). It is exact in the atomic limit, ``n_s^2`` at ``U = 0``, otherwise only as good
-as Hubbard-I itself (it can be far off, e.g. it misses the Kondo-screened local moment). It obeys
-the particle-hole map ``d -> 1 - n + d``. ``energy`` is not computed (``None``).
+as Hubbard-I itself (it can be far off, e.g. it misses the Kondo-screened local moment, and at
+strong coupling off half filling it can even leave the physical range ``[max(0, n - 1), n/2]``,
+which ``info["warnings"]`` then reports). It obeys the particle-hole map ``d -> 1 - n + d``.
+``energy`` is not computed (``None``).
 
 Exact limits: ``U = 0`` (non-interacting ``G``); the atomic limit ``V = 0`` / ``Delta = 0``
 (``G = G_at`` with the exact thermal atomic occupation
@@ -62,10 +64,10 @@ import math
 import numpy as np
 from scipy import optimize
 
+from .fourier import iw_to_tau
 from .greens import poles_g_iw, poles_g_tau
 from .ipt import (density_from_iw_tail, g_l_from_iw_exact, hybridisation_moments,
                   matsubara_real_sum)
-from .fourier import iw_to_tau
 from .legendre import g_l_from_poles
 from .mesh import matsubara_freqs
 from .model import AndersonModel
@@ -244,8 +246,15 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
         sigma_iw = U / 2 + 1j * sigma_iw.imag
         g_l = np.where(np.arange(g_l.size) % 2 == 1, 0.0, g_l)
         n_g = 0.5
+    warnings = []
     if not converged:
-        info["warnings"] = [f"max_iter={max_iter} reached before |n_s - n_s*| <= tol={tol:g}"]
+        warnings.append(f"max_iter={max_iter} reached before |n_s - n_s*| <= tol={tol:g}")
+    if not max(0.0, 2 * n_g - 1) - 1e-9 <= double_occupancy <= n_g + 1e-9:
+        warnings.append(f"double_occupancy={double_occupancy:.3g} lies outside the physical "
+                        f"bounds [max(0, n - 1), n/2] for n={2 * n_g:.6g}: the Tr(Sigma G) "
+                        "estimator fails for Hubbard-I here")
+    if warnings:
+        info["warnings"] = warnings
     return SolverResult(solver="hubbard_i", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
                         density=2.0 * n_g, double_occupancy=float(double_occupancy),
                         energy=None, converged=converged, iterations=iterations, g_tau=g_tau,

@@ -54,7 +54,9 @@ remainder beyond the mesh estimated from the last frequencies (:func:`matsubara_
 The second line is an identity for the exact ``Sigma`` and ``G`` (equation of motion); for IPT it
 is one estimator among several that disagree because the approximation is not conserving, so
 ``double_occupancy`` is approximate: exact at first order in ``U`` (error ``O(U^2)``, ``O(U^3)`` at
-half filling) and in the atomic limit; ``n_s^2`` at ``U = 0``. ``energy`` is not computed (``None``).
+half filling) and in the atomic limit; ``n_s^2`` at ``U = 0``. At strong coupling off half filling
+it can leave the physical range ``[max(0, n - 1), n/2]`` (even turn slightly negative); this is
+reported in ``info["warnings"]``, not hidden. ``energy`` is not computed (``None``).
 
 Exact limits: ``U = 0`` (``Sigma = 0``); second order in ``U`` (at half filling the error in ``G``
 is ``O(U^4)``: ``G`` is even in ``U`` there, so there is no third-order term); the atomic limit
@@ -69,6 +71,11 @@ enforce the Luttinger/Friedel sum rule at ``T = 0``); the self-consistency in ``
 fail (``converged = False``) in strongly correlated, nearly empty or nearly full cases, where
 ``eps0`` runs off. For a discrete bath with few sites the second-order diagram can be far from the
 exact answer at moderate ``U`` (no Kondo-scale physics). Paramagnetic single orbital only.
+Numerical limits: the Matsubara mesh must reach well above every energy of the problem
+(``w_N >> |eps_d| + U + bandwidth``): the neglected ``1/(i w_n)^5`` tail limits ``g_l`` and the
+sum rule (about ``1e-7`` at ``beta = 100``, ``U ~ 7``, ``n_iw = 1024``; ``1e-8`` with 4096); for
+nearly empty or full levels ``|eps0|`` grows until the ``tau`` mesh no longer resolves
+``G0~(tau)`` (raise ``fft_tau_points``).
 
 Numerics: FFTs only, no Python loop over frequencies. ``g_l`` uses the exact Legendre kernel of
 the Matsubara frequencies (:func:`g_l_from_iw_exact`, the limit of
@@ -167,10 +174,10 @@ def fit_even_moments(re_rest: np.ndarray, beta: float) -> tuple[float, float]:
 
 def matsubara_real_sum(f_iw: np.ndarray, beta: float, c2: float,
                        c4: float | None = None) -> float:
-    """``(1/beta) sum_{n in Z} f(i w_n)`` for ``f = c2/(i w_n)^2 + c3/(i w_n)^3 + c4/(i w_n)^4 + ...``.
+    """``(1/beta) sum_{n in Z} f(i w_n)`` for ``f = c2/(i w)^2 + c3/(i w)^3 + c4/(i w)^4 + ...``.
 
-    With ``f(-i w) = conj f(i w)`` the sum is ``(2/beta) sum_{n>=0} Re f``. The ``c2`` tail is summed
-    exactly (``sum_{n>=0} w_n^-2 = beta^2/8``)::
+    With ``f(-i w) = conj f(i w)`` the sum is ``(2/beta) sum_{n>=0} Re f``. The ``c2`` tail is
+    summed exactly (``sum_{n>=0} w_n^-2 = beta^2/8``)::
 
         S = (2/beta) sum_{n<N} [Re f(i w_n) + c2/w_n^2] - c2 beta/4
             + (2/beta) sum_{n>=N} [c4/w_n^4 - c6/w_n^6]
@@ -231,7 +238,8 @@ def g_l_from_iw_exact(g_iw: np.ndarray, beta: float, n_l: int,
         c1: -1/2                       -> G_0 = -c1 beta/2
         c2: (2 tau - beta)/4           -> G_1 = sqrt(3) c2 beta^2/12
         c3: tau (beta - tau)/4         -> G_0 = c3 beta^3/24,  G_2 = -sqrt(5) c3 beta^3/120
-        c4: beta^3 (x^3 - 3x)/96       -> G_1 = -sqrt(3) c4 beta^4/120,  G_3 = sqrt(7) c4 beta^4/1680
+        c4: beta^3 (x^3 - 3x)/96       -> G_1 = -sqrt(3) c4 beta^4/120,
+                                          G_3 = sqrt(7) c4 beta^4/1680
 
     The truncation error of the remaining sum falls like ``N^-(k+1)`` with ``k`` moments (higher
     moments would be summed exactly too, but their coefficients grow like ``beta^k`` and the
@@ -372,6 +380,11 @@ def _result(model: AndersonModel, g_iw: np.ndarray, sigma_iw: np.ndarray, n_s: f
         tau = np.linspace(0.0, beta, int(n_tau))
         g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=(1.0, c2, c3))
     info.update(tail_moments=(1.0, float(c2), float(c3), c4))
+    if not max(0.0, 2 * n_s - 1) - 1e-9 <= double_occupancy <= n_s + 1e-9:
+        info.setdefault("warnings", []).append(
+            f"double_occupancy={double_occupancy:.3g} lies outside the physical bounds "
+            f"[max(0, n - 1), n/2] for n={2 * n_s:.6g}: the Tr(Sigma G) estimator of this "
+            "non-conserving approximation fails here")
     return SolverResult(solver="ipt", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
                         density=2.0 * float(n_s), double_occupancy=float(double_occupancy),
                         energy=None, converged=bool(converged), iterations=int(iterations),
@@ -391,7 +404,8 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
     Args:
         model: Anderson model with a discrete bath or ``delta_iw`` (at least ``n_iw`` values).
         n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw`` and of the internal transforms
-            (``>= 16``; ``G0~(tau)`` is accurate to ``~ (beta/(2 pi n_iw))^4``).
+            (``>= 16``); ``w_N = (2 n_iw - 1) pi/beta`` should lie far above every energy scale
+            (see "Numerical limits" in the module docstring).
         n_l: Legendre coefficients of ``g_l``.
         tol: off half filling, the iteration stops when ``|n_s[G(n)] - n| <= tol`` (per spin).
         max_iter: limit on evaluations of the self-consistency residual; reaching it returns the
@@ -408,9 +422,11 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
 
     Returns:
         :class:`SolverResult` with ``g_iw``, ``sigma_iw``, ``g_l``, ``density`` (both spins),
-        ``double_occupancy`` (``Tr Sigma G`` estimator, approximate), ``energy=None``; ``info`` holds
-        the ``method`` (``"half-filling"``, ``"modified"`` or ``"non-interacting"``), ``eps0``,
-        ``n0``, ``A``, ``B``, ``residual`` and the ``history`` of ``(n, residual)``.
+        ``double_occupancy`` (``Tr Sigma G`` estimator, approximate), ``energy=None``; ``info``
+        holds the ``method`` (``"half-filling"``, ``"modified"`` or ``"non-interacting"``),
+        ``eps0``, ``n0``, ``A``, ``B``, ``residual``, the ``history`` of ``(n, residual)``, the
+        ``tail_moments`` ``(c1, c2, c3, c4)`` of ``G`` used for ``g_l`` and, if not converged,
+        ``warnings``.
 
     Example:
         >>> from solvers import AndersonModel, solve

@@ -216,5 +216,13 @@ def test_iteration_limit_is_reported():
     assert full.converged and 1 < full.iterations < 20 and abs(full.info["residual"]) <= 1e-10
 
 
+def test_unphysical_double_occupancy_is_flagged():
+    # Known failure of the Tr(Sigma G) estimator at strong coupling off half filling (ED: +0.0054)
+    r = solve("ipt", _off(6.0, -0.2))
+    assert r.converged and r.double_occupancy < 0
+    assert any("double_occupancy" in w for w in r.info["warnings"])
+    assert "warnings" not in solve("ipt", _off(2.0, -0.6)).info
+
+
 def test_docstring_examples():
     assert doctest.testmod(solvers.ipt, optionflags=doctest.ELLIPSIS).failed == 0

@@ -187,8 +187,8 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
         >>> from solvers import AndersonModel, solve
         >>> m = AndersonModel(U=2.0, eps_d=-1.0, beta=10.0, bath_eps=[], bath_v=[])
         >>> r = solve("ed", m)
-        >>> round(r.density, 10), round(r.double_occupancy, 6)
-        (1.0, 4.5e-05)
+        >>> round(r.density, 10), round(r.double_occupancy, 7)  # exact: 1/(2 + 2 e^10)
+        (1.0, 2.27e-05)
     """
     _check_options(model, n_iw, n_l, cutoff, method, dense_max_dim, n_tau)
     beta = model.beta

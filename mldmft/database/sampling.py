@@ -1,0 +1,252 @@
+"""Sampling recipes for Anderson impurity models: seeded, reproducible per sample index.
+
+Every sample ``i`` draws from its own generator ``numpy.random.default_rng(SeedSequence(seed,
+spawn_key=(i,)))``, so a sample is the same whatever the order, the chunking or the number of
+workers that produce it.
+
+A parameter spec is a number (fixed), a two-element list ``[lo, hi]`` (uniform on the range), or
+a mapping ``{"choice": [v1, v2, ...]}`` (uniform over the set).
+
+Recipes:
+
+* :class:`BetheRandomBath` — the Bethe-like random baths of the ML-DMFT talk: half bandwidth ``D``
+  from a spec, ``V_k`` drawn uniform and rescaled so ``sum_k V_k^2 = D^2/4`` (the Bethe value
+  ``t^2``), bath energies drawn uniform and stretched about their centre so that
+  ``(max - min)/(2D) = 1``; ``U``, ``eps_d`` (or half filling: ``eps_d = -U/2`` with a mirror-
+  symmetric bath) and ``beta`` from specs.
+* :class:`BathListRecipe` — discrete baths read from a YAML/JSON list (e.g. hybridisations visited
+  by a DMFT run); ``U``, ``eps_d``, ``beta`` come from each entry or, where absent, from specs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from solvers import AndersonModel
+
+__all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "sample_rng", "make_recipe",
+           "Sample"]
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """Generator of sample ``index`` under master ``seed`` (order independent)."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index),)))
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A fixed value, a uniform range ``[lo, hi]`` or a uniform choice from a set."""
+
+    name: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[float, ...] | None = None
+
+    @classmethod
+    def parse(cls, name: str, spec: Any) -> "ParamSpec":
+        if isinstance(spec, Mapping):
+            if set(spec) != {"choice"}:
+                raise ValueError(f"sampling.{name}: a mapping spec must be {{choice: [...]}}, "
+                                 f"got keys {sorted(spec)}")
+            vals = tuple(float(v) for v in spec["choice"])
+            if not vals:
+                raise ValueError(f"sampling.{name}: the choice list is empty")
+            if not all(math.isfinite(v) for v in vals):
+                raise ValueError(f"sampling.{name}: choices must be finite")
+            return cls(name, choices=vals)
+        if isinstance(spec, (list, tuple)):
+            if len(spec) != 2:
+                raise ValueError(f"sampling.{name}: a range must be [lo, hi], got {list(spec)}")
+            lo, hi = float(spec[0]), float(spec[1])
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError(f"sampling.{name}: range bounds must be finite")
+            if lo > hi:
+                raise ValueError(f"sampling.{name}: empty range [{lo}, {hi}] (lo > hi)")
+            return cls(name, lo=lo, hi=hi)
+        try:
+            val = float(spec)
+        except (TypeError, ValueError):
+            raise ValueError(f"sampling.{name}: expected a number, [lo, hi] or {{choice: [...]}}, "
+                             f"got {spec!r}") from None
+        if not math.isfinite(val):
+            raise ValueError(f"sampling.{name}: must be finite, got {val}")
+        return cls(name, lo=val, hi=val)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        if self.choices is not None:
+            return float(self.choices[int(rng.integers(len(self.choices)))])
+        if self.lo == self.hi:
+            return float(self.lo)
+        return float(rng.uniform(self.lo, self.hi))
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        if self.choices is not None:
+            return min(self.choices), max(self.choices)
+        return float(self.lo), float(self.hi)
+
+    def require_positive(self) -> None:
+        if self.bounds[0] <= 0:
+            raise ValueError(f"sampling.{self.name} must be > 0, got bounds {self.bounds}")
+
+    def require_nonnegative(self) -> None:
+        if self.bounds[0] < 0:
+            raise ValueError(f"sampling.{self.name} must be >= 0, got bounds {self.bounds}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One drawn impurity model and the recipe parameters that are not in the model."""
+
+    index: int
+    model: AndersonModel
+    D: float
+
+
+@dataclass(frozen=True)
+class BetheRandomBath:
+    """Bethe-like random discrete baths (see module docstring)."""
+
+    n_bath: int
+    D: ParamSpec
+    U: ParamSpec
+    beta: ParamSpec
+    eps_d: ParamSpec | None
+    half_filling: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.n_bath) <= 64:
+            raise ValueError(f"sampling.n_bath must be >= 1, got {self.n_bath}")
+        self.D.require_positive()
+        self.beta.require_positive()
+        self.U.require_nonnegative()
+        if not self.half_filling and self.eps_d is None:
+            raise ValueError("sampling.eps_d is required unless sampling.half_filling is true")
+
+    @property
+    def max_bath(self) -> int:
+        return int(self.n_bath)
+
+    def draw(self, seed: int, index: int) -> Sample:
+        rng = sample_rng(seed, index)
+        D = self.D.draw(rng)
+        U = self.U.draw(rng)
+        beta = self.beta.draw(rng)
+        nb = int(self.n_bath)
+        if self.half_filling:
+            half = nb // 2
+            pos = rng.uniform(0.0, 1.0, half)
+            v_half = rng.uniform(0.0, 1.0, half) + 1e-3
+            eps = np.concatenate([-pos, pos] + ([np.zeros(1)] if nb % 2 else []))
+            v = np.concatenate([v_half, v_half] + ([rng.uniform(0, 1, 1) + 1e-3] if nb % 2 else []))
+            span = eps.max() - eps.min()
+            eps = eps * (2 * D / span) if span > 0 else eps
+            eps_d = -U / 2
+        else:
+            eps = rng.uniform(-1.0, 1.0, nb)
+            v = rng.uniform(0.0, 1.0, nb) + 1e-3
+            span = eps.max() - eps.min()
+            centre = 0.5 * (eps.max() + eps.min())
+            eps = centre + (eps - centre) * (2 * D / span) if span > 0 else eps
+            eps_d = self.eps_d.draw(rng)
+        v = v * (D / 2) / np.sqrt(np.sum(v ** 2))
+        order = np.argsort(eps, kind="stable")
+        model = AndersonModel(U=U, eps_d=eps_d, beta=beta, bath_eps=eps[order], bath_v=v[order])
+        return Sample(index=index, model=model, D=D)
+
+
+@dataclass(frozen=True)
+class BathListRecipe:
+    """Discrete baths from a file; sample ``i`` uses entry ``i mod len(entries)``."""
+
+    path: str
+    U: ParamSpec
+    beta: ParamSpec
+    eps_d: ParamSpec | None
+    half_filling: bool = False
+    entries: tuple = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        path = Path(self.path)
+        if not path.is_file():
+            raise ValueError(f"sampling.path: no such bath list file: {path}")
+        text = path.read_text()
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            raise ValueError(f"sampling.path: cannot parse {path}: {err}") from None
+        if isinstance(data, Mapping) and "baths" in data:
+            data = data["baths"]
+        if not isinstance(data, Sequence) or not data:
+            raise ValueError(f"sampling.path: {path} must hold a non-empty list of baths")
+        entries = []
+        for k, entry in enumerate(data):
+            if not isinstance(entry, Mapping) or "bath_eps" not in entry or "bath_v" not in entry:
+                raise ValueError(f"sampling.path: entry {k} of {path} needs bath_eps and bath_v")
+            eps = np.asarray(entry["bath_eps"], dtype=float)
+            v = np.asarray(entry["bath_v"], dtype=float)
+            if eps.shape != v.shape or eps.ndim != 1:
+                raise ValueError(f"sampling.path: entry {k}: bath_eps and bath_v lengths differ")
+            entries.append(dict(entry))
+        object.__setattr__(self, "entries", tuple(entries))
+        self.beta.require_positive()
+        self.U.require_nonnegative()
+
+    @property
+    def max_bath(self) -> int:
+        return max(len(e["bath_eps"]) for e in self.entries)
+
+    def draw(self, seed: int, index: int) -> Sample:
+        rng = sample_rng(seed, index)
+        entry = self.entries[index % len(self.entries)]
+        U = float(entry["U"]) if "U" in entry else self.U.draw(rng)
+        beta = float(entry["beta"]) if "beta" in entry else self.beta.draw(rng)
+        if "eps_d" in entry:
+            eps_d = float(entry["eps_d"])
+        elif self.half_filling:
+            eps_d = -U / 2
+        else:
+            eps_d = self.eps_d.draw(rng)
+        model = AndersonModel(U=U, eps_d=eps_d, beta=beta, bath_eps=entry["bath_eps"],
+                              bath_v=entry["bath_v"])
+        D = float(entry.get("D", 2.0 * float(np.sqrt(np.sum(model.bath_v ** 2)))))
+        return Sample(index=index, model=model, D=D)
+
+
+def make_recipe(cfg: Mapping[str, Any]) -> BetheRandomBath | BathListRecipe:
+    """Build a recipe from a plain mapping (``kind: bethe_random`` or ``kind: bath_list``)."""
+    cfg = dict(cfg)
+    kind = cfg.pop("kind", None)
+    half = bool(cfg.pop("half_filling", False))
+    eps_d = cfg.pop("eps_d", None)
+    eps_spec = None if (half or eps_d is None) else ParamSpec.parse("eps_d", eps_d)
+    if kind == "bethe_random":
+        allowed = {"n_bath", "D", "U", "beta"}
+        unknown = set(cfg) - allowed
+        if unknown:
+            raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bethe_random")
+        for key in allowed:
+            if key not in cfg:
+                raise ValueError(f"sampling.{key} is missing")
+        return BetheRandomBath(n_bath=int(cfg["n_bath"]), D=ParamSpec.parse("D", cfg["D"]),
+                               U=ParamSpec.parse("U", cfg["U"]),
+                               beta=ParamSpec.parse("beta", cfg["beta"]), eps_d=eps_spec,
+                               half_filling=half)
+    if kind == "bath_list":
+        allowed = {"path", "U", "beta"}
+        unknown = set(cfg) - allowed
+        if unknown:
+            raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bath_list")
+        if "path" not in cfg:
+            raise ValueError("sampling.path is missing")
+        return BathListRecipe(path=str(cfg["path"]), U=ParamSpec.parse("U", cfg.get("U", 0.0)),
+                              beta=ParamSpec.parse("beta", cfg.get("beta", 50.0)),
+                              eps_d=eps_spec, half_filling=half)
+    raise ValueError(f"sampling.kind: unknown recipe {kind!r}; choose bethe_random or bath_list")

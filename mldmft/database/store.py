@@ -1,0 +1,169 @@
+"""HDF5 storage of AIM databases: atomic chunk files, resumable assembly, checked reading.
+
+While a run is going, every finished chunk of samples is written to its own file
+``<out>.parts/chunk_<k>.h5`` under a temporary name and renamed into place, so a killed run
+leaves only complete, readable chunk files. When all chunks exist they are assembled, in chunk
+order, into ``<out>`` (again written to a temporary name and renamed), and the parts are removed.
+The resolved configuration is stored in ``<out>.parts/config.json`` and in the final file; a rerun
+with a different configuration is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+import numpy as np
+
+from ..h5schema import (DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, SchemaError, check_schema,
+                        database_datasets)
+
+__all__ = ["write_chunk", "chunk_path", "read_chunk", "assemble", "open_database",
+           "load_database", "git_revision", "config_digest"]
+
+_STR = h5py.string_dtype()
+
+
+def git_revision() -> str:
+    """The source tree's git revision, or ``"unknown"``."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """Canonical JSON of the parts of a config that change the data."""
+    keep = {k: v for k, v in config.items() if k not in ("backend", "workers", "dask", "progress",
+                                                         "out", "name", "chunk_size")}
+    return json.dumps(keep, sort_keys=True)
+
+
+def chunk_path(parts: Path, k: int) -> Path:
+    return parts / f"chunk_{k:06d}.h5"
+
+
+def _write_arrays(f: h5py.File, arrays: dict[str, np.ndarray], chunk_rows: int) -> None:
+    for name, arr in arrays.items():
+        if arr.dtype.kind in "OUS":
+            f.create_dataset(name, data=np.asarray(arr, dtype=object), dtype=_STR,
+                             chunks=(min(chunk_rows, len(arr)),) if len(arr) else None)
+        else:
+            chunks = (min(chunk_rows, arr.shape[0]),) + arr.shape[1:] if arr.shape[0] else None
+            f.create_dataset(name, data=arr, chunks=chunks)
+
+
+def _atomic_h5(path: Path, fill) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            fill(f)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_chunk(parts: Path, k: int, arrays: dict[str, np.ndarray]) -> Path:
+    """Write chunk ``k`` atomically."""
+    path = chunk_path(parts, k)
+
+    def fill(f: h5py.File) -> None:
+        f.attrs["chunk"] = k
+        _write_arrays(f, arrays, 256)
+
+    _atomic_h5(path, fill)
+    return path
+
+
+def read_chunk(path: Path) -> dict[str, np.ndarray] | None:
+    """Arrays of a chunk file, or ``None`` if it is unreadable (then it is recomputed)."""
+    try:
+        with h5py.File(path, "r") as f:
+            out = {}
+            f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
+                         if isinstance(obj, h5py.Dataset) else None)
+            return out
+    except (OSError, KeyError):
+        return None
+
+
+def assemble(out: Path, parts: Path, n_chunks: int, attrs: dict[str, Any]) -> Path:
+    """Concatenate the chunk files into the final database ``out`` (atomic), remove the parts."""
+    chunks = []
+    for k in range(n_chunks):
+        arrays = read_chunk(chunk_path(parts, k))
+        if arrays is None:
+            raise SchemaError(f"{chunk_path(parts, k)}: missing or unreadable chunk")
+        chunks.append(arrays)
+    names = list(chunks[0])
+    merged = {n: np.concatenate([c[n] for c in chunks]) for n in names}
+    for n, arr in merged.items():
+        if arr.dtype.kind == "O":
+            merged[n] = np.array([x.decode() if isinstance(x, bytes) else x for x in arr],
+                                 dtype=object)
+
+    def fill(f: h5py.File) -> None:
+        f.attrs["schema"] = DATABASE_SCHEMA
+        f.attrs["schema_version"] = DATABASE_SCHEMA_VERSION
+        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        f.attrs["git_revision"] = git_revision()
+        for key, val in attrs.items():
+            f.attrs[key] = val
+        f.attrs["n_rows"] = len(merged["sample_index"])
+        _write_arrays(f, merged, 256)
+
+    _atomic_h5(out, fill)
+    shutil.rmtree(parts, ignore_errors=True)
+    return out
+
+
+def open_database(path: str | Path) -> h5py.File:
+    """Open a database read-only after checking schema, version and completeness."""
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError(f"{path}: no such database file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise SchemaError(f"{path}: not a readable HDF5 file ({err}); a truncated or "
+                          "corrupt file must be regenerated") from None
+    try:
+        names = json.loads(f.attrs.get("solver_names", "[]"))
+        check_schema(f, DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, database_datasets(names))
+        n_rows = int(f.attrs["n_rows"])
+        for name in ("sample_index", f"solvers/{names[0]}/g_l" if names else "delta_l"):
+            if f[name].shape[0] != n_rows:
+                raise SchemaError(f"{path}: dataset '{name}' has {f[name].shape[0]} rows, "
+                                  f"the file declares {n_rows} (truncated?)")
+    except Exception:
+        f.close()
+        raise
+    return f
+
+
+def load_database(path: str | Path, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Read datasets (all by default) of a checked database into memory."""
+    with open_database(path) as f:
+        out: dict[str, np.ndarray] = {}
+        wanted = set(names) if names is not None else None
+
+        def visit(name: str, obj) -> None:
+            if isinstance(obj, h5py.Dataset) and (wanted is None or name in wanted):
+                data = obj[()]
+                if data.dtype.kind == "O":
+                    data = np.array([x.decode() if isinstance(x, bytes) else x for x in data],
+                                    dtype=object)
+                out[name] = data
+
+        f.visititems(visit)
+        return out
