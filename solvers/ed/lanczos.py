@@ -57,6 +57,7 @@ def lowest_states(apply: Callable[[np.ndarray], np.ndarray], dim: int,
     q[:p] = linalg.qr(rng.standard_normal((dim, p)), mode="economic")[0].T
     t = np.zeros((max_basis + p, max_basis + p))
     n = p
+    n_wanted = 8
     while True:
         blk = q[n - p:n]
         w = np.empty_like(blk)
@@ -80,21 +81,34 @@ def lowest_states(apply: Callable[[np.ndarray], np.ndarray], dim: int,
             band = np.zeros((p + 1, n))
             for d in range(p + 1):
                 band[p - d, d:] = np.diagonal(t[:n, :n], offset=d)
-            theta, s = linalg.eig_banded(band, lower=False)
+            # only the lowest Ritz pairs matter: ask for a few more than lie below the cut
+            n_want = min(n, max(16, 2 * n_wanted))
+            while True:
+                if n_want >= n:
+                    theta, s = linalg.eig_banded(band, lower=False)
+                else:
+                    theta, s = linalg.eig_banded(band, lower=False, select="i",
+                                                 select_range=(0, n_want - 1))
+                if n_want >= n or theta[-1] > cut(theta[0]):
+                    break
+                n_want = min(n, 2 * n_want)
+            n_wanted = int(np.sum(theta <= cut(theta[0]))) + 1
             resid = np.linalg.norm(r @ s[n - p:n, :], axis=0)
             if n >= dim:
                 resid[:] = 0.0
             e_cut = cut(theta[0])
             conv = resid * np.clip(weight(theta), 1e-4, 1.0) < tol
             n_lead = int(np.argmin(conv)) if not np.all(conv) else conv.size
-            certified = (n_lead > 0 and theta[n_lead - 1] > e_cut) or n_lead == n == dim
+            certified = ((n_lead > 0 and theta[n_lead - 1] > e_cut)
+                         or (n_lead == n == dim and theta.size == n))
         small = np.abs(np.diag(r)) < 1e-12 * max(1.0, float(np.max(np.abs(t[:n, :n]))))
         if check and (certified or n >= dim or n + p > max_basis):
             limited = not certified and n < dim
             # when a limit stopped the search, keep the best Ritz pairs inside the window
             n_keep = n_lead if not limited else max(n_lead, int(np.sum(theta <= e_cut)), 1)
             vec = q[:n].T @ s[:, :n_keep]
-            return LowestStates(theta[:n_keep], vec, complete=(n == dim and n_lead == n),
+            return LowestStates(theta[:n_keep], vec,
+                                complete=(n == dim and n_lead == n and theta.size == n),
                                 krylov_dim=n, limited=limited)
         if np.any(small):  # deflation: replace dependent directions by fresh random ones
             fresh = rng.standard_normal((dim, int(small.sum())))
