@@ -1,8 +1,14 @@
 """The ``mldmft`` command line.
 
-``mldmft solve --solver ed MODEL.yaml [--out FILE.h5] [--plot] [--opt key=value ...]`` solves one
-impurity model, writes the result (HDF5, schema in :mod:`mldmft.h5schema`) and a JSON summary,
-and prints density, double occupancy, Z and wall time.
+* ``mldmft solve --solver ed MODEL.yaml [--out FILE.h5] [--plot] [--opt key=value ...]`` solves one
+  impurity model, writes the result (HDF5, schema in :mod:`mldmft.h5schema`) and a JSON summary,
+  and prints density, double occupancy, Z and wall time.
+* ``mldmft generate [hydra overrides]`` generates (or resumes) an AIM database
+  (``configs/generate.yaml``).
+* ``mldmft inspect FILE`` summarises a database and writes PNG plots.
+
+Only this module (and ``train.py``/``dmft_loop.py``) sees Hydra configs; it builds typed objects
+and passes plain arguments down.
 """
 
 from __future__ import annotations
@@ -66,6 +72,74 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_dir() -> Path:
+    here = Path(__file__).resolve().parents[1] / "configs"
+    if not here.is_dir():
+        raise ValueError(f"Hydra config directory not found at {here}; run from a source "
+                         "checkout (pip install -e .)")
+    return here
+
+
+def _compose(config_name: str, overrides: Sequence[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(_config_dir()), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ValueError(f"config: {str(err).splitlines()[0]}") from None
+
+
+def _generate_config(cfg) -> "GenerateConfig":
+    """Hydra DictConfig -> typed GenerateConfig (the config boundary)."""
+    from omegaconf import OmegaConf
+
+    from .database import GenerateConfig, SolverSpec
+
+    c = OmegaConf.to_container(cfg, resolve=True)
+    out = c.get("out") or str(Path("data") / f"{c['name']}.h5")
+    opts = c.get("solver_options") or {}
+    unknown = set(opts) - set(c["cheap_solvers"])
+    if unknown:
+        raise ValueError(f"solver_options: {sorted(unknown)} not in cheap_solvers")
+    return GenerateConfig(
+        out=out, n_samples=int(c["n_samples"]), seed=int(c["seed"]), sampling=c["sampling"],
+        target=SolverSpec(c["target"]["solver"], dict(c["target"].get("options") or {})),
+        cheap=tuple(SolverSpec(n, dict(opts.get(n) or {})) for n in c["cheap_solvers"]),
+        n_l=int(c["n_l"]), n_sigma=int(c["n_sigma"]), augment=bool(c["augment"]),
+        chunk_size=int(c["chunk_size"]), backend=str(c["backend"]),
+        workers=None if c.get("workers") is None else int(c["workers"]),
+        dask_address=c["dask"].get("address"), dask_workers=int(c["dask"]["n_workers"]),
+        progress=bool(c["progress"]))
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .database import generate
+
+    cfg = _generate_config(_compose("generate", args.overrides))
+    cfg.validate()
+    print(f"generating {cfg.n_samples} samples -> {cfg.out}  (target {cfg.target.name}, cheap "
+          f"{', '.join(c.name for c in cfg.cheap) or '-'}, backend {cfg.backend})")
+    with tqdm(total=cfg.n_samples, unit="sample", disable=not cfg.progress,
+              dynamic_ncols=True) as bar:
+        summary = generate(cfg, progress=bar.update)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .database.inspect import inspect_database
+
+    for line in inspect_database(args.file, plots=not args.no_plots, out_dir=args.out):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mldmft", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="solver option, e.g. --opt n_iw=512 (repeatable)")
     p.set_defaults(func=_cmd_solve)
+    g = sub.add_parser("generate", help="generate an AIM database (Hydra config generate.yaml)")
+    g.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. n_samples=1000")
+    g.set_defaults(func=_cmd_generate)
+    i = sub.add_parser("inspect", help="summarise an AIM database and plot it")
+    i.add_argument("file", help="database HDF5 file")
+    i.add_argument("--out", default=None, help="directory for PNGs (default: next to the file)")
+    i.add_argument("--no-plots", action="store_true", help="print the summary only")
+    i.set_defaults(func=_cmd_inspect)
     return parser
 
 
@@ -87,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, KeyboardInterrupt) as err:
+        if isinstance(err, KeyboardInterrupt):
+            print(f"mldmft {args.command}: interrupted; rerun the same command to resume",
+                  file=sys.stderr)
+            return 130
         print(f"mldmft {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,127 @@
+"""Summaries and plots of an AIM database (``mldmft inspect FILE``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from solvers.legendre import g_tau_from_l
+
+from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
+from .store import load_database, open_database
+
+__all__ = ["inspect_database", "g_tau_rows"]
+
+
+def g_tau_rows(g_l: np.ndarray, beta: np.ndarray, n_tau: int = 201) -> np.ndarray:
+    """``G(tau)`` of every row on ``tau = beta x``, ``x`` uniform in [0, 1] (rows, n_tau)."""
+    x = np.linspace(0.0, 1.0, n_tau)
+    out = np.empty((g_l.shape[0], n_tau))
+    for i in range(g_l.shape[0]):
+        out[i] = g_tau_from_l(g_l[i], beta[i], beta[i] * x)
+    return out
+
+
+def inspect_database(path: str | Path, plots: bool = True,
+                     out_dir: str | Path | None = None) -> list[str]:
+    """Counts, parameter ranges, failures, each cheap solver's error against the target.
+
+    Errors are over rows where both solvers succeeded: the MSE of ``G(tau)`` on 201 points
+    (``tau/beta`` uniform), and the mean absolute error of the density. Writes
+    ``<stem>_params.png`` (parameter histograms) and ``<stem>_gtau.png`` (sample ``G(tau)`` per
+    solver) unless ``plots`` is false.
+    """
+    path = Path(path)
+    with open_database(path) as f:
+        attrs = {k: f.attrs[k] for k in f.attrs}
+    names = json.loads(attrs["solver_names"])
+    target = str(attrs["target"])
+    data = load_database(path)
+    n_rows = len(data["sample_index"])
+    aug = data["augmented"].astype(bool)
+    lines = [f"database     {path}",
+             f"created      {attrs.get('created', '?')}  (mldmft {attrs.get('package_version', '?')}"
+             f", git {str(attrs.get('git_revision', '?'))[:10]})",
+             f"samples      {int(attrs['n_samples'])}   rows {n_rows} ({int(aug.sum())} "
+             "particle-hole twins)",
+             f"Legendre     n_l = {int(attrs['n_l'])},  Sigma on {int(attrs['n_sigma'])} "
+             "Matsubara points"]
+    for p in ("U", "eps_d", "beta", "D", "n_bath"):
+        v = data[f"params/{p}"][~aug]
+        lines.append(f"  {p:<8} min {np.min(v):9.4g}  median {np.median(v):9.4g}  "
+                     f"max {np.max(v):9.4g}")
+    lines.append("solver       ok  not-conv  failed  median wall [s]")
+    for n in names:
+        st = data[f"solvers/{n}/status"]
+        wt = data[f"solvers/{n}/wall_time"][~aug]
+        lines.append(f"  {n:<9} {int(np.sum(st == STATUS_OK)):>4} "
+                     f"{int(np.sum(st == STATUS_NOT_CONVERGED)):>9} "
+                     f"{int(np.sum(st == STATUS_FAILED)):>7}  {np.median(wt):.4f}")
+    beta = data["params/beta"]
+    ok_t = data[f"solvers/{target}/status"] == STATUS_OK
+    g_target = g_tau_rows(data[f"solvers/{target}/g_l"], beta)
+    lines.append(f"error against {target} (rows where both succeeded):")
+    lines.append("  solver     rows   MSE G(tau) median      mean   |dn| mean")
+    errors = {}
+    for n in names:
+        if n == target:
+            continue
+        ok = ok_t & (data[f"solvers/{n}/status"] == STATUS_OK)
+        if not np.any(ok):
+            lines.append(f"  {n:<9} {0:>5}   (no rows)")
+            continue
+        g = g_tau_rows(data[f"solvers/{n}/g_l"][ok], beta[ok])
+        mse = np.mean((g - g_target[ok]) ** 2, axis=1)
+        dn = np.abs(data[f"solvers/{n}/density"][ok] - data[f"solvers/{target}/density"][ok])
+        errors[n] = mse
+        lines.append(f"  {n:<9} {int(ok.sum()):>5}   {np.median(mse):12.3e} {np.mean(mse):9.3e}"
+                     f" {np.mean(dn):10.3e}")
+    failures = [(n, str(e)) for n in names for e in data[f"solvers/{n}/error"] if e]
+    if failures:
+        lines.append("first problems:")
+        lines += [f"  {n}: {e[:150]}" for n, e in failures[:5]]
+    if plots:
+        out_dir = Path(out_dir) if out_dir else path.parent
+        lines += _plots(path.stem, out_dir, data, names, target, g_target, aug)
+    return lines
+
+
+def _plots(stem, out_dir, data, names, target, g_target, aug) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    for ax, p in zip(axes, ("U", "eps_d", "beta", "D")):
+        ax.hist(data[f"params/{p}"][~aug], bins=30, color="tab:blue")
+        ax.set_xlabel(p)
+    axes[0].set_ylabel("samples")
+    fig.tight_layout()
+    p1 = out_dir / f"{stem}_params.png"
+    fig.savefig(p1, dpi=110)
+    plt.close(fig)
+
+    rows = np.flatnonzero(~aug)[:4]
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.4), squeeze=False)
+    x = np.linspace(0, 1, g_target.shape[1])
+    for ax, r in zip(axes[0], rows):
+        for n in names:
+            if data[f"solvers/{n}/status"][r] == STATUS_FAILED:
+                continue
+            g = g_target[r] if n == target else g_tau_rows(
+                data[f"solvers/{n}/g_l"][r:r + 1], data["params/beta"][r:r + 1])[0]
+            ax.plot(x, g, "k-" if n == target else "--", lw=2 if n == target else 1, label=n)
+        ax.set_title(f"U={data['params/U'][r]:.2f} eps_d={data['params/eps_d'][r]:.2f} "
+                     f"beta={data['params/beta'][r]:.0f}", fontsize=9)
+        ax.set_xlabel(r"$\tau/\beta$")
+    axes[0][0].set_ylabel(r"$G(\tau)$")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    p2 = out_dir / f"{stem}_gtau.png"
+    fig.savefig(p2, dpi=110)
+    plt.close(fig)
+    return [f"plots        {p1}", f"             {p2}"]
