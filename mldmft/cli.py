@@ -6,6 +6,8 @@
 * ``mldmft generate [hydra overrides]`` generates (or resumes) an AIM database
   (``configs/generate.yaml``).
 * ``mldmft inspect FILE`` summarises a database and writes PNG plots.
+* ``mldmft dmft [hydra overrides]`` runs a Bethe-lattice DMFT sweep (``configs/dmft.yaml``);
+  ``mldmft overlay A.h5 B.h5 ...`` overlays several sweeps in one figure.
 
 Only this module (and ``train.py``/``dmft_loop.py``) sees Hydra configs; it builds typed objects
 and passes plain arguments down.
@@ -132,6 +134,79 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep_arguments(cfg) -> dict:
+    """Hydra DictConfig of ``configs/dmft.yaml`` -> plain keyword arguments of
+    :func:`mldmft.dmft.sweep` (the config boundary), plus ``plot``."""
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    c = OmegaConf.to_container(cfg, resolve=True)
+    if c.get("U_values") is not None:
+        U = [float(u) for u in c["U_values"]]
+    else:
+        r = c["U_range"]
+        if float(r["step"]) <= 0 or float(r["stop"]) < float(r["start"]):
+            raise ValueError(f"U_range: need step > 0 and stop >= start, got {r}")
+        U = [round(float(u), 10) for u in np.arange(float(r["start"]),
+                                                     float(r["stop"]) + 0.5 * float(r["step"]),
+                                                     float(r["step"]))]
+    solver = str(c["solver"])
+    if solver == "ml":
+        import mldmft.ml  # noqa: F401  (registers the network solver)
+    out = c.get("out") or str(Path("data") / "dmft" / f"{solver}_beta{float(c['beta']):g}.h5")
+    loop = c["loop"]
+    return dict(solver=solver, beta=float(c["beta"]), U_values=U,
+                direction=str(c["direction"]), D=float(c["D"]),
+                solver_options=dict(c.get("solver_options") or {}), n_iw=int(loop["n_iw"]),
+                tol=float(loop["tol"]), max_iter=int(loop["max_iter"]),
+                mixing=float(loop["mixing"]), accel=str(loop["accel"]),
+                guard=c.get("guard"), out=out, progress=bool(c["progress"]),
+                plot=bool(c["plot"]), metadata={"config": json.dumps(c, sort_keys=True)})
+
+
+def run_sweep(kwargs: dict) -> list:
+    """Run a sweep from :func:`sweep_arguments`, print the table, write CSV/HDF5/PNG."""
+    from .dmft import plot_sweeps, sweep
+
+    kwargs = dict(kwargs)
+    plot = kwargs.pop("plot")
+    points = sweep(**kwargs)
+    print(f"{'branch':<6} {'U':>6} {'conv':>5} {'iter':>5} {'Z':>8} {'docc':>8} "
+          f"{'-bG(b/2)':>9} {'E_kin':>8} {'time s':>7}")
+    for p in points:
+        print(f"{p.branch:<6} {p.U:>6.3f} {str(p.converged):>5} {p.iterations:>5} {p.Z:>8.4f} "
+              f"{p.double_occupancy:>8.4f} {p.g_beta_half:>9.4f} {p.kinetic_energy:>8.4f} "
+              f"{p.wall_time:>7.2f}")
+    out = Path(kwargs["out"])
+    print(f"written  {out}  and  {out.with_suffix('.csv')}")
+    bad = [p for p in points if not p.converged]
+    if bad:
+        print(f"NOT CONVERGED at {len(bad)} point(s): "
+              + ", ".join(f"U={p.U:g} ({p.branch})" for p in bad))
+    if plot:
+        png = plot_sweeps([(kwargs["solver"] if isinstance(kwargs["solver"], str) else "solver",
+                            points)], out.with_suffix(".png"),
+                          title=f"Bethe lattice, beta = {kwargs['beta']:g}")
+        print(f"plot     {png}")
+    return points
+
+
+def _cmd_dmft(args: argparse.Namespace) -> int:
+    run_sweep(sweep_arguments(_compose("dmft", args.overrides)))
+    return 0
+
+
+def _cmd_overlay(args: argparse.Namespace) -> int:
+    from .dmft import load_sweep, plot_sweeps
+
+    labels = args.labels.split(",") if args.labels else [Path(f).stem for f in args.files]
+    if len(labels) != len(args.files):
+        raise ValueError(f"--labels has {len(labels)} names for {len(args.files)} files")
+    runs = [(lab, load_sweep(f)) for lab, f in zip(labels, args.files)]
+    print(f"plot     {plot_sweeps(runs, args.out, title=args.title)}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .database.inspect import inspect_database
 
@@ -159,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", default=None, help="directory for PNGs (default: next to the file)")
     i.add_argument("--no-plots", action="store_true", help="print the summary only")
     i.set_defaults(func=_cmd_inspect)
+    d = sub.add_parser("dmft", help="Bethe-lattice DMFT sweep in U (Hydra config dmft.yaml)")
+    d.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver=ipt beta=50")
+    d.set_defaults(func=_cmd_dmft)
+    o = sub.add_parser("overlay", help="overlay several DMFT sweeps (Z, docc vs U) in one PNG")
+    o.add_argument("files", nargs="+", help="sweep HDF5 files")
+    o.add_argument("--out", default="data/dmft/overlay.png", help="output PNG")
+    o.add_argument("--labels", default=None, help="comma-separated labels (default: file stems)")
+    o.add_argument("--title", default="", help="figure title")
+    o.set_defaults(func=_cmd_overlay)
     return parser
 
 

@@ -140,3 +140,30 @@ def database_datasets(solver_names: list[str]) -> tuple[Dataset, ...]:
 __doc__ += "\n\n" + _DATABASE_DOC
 __all__ += ["DATABASE_SCHEMA", "DATABASE_SCHEMA_VERSION", "database_datasets", "STATUS_OK",
             "STATUS_NOT_CONVERGED", "STATUS_FAILED"]
+
+
+# --------------------------------------------------------------------------- DMFT sweeps
+SWEEP_SCHEMA = "mldmft.dmft_sweep"
+SWEEP_SCHEMA_VERSION = 1
+
+_SWEEP_DOC = """DMFT sweep, schema ``mldmft.dmft_sweep`` version 1 (one group per (U, branch), in sweep
+order; a CSV with the scalars is written next to it):
+
+    /                      attrs: schema, schema_version, package_version, created, n_points,
+                                  meta (JSON: solver, beta, D, mu, loop and solver options)
+    /points/<k>            attrs: U, branch ('up'|'down'), converged, iterations, residual, Z,
+                                  double_occupancy, density, g_beta_half (-beta G(beta/2)),
+                                  kinetic_energy (D, per site, both spins), wall_time (s),
+                                  fallbacks, beta, mu, D
+    /points/<k>/g_iw       complex128 [n_iw]   local G(i w_n)                      (1/D)
+    /points/<k>/sigma_iw   complex128 [n_iw]   Sigma(i w_n)                        (D)
+    /points/<k>/delta_iw   complex128 [n_iw]   converged Delta(i w_n) = t^2 G      (D)"""
+
+SWEEP_POINT_DATASETS = (
+    Dataset("g_iw", "complex128", ("n_iw",), "1/D", "local G(i w_n)"),
+    Dataset("sigma_iw", "complex128", ("n_iw",), "D", "Sigma(i w_n)"),
+    Dataset("delta_iw", "complex128", ("n_iw",), "D", "Delta(i w_n) = t^2 G"),
+)
+
+__doc__ += "\n\n" + _SWEEP_DOC
+__all__ += ["SWEEP_SCHEMA", "SWEEP_SCHEMA_VERSION", "SWEEP_POINT_DATASETS"]

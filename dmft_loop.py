@@ -1,0 +1,27 @@
+"""Bethe-lattice DMFT sweeps in U (Hydra entry point; same function as ``mldmft dmft``).
+
+    python dmft_loop.py solver=ipt beta=100 direction=both
+    python dmft_loop.py solver=ed solver_options.n_bath=8 "U_values=[2.0]" beta=100
+    python dmft_loop.py -m solver=ipt,hubbard_i          # Hydra multirun
+
+Writes ``data/dmft/<solver>_beta<beta>.h5`` (every point's G, Sigma, Delta), a CSV summary and a
+PNG of Z, double occupancy and -beta G(beta/2) against U with the up and down branches.
+"""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from mldmft.cli import run_sweep, sweep_arguments  # noqa: E402
+
+
+@hydra.main(config_path="configs", config_name="dmft", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_sweep(sweep_arguments(cfg))
+
+
+if __name__ == "__main__":
+    main()

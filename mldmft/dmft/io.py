@@ -1,0 +1,109 @@
+"""DMFT sweep results: HDF5 (schema in :mod:`mldmft.h5schema`) plus a CSV of the scalars.
+
+Both are rewritten atomically after every point, so an interrupted sweep leaves a readable file
+holding every finished point.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import h5py
+import numpy as np
+
+from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
+from .loop import DMFTPoint
+
+__all__ = ["save_sweep", "load_sweep", "write_csv"]
+
+_SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
+            "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
+            "D")
+
+
+def _json(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, sort_keys=True, default=str)
+
+
+def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, Any]) -> Path:
+    """Write every point (HDF5, atomically) and the CSV summary next to it."""
+    from .. import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["schema"] = SWEEP_SCHEMA
+            f.attrs["schema_version"] = SWEEP_SCHEMA_VERSION
+            f.attrs["package_version"] = __version__
+            f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            f.attrs["meta"] = _json(meta)
+            f.attrs["n_points"] = len(points)
+            grp = f.create_group("points")
+            for k, p in enumerate(points):
+                g = grp.create_group(f"{k:04d}")
+                for key, val in p.scalars().items():
+                    g.attrs[key] = val
+                g["g_iw"] = p.g_iw
+                g["sigma_iw"] = p.sigma_iw
+                g["delta_iw"] = p.delta_iw
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    write_csv(path.with_suffix(".csv"), points)
+    return path
+
+
+def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
+    """Scalars of every point, one row each (atomic rewrite)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(_SCALARS)
+        for p in points:
+            s = p.scalars()
+            w.writerow([s[k] for k in _SCALARS])
+    os.replace(tmp, path)
+    return path
+
+
+def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[DMFTPoint]:
+    """Read a sweep file; with ``expect``, refuse one made with other settings."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise SchemaError(f"{path}: not a readable HDF5 file ({err})") from None
+    with f:
+        if f.attrs.get("schema") != SWEEP_SCHEMA:
+            raise SchemaError(f"{path}: not a {SWEEP_SCHEMA} file")
+        if int(f.attrs.get("schema_version", -1)) > SWEEP_SCHEMA_VERSION:
+            raise SchemaError(f"{path}: schema version {f.attrs['schema_version']} is newer than "
+                              f"this mldmft reads ({SWEEP_SCHEMA_VERSION})")
+        if expect is not None and f.attrs["meta"] != _json(expect):
+            raise ValueError(f"{path} holds a sweep made with other settings; choose another "
+                             "output file or delete it")
+        points = []
+        for key in sorted(f["points"]):
+            g = f["points"][key]
+            for ds in SWEEP_POINT_DATASETS:
+                if ds.name not in g:
+                    raise SchemaError(f"{path}: point {key} lacks '{ds.name}'")
+            a = dict(g.attrs)
+            points.append(DMFTPoint(
+                U=float(a["U"]), beta=float(a["beta"]), mu=float(a["mu"]), D=float(a["D"]),
+                branch=str(a["branch"]), converged=bool(a["converged"]),
+                iterations=int(a["iterations"]), residual=float(a["residual"]), Z=float(a["Z"]),
+                double_occupancy=float(a["double_occupancy"]), density=float(a["density"]),
+                g_beta_half=float(a["g_beta_half"]), kinetic_energy=float(a["kinetic_energy"]),
+                wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
+                delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"])))
+        return points

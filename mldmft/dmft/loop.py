@@ -1,0 +1,238 @@
+"""One DMFT solution at fixed ``(beta, U)``: the self-consistency loop with mixing.
+
+Iteration on the Bethe lattice (``docs/conventions.md``)::
+
+    Delta_k -> impurity model (U, eps_d = -mu, beta, Delta_k) -> solver -> G_imp
+            -> F(Delta_k) = t^2 G_imp,   Delta_{k+1} = mix(Delta_k, F(Delta_k))
+
+until ``max_n |F(Delta_k) - Delta_k| < tol``. Mixing is linear
+(``Delta_{k+1} = Delta_k + a (F - Delta_k)``) or Anderson acceleration (type II, a short history of
+residuals, restarted when it stops helping). At half filling (``mu = U/2``) the real part of
+``Delta`` is set to zero every iteration (particle-hole symmetrisation).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from solvers import AndersonModel, SolverResult, g_tau_from_l
+
+from .lattice import BetheLattice
+
+__all__ = ["DMFTOptions", "DMFTPoint", "solve_point", "ImpurityStep"]
+
+#: ``step(model, state) -> SolverResult``; ``state`` is a dict the step may keep between
+#: iterations (e.g. the last fitted bath). It may set ``state["fallbacks"]``.
+ImpurityStep = Callable[[AndersonModel, dict], SolverResult]
+
+
+@dataclass(frozen=True)
+class DMFTOptions:
+    """Numerical options of the self-consistency loop.
+
+    Attributes:
+        n_iw: Matsubara frequencies of ``Delta`` and ``G``.
+        tol: convergence threshold on ``max |F(Delta) - Delta|`` (units of D).
+        max_iter: iteration limit; a point that reaches it is flagged ``converged=False``.
+        mixing: linear mixing weight ``a`` (also the Anderson step size).
+        accel: ``"linear"`` or ``"anderson"``.
+        history: residuals kept by Anderson acceleration.
+        symmetrise: force ``Re Delta = 0`` (default: at half filling, ``mu = U/2``).
+    """
+
+    n_iw: int = 1024
+    tol: float = 1e-6
+    max_iter: int = 300
+    mixing: float = 0.5
+    accel: str = "anderson"
+    history: int = 5
+    symmetrise: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_iw < 8:
+            raise ValueError(f"n_iw must be >= 8, got {self.n_iw}")
+        if not (0 < self.mixing <= 1):
+            raise ValueError(f"mixing must lie in (0, 1], got {self.mixing}")
+        if self.accel not in ("linear", "anderson"):
+            raise ValueError(f"accel must be 'linear' or 'anderson', got {self.accel!r}")
+        if self.tol <= 0 or self.max_iter < 1 or self.history < 1:
+            raise ValueError("tol must be > 0, max_iter >= 1 and history >= 1")
+
+
+@dataclass
+class DMFTPoint:
+    """The converged (or not) DMFT solution at one ``(U, branch)``.
+
+    Attributes:
+        U, beta, mu, D: parameters (``mu`` absorbed as ``eps_d = -mu``).
+        branch: ``"up"`` or ``"down"`` (sweep direction that produced it).
+        converged: ``max |F(Delta) - Delta| < tol`` was reached.
+        iterations: loop iterations used.
+        residual: the last ``max |F(Delta) - Delta|``.
+        Z: quasiparticle weight ``1/(1 - Im Sigma(i w_0)/w_0)``.
+        double_occupancy: ``<n_up n_dn>`` (NaN where the solver does not define it).
+        density: ``<n_up + n_dn>``.
+        g_beta_half: ``-beta G(beta/2)`` (spectral weight at the Fermi level; -> 0 in the insulator).
+        kinetic_energy: per site, both spins (units of D).
+        wall_time: seconds for this point.
+        g_iw, sigma_iw, delta_iw: the final functions on ``n_iw`` Matsubara frequencies.
+        fallbacks: iterations where a guarded solver used its fallback.
+    """
+
+    U: float
+    beta: float
+    mu: float
+    D: float
+    branch: str
+    converged: bool
+    iterations: int
+    residual: float
+    Z: float
+    double_occupancy: float
+    density: float
+    g_beta_half: float
+    kinetic_energy: float
+    wall_time: float
+    g_iw: np.ndarray = field(repr=False)
+    sigma_iw: np.ndarray = field(repr=False)
+    delta_iw: np.ndarray = field(repr=False)
+    fallbacks: int = 0
+    info: dict = field(default_factory=dict, repr=False)
+
+    def scalars(self) -> dict[str, Any]:
+        """The scalar fields (for CSV summaries)."""
+        return {k: getattr(self, k) for k in (
+            "U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
+            "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
+            "D")}
+
+
+def _to_vec(delta: np.ndarray) -> np.ndarray:
+    return np.concatenate([delta.real, delta.imag])
+
+
+def _from_vec(x: np.ndarray) -> np.ndarray:
+    n = x.size // 2
+    return x[:n] + 1j * x[n:]
+
+
+def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
+                lattice: BetheLattice = BetheLattice(), mu: float | None = None,
+                options: DMFTOptions = DMFTOptions(), branch: str = "up",
+                state: dict | None = None) -> DMFTPoint:
+    """Iterate the Bethe self-consistency at one ``U`` from ``delta0_iw``.
+
+    Anderson acceleration that fails (no convergence within ``max_iter``, e.g. after a jump
+    between branches) is retried once with plain linear mixing from the same start; the point's
+    ``info["retried_linear"]`` says so and ``iterations`` counts both attempts.
+
+    Args:
+        step: impurity solver step (see :data:`ImpurityStep`).
+        beta: inverse temperature (1/D).
+        U: Hubbard repulsion (D).
+        delta0_iw: starting hybridisation on ``options.n_iw`` frequencies.
+        lattice: the Bethe lattice.
+        mu: chemical potential; default ``U/2`` (half filling).
+        options: loop options.
+        branch: label of the sweep direction.
+        state: per-sweep solver state carried between points (warm starts).
+    """
+    point = _iterate(step, beta, U, delta0_iw, lattice, mu, options, branch, state)
+    if point.converged or options.accel != "anderson":
+        return point
+    linear = DMFTOptions(n_iw=options.n_iw, tol=options.tol, max_iter=options.max_iter,
+                         mixing=options.mixing, accel="linear", symmetrise=options.symmetrise)
+    retry = _iterate(step, beta, U, delta0_iw, lattice, mu, linear, branch, state)
+    retry.iterations += point.iterations
+    retry.wall_time += point.wall_time
+    retry.info["retried_linear"] = True
+    return retry
+
+
+def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
+                lattice: BetheLattice = BetheLattice(), mu: float | None = None,
+                options: DMFTOptions = DMFTOptions(), branch: str = "up",
+                state: dict | None = None) -> DMFTPoint:
+    """One run of the loop (see :func:`solve_point`)."""
+    t0 = time.perf_counter()
+    mu = U / 2 if mu is None else float(mu)
+    symmetrise = (abs(mu - U / 2) < 1e-12) if options.symmetrise is None else options.symmetrise
+    state = {} if state is None else state
+    state.setdefault("fallbacks", 0)
+    fallbacks0 = state["fallbacks"]
+    delta = np.array(delta0_iw, dtype=complex)
+    if delta.size != options.n_iw:
+        raise ValueError(f"delta0_iw has {delta.size} frequencies, options.n_iw = {options.n_iw}")
+    if symmetrise:
+        delta = 1j * delta.imag
+    xs: list[np.ndarray] = []
+    fs: list[np.ndarray] = []
+    residual = math.inf
+    result = None
+    converged = False
+    clipped = 0
+    it = 0
+    for it in range(1, options.max_iter + 1):
+        model = AndersonModel(U=U, eps_d=-mu, beta=beta, delta_iw=delta)
+        result = step(model, state)
+        g_iw = np.asarray(result.g_iw[:options.n_iw])
+        if symmetrise:
+            g_iw = 1j * g_iw.imag
+        new = lattice.delta_iw(g_iw)
+        if not np.all(np.isfinite(new)):
+            break
+        diff = new - delta
+        residual = float(np.max(np.abs(diff)))
+        if residual < options.tol:
+            delta = new
+            converged = True
+            break
+        x, f = _to_vec(delta), _to_vec(diff)
+        if options.accel == "anderson":
+            xs.append(x)
+            fs.append(f)
+            if len(xs) > options.history + 1:
+                xs.pop(0)
+                fs.pop(0)
+            x_new = x + options.mixing * f
+            if len(xs) > 1:
+                dx = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], axis=1)
+                df = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], axis=1)
+                gamma = np.linalg.lstsq(df, f, rcond=1e-10)[0]
+                x_new = x_new - (dx + options.mixing * df) @ gamma
+                if not np.all(np.isfinite(x_new)):
+                    x_new = x + options.mixing * f
+                    xs, fs = [x], [f]
+            delta = _from_vec(x_new)
+            if np.any(delta.imag > 0):  # keep causality: fall back to a plain step
+                delta = _from_vec(x + options.mixing * f)
+                xs, fs = [x], [f]
+        else:
+            delta = delta + options.mixing * diff
+        if symmetrise:
+            delta = 1j * delta.imag
+        if np.any(delta.imag > 0):  # an acausal solver output: clip, and count it
+            delta = delta.real + 1j * np.minimum(delta.imag, 0.0)
+            clipped += 1
+    if result is None:
+        raise RuntimeError("the DMFT loop ran no iteration")
+    g_iw = np.asarray(result.g_iw[:options.n_iw])
+    sigma = np.asarray(result.sigma_iw[:options.n_iw])
+    if symmetrise:
+        g_iw = 1j * g_iw.imag
+    w0 = math.pi / beta
+    z = float(1.0 / (1.0 - sigma[0].imag / w0))
+    g_half = float(-beta * np.real(g_tau_from_l(result.g_l, beta, np.array([beta / 2]))[0]))
+    docc = np.nan if result.double_occupancy is None else float(result.double_occupancy)
+    return DMFTPoint(U=float(U), beta=float(beta), mu=mu, D=lattice.D, branch=branch,
+                     converged=converged, iterations=it, residual=residual, Z=z,
+                     double_occupancy=docc, density=float(result.density), g_beta_half=g_half,
+                     kinetic_energy=lattice.kinetic_energy(g_iw, beta),
+                     wall_time=time.perf_counter() - t0, g_iw=g_iw, sigma_iw=sigma,
+                     delta_iw=delta, fallbacks=state["fallbacks"] - fallbacks0,
+                     info={"acausal_clipped": clipped, "retried_linear": False})

@@ -1,0 +1,57 @@
+"""Mott-transition plots: Z, double occupancy and -beta G(beta/2) against U, up/down branches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .loop import DMFTPoint
+
+__all__ = ["plot_sweeps"]
+
+_MARK = {"up": ">", "down": "<"}
+
+
+def plot_sweeps(runs: Sequence[tuple[str, Sequence[DMFTPoint]]], path: str | Path,
+                title: str = "") -> Path:
+    """One figure, three panels (Z, double occupancy, -beta G(beta/2) vs U); each run is a
+    ``(label, points)`` pair; up branches with ``>`` markers, down with ``<``; non-converged
+    points drawn hollow."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, points) in enumerate(runs):
+        c = colors[i % len(colors)]
+        for branch in ("up", "down"):
+            pts = [p for p in points if p.branch == branch]
+            if not pts:
+                continue
+            U = np.array([p.U for p in pts])
+            order = np.argsort(U)
+            for ax, key in zip(axes, ("Z", "double_occupancy", "g_beta_half")):
+                y = np.array([getattr(p, key) for p in pts])[order]
+                ok = np.array([p.converged for p in pts])[order]
+                ax.plot(U[order], y, "-", color=c, alpha=0.6,
+                        label=f"{label} ({branch})" if key == "Z" else None)
+                ax.plot(U[order][ok], y[ok], _MARK[branch], color=c, ms=5)
+                if np.any(~ok):
+                    ax.plot(U[order][~ok], y[~ok], _MARK[branch], color=c, mfc="none", ms=7)
+    for ax, lab in zip(axes, ("quasiparticle weight Z", "double occupancy",
+                              r"$-\beta G(\beta/2)$")):
+        ax.set_xlabel("U / D")
+        ax.set_ylabel(lab)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,88 @@
+"""Impurity-solver steps for the DMFT loop: any registered solver, ED on a refitted bath, and the
+guarded network mode.
+
+A step is ``step(model, state) -> SolverResult``; ``state`` is a dict kept for the whole sweep
+(warm starts) in which guarded steps count their fallbacks under ``"fallbacks"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from solvers import AndersonModel, SolverResult, available_solvers, get_solver, solve
+
+__all__ = ["make_step", "ed_refit_step", "guarded_step"]
+
+
+def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
+              solver_options: dict[str, Any] | None = None
+              ) -> Callable[[AndersonModel, dict], SolverResult]:
+    """A DMFT step from a registered solver name (or a callable ``f(model, **options)``).
+
+    ``"ed"`` means ED on a bath of ``n_bath`` sites (default 8) refitted to ``Delta`` every
+    iteration (:func:`ed_refit_step`). ``n_iw`` is passed to registered solvers (unless given in
+    ``solver_options``) so their ``G`` covers the loop's Matsubara mesh.
+    """
+    solver_options = dict(solver_options or {})
+    if isinstance(solver, str):
+        if solver == "ed":
+            solver_options.setdefault("n_iw", n_iw)
+            return ed_refit_step(**solver_options)
+        if solver not in available_solvers():
+            raise ValueError(f"unknown solver {solver!r}; available: "
+                             f"{', '.join(available_solvers())} (the network solver 'ml' needs "
+                             "`import mldmft.ml`)")
+        get_solver(solver)
+        opts = dict(solver_options)
+        opts.setdefault("n_iw", n_iw)
+
+        def step(model: AndersonModel, state: dict) -> SolverResult:
+            return solve(solver, model, **opts)
+
+        return step
+
+    def call(model: AndersonModel, state: dict) -> SolverResult:
+        return solver(model, **solver_options)
+
+    return call
+
+
+def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any
+                  ) -> Callable[[AndersonModel, dict], SolverResult]:
+    """ED-DMFT step: fit ``Delta(i w_n)`` with ``n_bath`` poles (<= 8), solve with ED, and return
+    ``G = 1/(i w_n - eps_d - Delta - Sigma_ED)`` (the ``ed_fit`` solver). The fitted bath of each
+    iteration is kept in ``state["bath"]`` for reporting.
+    """
+    if not 1 <= int(n_bath) <= 8:
+        raise ValueError(f"n_bath must be between 1 and 8 for ED-DMFT, got {n_bath}")
+
+    def step(model: AndersonModel, state: dict) -> SolverResult:
+        res = solve("ed_fit", model, n_bath=int(n_bath), n_iw=n_iw, always_fit=True,
+                    **ed_options)
+        state["bath"] = (np.asarray(res.info.get("bath_eps")), np.asarray(res.info.get("bath_v")))
+        state["fit_residual"] = res.info.get("fit_residual")
+        return res
+
+    return step
+
+
+def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
+                 fallback: Callable[[AndersonModel, dict], SolverResult],
+                 threshold: float) -> Callable[[AndersonModel, dict], SolverResult]:
+    """Use ``primary`` (the network) unless its ensemble spread ``max |std G_l|`` exceeds
+    ``threshold``; then this iteration uses ``fallback`` (ED) and ``state["fallbacks"]`` counts it.
+    """
+    if not threshold > 0:
+        raise ValueError(f"guard threshold must be > 0, got {threshold}")
+
+    def step(model: AndersonModel, state: dict) -> SolverResult:
+        res = primary(model, state)
+        spread = res.info.get("spread")
+        if spread is not None and float(np.max(np.abs(spread))) > threshold:
+            state["fallbacks"] = state.get("fallbacks", 0) + 1
+            return fallback(model, state)
+        return res
+
+    return step

@@ -1,0 +1,153 @@
+"""One checkpoint file per trained model: everything a prediction needs, nothing executable.
+
+``model.pt`` (written with ``torch.save``, read with ``torch.load(weights_only=True)``, so loading
+runs no pickled code) is a dict::
+
+    format        "mldmft.ml.checkpoint"          version  1
+    kind          "torch" | "krr"
+    spec          EncodingSpec (solvers, feature blocks, target, n_l, n_sigma, solver options)
+    x_transform   {"kind", "scale", "mean", "std"}  features: T((v - mean)/std)
+    y_transform   {"kind", "scale", "mean", "std"}  targets
+    constraints   {"sum_rule": bool, "particle_hole": bool}
+    train_range   {"beta": [lo, hi], "U": [lo, hi], "eps_d": [lo, hi]}
+    net           {"config": NetConfig fields, "n_in", "n_out", "state_dict"}     (torch)
+    krr           {"kernel", "gamma", "alpha", "x_fit", "dual_coef"}            (krr)
+    meta          provenance: database path, model config, seeds, metrics summary
+
+Networks and KRR models load through the same :func:`load_checkpoint`.
+:func:`load_checkpoint_cached` memoises on ``(path, mtime, size)`` so a DMFT loop that calls the
+``ml`` solver every iteration reads the file once (and again only if it changes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .config import ConstraintConfig, NetConfig
+from .features import EncodingSpec
+from .predictor import Predictor, TorchBackend
+from .transforms import FittedTransform
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint",
+           "load_checkpoint_cached"]
+
+CHECKPOINT_FORMAT = "mldmft.ml.checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def _plain(obj: Any) -> Any:
+    """JSON round trip: only dicts, lists, strings, numbers, booleans and None survive."""
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist")
+                                 else str(o)))
+
+
+def save_checkpoint(predictor: Predictor, path: str | Path) -> Path:
+    """Write ``predictor`` to ``path`` atomically (temporary file, then rename).
+
+    A torch predictor needs ``predictor.meta["net"] = {"config": ..., "n_in": ..., "n_out": ...}``
+    (set by :mod:`mldmft.ml.training`).
+    """
+    import torch
+
+    path = Path(path)
+    meta = dict(predictor.meta)
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": predictor.kind,
+        "spec": _plain(predictor.spec.to_dict()),
+        "x_transform": predictor.x_transform.to_dict(),
+        "y_transform": predictor.y_transform.to_dict(),
+        "constraints": asdict(predictor.constraints),
+        "train_range": _plain(predictor.train_range),
+    }
+    if predictor.kind == "torch":
+        net = meta.pop("net", None)
+        if net is None or not isinstance(predictor.backend, TorchBackend):
+            raise ValueError("a torch predictor needs meta['net'] and a TorchBackend to be saved")
+        payload["net"] = {"config": _plain(net["config"]), "n_in": int(net["n_in"]),
+                          "n_out": int(net["n_out"]),
+                          "state_dict": {k: v.detach().clone()
+                                         for k, v in predictor.backend.net.state_dict().items()}}
+    elif predictor.kind == "krr":
+        payload["krr"] = predictor.backend.to_dict()
+    else:
+        raise ValueError(f"unknown predictor kind {predictor.kind!r}")
+    payload["meta"] = _plain(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Predictor:
+    """Read a checkpoint written by :func:`save_checkpoint` (no code is unpickled).
+
+    Raises:
+        ValueError: missing file, not a checkpoint of this format, or a newer version.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path}: no such file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for foreign files
+        raise ValueError(f"checkpoint {path}: not readable as an mldmft checkpoint "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {path}: not an {CHECKPOINT_FORMAT} file")
+    version = int(payload.get("version", -1))
+    if not 1 <= version <= CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path}: version {version} is not supported (this mldmft "
+                         f"reads 1..{CHECKPOINT_VERSION})")
+    meta = dict(payload.get("meta", {}))
+    kind = payload["kind"]
+    if kind == "torch":
+        from .networks import build_network
+
+        net_d = payload["net"]
+        cfg = NetConfig(**net_d["config"])
+        net = build_network(cfg, int(net_d["n_in"]), int(net_d["n_out"]))
+        net.load_state_dict(net_d["state_dict"])
+        backend = TorchBackend(net)
+        meta["net"] = {"config": dict(net_d["config"]), "n_in": int(net_d["n_in"]),
+                       "n_out": int(net_d["n_out"])}
+        meta.setdefault("n_members", cfg.n_members if cfg.kind == "ensemble" else 1)
+    elif kind == "krr":
+        from .krr import KRRModel
+
+        backend = KRRModel.from_dict(payload["krr"])
+    else:
+        raise ValueError(f"checkpoint {path}: unknown model kind {kind!r}")
+    meta["checkpoint"] = str(path)
+    return Predictor(spec=EncodingSpec.from_dict(payload["spec"]),
+                     x_transform=FittedTransform.from_dict(payload["x_transform"]),
+                     y_transform=FittedTransform.from_dict(payload["y_transform"]),
+                     backend=backend, constraints=ConstraintConfig(**payload["constraints"]),
+                     train_range={k: list(v) for k, v in payload["train_range"].items()},
+                     kind=kind, meta=meta)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int, size: int) -> Predictor:
+    return load_checkpoint(path)
+
+
+def load_checkpoint_cached(path: str | Path) -> Predictor:
+    """:func:`load_checkpoint` memoised on the resolved path, modification time and size."""
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except OSError:
+        raise ValueError(f"checkpoint {p}: no such file") from None
+    return _load_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)

@@ -1,0 +1,345 @@
+"""Typed configuration of a training run (the plain objects ``train.py`` builds from Hydra).
+
+The Hydra tree ``configs/train.yaml`` has one group per part of the code and this module has one
+frozen dataclass per group:
+
+============================  =======================  ====================================
+config group / key            dataclass                used by
+============================  =======================  ====================================
+``data``                      :class:`DataConfig`      :mod:`mldmft.ml.data`
+``model`` (``kind: mlp ...``) :class:`NetConfig`       :mod:`mldmft.ml.models`
+``model`` (``kind: krr``)     :class:`KRRConfig`       :mod:`mldmft.ml.krr`
+``trainer``                   :class:`TrainerConfig`   :mod:`mldmft.ml.training`
+``constraints``               :class:`ConstraintConfig` :mod:`mldmft.ml.constraints`
+``metrics``                   :class:`MetricsConfig`   :mod:`mldmft.ml.metrics`
+============================  =======================  ====================================
+
+:func:`train_config_from_dict` turns the resolved plain mapping into a :class:`TrainConfig` and
+refuses unknown or ill-typed keys with a ``ValueError`` naming the dotted key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Mapping
+
+__all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintConfig",
+           "MetricsConfig", "TrainConfig", "train_config_from_dict", "FEATURE_BLOCKS", "TARGETS",
+           "TRANSFORMS", "NET_KINDS", "ACTIVATIONS", "KERNELS"]
+
+#: Feature blocks (see :mod:`mldmft.ml.features`).
+FEATURE_BLOCKS = ("delta_l", "scalars", "g_l", "sigma_iw")
+#: Target encodings.
+TARGETS = ("g_l_correction", "sigma_correction")
+#: Element-wise transforms T0 (identity), T1 (tanh), T2 (-tanh).
+TRANSFORMS = ("T0", "T1", "T2")
+NET_KINDS = ("mlp", "resmlp", "ensemble")
+ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
+KERNELS = ("rbf", "laplacian")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What is learned from which database (config group ``data``).
+
+    Attributes:
+        path: AIM database file (``mldmft generate``).
+        base: cheap solver whose result is corrected.
+        feature_solvers: cheap solvers whose ``G_l`` (and ``Sigma`` with the ``sigma_iw`` block)
+            are features; one solver, or several for the "collective" mode.
+        features: feature blocks, a subset of ``delta_l``, ``scalars`` (U, eps_d, beta, D),
+            ``g_l`` (of each feature solver), ``sigma_iw`` (of each feature solver).
+        target: ``g_l_correction`` (``(G_l[target] - G_l[base]) / beta``) or ``sigma_correction``
+            (``Sigma[target] - Sigma[base]`` on the first ``n_sigma`` frequencies).
+        target_solver: exact solver of the labels; ``None``: the database's target (ED).
+        n_l_features: Legendre coefficients per feature block (``None``: all stored).
+        n_l_target: Legendre coefficients corrected (``None``: all stored); higher ones keep the
+            base solver's values.
+        n_sigma: Matsubara frequencies of the Sigma target / features.
+        feature_transform: T0, T1 or T2 applied to the features before standardisation.
+        target_transform: T0, T1 or T2 applied to the targets before standardisation.
+        split: fractions ``(train, val, test)`` of the groups.
+        split_seed: seed of the group permutation (independent of the training seed, so seed
+            sweeps keep the same test set).
+        keep_not_converged: keep rows whose needed solvers report ``status = 1``.
+        max_samples: use only the first ``max_samples`` groups of the database.
+    """
+
+    path: str
+    base: str
+    feature_solvers: tuple[str, ...]
+    features: tuple[str, ...] = ("delta_l", "scalars", "g_l")
+    target: str = "g_l_correction"
+    target_solver: str | None = None
+    n_l_features: int | None = None
+    n_l_target: int | None = None
+    n_sigma: int = 16
+    feature_transform: str = "T0"
+    target_transform: str = "T0"
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    keep_not_converged: bool = False
+    max_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.feature_solvers:
+            raise ValueError("data.feature_solvers is empty: name at least one cheap solver")
+        if len(set(self.feature_solvers)) != len(self.feature_solvers):
+            raise ValueError(f"data.feature_solvers lists a solver twice: {self.feature_solvers}")
+        bad = [b for b in self.features if b not in FEATURE_BLOCKS]
+        if bad or not self.features:
+            raise ValueError(f"data.features: unknown block(s) {bad}; choose from "
+                             f"{list(FEATURE_BLOCKS)} (at least one)")
+        if self.target not in TARGETS:
+            raise ValueError(f"data.target: {self.target!r} is not one of {list(TARGETS)}")
+        for key in ("feature_transform", "target_transform"):
+            if getattr(self, key) not in TRANSFORMS:
+                raise ValueError(f"data.{key}: {getattr(self, key)!r} is not one of "
+                                 f"{list(TRANSFORMS)}")
+        for key in ("n_l_features", "n_l_target", "max_samples"):
+            val = getattr(self, key)
+            if val is not None and val < 1:
+                raise ValueError(f"data.{key} must be >= 1 (or null), got {val}")
+        if self.n_sigma < 1:
+            raise ValueError(f"data.n_sigma must be >= 1, got {self.n_sigma}")
+        if len(self.split) != 3 or any(not math.isfinite(f) or f <= 0 for f in self.split):
+            raise ValueError(f"data.split: need three positive fractions (train, val, test), "
+                             f"got {self.split}")
+        if abs(sum(self.split) - 1.0) > 1e-9:
+            raise ValueError(f"data.split: fractions must add up to 1, got {self.split} "
+                             f"(sum {sum(self.split):g})")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """A neural network (config group ``model``, ``kind`` mlp, resmlp or ensemble).
+
+    Attributes:
+        kind: ``mlp`` (fully connected), ``resmlp`` (residual blocks with layer norm) or
+            ``ensemble`` (``n_members`` independently initialised ``member`` networks).
+        hidden: units per hidden layer.
+        depth: hidden layers (mlp) or residual blocks (resmlp).
+        activation: tanh, relu, gelu or silu.
+        dropout: dropout probability inside the hidden layers.
+        lr: Adam learning rate.
+        weight_decay: decoupled weight decay (AdamW) when > 0.
+        batch_size: training mini-batch size.
+        lr_patience: epochs without val improvement before the learning rate is halved
+            (``None``: constant learning rate).
+        n_members: ensemble size (1 for a single network).
+        member: architecture of the ensemble members (mlp or resmlp).
+    """
+
+    kind: str
+    hidden: int = 51
+    depth: int = 2
+    activation: str = "tanh"
+    dropout: float = 0.0
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    lr_patience: int | None = None
+    n_members: int = 1
+    member: str = "mlp"
+
+    def __post_init__(self) -> None:
+        if self.kind not in NET_KINDS:
+            raise ValueError(f"model.kind: {self.kind!r} is not one of {list(NET_KINDS) + ['krr']}")
+        if self.hidden < 1 or self.depth < 1:
+            raise ValueError(f"model.hidden and model.depth must be >= 1, got {self.hidden}, "
+                             f"{self.depth}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation: {self.activation!r} is not one of "
+                             f"{list(ACTIVATIONS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"model.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"model.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.batch_size < 1:
+            raise ValueError(f"model.batch_size must be >= 1, got {self.batch_size}")
+        if self.n_members < 1:
+            raise ValueError(f"model.n_members must be >= 1, got {self.n_members}")
+        if self.kind == "ensemble" and self.member not in ("mlp", "resmlp"):
+            raise ValueError(f"model.member: {self.member!r} is not mlp or resmlp")
+        if self.kind != "ensemble" and self.n_members != 1:
+            raise ValueError(f"model.n_members = {self.n_members} needs model.kind = ensemble")
+
+
+@dataclass(frozen=True)
+class KRRConfig:
+    """Kernel ridge regression baseline (config group ``model``, ``kind: krr``).
+
+    Attributes:
+        kernel: ``rbf`` ``exp(-gamma |x - x'|_2^2)`` or ``laplacian`` ``exp(-gamma |x - x'|_1)``
+            on standardised features.
+        alphas: ridge strengths tried (in units of the standardised targets' variance).
+        gammas: kernel widths tried, in units of ``1/n_features`` (the natural scale of the
+            squared distance of standardised features, ``E|x - x'|^2 = 2 n_features``).
+        max_train: at most this many training rows (seeded subset of whole groups): the kernel
+            matrix costs ``8 n^2`` bytes and the solve ``n^3/3`` flops.
+    """
+
+    kind: str = "krr"
+    kernel: str = "rbf"
+    alphas: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
+    gammas: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    max_train: int | None = 4000
+
+    def __post_init__(self) -> None:
+        if self.kernel not in KERNELS:
+            raise ValueError(f"model.kernel: {self.kernel!r} is not one of {list(KERNELS)}")
+        if not self.alphas or any(a <= 0 for a in self.alphas):
+            raise ValueError(f"model.alphas must be a non-empty list of positive numbers, got "
+                             f"{self.alphas}")
+        if not self.gammas or any(g <= 0 for g in self.gammas):
+            raise ValueError(f"model.gammas must be a non-empty list of positive numbers, got "
+                             f"{self.gammas}")
+        if self.max_train is not None and self.max_train < 2:
+            raise ValueError(f"model.max_train must be >= 2 (or null), got {self.max_train}")
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Lightning trainer settings (config group ``trainer``).
+
+    Attributes:
+        max_epochs: epoch limit.
+        patience: early stopping: epochs without a val-loss improvement of ``min_delta``.
+        min_delta: smallest val-loss change that counts as an improvement.
+        fast_dev_run: one training and one validation batch (a smoke test of the pipeline).
+        progress_bar: show Lightning's progress bar.
+        log_every_n_steps: logging interval of the training loss.
+        deterministic: ask torch for deterministic kernels.
+        threads: torch intra-op threads (``None``: leave torch's default).
+    """
+
+    max_epochs: int = 300
+    patience: int = 30
+    min_delta: float = 0.0
+    fast_dev_run: bool = False
+    progress_bar: bool = True
+    log_every_n_steps: int = 10
+    deterministic: bool = True
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            raise ValueError(f"trainer.max_epochs must be >= 1, got {self.max_epochs}")
+        if self.patience < 1:
+            raise ValueError(f"trainer.patience must be >= 1, got {self.patience}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
+
+
+@dataclass(frozen=True)
+class ConstraintConfig:
+    """Physics constraints applied to every prediction (``constraints`` in ``train.yaml``).
+
+    Attributes:
+        sum_rule: project the predicted ``G_l`` onto ``sum_{l even} 2 sqrt(2l+1) G_l = -beta``.
+        particle_hole: average the prediction with the mapped prediction of the particle-hole
+            twin (exact equivariance).
+    """
+
+    sum_rule: bool = True
+    particle_hole: bool = False
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Test-set evaluation (``metrics`` in ``train.yaml``).
+
+    Attributes:
+        n_tau: points of the uniform ``tau`` grid of the ``G(tau)`` errors (ends included).
+        n_bins: bins of the beta and U breakdowns.
+        plots: write the PNG plots.
+    """
+
+    n_tau: int = 201
+    n_bins: int = 3
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_tau < 2 or self.n_bins < 1:
+            raise ValueError(f"metrics.n_tau must be >= 2 and metrics.n_bins >= 1, got "
+                             f"{self.n_tau}, {self.n_bins}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run."""
+
+    data: DataConfig
+    model: NetConfig | KRRConfig
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    constraints: ConstraintConfig = field(default_factory=ConstraintConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    seed: int = 0
+
+
+_TUPLES = {"feature_solvers", "features", "split", "alphas", "gammas"}
+
+
+def _build(cls, prefix: str, values: Mapping[str, Any] | None):
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{prefix}: expected a mapping, got {values!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{prefix}: unknown key(s) {[f'{prefix}.{k}' for k in unknown]}; "
+                         f"known: {sorted(known)}")
+    kwargs = {}
+    for key, val in values.items():
+        if key in _TUPLES:
+            if isinstance(val, (str, bytes)) or not hasattr(val, "__iter__"):
+                val = [val]
+            val = tuple(val)
+        kwargs[key] = val
+    missing = [k for k, f in known.items() if k not in kwargs and f.default is MISSING
+               and f.default_factory is MISSING]
+    if missing:
+        raise ValueError(f"{prefix}: missing key(s) {[f'{prefix}.{k}' for k in missing]}")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"{prefix}: {err}") from None
+
+
+def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from the resolved plain mapping of ``configs/train.yaml``.
+
+    The ``hydra`` key (if present) is ignored; every other unknown key is an error.
+
+    Example:
+        >>> cfg = train_config_from_dict({
+        ...     "data": {"path": "db.h5", "base": "ipt", "feature_solvers": ["ipt"]},
+        ...     "model": {"kind": "mlp", "hidden": 51, "depth": 2}})
+        >>> cfg.model.hidden, cfg.data.target, cfg.constraints.sum_rule
+        (51, 'g_l_correction', True)
+    """
+    cfg = {k: v for k, v in dict(cfg).items() if k != "hydra"}
+    allowed = {"data", "model", "trainer", "constraints", "metrics", "seed"}
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise ValueError(f"config: unknown top-level key(s) {unknown}; known: {sorted(allowed)}")
+    for key in ("data", "model"):
+        if key not in cfg:
+            raise ValueError(f"config: '{key}' is missing")
+    model = dict(cfg["model"] or {})
+    kind = model.get("kind")
+    model_cls = KRRConfig if kind == "krr" else NetConfig
+    if kind is None:
+        raise ValueError("model.kind is missing (mlp, resmlp, ensemble or krr)")
+    return TrainConfig(
+        data=_build(DataConfig, "data", cfg["data"]),
+        model=_build(model_cls, "model", model),
+        trainer=_build(TrainerConfig, "trainer", cfg.get("trainer")),
+        constraints=_build(ConstraintConfig, "constraints", cfg.get("constraints")),
+        metrics=_build(MetricsConfig, "metrics", cfg.get("metrics")),
+        seed=int(cfg.get("seed", 0)),
+    )

@@ -1,0 +1,266 @@
+"""Feature and target encodings shared by training (database rows) and inference (solved models).
+
+A :class:`RawBatch` holds what is known about ``n`` impurity models *before* the network runs:
+the parameters, the hybridisation (Legendre ``delta_l`` and ``Delta(i w_n)``) and the cheap
+solvers' ``G_l`` and ``Sigma(i w_n)``. :class:`EncodingSpec` says how it is turned into numbers.
+
+Features (concatenated in this order, each block optional):
+
+* ``delta_l``: ``Delta_l / beta`` for ``l < n_l_features``;
+* ``scalars``: ``U, eps_d, beta, D`` (units D, 1/D);
+* ``g_l``: ``G_l[s] / beta`` of every feature solver ``s``, ``l < n_l_features``;
+* ``sigma_iw``: ``Re, Im Sigma[s](i w_n)`` of every feature solver, ``n < n_sigma`` (units D).
+
+Dividing Legendre coefficients by ``beta`` makes them the coefficients of ``G`` as a function of
+``x = 2 tau / beta - 1``: ``G(tau) = sum_l sqrt(2l+1) P_l(x) (G_l / beta)``, all of order one
+whatever the temperature (``|G_0| / beta <= 1``), and ``mean_tau G(tau)^2 = sum_l (G_l/beta)^2``.
+
+Targets:
+
+* ``g_l_correction``: ``y_l = (G_l[target] - G_l[base]) / beta``, ``l < n_l_target``. Decoding:
+  ``G_l = G_l[base] + beta y_l`` (higher ``l`` keep the base values). The squared error of ``y``
+  is the mean-square error of ``G(tau)`` -- the quantity the benchmarks report.
+* ``sigma_correction``: ``y = (Re dS, Im dS)``, ``dS_n = Sigma_n[target] - Sigma_n[base]`` for
+  ``n < n_sigma``. Decoding by Dyson with the row's hybridisation, frequency by frequency::
+
+      G_n  = 1 / (i w_n - eps_d - Delta_n - Sigma_n[base] - dS_n)        (n < n_sigma)
+      dG_n = G_n - 1 / (i w_n - eps_d - Delta_n - Sigma_n[base])
+      G_l  = G_l[base] + 2 Re sum_{n < n_sigma} conj(T_nl) dG_n
+
+  the last line being the exact Legendre transform of a correction that lives on the first
+  ``n_sigma`` frequencies (``G_l = 2 Re sum_n conj(T_nl) G(i w_n)``, ``T`` of
+  :func:`solvers.legendre_t_matrix`). Beyond ``n_sigma`` the base solver's ``G`` is kept; the
+  error this costs is reported as the encoding floor in ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from solvers import legendre_t_matrix
+
+from .constraints import ph_sign
+
+__all__ = ["EncodingSpec", "RawBatch", "build_features", "encode_target", "decode_target",
+           "feature_names"]
+
+SCALARS = ("U", "eps_d", "beta", "D")
+
+
+@dataclass(frozen=True)
+class EncodingSpec:
+    """How a :class:`RawBatch` becomes features and targets (stored in every checkpoint).
+
+    Attributes:
+        target_solver: exact solver of the labels (e.g. ``"ed"``).
+        base: cheap solver whose result is corrected.
+        feature_solvers: cheap solvers whose results are features.
+        blocks: feature blocks (``delta_l``, ``scalars``, ``g_l``, ``sigma_iw``).
+        target: ``g_l_correction`` or ``sigma_correction``.
+        n_l: Legendre coefficients of the database (and of the cheap solves at inference).
+        n_l_features: coefficients per Legendre feature block.
+        n_l_target: coefficients corrected by ``g_l_correction``.
+        n_sigma: Matsubara frequencies of the Sigma target and features.
+        solver_options: options the database used for each solver (reused at inference).
+    """
+
+    target_solver: str
+    base: str
+    feature_solvers: tuple[str, ...]
+    blocks: tuple[str, ...]
+    target: str
+    n_l: int
+    n_l_features: int
+    n_l_target: int
+    n_sigma: int
+    solver_options: dict = field(default_factory=dict)
+
+    @property
+    def cheap_solvers(self) -> tuple[str, ...]:
+        """Cheap solvers a prediction needs: the base, then the feature solvers."""
+        return tuple(dict.fromkeys((self.base,) + tuple(self.feature_solvers)))
+
+    @property
+    def needs_sigma(self) -> bool:
+        return self.target == "sigma_correction" or "sigma_iw" in self.blocks
+
+    @property
+    def n_iw_delta(self) -> int:
+        """Matsubara frequencies of ``Delta(i w_n)`` carried in a batch (Dyson and Z)."""
+        return max(1, self.n_sigma if self.needs_sigma else 1)
+
+    @property
+    def n_features(self) -> int:
+        n = 0
+        for b in self.blocks:
+            if b == "delta_l":
+                n += self.n_l_features
+            elif b == "scalars":
+                n += len(SCALARS)
+            elif b == "g_l":
+                n += self.n_l_features * len(self.feature_solvers)
+            elif b == "sigma_iw":
+                n += 2 * self.n_sigma * len(self.feature_solvers)
+        return n
+
+    @property
+    def n_targets(self) -> int:
+        return self.n_l_target if self.target == "g_l_correction" else 2 * self.n_sigma
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target_solver": self.target_solver, "base": self.base,
+                "feature_solvers": list(self.feature_solvers), "blocks": list(self.blocks),
+                "target": self.target, "n_l": self.n_l, "n_l_features": self.n_l_features,
+                "n_l_target": self.n_l_target, "n_sigma": self.n_sigma,
+                "solver_options": {k: dict(v) for k, v in self.solver_options.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EncodingSpec":
+        d = dict(d)
+        d["feature_solvers"] = tuple(d["feature_solvers"])
+        d["blocks"] = tuple(d["blocks"])
+        return cls(**d)
+
+
+@dataclass(frozen=True, eq=False)
+class RawBatch:
+    """Inputs of ``n`` impurity models (rows), before encoding.
+
+    Attributes:
+        U, eps_d, beta, D: parameters, shape ``[n]`` (D: half bandwidth, ``2 sqrt(sum V^2)``).
+        delta_l: Legendre coefficients of ``Delta(tau)``, ``[n, n_l]`` (1/D).
+        delta_iw: ``Delta(i w_n)`` on the first frequencies, ``[n, n_iw]`` (D).
+        g_l: ``G_l`` per solver name, each ``[n, n_l]`` (1/D).
+        sigma_iw: ``Sigma(i w_n)`` per solver name, each ``[n, n_sigma]`` (D); may be empty.
+    """
+
+    U: np.ndarray
+    eps_d: np.ndarray
+    beta: np.ndarray
+    D: np.ndarray
+    delta_l: np.ndarray
+    delta_iw: np.ndarray
+    g_l: dict[str, np.ndarray]
+    sigma_iw: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.beta.shape[0])
+
+    def take(self, rows: np.ndarray | list[int]) -> "RawBatch":
+        """The batch restricted to ``rows`` (indices or a boolean mask)."""
+        rows = np.asarray(rows)
+        return RawBatch(U=self.U[rows], eps_d=self.eps_d[rows], beta=self.beta[rows],
+                        D=self.D[rows], delta_l=self.delta_l[rows],
+                        delta_iw=self.delta_iw[rows],
+                        g_l={k: v[rows] for k, v in self.g_l.items()},
+                        sigma_iw={k: v[rows] for k, v in self.sigma_iw.items()})
+
+    def particle_hole(self) -> "RawBatch":
+        """The particle-hole twins: ``eps_d -> -eps_d - U``, ``Delta_l, G_l -> (-1)^l (...)``,
+        ``Delta(i w_n) -> -conj(Delta)``, ``Sigma(i w_n) -> U - conj(Sigma)``."""
+        sign = ph_sign(self.delta_l.shape[-1])
+        return replace(self, eps_d=-self.eps_d - self.U, delta_l=self.delta_l * sign,
+                       delta_iw=-np.conj(self.delta_iw),
+                       g_l={k: v * sign for k, v in self.g_l.items()},
+                       sigma_iw={k: self.U[:, None] - np.conj(v)
+                                 for k, v in self.sigma_iw.items()})
+
+
+def _check(batch: RawBatch, spec: EncodingSpec, names: tuple[str, ...], sigma: bool) -> None:
+    for name in names:
+        if name not in batch.g_l:
+            raise ValueError(f"the batch has no G_l of solver {name!r} (needed by the encoding)")
+        if sigma and name not in batch.sigma_iw:
+            raise ValueError(f"the batch has no Sigma of solver {name!r} (needed by the encoding)")
+    if batch.delta_l.shape[-1] < spec.n_l:
+        raise ValueError(f"the batch has {batch.delta_l.shape[-1]} Legendre coefficients, the "
+                         f"encoding needs {spec.n_l}")
+
+
+def build_features(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
+    """Feature matrix ``[n, spec.n_features]`` (float64) of a batch.
+
+    Example:
+        >>> import numpy as np
+        >>> spec = EncodingSpec("ed", "ipt", ("ipt",), ("scalars",), "g_l_correction", 2, 2, 2, 1)
+        >>> one = np.ones(1)
+        >>> b = RawBatch(U=2 * one, eps_d=-one, beta=10 * one, D=one, delta_l=np.zeros((1, 2)),
+        ...              delta_iw=np.zeros((1, 1), complex), g_l={"ipt": np.zeros((1, 2))})
+        >>> build_features(b, spec).tolist()
+        [[2.0, -1.0, 10.0, 1.0]]
+    """
+    _check(batch, spec, spec.feature_solvers, "sigma_iw" in spec.blocks)
+    beta = batch.beta[:, None]
+    nlf, ns = spec.n_l_features, spec.n_sigma
+    cols: list[np.ndarray] = []
+    for block in spec.blocks:
+        if block == "delta_l":
+            cols.append(batch.delta_l[:, :nlf] / beta)
+        elif block == "scalars":
+            cols.append(np.stack([batch.U, batch.eps_d, batch.beta, batch.D], axis=1))
+        elif block == "g_l":
+            cols += [batch.g_l[s][:, :nlf] / beta for s in spec.feature_solvers]
+        elif block == "sigma_iw":
+            for s in spec.feature_solvers:
+                sig = batch.sigma_iw[s][:, :ns]
+                cols += [sig.real, sig.imag]
+        else:
+            raise ValueError(f"unknown feature block {block!r}")
+    return np.concatenate(cols, axis=1).astype(float)
+
+
+def feature_names(spec: EncodingSpec) -> list[str]:
+    """Column names of :func:`build_features` (for plots and diagnostics)."""
+    out: list[str] = []
+    for block in spec.blocks:
+        if block == "delta_l":
+            out += [f"delta_l[{l}]/beta" for l in range(spec.n_l_features)]
+        elif block == "scalars":
+            out += list(SCALARS)
+        elif block == "g_l":
+            out += [f"{s}.g_l[{l}]/beta" for s in spec.feature_solvers
+                    for l in range(spec.n_l_features)]
+        elif block == "sigma_iw":
+            out += [f"{s}.{part}sigma[{n}]" for s in spec.feature_solvers
+                    for part in ("re_", "im_") for n in range(spec.n_sigma)]
+    return out
+
+
+def encode_target(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
+    """Target matrix ``[n, spec.n_targets]`` (needs the target solver's results in ``batch``)."""
+    sigma = spec.target == "sigma_correction"
+    _check(batch, spec, (spec.target_solver, spec.base), sigma)
+    if not sigma:
+        nlt = spec.n_l_target
+        diff = batch.g_l[spec.target_solver][:, :nlt] - batch.g_l[spec.base][:, :nlt]
+        return diff / batch.beta[:, None]
+    ns = spec.n_sigma
+    d_sigma = batch.sigma_iw[spec.target_solver][:, :ns] - batch.sigma_iw[spec.base][:, :ns]
+    return np.concatenate([d_sigma.real, d_sigma.imag], axis=1)
+
+
+def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
+    """``G_l`` ``[..., n, n_l]`` from encoded targets ``y`` ``[..., n, n_targets]``.
+
+    Leading axes of ``y`` (e.g. ensemble members) are kept.
+    """
+    y = np.asarray(y, dtype=float)
+    _check(batch, spec, (spec.base,), spec.target == "sigma_correction")
+    base = batch.g_l[spec.base][:, :spec.n_l]
+    out = np.broadcast_to(base, y.shape[:-1] + (spec.n_l,)).copy()
+    if spec.target == "g_l_correction":
+        out[..., :spec.n_l_target] += batch.beta[:, None] * y
+        return out
+    ns = spec.n_sigma
+    d_sigma = y[..., :ns] + 1j * y[..., ns:]
+    wn = (2 * np.arange(ns) + 1) * np.pi / batch.beta[:, None]  # w_n = (2n+1) pi / beta
+    base_inv = (1j * wn - batch.eps_d[:, None] - batch.delta_iw[:, :ns]
+                - batch.sigma_iw[spec.base][:, :ns])
+    d_g = 1.0 / (base_inv - d_sigma) - 1.0 / base_inv
+    t = legendre_t_matrix(ns, spec.n_l)
+    out += 2.0 * np.real(d_g @ np.conj(t))
+    return out
+

@@ -1,0 +1,186 @@
+"""The ``ml`` impurity solver: a trained correction model behind ``solvers.solve``.
+
+``import mldmft.ml`` registers it (this module imports only numpy and ``solvers``; torch is loaded
+on the first call), so ``solvers`` itself never depends on torch::
+
+    import mldmft.ml  # noqa: F401  (registers "ml")
+    from solvers import solve
+    res = solve("ml", model, checkpoint="data/train/.../model.pt")
+    res.g_l, res.g_iw, res.sigma_iw, res.info["spread"]
+
+For each call :func:`solve_ml`
+
+1. loads the checkpoint (memoised on path, mtime and size: a DMFT loop reads it once);
+2. refuses a model whose ``beta`` or ``U`` lies outside the training range stored in the
+   checkpoint, unless ``extrapolate=True``;
+3. runs the cheap solvers the checkpoint needs (base + feature solvers) with the options the
+   database was generated with;
+4. builds the inputs like a database row: ``Delta_l`` exactly from the poles of a discrete bath
+   (:func:`solvers.g_l_from_poles`), or for a continuous ``delta_iw`` through
+   :func:`solvers.g_l_from_iw` with the tail ``Delta -> c1/(i w_n) + c2/(i w_n)^2 + c3/(i w_n)^3``,
+   ``c1 = sum_k V_k^2`` estimated by a least-squares fit of ``-w_n Im Delta(i w_n) = c1 - c3/w_n^2``
+   on the upper half of the given frequencies and ``c2, c3`` by :func:`solvers.estimate_tail`;
+   the half bandwidth feature is ``D = 2 sqrt(c1)`` (``= 2 sqrt(sum_k V_k^2)``, as for the
+   database's Bethe-like baths);
+5. applies the network (with the checkpoint's constraints) and returns a
+   :class:`~solvers.SolverResult`:
+
+   * ``g_l``: the corrected Legendre coefficients;
+   * ``g_iw = G_base(i w_n) + sum_l T_nl (G_l - G_l[base])``: the base solver's accurate
+     high-frequency tail plus the Matsubara transform of the correction;
+   * ``sigma_iw = i w_n - eps_d - Delta(i w_n) - 1/g_iw`` (Dyson with the model's Delta);
+   * ``density = -2 G(beta-)`` from ``g_l``;
+   * ``double_occupancy = None``: the network predicts the one-particle ``G`` only; an estimate
+     through ``Tr Sigma G / U`` would depend on the high-frequency tail of ``Sigma``, which the
+     correction does not learn, and would look more accurate than it is;
+   * ``converged``: True, unless a cheap input solver did not converge (then a warning says so:
+     such inputs were excluded from training);
+   * ``info``: ``spread`` (ensemble standard deviation of ``g_l``, ``None`` for one model),
+     ``base``, ``checkpoint``, ``extrapolated``, ``cheap_wall_time``, ``warnings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from solvers import (AndersonModel, SolverResult, density_from_g_l, estimate_tail, g_iw_from_l,
+                     g_l_from_iw, g_l_from_poles, get_solver, matsubara_freqs, register_solver,
+                     solve)
+
+__all__ = ["solve_ml", "model_batch", "delta_tail_c1"]
+
+
+def delta_tail_c1(delta_iw: np.ndarray, beta: float) -> float:
+    """``c1 = lim w_n -> inf  -w_n Im Delta(i w_n)`` (``= sum_k V_k^2``) from the given values.
+
+    Least squares of ``-w_n Im Delta(i w_n) = c1 - c3 / w_n^2`` on the upper half of the mesh.
+
+    Example:
+        >>> import numpy as np
+        >>> from solvers import hybridisation_iw, matsubara_freqs
+        >>> d = hybridisation_iw(matsubara_freqs(10.0, 400), [-0.5, 0.3], [0.4, 0.2])
+        >>> round(delta_tail_c1(d, 10.0), 6)
+        0.2
+    """
+    delta_iw = np.asarray(delta_iw, dtype=complex)
+    wn = matsubara_freqs(beta, delta_iw.size)
+    start = delta_iw.size // 2
+    w = wn[start:]
+    if w.size < 2:
+        return float(-wn[-1] * delta_iw.imag[-1])
+    a = np.stack([np.ones_like(w), -1.0 / w ** 2], axis=1)
+    return float(np.linalg.lstsq(a, -w * delta_iw.imag[start:], rcond=None)[0][0])
+
+
+def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult]):
+    """The one-row :class:`~mldmft.ml.features.RawBatch` of ``model`` with solved cheap results."""
+    from .features import RawBatch
+
+    beta = model.beta
+    n_iw_delta = spec.n_iw_delta
+    if model.is_discrete:
+        v2 = model.bath_v ** 2
+        delta_l = g_l_from_poles(v2, model.bath_eps, beta, spec.n_l)
+        c1 = float(np.sum(v2))
+    else:
+        c1 = delta_tail_c1(model.delta_iw, beta)
+        tail = estimate_tail(model.delta_iw, beta, c1=c1)
+        delta_l = g_l_from_iw(model.delta_iw, beta, spec.n_l, tail=tail)
+    if not model.is_discrete and model.delta_iw.size < n_iw_delta:
+        raise ValueError(f"ml solver: delta_iw holds {model.delta_iw.size} frequencies, the "
+                         f"checkpoint needs at least {n_iw_delta}")
+    one = np.ones(1)
+    return RawBatch(U=model.U * one, eps_d=model.eps_d * one, beta=beta * one,
+                    D=2.0 * np.sqrt(max(c1, 0.0)) * one, delta_l=delta_l[None],
+                    delta_iw=model.delta(n_iw_delta)[None],
+                    g_l={s: np.asarray(r.g_l[:spec.n_l], dtype=float)[None]
+                         for s, r in results.items()},
+                    sigma_iw={s: np.asarray(r.sigma_iw[:spec.n_sigma], dtype=complex)[None]
+                              for s, r in results.items()} if spec.needs_sigma else {})
+
+
+def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool = False,
+             n_iw: int | None = None) -> SolverResult:
+    """Cheap solvers plus a learned correction (see the module docstring).
+
+    Args:
+        model: the impurity model (discrete bath or ``delta_iw``).
+        checkpoint: ``model.pt`` written by ``train.py``.
+        extrapolate: predict even outside the training range of beta and U.
+        n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw`` (default: those of the base solver).
+
+    Returns:
+        :class:`~solvers.SolverResult` with ``solver="ml"``.
+
+    Raises:
+        ValueError: missing/invalid checkpoint, a model outside the training range (without
+            ``extrapolate``), or a cheap solver that fails on the model.
+    """
+    from .checkpoint import load_checkpoint_cached
+
+    predictor = load_checkpoint_cached(checkpoint)
+    spec = predictor.spec
+    warnings = predictor.out_of_range(model.beta, model.U)
+    if warnings and not extrapolate:
+        raise ValueError(f"ml solver: the model is outside the training range of checkpoint "
+                         f"{checkpoint}: {'; '.join(warnings)}. Pass extrapolate=True to "
+                         "predict anyway")
+    lo, hi = predictor.train_range.get("eps_d", (-np.inf, np.inf))
+    if not lo <= model.eps_d <= hi:
+        warnings.append(f"eps_d = {model.eps_d:g} is outside the training range [{lo:g}, {hi:g}]")
+    results: dict[str, SolverResult] = {}
+    cheap_time: dict[str, float] = {}
+    converged = True
+    for name in spec.cheap_solvers:
+        opts = dict(spec.solver_options.get(name, {}))
+        opts.setdefault("n_l", spec.n_l)
+        try:
+            res = solve(name, model, **opts)
+        except Exception as err:
+            raise ValueError(f"ml solver: cheap solver {name!r} failed on this model "
+                             f"({type(err).__name__}: {err})") from err
+        if res.g_l.size < spec.n_l:
+            raise ValueError(f"ml solver: {name} returned {res.g_l.size} Legendre coefficients, "
+                             f"the checkpoint needs {spec.n_l}")
+        if not res.converged:
+            converged = False
+            warnings.append(f"cheap solver {name} did not converge (such inputs were not in the "
+                            "training data)")
+        results[name] = res
+        cheap_time[name] = res.wall_time
+    batch = model_batch(model, spec, results)
+    pred = predictor.predict(batch)
+    g_l = pred.g_l[0]
+    base = results[spec.base]
+    n_iw = base.g_iw.size if n_iw is None else int(n_iw)
+    if n_iw > base.g_iw.size:
+        raise ValueError(f"ml solver: n_iw = {n_iw} exceeds the {base.g_iw.size} frequencies of "
+                         f"the base solver {spec.base}")
+    g_iw = base.g_iw[:n_iw] + g_iw_from_l(g_l - base.g_l[:spec.n_l], n_iw)
+    wn = matsubara_freqs(model.beta, n_iw)
+    sigma_iw = 1j * wn - model.eps_d - model.delta(n_iw) - 1.0 / g_iw
+    if pred.n_clipped:
+        warnings.append(f"{pred.n_clipped} target value(s) clipped by the inverse tanh")
+    info = {"spread": None if pred.spread is None else pred.spread[0],
+            "base": spec.base, "checkpoint": str(checkpoint),
+            "extrapolated": bool(extrapolate and predictor.out_of_range(model.beta, model.U)),
+            "cheap_wall_time": cheap_time, "warnings": warnings}
+    return SolverResult(solver="ml", beta=model.beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
+                        density=2.0 * density_from_g_l(g_l, model.beta), double_occupancy=None,
+                        energy=None, converged=converged, info=info)
+
+
+def _register() -> None:
+    try:
+        register_solver("ml", solve_ml)
+    except ValueError:
+        # a reload of this module re-registers; anything else keeps its name
+        if getattr(get_solver("ml"), "__module__", None) != __name__:
+            raise
+        register_solver("ml", solve_ml, replace=True)
+
+
+_register()

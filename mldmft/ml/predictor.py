@@ -1,0 +1,127 @@
+"""The prediction path shared by evaluation and the ``ml`` solver.
+
+:class:`Predictor` turns a :class:`~mldmft.ml.features.RawBatch` into corrected ``G_l``::
+
+    features  = build_features(batch)                         (mldmft.ml.features)
+    z         = backend(x_transform.forward(features))        [members, n, n_targets]
+    y         = y_transform.inverse(z)                        (clipped inverse of T1/T2)
+    G_l[m]    = decode_target(y[m], batch)                    base + correction, per member
+    G_l[m]    = (G_l[m] + (-1)^l G_l^twin[m]) / 2             if particle_hole
+    G_l[m]    = project_sum_rule(G_l[m], beta)                if sum_rule
+    G_l       = mean_m G_l[m];  spread = std_m G_l[m]         (ensembles)
+
+``G_l^twin`` is the prediction for the particle-hole image of the row
+(:meth:`RawBatch.particle_hole`), mapped back: the averaged predictor is exactly equivariant.
+Both constraints are linear, so they commute with the member mean.
+
+The backend is a torch network (float32 weights, evaluated in ``no_grad`` eval mode) or a
+:class:`~mldmft.ml.krr.KRRModel`; everything else is numpy float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import ConstraintConfig
+from .constraints import ph_sign, project_sum_rule
+from .features import EncodingSpec, RawBatch, build_features, decode_target
+from .transforms import FittedTransform
+
+__all__ = ["Prediction", "Predictor", "TorchBackend"]
+
+Backend = Callable[[np.ndarray], np.ndarray]
+
+
+class TorchBackend:
+    """Evaluate a torch network ``[n, n_in] -> [members, n, n_out]`` on numpy input."""
+
+    def __init__(self, net: Any) -> None:
+        import torch
+
+        self.net = net.eval()
+        self._torch = torch
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.no_grad():
+            out = self.net(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        return out.to(torch.float64).numpy()
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Corrected Green's functions of a batch.
+
+    Attributes:
+        g_l: member-mean ``G_l`` ``[n, n_l]`` (1/D), constraints applied.
+        spread: member standard deviation of ``G_l`` ``[n, n_l]``, ``None`` for one member.
+        members: per-member ``G_l`` ``[members, n, n_l]``.
+        n_clipped: target values clipped by the inverse ``tanh`` (T1/T2).
+    """
+
+    g_l: np.ndarray
+    spread: np.ndarray | None
+    members: np.ndarray
+    n_clipped: int = 0
+
+
+@dataclass(eq=False)
+class Predictor:
+    """A trained correction model with everything needed to apply it.
+
+    Attributes:
+        spec: feature/target encoding.
+        x_transform, y_transform: fitted transforms.
+        backend: network or KRR model on standardised features.
+        constraints: sum rule / particle-hole averaging switches.
+        train_range: ``{"beta": [lo, hi], "U": [lo, hi], "eps_d": [lo, hi]}`` of the training rows.
+        kind: ``"torch"`` or ``"krr"``.
+        meta: free-form provenance (model config, database, metrics summary).
+    """
+
+    spec: EncodingSpec
+    x_transform: FittedTransform
+    y_transform: FittedTransform
+    backend: Backend
+    constraints: ConstraintConfig = field(default_factory=ConstraintConfig)
+    train_range: dict[str, list[float]] = field(default_factory=dict)
+    kind: str = "torch"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_members(self) -> int:
+        return int(self.meta.get("n_members", 1))
+
+    def _members(self, batch: RawBatch) -> tuple[np.ndarray, int]:
+        x = self.x_transform.forward(build_features(batch, self.spec))
+        z = np.asarray(self.backend(x), dtype=float)
+        y, n_clipped = self.y_transform.inverse(z)
+        return decode_target(y, batch, self.spec), n_clipped
+
+    def predict(self, batch: RawBatch) -> Prediction:
+        """Corrected ``G_l`` (and ensemble spread) of every row of ``batch``."""
+        if len(batch) == 0:
+            raise ValueError("cannot predict an empty batch")
+        members, n_clipped = self._members(batch)
+        if self.constraints.particle_hole:
+            twin, n_twin = self._members(batch.particle_hole())
+            members = 0.5 * (members + twin * ph_sign(members.shape[-1]))
+            n_clipped += n_twin
+        if self.constraints.sum_rule:
+            members = project_sum_rule(members, batch.beta)
+        spread = members.std(axis=0) if members.shape[0] > 1 else None
+        return Prediction(g_l=members.mean(axis=0), spread=spread, members=members,
+                          n_clipped=n_clipped)
+
+    def out_of_range(self, beta: float, U: float) -> list[str]:
+        """Parameters outside the training range (empty list: inside)."""
+        out = []
+        for name, val in (("beta", beta), ("U", U)):
+            lo, hi = self.train_range.get(name, (-np.inf, np.inf))
+            tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+            if not lo - tol <= val <= hi + tol:
+                out.append(f"{name} = {val:g} is outside the training range [{lo:g}, {hi:g}]")
+        return out

@@ -1,0 +1,247 @@
+"""A whole training run: prepare data, fit, select on val, evaluate once on test, save.
+
+:func:`run_training` is what ``train.py`` calls with a typed :class:`~mldmft.ml.config.TrainConfig`
+(no Hydra objects below ``train.py``). It writes into ``out_dir``::
+
+    model.pt            the checkpoint (mldmft.ml.checkpoint): all a prediction needs
+    metrics.json        test-set errors, improvement factors, beta/U breakdown, val summary,
+                        dropped rows, split sizes, training time, the resolved config
+    logs/               Lightning CSVLogger (metrics.csv: train_loss, val_loss per epoch)
+    learning_curves.png, g_tau_examples.png, error_vs_params.png
+
+Model selection uses the validation split only (early stopping and the best epoch for networks,
+the ``(alpha, gamma)`` grid for KRR); the test split is predicted exactly once, after selection.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import __version__
+from .checkpoint import save_checkpoint
+from .config import KRRConfig, TrainConfig
+from .data import PreparedData, prepare_data
+from .features import decode_target
+from .metrics import evaluate
+from .predictor import Predictor, TorchBackend
+
+__all__ = ["TrainResult", "run_training", "fit_network", "fit_krr_predictor"]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """Outcome of :func:`run_training`."""
+
+    out_dir: Path
+    checkpoint: Path
+    metrics: dict[str, Any]
+    predictor: Predictor
+    data: PreparedData
+
+    @property
+    def val_mse_g_tau(self) -> float:
+        """Validation ``G(tau)`` MSE of the selected model (the sweep objective)."""
+        return float(self.metrics["val"]["model"]["mse_g_tau"])
+
+
+def _predictor(cfg: TrainConfig, data: PreparedData, backend: Any, kind: str,
+               meta: dict[str, Any]) -> Predictor:
+    return Predictor(spec=data.spec, x_transform=data.x_transform, y_transform=data.y_transform,
+                     backend=backend, constraints=cfg.constraints,
+                     train_range=data.train_range(), kind=kind, meta=meta)
+
+
+def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
+                log: Callable[[str], None] = print) -> tuple[Predictor, dict[str, Any]]:
+    """Train the network of ``cfg.model`` with Lightning; keep the weights of the best val epoch.
+
+    Raises:
+        NonFiniteLossError: the training or validation loss became NaN/inf.
+    """
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import Callback, EarlyStopping
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .datamodule import CorrectionDataModule
+    from .models import CorrectionModule, NonFiniteLossError
+
+    class BestState(Callback):
+        """Keep a copy of the weights of the epoch with the lowest val loss (in memory)."""
+
+        def __init__(self) -> None:
+            self.best = float("inf")
+            self.epoch = -1
+            self.state: dict[str, torch.Tensor] | None = None
+
+        def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+            if trainer.sanity_checking:
+                return
+            val = trainer.callback_metrics.get("val_loss")
+            if val is None:
+                return
+            val = float(val)
+            if not np.isfinite(val):
+                raise NonFiniteLossError(f"validation loss is {val} at epoch "
+                                         f"{trainer.current_epoch}: the run is stopped")
+            if val < self.best:
+                self.best, self.epoch = val, trainer.current_epoch
+                self.state = copy.deepcopy(module.net.state_dict())
+
+    tc = cfg.trainer
+    if tc.threads is not None:
+        torch.set_num_threads(tc.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    n_in, n_out = data.spec.n_features, data.spec.n_targets
+    net_config = asdict(cfg.model)
+    module = CorrectionModule(net_config, n_in, n_out)
+    dm = CorrectionDataModule(data, batch_size=cfg.model.batch_size, seed=cfg.seed)
+    best = BestState()
+    logger = CSVLogger(save_dir=str(out_dir), name="logs")
+    trainer = L.Trainer(
+        max_epochs=tc.max_epochs, accelerator="cpu", devices=1, logger=logger,
+        callbacks=[best, EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience,
+                                       min_delta=tc.min_delta)],
+        enable_checkpointing=False, enable_progress_bar=tc.progress_bar,
+        fast_dev_run=tc.fast_dev_run, deterministic=tc.deterministic,
+        log_every_n_steps=tc.log_every_n_steps, default_root_dir=str(out_dir),
+        enable_model_summary=tc.progress_bar)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*")
+        trainer.fit(module, datamodule=dm)
+    if best.state is not None:
+        module.net.load_state_dict(best.state)
+    metrics_csv = Path(logger.log_dir) / "metrics.csv"
+    info = {"epochs": int(trainer.current_epoch), "best_epoch": int(best.epoch),
+            "best_val_loss": None if best.state is None else float(best.best),
+            "fast_dev_run": bool(tc.fast_dev_run),
+            "metrics_csv": str(metrics_csv) if metrics_csv.is_file() else None,
+            "n_parameters": int(sum(p.numel() for p in module.net.parameters()))}
+    meta = {"net": {"config": net_config, "n_in": n_in, "n_out": n_out},
+            "n_members": cfg.model.n_members if cfg.model.kind == "ensemble" else 1}
+    log(f"trained    {info['epochs']} epoch(s), best val epoch {info['best_epoch']}, "
+        f"{info['n_parameters']} parameters")
+    return _predictor(cfg, data, TorchBackend(module.net), "torch", meta), info
+
+
+def fit_krr_predictor(cfg: TrainConfig, data: PreparedData,
+                      log: Callable[[str], None] = print) -> tuple[Predictor, dict[str, Any]]:
+    """Fit the KRR baseline with hyperparameters selected on the validation split."""
+    from .krr import fit_krr
+
+    assert isinstance(cfg.model, KRRConfig)
+    fit = fit_krr(cfg.model, data.x("train"), data.y("train"), data.x("val"), data.y("val"),
+                  train_groups=data.rows.group_id[data.splits.train], seed=cfg.seed)
+    m = fit.model
+    log(f"KRR        {cfg.model.kernel} kernel, alpha = {m.alpha:g}, gamma = {m.gamma:.4g}, "
+        f"{fit.n_train} training rows")
+    info = {"grid": fit.grid, "alpha": m.alpha, "gamma": m.gamma, "n_train_used": fit.n_train}
+    return _predictor(cfg, data, m, "krr", {"n_members": 1}), info
+
+
+def run_training(cfg: TrainConfig, out_dir: str | Path,
+                 log: Callable[[str], None] = print) -> TrainResult:
+    """Fit ``cfg.model`` on ``cfg.data``, select on val, evaluate once on test, write outputs.
+
+    Returns:
+        :class:`TrainResult` with the checkpoint path and the metrics written to
+        ``out_dir/metrics.json``.
+
+    Raises:
+        ValueError: bad data (missing solver, empty split, no usable row) or a non-finite loss
+            (:class:`~mldmft.ml.models.NonFiniteLossError`).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    data = prepare_data(cfg.data)
+    spec = data.spec
+    for line in data.rows.report.lines():
+        log(line)
+    log(f"splits     {data.splits.sizes()} (by group_id, seed {cfg.data.split_seed})")
+    log(f"encoding   {spec.target} over {spec.base}; features {list(spec.blocks)} of "
+        f"{list(spec.feature_solvers)}: {spec.n_features} -> {spec.n_targets}")
+    t_fit = time.perf_counter()
+    if isinstance(cfg.model, KRRConfig):
+        predictor, fit_info = fit_krr_predictor(cfg, data, log)
+    else:
+        predictor, fit_info = fit_network(cfg, data, out_dir, log)
+    train_time = time.perf_counter() - t_fit
+
+    rows, splits = data.rows, data.splits
+    val_batch = rows.batch.take(splits.val)
+    val_pred = predictor.predict(val_batch)
+    val_metrics, _ = evaluate(val_pred.g_l, val_batch, spec.target_solver, spec.base,
+                              rows.comparison, cfg.metrics.n_tau, cfg.metrics.n_bins)
+    # --- the one and only use of the test split ---
+    test_batch = rows.batch.take(splits.test)
+    t0 = time.perf_counter()
+    test_pred = predictor.predict(test_batch)
+    predict_time = time.perf_counter() - t0
+    floor = decode_target(data.targets[splits.test], test_batch, spec)
+    test_metrics, per_row = evaluate(test_pred.g_l, test_batch, spec.target_solver, spec.base,
+                                     rows.comparison, cfg.metrics.n_tau, cfg.metrics.n_bins,
+                                     floor_g_l=floor)
+    if test_pred.spread is not None:
+        test_metrics["mean_spread_g_l"] = float(np.mean(test_pred.spread))
+    metrics = {
+        "test": test_metrics,
+        "val": {k: val_metrics[k] for k in ("model", "base", "best_cheap", "improvement")},
+        "data": {"path": str(cfg.data.path), "dropped": rows.report.to_dict(),
+                 "splits": splits.sizes(), "train_range": data.train_range(),
+                 "n_features": spec.n_features, "n_targets": spec.n_targets},
+        "train": {"model_kind": predictor.kind, "wall_time_s": train_time,
+                  "test_predict_time_s": predict_time,
+                  "total_wall_time_s": time.perf_counter() - t_start,
+                  **{k: v for k, v in fit_info.items() if k != "grid"}},
+        "config": asdict(cfg),
+    }
+    if "grid" in fit_info:
+        metrics["train"]["krr_grid"] = fit_info["grid"]
+    predictor.meta.update({
+        "package_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "database": str(cfg.data.path), "config": asdict(cfg),
+        "test_improvement": test_metrics["improvement"],
+        "test_mse_g_tau": test_metrics["model"]["mse_g_tau"]})
+    checkpoint = save_checkpoint(predictor, out_dir / "model.pt")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if cfg.metrics.plots:
+        _plots(out_dir, fit_info, test_batch, test_pred, per_row, spec, cfg.metrics.n_tau)
+    imp = test_metrics["improvement"]
+    log(f"test       MSE G(tau): model {test_metrics['model']['mse_g_tau']:.3e}, base "
+        f"{test_metrics['base']['mse_g_tau']:.3e} (x{_fmt(imp.get('improvement_over_base'))}), "
+        f"best cheap {test_metrics['best_cheap']} "
+        f"(x{_fmt(imp.get('improvement_over_best_cheap'))})")
+    log(f"written    {checkpoint}, {out_dir / 'metrics.json'}")
+    return TrainResult(out_dir=out_dir, checkpoint=checkpoint, metrics=metrics,
+                       predictor=predictor, data=data)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _plots(out_dir: Path, fit_info: dict[str, Any], batch, pred, per_row, spec,
+           n_tau: int) -> None:
+    from .plots import plot_error_vs_params, plot_g_tau_examples, plot_learning_curves
+
+    csv_path = fit_info.get("metrics_csv")
+    plot_learning_curves(out_dir / "learning_curves.png",
+                         metrics_csv=Path(csv_path) if csv_path else None,
+                         krr_grid=fit_info.get("grid"))
+    err = per_row["model"]
+    order = np.argsort(err)
+    examples = {"median test sample": int(order[len(order) // 2]),
+                "worst test sample": int(order[-1])}
+    plot_g_tau_examples(out_dir / "g_tau_examples.png", batch, pred.g_l, examples,
+                        spec.target_solver, spec.base, n_tau, members=pred.members)
+    plot_error_vs_params(out_dir / "error_vs_params.png", batch, per_row)

@@ -1,0 +1,139 @@
+"""Bethe-lattice DMFT: exact limits, the IPT Mott hysteresis, ED-DMFT reference, flags, resume."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mldmft.dmft import BetheLattice, load_sweep, sweep
+from solvers import SolverResult, bethe_g_iw, matsubara_freqs, solve
+
+
+def test_u_zero_converges_to_the_semicircle():
+    pts = sweep("ipt", 50.0, [0.0], "up", n_iw=512, tol=1e-10)
+    g = bethe_g_iw(matsubara_freqs(50.0, 512))
+    assert pts[0].converged
+    np.testing.assert_allclose(pts[0].g_iw, g, atol=1e-9)
+    assert pts[0].Z == pytest.approx(1.0, abs=1e-9)
+    assert pts[0].density == pytest.approx(1.0, abs=1e-9)
+
+
+def test_kinetic_energy_of_the_free_band():
+    """T -> 0, U = 0: E_kin = 2 int_{-D}^0 e rho(e) de = -4D/(3 pi) (both spins)."""
+    lat = BetheLattice(1.0)
+    beta = 400.0
+    g = lat.g0_iw(beta, 8192)
+    assert lat.kinetic_energy(g, beta) == pytest.approx(-4 / (3 * np.pi), abs=2e-5)
+
+
+@pytest.fixture(scope="module")
+def ipt_hysteresis():
+    U = [1.0, 2.0] + [round(u, 2) for u in np.arange(2.4, 3.51, 0.1)]
+    return sweep("ipt", 100.0, U, "both", tol=1e-7, max_iter=500)
+
+
+def test_ipt_mott_hysteresis_beta_100(ipt_hysteresis):
+    """IPT-DMFT at beta = 100 (Georges, Kotliar, Krauth, Rozenberg, RMP 68, 13 (1996); Zhang,
+    Rozenberg, Kotliar, PRL 70, 1666 (1993)): the metallic branch survives to U ~ 3.2-3.3 D and
+    the insulating branch down to U ~ 2.6 D; Z(U=1) ~ 0.74, Z(U=2) ~ 0.35."""
+    up = {p.U: p for p in ipt_hysteresis if p.branch == "up"}
+    down = {p.U: p for p in ipt_hysteresis if p.branch == "down"}
+    assert up[1.0].Z == pytest.approx(0.74, abs=0.01)
+    assert up[2.0].Z == pytest.approx(0.35, abs=0.01)
+    metal = lambda p: p.converged and p.g_beta_half > 0.5  # noqa: E731
+    insulator = lambda p: p.converged and p.g_beta_half < 0.05  # noqa: E731
+    uc2 = max(u for u, p in up.items() if metal(p))
+    uc1 = min(u for u, p in down.items() if insulator(p))
+    assert 3.1 <= uc2 <= 3.35, uc2
+    assert 2.5 <= uc1 <= 2.7, uc1
+    # coexistence: at U = 2.8 both solutions exist
+    assert metal(up[2.8]) and insulator(down[2.8])
+    # on the metallic branch Z decreases with U; the insulator has no weight at the Fermi level
+    zs = [up[u].Z for u in sorted(up) if metal(up[u])]
+    assert all(a > b for a, b in zip(zs, zs[1:]))
+    assert all(p.g_beta_half < 0.01 for u, p in down.items() if u >= 2.8)
+
+
+def test_ed_dmft_reference_point():
+    """ED-DMFT, Nb = 8, beta = 100, U = 2: Im Sigma(i w_0) = -0.0877 (CT-HYB and the Fortran
+    Lanczos ED agree on this value; project issue 6). Required: within 2 %."""
+    pts = sweep("ed", 100.0, [2.0], "up", tol=1e-5, max_iter=40)
+    assert pts[0].converged
+    assert pts[0].sigma_iw[0].imag == pytest.approx(-0.0877, rel=0.02)
+
+
+def test_non_convergence_is_flagged_everywhere(tmp_path):
+    out = tmp_path / "nc.h5"
+    pts = sweep("ipt", 100.0, [3.0], "up", max_iter=2, tol=1e-12, out=out)
+    assert not pts[0].converged
+    assert not load_sweep(out)[0].converged
+    with open(out.with_suffix(".csv")) as fh:
+        assert next(csv.DictReader(fh))["converged"] == "False"
+
+
+def test_interrupted_sweep_resumes(tmp_path):
+    out = tmp_path / "r.h5"
+    calls = {"n": 0}
+
+    def flaky(model, **opts) -> SolverResult:
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return solve("ipt", model, **opts)
+
+    flaky.__name__ = "ipt_flaky"
+    U = [1.0, 1.5, 2.0, 2.5]
+    with pytest.raises(KeyboardInterrupt):
+        sweep(flaky, 50.0, U, "up", out=out, solver_options={"n_iw": 1024})
+    partial = load_sweep(out)
+    assert 0 < len(partial) < 4
+    done = sweep(flaky, 50.0, U, "up", out=out, solver_options={"n_iw": 1024})
+    ref = sweep("ipt", 50.0, U, "up")
+    assert [p.U for p in done] == U
+    for a, b in zip(done, ref):
+        assert a.Z == pytest.approx(b.Z, abs=1e-6)
+    with pytest.raises(ValueError, match="other settings"):
+        sweep(flaky, 60.0, U, "up", out=out, solver_options={"n_iw": 1024})
+
+
+def test_guarded_mode_counts_fallbacks():
+    def shaky(model, **opts):
+        res = solve("hubbard_i", model, **opts)
+        res.info["spread"] = np.full(4, 1.0)  # an ensemble that disagrees with itself
+        return res
+
+    pts = sweep(shaky, 20.0, [1.0], "up", guard={"fallback": "ipt", "threshold": 0.1},
+                max_iter=50)
+    assert pts[0].fallbacks == pts[0].iterations
+    ipt = sweep("ipt", 20.0, [1.0], "up")
+    assert pts[0].Z == pytest.approx(ipt[0].Z, abs=1e-5)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown solver"):
+        sweep("magic", 10.0, [1.0])
+    with pytest.raises(ValueError, match="direction"):
+        sweep("ipt", 10.0, [1.0], "sideways")
+    with pytest.raises(ValueError, match="beta"):
+        sweep("ipt", -1.0, [1.0])
+    with pytest.raises(ValueError, match="U_values"):
+        sweep("ipt", 10.0, [np.nan])
+
+
+def test_cli_dmft_and_overlay(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for solver in ("ipt", "hubbard_i"):
+        res = subprocess.run([sys.executable, "-m", "mldmft.cli", "dmft", f"solver={solver}",
+                              "U_values=[1.0,2.0]", "beta=20", "progress=false",
+                              f"out={tmp_path}/{solver}.h5"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        assert (tmp_path / f"{solver}.png").exists() and (tmp_path / f"{solver}.csv").exists()
+    res = subprocess.run([sys.executable, "-m", "mldmft.cli", "overlay", f"{tmp_path}/ipt.h5",
+                          f"{tmp_path}/hubbard_i.h5", "--out", f"{tmp_path}/o.png"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "o.png").exists()
