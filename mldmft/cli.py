@@ -207,6 +207,18 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_baths(args: argparse.Namespace) -> int:
+    from .dmft import load_sweep
+    from .dmft.export import export_baths
+
+    points = [p for f in args.files for p in load_sweep(f)]
+    out = export_baths(points, args.out, n_bath=args.n_bath)
+    print(f"exported {len(points)} hybridisations ({args.n_bath} poles each) -> {out}")
+    print(f"next:    mldmft generate sampling=bath_list sampling.path={out} "
+          f"n_samples={len(points)}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .database.inspect import inspect_database
 
@@ -243,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--labels", default=None, help="comma-separated labels (default: file stems)")
     o.add_argument("--title", default="", help="figure title")
     o.set_defaults(func=_cmd_overlay)
+    e = sub.add_parser("export-baths", help="export the hybridisations of DMFT sweeps as a "
+                       "bath list for `mldmft generate sampling=bath_list`")
+    e.add_argument("files", nargs="+", help="sweep HDF5 files")
+    e.add_argument("--out", required=True, help="output YAML")
+    e.add_argument("--n-bath", type=int, default=8, help="poles per fitted bath (<= 8)")
+    e.set_defaults(func=_cmd_export_baths)
     return parser
 
 

@@ -137,3 +137,16 @@ def test_cli_dmft_and_overlay(tmp_path):
                          env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o.png").exists()
+
+
+def test_exported_baths_feed_the_bath_list_recipe(tmp_path):
+    from mldmft.database import make_recipe
+    from mldmft.dmft.export import export_baths
+
+    pts = sweep("ipt", 50.0, [1.0, 2.0], "up")
+    out = export_baths(pts, tmp_path / "visited.yaml", n_bath=8)
+    recipe = make_recipe(dict(kind="bath_list", path=str(out), U=1.0, beta=50.0))
+    m = recipe.draw(0, 1).model
+    assert m.U == 2.0 and m.n_bath == 8 and m.eps_d == pytest.approx(-1.0)
+    # the fitted bath reproduces the DMFT hybridisation at low frequency
+    np.testing.assert_allclose(m.delta(32), pts[1].delta_iw[:32], atol=1e-3)
