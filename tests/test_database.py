@@ -251,3 +251,31 @@ def test_cli_generate_and_inspect(tmp_path):
                           "sampling.n_bath=9"], cwd=tmp_path, env=env, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "n_bath" in bad.stderr
+
+
+def test_partial_run_can_be_extended(tmp_path):
+    """Sample i does not depend on n_samples or the chunking: a partial run resumes with more
+    samples and another chunk size, and equals a fresh run."""
+    out = tmp_path / "grow.h5"
+    cfg = small_config(out, n_samples=3, chunk_size=1,
+                       cheap=(SolverSpec("hubbard_i"),))
+    parts = tmp_path / "grow.h5.parts"
+    # simulate an interrupted run: compute chunks by hand, no assembly
+    from mldmft.database.generate import _compute_chunk
+    from mldmft.database.store import write_chunk
+    parts.mkdir()
+    from mldmft.database.store import config_digest
+    (parts / "config.json").write_text(config_digest(cfg.to_dict()))
+    for k in range(3):
+        write_chunk(parts, k, _compute_chunk(cfg.to_dict(), [k]))
+    bigger = small_config(out, n_samples=5, chunk_size=1, cheap=(SolverSpec("hubbard_i"),))
+    summary = generate(bigger)
+    assert summary.chunks_reused == 3 and summary.chunks_computed == 2
+    fresh = tmp_path / "fresh.h5"
+    generate(small_config(fresh, n_samples=5, chunk_size=2, cheap=(SolverSpec("hubbard_i"),)))
+    a, b = load_database(out), load_database(fresh)
+    for name in a:
+        if not name.endswith("wall_time"):
+            assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
+    with pytest.raises(ValueError, match="n_samples=5"):
+        generate(small_config(out, n_samples=6, chunk_size=1, cheap=(SolverSpec("hubbard_i"),)))

@@ -213,11 +213,15 @@ def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
         try:
             with h5py.File(out, "r") as f:
                 old = f.attrs.get("config_digest", "")
+                old_n = int(f.attrs.get("n_samples", -1))
         except OSError:
             raise ValueError(f"{out} exists but is not a readable HDF5 file; move it away") from None
         if old != digest:
             raise ValueError(f"{out} exists and was made with a different config; choose another "
                              "out path or delete it")
+        if old_n != cfg.n_samples:
+            raise ValueError(f"{out} exists with n_samples={old_n}; choose another out path to "
+                             f"make {cfg.n_samples} samples")
         return _summarise(out, cfg, 0, 0)
     parts.mkdir(parents=True, exist_ok=True)
     cfg_file = parts / "config.json"
@@ -231,7 +235,8 @@ def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
     todo, reused = [], 0
     for k, idx in all_chunks:
         path = chunk_path(parts, k)
-        if path.exists() and read_chunk(path) is not None:
+        old_chunk = read_chunk(path) if path.exists() else None
+        if old_chunk is not None and np.array_equal(np.unique(old_chunk["sample_index"]), idx):
             reused += 1
             if progress:
                 progress(len(idx))

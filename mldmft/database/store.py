@@ -42,9 +42,15 @@ def git_revision() -> str:
 
 
 def config_digest(config: dict[str, Any]) -> str:
-    """Canonical JSON of the parts of a config that change the data."""
-    keep = {k: v for k, v in config.items() if k not in ("backend", "workers", "dask", "progress",
-                                                         "out", "name", "chunk_size")}
+    """Canonical JSON of the parts of a config that change the data of a sample.
+
+    ``n_samples`` and ``chunk_size`` are left out: sample ``i`` does not depend on them, so a
+    partial run may be resumed with a larger ``n_samples`` or another chunking (chunk files are
+    reused only when their sample indices match).
+    """
+    keep = {k: v for k, v in config.items()
+            if k not in ("backend", "workers", "dask_address", "dask_workers", "progress", "out",
+                         "chunk_size", "n_samples")}
     return json.dumps(keep, sort_keys=True)
 
 
