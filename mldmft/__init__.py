@@ -17,10 +17,23 @@ _LAZY = {
     "plot_result": "mldmft.plotting",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = sorted(_LAZY) + ["__version__", "load_solver_module"]
+
+
+#: Solvers that live in mldmft (they need torch) and register themselves when imported.
+_SOLVER_MODULES = {"ml": "mldmft.ml"}
+
+
+def load_solver_module(name: str) -> None:
+    """Import the module that registers solver ``name`` if it lives in mldmft (e.g. ``"ml"``);
+    a no-op for the solvers of the ``solvers`` package."""
+    if name in _SOLVER_MODULES:
+        import_module(_SOLVER_MODULES[name])
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
+    if name == "ml":
+        return import_module("mldmft.ml")
     raise AttributeError(f"module 'mldmft' has no attribute {name!r}")

@@ -43,7 +43,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from .plotting import plot_result
     from .results_io import result_summary, write_result
 
+    from . import load_solver_module
+
     model = load_model(args.model)
+    load_solver_module(args.solver)
     if args.solver not in available_solvers():
         raise ValueError(f"unknown solver {args.solver!r}; available: "
                          f"{', '.join(available_solvers())}")
@@ -151,8 +154,11 @@ def sweep_arguments(cfg) -> dict:
                                                      float(r["stop"]) + 0.5 * float(r["step"]),
                                                      float(r["step"]))]
     solver = str(c["solver"])
-    if solver == "ml":
-        import mldmft.ml  # noqa: F401  (registers the network solver)
+    from . import load_solver_module
+
+    load_solver_module(solver)
+    if c.get("guard"):
+        load_solver_module(str(c["guard"].get("fallback", "ed")))
     out = c.get("out") or str(Path("data") / "dmft" / f"{solver}_beta{float(c['beta']):g}.h5")
     loop = c["loop"]
     return dict(solver=solver, beta=float(c["beta"]), U_values=U,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -146,7 +147,18 @@ def _config_from_dict(d: dict[str, Any]) -> GenerateConfig:
 
 
 def _init_worker() -> None:
+    """Pool worker set-up: one BLAS thread; on Linux, die with the parent process so a killed
+    run leaves no orphan workers behind."""
     os.environ["OMP_NUM_THREADS"] = "1"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def _run_local(cfg_dict, todo, workers, on_done) -> None:

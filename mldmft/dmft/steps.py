@@ -27,13 +27,15 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
     """
     solver_options = dict(solver_options or {})
     if isinstance(solver, str):
+        from .. import load_solver_module
+
+        load_solver_module(solver)
         if solver == "ed":
             solver_options.setdefault("n_iw", n_iw)
             return ed_refit_step(**solver_options)
         if solver not in available_solvers():
             raise ValueError(f"unknown solver {solver!r}; available: "
-                             f"{', '.join(available_solvers())} (the network solver 'ml' needs "
-                             "`import mldmft.ml`)")
+                             f"{', '.join(available_solvers())}, ml")
         get_solver(solver)
         opts = dict(solver_options)
         opts.setdefault("n_iw", n_iw)

@@ -57,8 +57,10 @@ class DataConfig:
         n_l_target: Legendre coefficients corrected (``None``: all stored); higher ones keep the
             base solver's values.
         n_sigma: Matsubara frequencies of the Sigma target / features.
-        feature_transform: T0, T1 or T2 applied to the features before standardisation.
-        target_transform: T0, T1 or T2 applied to the targets before standardisation.
+        feature_transform: T0, T1 or T2 applied to the standardised features.
+        target_transform: T0, T1 or T2 applied to the standardised targets.
+        feature_scale: standardisation of the features: ``per_block`` (one scale per Legendre or
+            Sigma block, per scalar) or ``per_component`` (every column to unit variance).
         split: fractions ``(train, val, test)`` of the groups.
         split_seed: seed of the group permutation (independent of the training seed, so seed
             sweeps keep the same test set).
@@ -77,6 +79,7 @@ class DataConfig:
     n_sigma: int = 16
     feature_transform: str = "T0"
     target_transform: str = "T0"
+    feature_scale: str = "per_block"
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
     keep_not_converged: bool = False
@@ -97,6 +100,9 @@ class DataConfig:
             if getattr(self, key) not in TRANSFORMS:
                 raise ValueError(f"data.{key}: {getattr(self, key)!r} is not one of "
                                  f"{list(TRANSFORMS)}")
+        if self.feature_scale not in ("per_block", "per_component"):
+            raise ValueError(f"data.feature_scale: {self.feature_scale!r} is not per_block or "
+                             "per_component")
         for key in ("n_l_features", "n_l_target", "max_samples"):
             val = getattr(self, key)
             if val is not None and val < 1:

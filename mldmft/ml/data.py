@@ -28,7 +28,7 @@ from solvers import AndersonModel, hybridisation_iw, matsubara_freqs
 from ..database import load_database, open_database
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from .config import DataConfig
-from .features import EncodingSpec, RawBatch, build_features, encode_target
+from .features import EncodingSpec, RawBatch, build_features, encode_target, feature_groups
 from .transforms import FittedTransform
 
 __all__ = ["DatabaseInfo", "database_info", "make_spec", "DropReport", "LoadedRows",
@@ -202,7 +202,8 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
         raise ValueError(f"{info.path}: no usable row: " + "; ".join(report.lines()))
     rows = rows[keep]
     beta = data["params/beta"][rows].astype(float)
-    eps = np.nan_to_num(data["bath/eps"][rows].astype(float), nan=0.0)
+    eps_padded = data["bath/eps"][rows].astype(float)
+    eps = np.nan_to_num(eps_padded, nan=0.0)
     v = data["bath/v"][rows].astype(float)
     n_bath = data["params/n_bath"][rows].astype(int)
     g_l = {}
@@ -222,7 +223,7 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
                                for s in sigma_names})
     return LoadedRows(batch=batch, group_id=data["group_id"][rows].astype(np.int64),
                       augmented=data["augmented"][rows].astype(bool),
-                      bath_eps=np.where(v != 0, eps, np.nan), bath_v=v, n_bath=n_bath,
+                      bath_eps=eps_padded, bath_v=v, n_bath=n_bath,
                       report=report, comparison=comparison)
 
 
@@ -334,7 +335,8 @@ def prepare_data(cfg: DataConfig, split_seed: int | None = None) -> PreparedData
                           cfg.split_seed if split_seed is None else split_seed)
     features = build_features(rows.batch, spec)
     targets = encode_target(rows.batch, spec)
-    x_t = FittedTransform.fit(cfg.feature_transform, features[splits.train], "per_component")
+    x_t = FittedTransform.fit(cfg.feature_transform, features[splits.train], cfg.feature_scale,
+                              groups=feature_groups(spec))
     y_t = FittedTransform.fit(cfg.target_transform, targets[splits.train], "global")
     return PreparedData(info=info, spec=spec, rows=rows, splits=splits, features=features,
                         targets=targets, x_transform=x_t, y_transform=y_t)

@@ -45,7 +45,7 @@ from solvers import legendre_t_matrix
 from .constraints import ph_sign
 
 __all__ = ["EncodingSpec", "RawBatch", "build_features", "encode_target", "decode_target",
-           "feature_names"]
+           "feature_names", "feature_groups"]
 
 SCALARS = ("U", "eps_d", "beta", "D")
 
@@ -227,6 +227,33 @@ def feature_names(spec: EncodingSpec) -> list[str]:
             out += [f"{s}.{part}sigma[{n}]" for s in spec.feature_solvers
                     for part in ("re_", "im_") for n in range(spec.n_sigma)]
     return out
+
+
+def feature_groups(spec: EncodingSpec) -> np.ndarray:
+    """Block label of every feature column: one per Legendre block (``delta_l``, each solver's
+    ``g_l``), one per solver's ``sigma_iw`` (real and imaginary parts together), one per scalar.
+
+    Example:
+        >>> spec = EncodingSpec("ed", "ipt", ("ipt",), ("delta_l", "scalars"), "g_l_correction",
+        ...                     3, 3, 3, 1)
+        >>> feature_groups(spec).tolist()
+        [0, 0, 0, 1, 2, 3, 4]
+    """
+    labels: list[int] = []
+    nxt = 0
+    for block in spec.blocks:
+        if block == "delta_l":
+            labels += [nxt] * spec.n_l_features
+            nxt += 1
+        elif block == "scalars":
+            labels += list(range(nxt, nxt + len(SCALARS)))
+            nxt += len(SCALARS)
+        else:
+            width = spec.n_l_features if block == "g_l" else 2 * spec.n_sigma
+            for k in range(len(spec.feature_solvers)):
+                labels += [nxt + k] * width
+            nxt += len(spec.feature_solvers)
+    return np.asarray(labels, dtype=int)
 
 
 def encode_target(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:

@@ -87,7 +87,7 @@ def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult
         c1 = float(np.sum(v2))
     else:
         c1 = delta_tail_c1(model.delta_iw, beta)
-        tail = estimate_tail(model.delta_iw, beta, c1=c1)
+        tail = estimate_tail(model.delta_iw, beta, c1)  # c1 known; c2, c3 fitted
         delta_l = g_l_from_iw(model.delta_iw, beta, spec.n_l, tail=tail)
     if not model.is_discrete and model.delta_iw.size < n_iw_delta:
         raise ValueError(f"ml solver: delta_iw holds {model.delta_iw.size} frequencies, the "
@@ -110,7 +110,9 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool 
         model: the impurity model (discrete bath or ``delta_iw``).
         checkpoint: ``model.pt`` written by ``train.py``.
         extrapolate: predict even outside the training range of beta and U.
-        n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw`` (default: those of the base solver).
+        n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw``; passed on to the cheap solvers
+            (unless the database fixed it), whose ``G(i w_n)`` carries the high-frequency tail.
+            Default: the cheap solvers' own default (1024).
 
     Returns:
         :class:`~solvers.SolverResult` with ``solver="ml"``.
@@ -137,6 +139,8 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool 
     for name in spec.cheap_solvers:
         opts = dict(spec.solver_options.get(name, {}))
         opts.setdefault("n_l", spec.n_l)
+        if n_iw is not None:
+            opts.setdefault("n_iw", int(n_iw))
         try:
             res = solve(name, model, **opts)
         except Exception as err:

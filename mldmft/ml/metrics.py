@@ -5,9 +5,9 @@ For each row with exact ``G_l`` (the target solver) and an approximation ``G~_l`
 * ``mse_g_l``     = mean_l (G~_l - G_l)^2                                          (1/D^2)
 * ``mse_g_tau``   = mean over a uniform grid tau_k = k beta/(n_tau - 1), k = 0..n_tau-1, of
   (G~(tau_k) - G(tau_k))^2, with ``G(tau)`` from :func:`solvers.g_tau_from_l` (dimensionless)
-* ``abs_z``       = |Z~ - Z|, ``Z = 1/(1 - Im Sigma(i w_0)/w_0)`` with ``Sigma(i w_0) = i w_0 - eps_d
-  - Delta(i w_0) - 1/G(i w_0)`` and ``G(i w_0)`` from :func:`solvers.g_iw_from_l` -- the same route
-  for the exact and the approximate ``G``
+* ``abs_z``       = |Z~ - Z|, ``Z = 1/(1 - Im Sigma(i w_0)/w_0)`` with
+  ``Sigma(i w_0) = i w_0 - eps_d - Delta(i w_0) - 1/G(i w_0)`` and ``G(i w_0)`` from
+  :func:`solvers.g_iw_from_l` -- the same route for the exact and the approximate ``G``
 * ``abs_density`` = |n~ - n|, total density ``n = -2 G(beta-)``
 
 Averages over rows are taken where the approximation exists (a comparison solver may have failed

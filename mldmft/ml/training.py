@@ -117,6 +117,7 @@ def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*number of training batches.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*")  # inside Lightning, harmless
         trainer.fit(module, datamodule=dm)
     if best.state is not None:
         module.net.load_state_dict(best.state)

@@ -22,6 +22,11 @@ Standardisation (fitted by :meth:`FittedTransform.fit` on training rows only):
 
 * ``scale="per_component"`` (features): mean and standard deviation of each column; a constant
   column gets ``std = 1``.
+* ``scale="per_block"`` (features): the mean of each column but one ``std`` per block of columns
+  (``groups`` labels them), the RMS of the block's centred values. Within a block of Legendre
+  coefficients ``G_l / beta`` the Euclidean distance then stays the ``L2`` distance of the
+  functions ``G(tau)`` (Parseval), instead of blowing the tiny high-``l`` coefficients up to unit
+  variance -- what a distance-based kernel (KRR) needs.
 * ``scale="global"`` (targets): the mean of each column but one common ``std`` (the RMS of all
   centred values), so that with T0 the squared error in network units is proportional to the
   squared error of the encoded target -- for the ``g_l_correction`` encoding, the mean-square
@@ -101,9 +106,11 @@ class FittedTransform:
     scale: str = "per_component"
 
     @classmethod
-    def fit(cls, kind: str, v_train: np.ndarray, scale: str = "per_component"
-            ) -> "FittedTransform":
+    def fit(cls, kind: str, v_train: np.ndarray, scale: str = "per_component",
+            groups: np.ndarray | None = None) -> "FittedTransform":
         """Fit mean and scale of ``v`` on training rows ``v_train`` ``[n_rows, n_columns]``.
+
+        ``groups`` (one label per column) defines the blocks of ``scale="per_block"``.
 
         Example:
             >>> import numpy as np
@@ -124,11 +131,22 @@ class FittedTransform:
             std = centred.std(axis=0)
             tiny = std <= 1e-12 * np.maximum(1.0, np.abs(v_train).max(axis=0))
             std = np.where(tiny, 1.0, std)
-        elif scale == "global":
-            rms = float(np.sqrt(np.mean(centred ** 2)))
-            std = np.full(v_train.shape[1], rms if rms > 1e-300 else 1.0)
+        elif scale in ("global", "per_block"):
+            if scale == "global" or groups is None:
+                groups = np.zeros(v_train.shape[1], dtype=int)
+            groups = np.asarray(groups)
+            if groups.shape != (v_train.shape[1],):
+                raise ValueError(f"groups must label each of the {v_train.shape[1]} columns, got "
+                                 f"shape {groups.shape}")
+            std = np.ones(v_train.shape[1])
+            for g in np.unique(groups):
+                cols = groups == g
+                rms = float(np.sqrt(np.mean(centred[:, cols] ** 2)))
+                std[cols] = rms if rms > 1e-12 * max(1.0, float(np.abs(v_train[:, cols]).max())) \
+                    else 1.0
         else:
-            raise ValueError(f"unknown scale {scale!r}; choose per_component or global")
+            raise ValueError(f"unknown scale {scale!r}; choose per_component, per_block or "
+                             "global")
         return cls(kind=kind, mean=mean, std=std, scale=scale)
 
     @property
