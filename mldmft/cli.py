@@ -6,6 +6,7 @@
 * ``mldmft generate [hydra overrides]`` generates (or resumes) an AIM database
   (``configs/generate.yaml``).
 * ``mldmft inspect FILE`` summarises a database and writes PNG plots.
+* ``mldmft demo`` runs the shipped Mott-transition demo (network vs IPT vs ED-DMFT).
 * ``mldmft dmft [hydra overrides]`` runs a Bethe-lattice DMFT sweep (``configs/dmft.yaml``);
   ``mldmft overlay A.h5 B.h5 ...`` overlays several sweeps in one figure.
 
@@ -225,6 +226,15 @@ def _cmd_export_baths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .dmft.demo import run_demo
+
+    for line in run_demo(out_dir=args.out, compute_ed=args.compute_ed,
+                         progress=not args.no_progress):
+        print(line)
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .database.inspect import inspect_database
 
@@ -267,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="output YAML")
     e.add_argument("--n-bath", type=int, default=8, help="poles per fitted bath (<= 8)")
     e.set_defaults(func=_cmd_export_baths)
+    m = sub.add_parser("demo", help="the Mott-transition demo: network-DMFT vs IPT vs ED-DMFT "
+                       "at beta = 50 with the shipped pretrained network")
+    m.add_argument("--out", default="data/demo", help="output directory")
+    m.add_argument("--compute-ed", action="store_true",
+                   help="recompute the ED-DMFT reference (minutes) instead of the shipped curve")
+    m.add_argument("--no-progress", action="store_true", help="no progress bars")
+    m.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -6,6 +6,8 @@ Public API::
     result = solve("ed", AndersonModel(U=2.0, eps_d=-1.0, beta=50.0,
                                        bath_eps=[-0.5, 0.5], bath_v=[0.5, 0.5]))
 
+Toolkit: ``mesh`` (Matsubara and ``tau`` meshes), ``tails`` (high-frequency moments, tail poles,
+Matsubara sums), ``legendre``, ``fourier``, ``greens`` (Dyson, poles, Bethe lattice).
 Registered solvers: ``ed`` (exact, Nb <= 8), ``ed_fit``/``ed1``/``ed2``/``ed3`` (ED on a fitted
 small bath), ``ipt`` (second order, modified IPT off half filling), ``hubbard_i``, ``nca``.
 Conventions: ``docs/conventions.md``. This package never imports torch nor ``mldmft``.
@@ -13,15 +15,17 @@ Conventions: ``docs/conventions.md``. This package never imports torch nor ``mld
 
 from .bathfit import BathFit, fit_bath, fit_model
 from .fourier import iw_to_tau, tail_tau, tau_to_iw
-from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_iw, density_from_g_l, dyson_g,
-                     dyson_sigma, estimate_tail, fermi, g0_inverse_iw, g_tau_from_iw,
-                     hybridisation_iw, poles_g_iw, poles_g_tau, quasiparticle_weight)
+from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_l, dyson_g, dyson_sigma, fermi,
+                     g0_inverse_iw, g_tau_from_iw, hybridisation_iw, poles_g_iw, poles_g_tau,
+                     quasiparticle_weight)
 from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g_tau_from_l,
                        legendre_t_matrix, sum_rule_from_l, tail_moments_from_l)
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import available_solvers, get_solver, register_solver, solve
 from .result import SolverResult
+from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
+                    matsubara_sum, pole_moments)
 
 # solver modules register themselves on import
 from . import ed as _ed  # noqa: E402,F401
@@ -33,11 +37,12 @@ from . import nca as _nca  # noqa: E402,F401
 __version__ = "0.1.0"
 
 __all__ = [
-    "AndersonModel", "BathFit", "SolverResult", "available_solvers", "bethe_delta_iw",
-    "bethe_g_iw", "density_from_g_iw", "density_from_g_l", "dyson_g", "dyson_sigma",
-    "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw", "g_iw_from_l",
-    "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw", "g_tau_from_l",
-    "get_solver", "hybridisation_iw", "iw_to_tau", "legendre_t_matrix", "matsubara_freqs",
-    "poles_g_iw", "poles_g_tau", "quasiparticle_weight", "register_solver", "solve",
-    "sum_rule_from_l", "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
+    "AndersonModel", "BathFit", "SolverResult", "TailPoles", "available_solvers",
+    "bethe_delta_iw", "bethe_g_iw", "density_from_g_iw", "density_from_g_l", "dyson_g",
+    "dyson_sigma", "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw",
+    "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",
+    "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_moments", "iw_to_tau",
+    "legendre_t_matrix", "matsubara_freqs", "matsubara_sum", "poles_g_iw", "poles_g_tau",
+    "pole_moments", "quasiparticle_weight", "register_solver", "solve", "sum_rule_from_l",
+    "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
 ]

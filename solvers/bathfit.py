@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
+from ._checks import check_int, check_positive
 from .ed.solver import MAX_BATH_SITES
 from .greens import hybridisation_iw
 from .mesh import check_beta, matsubara_freqs
 from .model import AndersonModel
+from .tails import estimate_tail
 
 __all__ = ["BathFit", "fit_bath", "fit_model", "default_n_fit"]
 
@@ -122,14 +124,6 @@ def _check_n_bath(n_bath: Any) -> int:
     if not 1 <= int(n_bath) <= MAX_BATH_SITES:
         raise ValueError(f"n_bath must be between 1 and {MAX_BATH_SITES}, got {n_bath}")
     return int(n_bath)
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None) -> int:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not ok or value < lo or (hi is not None and value > hi):
-        bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
-    return int(value)
 
 
 def _check_delta(delta_iw: Any) -> np.ndarray:
@@ -228,16 +222,18 @@ class _SymmetricProblem:
 
 
 # ---------------------------------------------------------------------------- initial baths
-def _scales(wn: np.ndarray, delta: np.ndarray) -> tuple[float, float, float]:
+def _scales(wn: np.ndarray, delta: np.ndarray, beta: float) -> tuple[float, float, float]:
     """``(m1, centre, width)`` of the hybridisation from its Matsubara data.
 
     ``m1 = sum_k V_k^2`` and ``centre = sum_k V_k^2 eps_k / m1`` from the tail
-    ``Delta -> m1/(i w) + m1 centre/(i w)^2`` at the largest given frequency; ``width`` is the
-    frequency where ``-w Im Delta(i w)`` reaches ``m1/2`` (``|eps|`` of a single pole pair).
+    ``Delta -> m1/(i w) + m1 centre/(i w)^2`` (:func:`solvers.tails.estimate_tail`; ``m1`` at
+    least ``max_n (-w_n Im Delta)``); ``width`` is the frequency where ``-w Im Delta(i w)``
+    reaches ``m1/2`` (``|eps|`` of a single pole pair).
     """
     f = -wn * delta.imag
-    m1 = float(max(f[-1], np.max(f), 1e-300))
-    centre = float(-wn[-1] ** 2 * delta[-1].real / m1)
+    c1, c2 = estimate_tail(delta, beta, None, n_moments=2)
+    m1 = float(max(c1, np.max(f), 1e-300))
+    centre = float(c2 / m1)
     above = np.nonzero(f >= 0.5 * m1)[0]
     width = float(wn[above[0]]) if above.size else float(wn[-1])
     width = max(width, float(wn[0]))
@@ -316,12 +312,11 @@ def fit_bath(delta_iw: np.ndarray, beta: float, n_bath: int, *, weight_power: fl
     weight_power = float(weight_power)
     if not np.isfinite(weight_power) or weight_power < 0:
         raise ValueError(f"weight_power must be finite and >= 0, got {weight_power}")
-    n_restarts = _check_int("n_restarts", n_restarts, 0, None)
-    if not (isinstance(tol, (int, float, np.floating)) and np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a number > 0, got {tol!r}")
+    n_restarts = check_int("n_restarts", n_restarts, 0)
+    tol = check_positive("tol", tol)
     if n_fit is None:
         n_fit = default_n_fit(beta, delta.size)
-    n_fit = _check_int("n_fit", n_fit, 1, delta.size)
+    n_fit = check_int("n_fit", n_fit, 1, delta.size)
     if n_fit < n_bath:
         raise ValueError(f"n_fit = {n_fit} Matsubara frequencies cannot determine "
                          f"n_bath = {n_bath} poles; give at least n_bath frequencies")
@@ -342,7 +337,7 @@ def fit_bath(delta_iw: np.ndarray, beta: float, n_bath: int, *, weight_power: fl
         return float(np.sum(u * dev ** 2)), float(np.max(dev))
 
     problem = (_SymmetricProblem if symmetric else _GeneralProblem)(wn, target, sqrt_u, n_bath)
-    m1, centre, width = _scales(wn_all, delta)
+    m1, centre, width = _scales(wn_all, delta, beta)
 
     if scale == 0.0:  # no hybridisation at all: a decoupled bath is exact
         eps, v = problem.bath(_starts(problem, n_bath, 1.0, 0.0, float(wn[0]), 0, None)[0])

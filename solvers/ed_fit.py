@@ -29,59 +29,32 @@ import numpy as np
 
 from .bathfit import BathFit, _check_n_bath, fit_bath
 from .ed.solver import solve_ed
-from .greens import fermi, hybridisation_iw, poles_g_iw
-from .legendre import g_l_from_poles, g_tau_from_l, legendre_t_matrix
+from .greens import hybridisation_iw
+from .legendre import g_l_from_iw, g_tau_from_l
 from .mesh import matsubara_freqs
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult
+from .tails import estimate_tail, matsubara_sum
 
 __all__ = ["solve_ed_fit", "solve_ed1", "solve_ed2", "solve_ed3", "DEFAULT_N_IW"]
 
 DEFAULT_N_IW = 1024
-_TAIL_POLE_ENERGIES = np.array([-2.0, -1.0, 1.0, 2.0])  # units of D
-
-
-def _split_correction(dg_iw: np.ndarray, beta: float
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split ``dG(i w_n) = c_3/(i w_n)^3 + c_4/(i w_n)^4 + O(1/w_n^5)`` into four poles that carry
-    its ``c_3`` and ``c_4`` tail and a remainder ``O(1/w_n^5)``.
-
-    ``c_3 = Re[(i w)^3 dG]`` and ``c_4 = Re[(i w)^4 dG]`` are read off the largest frequency; the
-    pole weights ``a_j`` at ``e_j = -2, -1, 1, 2`` solve ``sum_j a_j e_j^k = (0, 0, c_3, c_4)`` for
-    ``k = 0 .. 3`` (no ``1/(i w)`` or ``1/(i w)^2`` tail, like ``dG``). Unlike the bare power
-    laws, the poles stay bounded at low frequency, so nothing large cancels.
-
-    Returns:
-        ``(weights, energies, rest_iw)``.
-    """
-    w_last = (2 * dg_iw.size - 1) * np.pi / beta
-    c3 = float(np.real((1j * w_last) ** 3 * dg_iw[-1]))
-    c4 = float(np.real((1j * w_last) ** 4 * dg_iw[-1]))
-    e = _TAIL_POLE_ENERGIES
-    weights = np.linalg.solve(np.vander(e, 4, increasing=True).T, [0.0, 0.0, c3, c4])
-    rest = dg_iw - poles_g_iw(weights, e, matsubara_freqs(beta, dg_iw.size))
-    return weights, e, rest
 
 
 def _correction(dg_iw: np.ndarray, beta: float, n_l: int) -> tuple[np.ndarray, float]:
     """Legendre coefficients of ``dG(i w_n)`` (``n >= 0``, decaying like ``1/(i w_n)^3``) and
     its value ``dG(beta-)``.
 
-    ``G(tau) = (1/beta) sum_{n in Z} exp(-i w_n tau) G(i w_n)`` and
-    ``int_0^beta P_l(x(tau)) exp(-i w_n tau) dtau = beta conj(T_nl) / sqrt(2l+1)`` give
-    ``G_l = 2 Re sum_{n>=0} conj(T_nl) G(i w_n)`` and, as ``exp(-i w_n beta) = -1``,
-    ``G(beta-) = -(2/beta) sum_{n>=0} Re G(i w_n)``. Both sums are applied to the ``O(1/w_n^5)``
-    remainder of :func:`_split_correction`; the tail poles are added exactly (``G_l`` in closed
-    form, ``G(beta-) = -sum_j a_j f(e_j)`` with the Fermi function ``f``).
+    The moments ``(0, 0, c_3, c_4)`` of ``dG`` are fitted to its highest frequencies
+    (:func:`solvers.tails.estimate_tail`) and carried by tail poles: ``G_l`` by
+    :func:`solvers.legendre.g_l_from_iw`, ``dG(beta-) = -(1/beta) sum_n dG(i w_n)`` by
+    :func:`solvers.tails.matsubara_sum` (summed on the mesh, not limited by ``n_l``).
     """
     if not np.any(dg_iw):
         return np.zeros(n_l), 0.0
-    weights, energies, rest = _split_correction(dg_iw, beta)
-    g_l = (2.0 * np.real(rest @ np.conj(legendre_t_matrix(dg_iw.size, n_l)))
-           + g_l_from_poles(weights, energies, beta, n_l))
-    at_beta = float(-2.0 / beta * np.sum(rest.real) - np.dot(weights, fermi(energies, beta)))
-    return g_l, at_beta
+    tail = estimate_tail(dg_iw, beta, (0.0, 0.0), n_moments=4)
+    return g_l_from_iw(dg_iw, beta, n_l, tail), -matsubara_sum(dg_iw, beta, tail)
 
 
 @register_solver("ed_fit")

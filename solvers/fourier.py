@@ -3,9 +3,11 @@
 Both directions treat the high-frequency tail analytically, so the discontinuity of a fermionic
 function at ``tau = 0, beta`` costs no accuracy:
 
-* :func:`iw_to_tau` subtracts ``c_1/(i w) + c_2/(i w)^2 + c_3/(i w)^3`` before the (FFT) Matsubara
-  sum and adds back their exact imaginary-time forms ``-c_1/2``, ``c_2 (2 tau - beta)/4``,
-  ``c_3 tau (beta - tau)/4``.
+* :func:`iw_to_tau` subtracts the known tail ``sum_k c_k/(i w)^k``, carried by the few poles of
+  :class:`solvers.tails.TailPoles`, before the (FFT) Matsubara sum
+  ``G(tau) = (2/beta) Re sum_{n>=0} exp(-i w_n tau) G(i w_n)`` and adds back their exact
+  imaginary-time form (for power laws that would be ``-c_1/2``, ``c_2 (2 tau - beta)/4``,
+  ``c_3 tau (beta - tau)/4``, :func:`tail_tau`).
 * :func:`tau_to_iw` integrates a cubic spline of ``G(tau)`` exactly against ``exp(i w_n tau)``
   (Filon-type quadrature with four FFTs), whose error falls like ``h^4``. The jump
   ``G(0+) + G(beta-)`` is part of the integral, so the ``1/(i w_n)`` tail comes out right.
@@ -16,10 +18,14 @@ Conventions: ``G(i w_n) = int_0^beta dtau exp(i w_n tau) G(tau)``,
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.interpolate import CubicSpline
+from functools import lru_cache
 
+import numpy as np
+from scipy.linalg import solve_banded
+
+from ._checks import check_int, check_iw_array
 from .mesh import check_beta, matsubara_freqs
+from .tails import TailPoles
 
 __all__ = ["iw_to_tau", "tau_to_iw", "tail_tau"]
 
@@ -39,7 +45,8 @@ def iw_to_tau(g_iw: np.ndarray, beta: float, n_tau: int,
         g_iw: ``G(i w_n)`` for ``n = 0 .. N-1`` (negative ``n`` by ``G(-i w) = conj G(i w)``).
         beta: inverse temperature (1/D).
         n_tau: mesh points including both ends; the end values are the limits ``0+``/``beta-``.
-        tail: known moments ``(c_1[, c_2[, c_3]])``; ``c_1 = 1`` for a fermionic G.
+        tail: known moments ``(c_1, c_2, ...)``, at most 6; ``c_1 = 1`` for a fermionic G. The
+            error of the Matsubara sum falls like ``1/w_N^(K+1)`` for ``K`` moments.
 
     Example:
         >>> import numpy as np
@@ -50,15 +57,11 @@ def iw_to_tau(g_iw: np.ndarray, beta: float, n_tau: int,
         True
     """
     beta = check_beta(beta)
-    g_iw = np.asarray(g_iw, dtype=complex)
-    if g_iw.ndim != 1:
-        raise ValueError(f"g_iw must be 1-d, got shape {g_iw.shape}")
-    if n_tau < 2:
-        raise ValueError(f"n_tau must be >= 2, got {n_tau}")
-    c = list(tail) + [0.0] * (3 - len(tail))
+    g_iw = check_iw_array(g_iw)
+    n_tau = check_int("n_tau", n_tau, 2)
+    poles = TailPoles.from_moments(tail, min_scale=np.pi / beta)
     n_iw = g_iw.size
-    iw = 1j * matsubara_freqs(beta, n_iw)
-    rest = g_iw - c[0] / iw - c[1] / iw ** 2 - c[2] / iw ** 3
+    rest = g_iw - poles.iw(matsubara_freqs(beta, n_iw))
     m = n_tau - 1
     stride = 1
     while m * stride < n_iw:
@@ -66,16 +69,32 @@ def iw_to_tau(g_iw: np.ndarray, beta: float, n_tau: int,
     mm = m * stride
     padded = np.zeros(mm, dtype=complex)
     padded[:n_iw] = rest
-    k = np.arange(mm + 1)
     s = np.fft.fft(padded)
-    s = np.concatenate([s, s[:1]])  # k = mm wraps to 0
-    vals = (2.0 / beta) * np.real(np.exp(-1j * np.pi * k / mm) * s)
-    tau = beta * k / mm
-    return (vals + tail_tau(tau, beta, *c))[::stride]
+    s = np.append(s[::stride], s[0])  # k = mm wraps to 0
+    vals = (2.0 / beta) * np.real(_half_step_phase(mm, stride) * s)
+    return vals + poles.tau(np.linspace(0.0, beta, n_tau), beta)
 
 
-def _moment_integrals(x: np.ndarray, h: float) -> list[np.ndarray]:
-    """``I_j = int_0^h t^j exp(i w t) dt`` for ``j = 0..3`` with ``x = w h`` (series at small x)."""
+@lru_cache(maxsize=32)
+def _half_step_phase(mm: int, stride: int) -> np.ndarray:
+    """``exp(-i pi k/mm)`` for ``k = 0, stride, .., mm`` (read-only, cached)."""
+    phase = np.exp(-1j * np.pi * np.arange(0, mm + 1, stride) / mm)
+    phase.flags.writeable = False
+    return phase
+
+
+@lru_cache(maxsize=32)
+def _moment_integrals(beta: float, m: int, n_iw: int) -> tuple[np.ndarray, ...]:
+    """``(I_0, I_1, I_2, I_3, phase)`` of the mesh ``tau_k = k h``, ``h = beta/m``, ``n < n_iw``.
+
+    ``I_j(n) = int_0^h t^j exp(i w_n t) dt`` and ``phase_k = exp(i pi k/m)`` (with
+    ``exp(i w_n tau_k) = phase_k exp(2 pi i n k/m)``). With ``x = w_n h``,
+    ``I_j = h^(j+1) int_0^1 s^j exp(i x s) ds`` by upward recursion, or by its series
+    ``sum_m (ix)^m / (m! (m + j + 1))`` for ``|x| < 0.3``. They depend only on the mesh, so they
+    are cached (read-only arrays).
+    """
+    h = beta / m
+    x = matsubara_freqs(beta, n_iw) * h
     ix = 1j * x
     small = np.abs(x) < 0.3
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -86,14 +105,45 @@ def _moment_integrals(x: np.ndarray, h: float) -> list[np.ndarray]:
         j3 = (e - 3 * j2) / ix
     out = []
     for j, val in enumerate((j0, j1, j2, j3)):
-        # series: int_0^1 s^j e^{i x s} ds = sum_m (ix)^m / (m! (m + j + 1))
         ser = np.zeros_like(ix)
         term = np.ones_like(ix)
         for mo in range(16):
             ser = ser + term / (mo + j + 1)
             term = term * ix / (mo + 1)
-        out.append(np.where(small, ser, val) * h ** (j + 1))
-    return out
+        arr = np.where(small, ser, val) * h ** (j + 1)
+        arr.flags.writeable = False
+        out.append(arr)
+    phase = np.exp(1j * np.pi * np.arange(m) / m)
+    phase.flags.writeable = False
+    return (*out, phase)
+
+
+def _spline_coefficients(y: np.ndarray, h: float) -> np.ndarray:
+    """Not-a-knot cubic spline through ``y_k`` on a uniform mesh of step ``h`` (``>= 4`` points):
+    coefficients ``c_j[k]`` of ``t^j`` on interval ``k``, shape ``(4, m)`` (``t`` from its start).
+
+    The slopes ``s_k`` solve ``s_(k-1) + 4 s_k + s_(k+1) = 3 (d_(k-1) + d_k)`` inside, with
+    ``d_k = (y_(k+1) - y_k)/h`` and the not-a-knot ends ``s_0 + 2 s_1 = (5 d_0 + d_1)/2``,
+    ``2 s_(m-1) + s_m = (d_(m-2) + 5 d_(m-1))/2`` (the system of
+    :class:`scipy.interpolate.CubicSpline`, without its generic set-up cost).
+    """
+    y = np.asarray(y, dtype=np.result_type(y, float))
+    d = np.diff(y) / h
+    n = y.size
+    band = np.zeros((3, n))
+    band[0, 2:] = 1.0                    # super-diagonal A[k, k+1]
+    band[1, 1:-1] = 4.0
+    band[2, :-2] = 1.0                   # sub-diagonal A[k+1, k]
+    band[0, 1], band[1, 0] = 2.0, 1.0
+    band[1, -1], band[2, -2] = 1.0, 2.0
+    rhs = np.empty(n, dtype=y.dtype)  # real or complex G(tau)
+    rhs[1:-1] = 3.0 * (d[:-1] + d[1:])
+    rhs[0] = (5.0 * d[0] + d[1]) / 2.0
+    rhs[-1] = (d[-2] + 5.0 * d[-1]) / 2.0
+    s = solve_banded((1, 1), band, rhs, overwrite_ab=True, overwrite_b=True,
+                     check_finite=False)
+    t = (s[:-1] + s[1:] - 2.0 * d) / h
+    return np.stack([y[:-1], s[:-1], (d - s[:-1]) / h - t, t / h])
 
 
 def tau_to_iw(g_tau: np.ndarray, beta: float, n_iw: int) -> np.ndarray:
@@ -115,18 +165,12 @@ def tau_to_iw(g_tau: np.ndarray, beta: float, n_iw: int) -> np.ndarray:
     if g_tau.ndim != 1 or g_tau.size < 4:
         raise ValueError(f"g_tau must be 1-d with at least 4 points, got shape {g_tau.shape}")
     m = g_tau.size - 1
-    h = beta / m
-    tau = np.linspace(0.0, beta, m + 1)
-    spline = CubicSpline(tau, g_tau)
-    coef = spline.c[::-1]  # (4, m): coefficients of t^0..t^3 on each interval
-    wn = matsubara_freqs(beta, n_iw)
-    moments = _moment_integrals(wn * h, h)
-    k = np.arange(m)
-    n = np.arange(n_iw)
-    phase_k = np.exp(1j * np.pi * k / m)
-    out = np.zeros(n_iw, dtype=complex)
+    coef = _spline_coefficients(g_tau, beta / m)
+    *moments, phase_k = _moment_integrals(beta, m, int(n_iw))
+    idx = np.arange(int(n_iw)) % m
+    out = np.zeros(int(n_iw), dtype=complex)
     for j in range(4):
         # sum_k c_j[k] exp(i w_n tau_k) = sum_k c_j[k] e^{i pi k/m} e^{2 pi i n k/m}
         f = np.fft.ifft(coef[j] * phase_k) * m
-        out += moments[j] * f[n % m]
+        out += moments[j] * f[idx]
     return out

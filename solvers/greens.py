@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .legendre import g_l_from_iw, g_tau_from_l
-from .mesh import check_beta, matsubara_freqs
+from .mesh import check_beta
+from .tails import estimate_tail
 
 __all__ = [
     "hybridisation_iw",
@@ -20,8 +21,6 @@ __all__ = [
     "poles_g_iw",
     "poles_g_tau",
     "density_from_g_l",
-    "density_from_g_iw",
-    "estimate_tail",
     "quasiparticle_weight",
     "bethe_g_iw",
     "bethe_delta_iw",
@@ -38,7 +37,8 @@ def _iw(wn: np.ndarray) -> np.ndarray:
 
 
 def hybridisation_iw(wn: np.ndarray, bath_eps: np.ndarray, bath_v: np.ndarray) -> np.ndarray:
-    """``Delta(i w_n) = sum_k V_k^2 / (i w_n - eps_k)`` of a discrete bath.
+    """``Delta(i w_n) = sum_k V_k^2 / (i w_n - eps_k)`` of a discrete bath (:func:`poles_g_iw`
+    with weights ``V_k^2``).
 
     Args:
         wn: Matsubara frequencies ``w_n`` (real, units of D).
@@ -50,14 +50,11 @@ def hybridisation_iw(wn: np.ndarray, bath_eps: np.ndarray, bath_v: np.ndarray) -
         >>> hybridisation_iw(np.array([1.0]), np.array([0.0]), np.array([1.0]))
         array([0.-1.j])
     """
-    iw = _iw(wn)
     eps = np.asarray(bath_eps, dtype=float)
     v = np.asarray(bath_v, dtype=float)
     if eps.shape != v.shape:
         raise ValueError(f"bath_eps (length {eps.size}) and bath_v (length {v.size}) differ")
-    if eps.size == 0:
-        return np.zeros_like(iw)
-    return np.sum(v[None, :] ** 2 / (iw[:, None] - eps[None, :]), axis=1)
+    return poles_g_iw(v * v, eps, wn)
 
 
 def g0_inverse_iw(wn: np.ndarray, eps_d: float, delta_iw: np.ndarray) -> np.ndarray:
@@ -131,37 +128,6 @@ def density_from_g_l(g_l: np.ndarray, beta: float) -> float:
     return float(-np.real(g_tau_from_l(g_l, beta, np.array([beta]))[0]))
 
 
-def estimate_tail(g_iw: np.ndarray, beta: float, c1: float = 1.0,
-                  fraction: float = 0.5) -> tuple[float, float, float]:
-    """Moments ``(c_1, c_2, c_3)`` of ``G(i w_n) = sum_k c_k/(i w_n)^k`` from the data.
-
-    With ``c_1`` given, ``c_2`` and ``c_3`` come from linear least squares on the highest
-    ``fraction`` of the frequencies: ``Re G = -c_2/w^2 + c_4/w^4`` and
-    ``Im G = -c_1/w + c_3/w^3 - c_5/w^5``.
-    """
-    g_iw = np.asarray(g_iw, dtype=complex)
-    wn = matsubara_freqs(beta, g_iw.size)
-    start = int(g_iw.size * (1 - fraction))
-    w = wn[start:]
-    if w.size < 4:
-        return (c1, 0.0, 0.0)
-    a_re = np.stack([-1 / w ** 2, 1 / w ** 4], axis=1)
-    c2 = np.linalg.lstsq(a_re * w[:, None] ** 2, g_iw.real[start:] * w ** 2, rcond=None)[0][0]
-    rhs = (g_iw.imag[start:] + c1 / w) * w ** 3
-    a_im = np.stack([np.ones_like(w), -1 / w ** 2], axis=1)
-    c3 = np.linalg.lstsq(a_im, rhs, rcond=None)[0][0]
-    return (float(c1), float(c2), float(c3))
-
-
-def density_from_g_iw(g_iw: np.ndarray, beta: float, n_l: int = 80,
-                      tail: tuple[float, ...] | None = None) -> float:
-    """Density per spin ``n_s = -G(beta-)`` from ``G(i w_n)`` with the tail handled analytically
-    (through :func:`solvers.legendre.g_l_from_iw`); moments estimated from the data unless
-    given (:func:`estimate_tail`)."""
-    tail = estimate_tail(g_iw, beta) if tail is None else tail
-    return density_from_g_l(g_l_from_iw(g_iw, beta, n_l, tail=tail), beta)
-
-
 def quasiparticle_weight(sigma_iw: np.ndarray, beta: float) -> float:
     """Estimate ``Z = 1 / (1 - Im Sigma(i w_0) / w_0)`` with ``w_0 = pi / beta``."""
     w0 = np.pi / check_beta(beta)
@@ -172,8 +138,9 @@ def bethe_g_iw(wn: np.ndarray, D: float = 1.0, sigma_iw: np.ndarray | float = 0.
                mu: float = 0.0) -> np.ndarray:
     """Local Green's function of the Bethe lattice (semicircular DOS of half bandwidth ``D``).
 
-    ``G(z) = 2 (z - sqrt(z^2 - D^2)) / D^2`` with ``z = i w_n + mu - Sigma(i w_n)``, on the branch
-    ``Im G < 0`` for ``Im z > 0``.
+    ``G(z) = 2 (z - sqrt(z^2 - D^2)) / D^2 = 2 / (z + sqrt(z^2 - D^2))`` with
+    ``z = i w_n + mu - Sigma(i w_n)``, on the branch ``Im G < 0`` for ``Im z > 0`` (the second
+    form, used here, does not lose digits to cancellation at large ``|z|``).
 
     Example:
         >>> import numpy as np
@@ -187,7 +154,7 @@ def bethe_g_iw(wn: np.ndarray, D: float = 1.0, sigma_iw: np.ndarray | float = 0.
     sq = np.sqrt(z * z - D * D)
     # choose the branch with sqrt ~ z at large |z|, i.e. sign(Im sq) = sign(Im z)
     sq = np.where(np.imag(sq) * np.imag(z) < 0, -sq, sq)
-    return 2.0 * (z - sq) / D ** 2
+    return 2.0 / (z + sq)
 
 
 def bethe_delta_iw(g_iw: np.ndarray, D: float = 1.0) -> np.ndarray:
@@ -197,8 +164,17 @@ def bethe_delta_iw(g_iw: np.ndarray, D: float = 1.0) -> np.ndarray:
 
 def g_tau_from_iw(g_iw: np.ndarray, beta: float, tau: np.ndarray, n_l: int = 80,
                   tail: tuple[float, ...] | None = None) -> np.ndarray:
-    """``G(tau)`` from ``G(i w_n)`` through its Legendre coefficients (tail handled analytically,
-    estimated from the data unless given)."""
-    tail = estimate_tail(g_iw, beta) if tail is None else tail
+    """``G(tau)`` from ``G(i w_n)`` through its Legendre coefficients
+    (:func:`solvers.legendre.g_l_from_iw`; tail moments estimated from the data,
+    :func:`solvers.tails.estimate_tail` up to ``c_4``, unless given).
+
+    Example:
+        >>> import numpy as np
+        >>> from solvers.mesh import matsubara_freqs
+        >>> g = 1 / (1j * matsubara_freqs(10.0, 1024) - 0.2)
+        >>> bool(abs(g_tau_from_iw(g, 10.0, np.array([10.0]))[0] + fermi(0.2, 10.0)) < 1e-8)
+        True
+    """
+    tail = estimate_tail(g_iw, beta, n_moments=4) if tail is None else tail
     return g_tau_from_l(g_l_from_iw(g_iw, beta, n_l, tail=tail), beta, tau)
 

@@ -30,7 +30,8 @@ f(lambda_j)``. Continuous bath: ``G`` on the mesh, ``n_s`` and ``g_l`` from Mats
 known tail ``G = 1/(i w) + a0/(i w)^2 + (a0^2 + a1)/(i w)^3 + (a0^3 + 2 a0 a1 + a2)/(i w)^4``,
 ``a0 = eps_d + U n_s``, ``a1 = M1 + S1``, ``a2 = M2 + S1 (eps_d + U (1 - n_s))``,
 ``S1 = U^2 n_s (1 - n_s)``, ``M_k`` the moments of ``Delta`` (fitted,
-:func:`solvers.ipt.hybridisation_moments`).
+:func:`solvers.tails.hybridisation_moments`); sums by :func:`solvers.tails.matsubara_sum`, ``g_l``
+by :func:`solvers.legendre.g_l_from_iw`.
 
 Double occupancy: defined by the equation-of-motion (``Tr Sigma G``) estimator::
 
@@ -60,19 +61,21 @@ need not be unique away from half filling (the bracketing root finder returns on
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 from scipy import optimize
 
+from ._checks import check_int, check_positive
+from .ed.fock import single_particle_matrix
 from .fourier import iw_to_tau
-from .greens import poles_g_iw, poles_g_tau
-from .ipt import (density_from_iw_tail, g_l_from_iw_exact, hybridisation_moments,
-                  matsubara_real_sum)
-from .legendre import g_l_from_poles
-from .mesh import matsubara_freqs
+from .greens import fermi, poles_g_iw, poles_g_tau
+from .legendre import g_l_from_iw, g_l_from_poles
+from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult
+from .tails import density_from_g_iw, hybridisation_moments, matsubara_sum
 
 __all__ = ["solve_hubbard_i", "atomic_sigma_iw"]
 
@@ -93,18 +96,12 @@ def atomic_sigma_iw(wn: np.ndarray, eps_d: float, U: float, n_s: float) -> np.nd
     return U * n_s + U * U * n_s * (1.0 - n_s) / (1j * wn - eps_d - U * (1.0 - n_s))
 
 
-def _fermi(eps: np.ndarray, beta: float) -> np.ndarray:
-    return 0.5 * (1.0 - np.tanh(0.5 * beta * eps))
-
-
 def _check_options(n_iw: int, n_l: int, tol: float, max_iter: int, n_tau: int | None) -> None:
     for name, value in (("n_iw", n_iw), ("n_l", n_l), ("max_iter", max_iter)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
-    if n_tau is not None and (not isinstance(n_tau, (int, np.integer)) or n_tau < 2):
-        raise ValueError(f"n_tau must be an integer >= 2, got {n_tau!r}")
+        check_int(name, value, 1)
+    check_positive("tol", tol)
+    if n_tau is not None:
+        check_int("n_tau", n_tau, 2)
 
 
 class _DiscreteHubbardI:
@@ -113,10 +110,8 @@ class _DiscreteHubbardI:
     def __init__(self, model: AndersonModel) -> None:
         self.model = model
         nb = model.n_bath
-        h = np.zeros((nb + 2, nb + 2))
-        h[0, 1:nb + 1] = h[1:nb + 1, 0] = model.bath_v
-        h[np.arange(1, nb + 1), np.arange(1, nb + 1)] = model.bath_eps
-        self.h = h
+        self.h = np.zeros((nb + 2, nb + 2))
+        self.h[:nb + 1, :nb + 1] = single_particle_matrix(0.0, model.bath_eps, model.bath_v)
 
     def eigen(self, n_s: float) -> tuple[np.ndarray, np.ndarray]:
         m, U = self.model, self.model.U
@@ -128,11 +123,15 @@ class _DiscreteHubbardI:
 
     def density(self, n_s: float) -> float:
         lam, vec = self.eigen(n_s)
-        return float(vec[0] ** 2 @ _fermi(lam, self.model.beta))
+        return float(vec[0] ** 2 @ fermi(lam, self.model.beta))
 
 
-def _find_density(h, tol: float, max_iter: int) -> tuple[float, bool, int]:
-    """Root of ``h`` on ``[0, 1]`` (``h(0) >= 0 >= h(1)``) by Brent's method."""
+def _find_density(h: Callable[[float], float], tol: float, max_iter: int,
+                  symmetric: bool) -> tuple[float, bool, int]:
+    """Root of ``h`` on ``[0, 1]`` (``h(0) >= 0 >= h(1)``) by Brent's method; ``1/2`` exactly
+    at particle-hole symmetry."""
+    if symmetric:
+        return 0.5, True, 1
     h0, h1 = h(0.0), h(1.0)
     if h0 <= 0.0:
         return 0.0, True, 1
@@ -184,14 +183,11 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
 
     if model.is_discrete:
         hub = _DiscreteHubbardI(model)
-        if ph:
-            n_s, converged, iterations = 0.5, True, 1
-        else:
-            n_s, converged, iterations = _find_density(lambda n: hub.density(n) - n, tol,
-                                                       max_iter)
+        n_s, converged, iterations = _find_density(lambda n: hub.density(n) - n, tol, max_iter,
+                                                   ph)
         lam, vec = hub.eigen(n_s)
         weights = vec[0] ** 2
-        occ = _fermi(lam, beta)
+        occ = fermi(lam, beta)
         n_g = float(weights @ occ)
         g_iw = poles_g_iw(weights, lam, wn)
         g_l = g_l_from_poles(weights, lam, beta, n_l)
@@ -199,7 +195,7 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
         mixed = float((vec[-1] * vec[0]) @ occ)  # <d+ a>
         double_occupancy = n_s * n_g + hop * mixed / U if U > 0 else n_g ** 2
         if n_tau is not None:
-            tau = np.linspace(0.0, beta, int(n_tau))
+            tau = tau_mesh(beta, int(n_tau))
             g_tau = poles_g_tau(weights, lam, beta, tau)
         info = {"n_poles": int(lam.size)}
     else:
@@ -207,36 +203,35 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
         m1, m2, _ = hybridisation_moments(model, delta_iw)
         iw = 1j * wn
 
-        def build(n: float) -> tuple[np.ndarray, tuple[float, float, float], float, float]:
+        def build(n: float) -> tuple[np.ndarray, tuple[float, float, float, float], float, float]:
             s1 = U * U * n * (1.0 - n)
             eps1 = eps_d + U * (1.0 - n)
             a0, a1, a2 = eps_d + U * n, m1 + s1, m2 + s1 * eps1
             g = 1.0 / (iw - eps_d - delta_iw - atomic_sigma_iw(wn, eps_d, U, n))
-            return g, (a0, a0 * a0 + a1, a0 ** 3 + 2 * a0 * a1 + a2), s1, eps1
+            return g, (1.0, a0, a0 * a0 + a1, a0 ** 3 + 2 * a0 * a1 + a2), s1, eps1
 
         def density(n: float) -> float:
-            g, c, _, _ = build(n)
-            return density_from_iw_tail(g, beta, c[0], c[2])
+            g, tail, _, _ = build(n)
+            return density_from_g_iw(g, beta, tail)
 
-        if ph:
-            n_s, converged, iterations = 0.5, True, 1
-        else:
-            n_s, converged, iterations = _find_density(lambda n: density(n) - n, tol, max_iter)
-        g_iw, (c2, c3, c4), s1, eps1 = build(n_s)
+        n_s, converged, iterations = _find_density(lambda n: density(n) - n, tol, max_iter, ph)
+        g_iw, tail, s1, eps1 = build(n_s)
+        _, c2, c3, _ = tail
         if ph:
             g_iw = 1j * g_iw.imag
-        n_g = density_from_iw_tail(g_iw, beta, c2, c4)
-        g_l = g_l_from_iw_exact(g_iw, beta, n_l, (1.0, c2, c3, c4))
+        n_g = density_from_g_iw(g_iw, beta, tail)
+        g_l = g_l_from_iw(g_iw, beta, n_l, tail)
         if U > 0:
+            # (Sigma_at - U n_s) G = s1/(i w - eps1) G: moments (0, s1, s1 (eps1 + c2), ...)
             sigma_dyn = atomic_sigma_iw(wn, eps_d, U, n_s) - U * n_s
-            corr = matsubara_real_sum(sigma_dyn * g_iw, beta, s1,
-                                      s1 * (eps1 ** 2 + eps1 * c2 + c3))
+            corr = matsubara_sum(sigma_dyn * g_iw, beta, (0.0, s1, s1 * (eps1 + c2),
+                                                          s1 * (eps1 ** 2 + eps1 * c2 + c3)))
             double_occupancy = n_s * n_g + corr / U
         else:
             double_occupancy = n_g ** 2
         if n_tau is not None:
-            tau = np.linspace(0.0, beta, int(n_tau))
-            g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=(1.0, c2, c3))
+            tau = tau_mesh(beta, int(n_tau))
+            g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=tail)
         info = {"delta_moments": (float(m1), float(m2))}
 
     sigma_iw = atomic_sigma_iw(wn, eps_d, U, n_s)

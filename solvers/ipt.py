@@ -49,8 +49,9 @@ Observables::
     U <n_up n_dn> = (1/beta) sum_{n in Z} Sigma(i w_n) G(i w_n) e^{i w_n 0+}
                   = U n_s^2 + (1/beta) sum_{n in Z} [Sigma(i w_n) - U n_s] G(i w_n)
 
-Both sums are done with their ``1/(i w_n)^2`` tails summed analytically and the ``1/(i w_n)^4``
-remainder beyond the mesh estimated from the last frequencies (:func:`matsubara_real_sum`).
+Both sums are :func:`solvers.tails.matsubara_sum`: the known tail moments (``1, c2, c3`` of ``G``;
+``0, U^2 n_s (1 - n_s)`` of ``(Sigma - U n_s) G``) and the ``1/(i w_n)^4 .. 1/(i w_n)^6`` moments
+fitted to the last frequencies are summed analytically (as tail poles), the rest on the mesh.
 The second line is an identity for the exact ``Sigma`` and ``G`` (equation of motion); for IPT it
 is one estimator among several that disagree because the approximation is not conserving, so
 ``double_occupancy`` is approximate: exact at first order in ``U`` (error ``O(U^2)``, ``O(U^3)`` at
@@ -77,10 +78,10 @@ sum rule (about ``1e-7`` at ``beta = 100``, ``U ~ 7``, ``n_iw = 1024``; ``1e-8``
 nearly empty or full levels ``|eps0|`` grows until the ``tau`` mesh no longer resolves
 ``G0~(tau)`` (raise ``fft_tau_points``).
 
-Numerics: FFTs only, no Python loop over frequencies. ``g_l`` uses the exact Legendre kernel of
-the Matsubara frequencies (:func:`g_l_from_iw_exact`, the limit of
-:func:`solvers.legendre.g_l_from_iw` for infinitely many quadrature points, with the same analytic
-tails) because it is ~50 times faster at ``n_iw = 1024``.
+Numerics: FFTs only, no Python loop over frequencies. ``g_l`` is
+:func:`solvers.legendre.g_l_from_iw` (exact Legendre kernel of the Matsubara frequencies) with the
+tail ``(1, c2, c3, c4)``, ``c4`` fitted (:func:`solvers.tails.estimate_tail`); the moments ``M_k``
+of ``Delta`` are :func:`solvers.tails.hybridisation_moments`.
 """
 
 from __future__ import annotations
@@ -89,219 +90,48 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
+from ._checks import check_fraction, check_int, check_positive
+from .ed.fock import single_particle_matrix
 from .fourier import iw_to_tau, tau_to_iw
-from .legendre import legendre_t_matrix
-from .mesh import check_beta, matsubara_freqs
+from .greens import fermi
+from .legendre import g_l_from_iw
+from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult
+from .tails import density_from_g_iw, estimate_tail, hybridisation_moments, matsubara_sum
 
-__all__ = ["solve_ipt", "hybridisation_moments", "fit_even_moments", "matsubara_real_sum",
-           "density_from_iw_tail", "g_l_from_iw_exact", "free_density"]
+__all__ = ["solve_ipt", "free_density"]
 
 _MIN_FFT_POINTS = 1024
 _TAU_STEPS_PER_BETA = 40  # tau step h <= 1/40 (1/D): |G error| ~ 2e-10 at beta=50, falls like h^4
 
 
 # ---------------------------------------------------------------------------------- helpers
-def hybridisation_moments(model: AndersonModel, delta_iw: np.ndarray) -> np.ndarray:
-    """High-frequency moments ``(M1, M2, M3)`` of ``Delta(i w_n) = sum_k M_k / (i w_n)^k``.
-
-    Discrete bath: exact, ``M_k = sum_j V_j^2 eps_j^(k-1)``. Continuous bath: least-squares fit of
-    ``-w_n Im Delta = M1 - M3/w_n^2 + M5/w_n^4`` and ``-w_n^2 Re Delta = M2 - M4/w_n^2 + ...`` on
-    the upper half of the mesh (only ``M1`` from the last point when fewer than 8 frequencies).
-
-    Args:
-        model: the impurity model (its bath type decides the method).
-        delta_iw: ``Delta(i w_n)``, ``n = 0 .. N-1`` (used for a continuous bath).
-
-    Example:
-        >>> m = AndersonModel(U=1.0, eps_d=0.0, beta=10.0, bath_eps=[0.5], bath_v=[2.0])
-        >>> hybridisation_moments(m, m.delta(4)).tolist()
-        [4.0, 2.0, 1.0]
-    """
-    if model.is_discrete:
-        v2 = model.bath_v ** 2
-        eps = model.bath_eps
-        return np.array([np.sum(v2), np.sum(v2 * eps), np.sum(v2 * eps ** 2)])
-    delta_iw = np.asarray(delta_iw, dtype=complex)
-    wn = matsubara_freqs(model.beta, delta_iw.size)
-    if delta_iw.size < 8:
-        return np.array([-wn[-1] * delta_iw[-1].imag, -wn[-1] ** 2 * delta_iw[-1].real, 0.0])
-    sel = slice(delta_iw.size // 2, None)
-    x = (wn[sel].min() / wn[sel]) ** 2
-    basis = np.stack([np.ones_like(x), x, x * x], axis=1)
-    im_coef = np.linalg.lstsq(basis, -wn[sel] * delta_iw[sel].imag, rcond=None)[0]
-    re_coef = np.linalg.lstsq(basis, -wn[sel] ** 2 * delta_iw[sel].real, rcond=None)[0]
-    m3 = -im_coef[1] * wn[sel].min() ** 2
-    return np.array([im_coef[0], re_coef[0], m3])
-
-
-def _tail_sum_weights(beta: float, n_iw: int) -> tuple[float, float]:
-    """``(2/beta) sum_{n >= N} w_n^-4`` and ``(2/beta) sum_{n >= N} w_n^-6`` in closed form."""
-    x = n_iw + 0.5
-    s4 = (beta / (2 * np.pi)) ** 4 * special.polygamma(3, x) / 6.0
-    s6 = (beta / (2 * np.pi)) ** 6 * special.polygamma(5, x) / 120.0
-    return 2.0 / beta * float(s4), 2.0 / beta * float(s6)
-
-
-def _fit_inverse_powers(values: np.ndarray, beta: float, power: int) -> tuple[float, float]:
-    """Least-squares ``values(w_n) = a/w_n^p + b/w_n^(p+2)`` on the upper half of the mesh."""
-    values = np.asarray(values, dtype=float)
-    if values.size < 16:
-        return 0.0, 0.0
-    wn = matsubara_freqs(beta, values.size)
-    sel = slice(values.size // 2, None)
-    w0 = wn[sel][0]
-    x = w0 / wn[sel]
-    basis = np.stack([x ** power, x ** (power + 2)], axis=1)
-    coef = np.linalg.lstsq(basis, values[sel] * w0 ** power, rcond=None)[0]
-    return float(coef[0]), float(coef[1] * w0 ** 2)
-
-
-def fit_even_moments(re_rest: np.ndarray, beta: float) -> tuple[float, float]:
-    """Fit ``re_rest(w_n) = c4/w_n^4 - c6/w_n^6`` on the upper half of the Matsubara mesh.
-
-    ``re_rest`` is ``Re f(i w_n) + c2/w_n^2`` of ``f = c2/(i w)^2 + c3/(i w)^3 + c4/(i w)^4 + ...``
-    (``1/(i w)^4 = 1/w^4``, ``1/(i w)^6 = -1/w^6``); returns ``(c4, c6)``, or ``(0, 0)`` below 16
-    frequencies.
-    """
-    c4, b = _fit_inverse_powers(re_rest, beta, 4)
-    return c4, -b
-
-
-def matsubara_real_sum(f_iw: np.ndarray, beta: float, c2: float,
-                       c4: float | None = None) -> float:
-    """``(1/beta) sum_{n in Z} f(i w_n)`` for ``f = c2/(i w)^2 + c3/(i w)^3 + c4/(i w)^4 + ...``.
-
-    With ``f(-i w) = conj f(i w)`` the sum is ``(2/beta) sum_{n>=0} Re f``. The ``c2`` tail is
-    summed exactly (``sum_{n>=0} w_n^-2 = beta^2/8``)::
-
-        S = (2/beta) sum_{n<N} [Re f(i w_n) + c2/w_n^2] - c2 beta/4
-            + (2/beta) sum_{n>=N} [c4/w_n^4 - c6/w_n^6]
-
-    The last line (closed form via the polygamma function) uses ``c4`` when given (``c6 = 0``),
-    otherwise ``c4`` and ``c6`` from :func:`fit_even_moments`. ``f`` must have no ``1/(i w_n)``
-    term (it would need a convergence factor).
-
-    Example:
-        >>> import numpy as np
-        >>> wn = matsubara_freqs(10.0, 256)
-        >>> f = 1 / (1j * wn - 0.5) ** 2     # (1/beta) sum = d fermi/d eps = -beta e/(1+e)^2
-        >>> ex = -10.0 * np.exp(5.0) / (1 + np.exp(5.0)) ** 2
-        >>> bool(abs(matsubara_real_sum(f, 10.0, 1.0) - ex) < 1e-9)
-        True
-    """
-    beta = check_beta(beta)
-    f_iw = np.asarray(f_iw)
-    wn = matsubara_freqs(beta, f_iw.size)
-    rest = np.real(f_iw) + c2 / wn ** 2
-    out = 2.0 / beta * float(np.sum(rest)) - c2 * beta / 4.0
-    s4, s6 = _tail_sum_weights(beta, f_iw.size)
-    b6 = 0.0  # coefficient of 1/w^6 in Re f
-    if c4 is None:
-        c4, c6 = fit_even_moments(rest, beta)
-        b6 = -c6
-    return out + c4 * s4 + b6 * s6
-
-
-def density_from_iw_tail(g_iw: np.ndarray, beta: float, c2: float,
-                         c4: float | None = None) -> float:
-    """Density per spin ``n_s = -G(beta-) = 1/2 + (1/beta) sum_{n in Z} [G(i w_n) - 1/(i w_n)]``.
-
-    ``c2`` (``c4``) are the ``1/(i w_n)^2`` (``1/(i w_n)^4``) moments of ``G``; see
-    :func:`matsubara_real_sum` for the tail treatment.
-
-    Example:
-        >>> import numpy as np
-        >>> wn = matsubara_freqs(10.0, 512)
-        >>> n = density_from_iw_tail(1 / (1j * wn - 0.2), 10.0, c2=0.2, c4=0.2 ** 3)
-        >>> bool(abs(n - 1 / (1 + np.exp(2.0))) < 1e-12)
-        True
-    """
-    g_iw = np.asarray(g_iw)
-    wn = matsubara_freqs(beta, g_iw.size)
-    return 0.5 + matsubara_real_sum(g_iw - 1.0 / (1j * wn), beta, c2, c4)
-
-
-def g_l_from_iw_exact(g_iw: np.ndarray, beta: float, n_l: int,
-                      tail: tuple[float, ...] = (1.0,)) -> np.ndarray:
-    """Legendre coefficients from ``G(i w_n)`` with the exact kernel and analytic tails.
-
-    ``G_l = sum_{n in Z} conj(T_nl) G(i w_n) = 2 Re sum_{n>=0} conj(T_nl) G(i w_n)`` (``T_nl`` of
-    :func:`solvers.legendre.legendre_t_matrix`, orthogonality of the Legendre basis). The tail
-    ``sum_k c_k/(i w)^k`` (``tail = (c1[, c2[, c3[, c4]]])``) is subtracted before the sum and added
-    back through the exact coefficients of its imaginary-time forms (``x = 2 tau/beta - 1``)::
-
-        c1: -1/2                       -> G_0 = -c1 beta/2
-        c2: (2 tau - beta)/4           -> G_1 = sqrt(3) c2 beta^2/12
-        c3: tau (beta - tau)/4         -> G_0 = c3 beta^3/24,  G_2 = -sqrt(5) c3 beta^3/120
-        c4: beta^3 (x^3 - 3x)/96       -> G_1 = -sqrt(3) c4 beta^4/120,
-                                          G_3 = sqrt(7) c4 beta^4/1680
-
-    The truncation error of the remaining sum falls like ``N^-(k+1)`` with ``k`` moments (higher
-    moments would be summed exactly too, but their coefficients grow like ``beta^k`` and the
-    cancellation against the remaining sum costs more than it gains at ``beta ~ 50``). Same
-    quantity as :func:`solvers.legendre.g_l_from_iw` without its quadrature error and about 50
-    times faster at ``N = 1024`` (``T`` is cached). Odd ``G_l`` of a purely imaginary ``G`` with
-    ``c2 = c4 = 0`` are exactly zero.
-
-    Example:
-        >>> import numpy as np
-        >>> wn = matsubara_freqs(2.0, 64)
-        >>> g_l_from_iw_exact(1 / (1j * wn), 2.0, 3).round(12).tolist()
-        [-1.0, 0.0, 0.0]
-    """
-    beta = check_beta(beta)
-    g_iw = np.asarray(g_iw, dtype=complex)
-    if g_iw.ndim != 1:
-        raise ValueError(f"g_iw must be 1-d, got shape {g_iw.shape}")
-    if not 1 <= len(tail) <= 4:
-        raise ValueError(f"tail must hold 1 to 4 moments (c1, ..., c4), got {len(tail)}")
-    c1, c2, c3, c4 = (list(map(float, tail)) + [0.0] * 3)[:4]
-    iw = 1j * matsubara_freqs(beta, g_iw.size)
-    rest = g_iw - c1 / iw - c2 / iw ** 2 - c3 / iw ** 3 - c4 / iw ** 4
-    t = legendre_t_matrix(g_iw.size, n_l)
-    g_l = 2.0 * (rest.real @ t.real + rest.imag @ t.imag)  # 2 Re(conj(T) rest)
-    extra = np.zeros(4)
-    extra[0] = -c1 * beta / 2 + c3 * beta ** 3 / 24
-    extra[1] = math.sqrt(3.0) * (c2 * beta ** 2 / 12 - c4 * beta ** 4 / 120)
-    extra[2] = -math.sqrt(5.0) * c3 * beta ** 3 / 120
-    extra[3] = math.sqrt(7.0) * c4 * beta ** 4 / 1680
-    k = min(4, g_l.size)
-    g_l[:k] += extra[:k]
-    return g_l
-
-
 def free_density(model: AndersonModel, level: float, delta_iw: np.ndarray,
                  moments: np.ndarray) -> float:
     """Density per spin of ``1 / (i w_n - level - Delta(i w_n))``.
 
     Discrete bath: exact, ``sum_j |U_0j|^2 f(lambda_j)`` from the eigenvectors of the one-body
-    matrix ``[[level, V], [V, diag(eps_k)]]``. Continuous bath: :func:`density_from_iw_tail` with
-    the known moments ``c2 = level``, ``c4 = M2 + 2 level M1 + level^3``.
+    matrix ``[[level, V], [V, diag(eps_k)]]``. Continuous bath:
+    :func:`solvers.tails.density_from_g_iw` with the known moments ``(1, level,
+    level^2 + M1, level^3 + 2 level M1 + M2)`` (``M_k`` of ``Delta``).
+
+    Example:
+        >>> m = AndersonModel(U=1.0, eps_d=0.0, beta=10.0, bath_eps=[0.0], bath_v=[0.5])
+        >>> round(free_density(m, 0.0, m.delta(64), hybridisation_moments(m)), 12)
+        0.5
     """
     if model.is_discrete:
-        lam, vec = np.linalg.eigh(_one_body(level, model.bath_eps, model.bath_v))
-        return float(vec[0] ** 2 @ _fermi(lam, model.beta))
+        lam, vec = np.linalg.eigh(single_particle_matrix(level, model.bath_eps, model.bath_v))
+        return float(vec[0] ** 2 @ fermi(lam, model.beta))
     m1, m2, _ = moments
     wn = matsubara_freqs(model.beta, delta_iw.size)
     g_iw = 1.0 / (1j * wn - level - delta_iw)
-    return density_from_iw_tail(g_iw, model.beta, level, m2 + 2 * level * m1 + level ** 3)
-
-
-def _one_body(level: float, bath_eps: np.ndarray, bath_v: np.ndarray) -> np.ndarray:
-    h = np.zeros((bath_eps.size + 1, bath_eps.size + 1))
-    h[0, 0] = level
-    h[0, 1:] = h[1:, 0] = bath_v
-    h[np.arange(1, bath_eps.size + 1), np.arange(1, bath_eps.size + 1)] = bath_eps
-    return h
-
-
-def _fermi(eps: np.ndarray, beta: float) -> np.ndarray:
-    return 0.5 * (1.0 - np.tanh(0.5 * beta * eps))
+    tail = (1.0, level, level ** 2 + m1, level ** 3 + 2 * level * m1 + m2)
+    return density_from_g_iw(g_iw, model.beta, tail)
 
 
 # ---------------------------------------------------------------------------------- pieces
@@ -315,18 +145,15 @@ def _check_options(model: AndersonModel, n_iw: int, n_l: int, tol: float, max_it
                    density_guess: float | None) -> None:
     if not isinstance(model, AndersonModel):
         raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
-    for name, value, low in (("n_iw", n_iw, 16), ("n_l", n_l, 1), ("max_iter", max_iter, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
-    if not (isinstance(mixing, (int, float)) and 0 < mixing <= 1):
-        raise ValueError(f"mixing must lie in (0, 1], got {mixing!r}")
-    if fft_tau_points is not None and (not isinstance(fft_tau_points, (int, np.integer))
-                                       or fft_tau_points < 65):
-        raise ValueError(f"fft_tau_points must be an integer >= 65, got {fft_tau_points!r}")
-    if n_tau is not None and (not isinstance(n_tau, (int, np.integer)) or n_tau < 2):
-        raise ValueError(f"n_tau must be an integer >= 2, got {n_tau!r}")
+    check_int("n_iw", n_iw, 16)
+    check_int("n_l", n_l, 1)
+    check_int("max_iter", max_iter, 1)
+    check_positive("tol", tol)
+    check_fraction("mixing", mixing)
+    if fft_tau_points is not None:
+        check_int("fft_tau_points", fft_tau_points, 65)
+    if n_tau is not None:
+        check_int("n_tau", n_tau, 2)
     if density_guess is not None and not (isinstance(density_guess, (int, float))
                                           and 0 < density_guess < 2):
         raise ValueError(f"density_guess (both spins) must lie in (0, 2), got {density_guess!r}")
@@ -367,18 +194,17 @@ def _result(model: AndersonModel, g_iw: np.ndarray, sigma_iw: np.ndarray, n_s: f
             sigma_inf: float, s1: float, c2: float, c3: float, n_l: int, n_tau: int | None,
             converged: bool, iterations: int, info: dict) -> SolverResult:
     beta, U = model.beta, model.U
-    wn = matsubara_freqs(beta, g_iw.size)
-    c4 = fit_even_moments(g_iw.real + c2 / wn ** 2, beta)[0]
-    g_l = g_l_from_iw_exact(g_iw, beta, n_l, (1.0, c2, c3, c4))
+    c4 = estimate_tail(g_iw, beta, (1.0, c2, c3), n_moments=4)[3]
+    g_l = g_l_from_iw(g_iw, beta, n_l, (1.0, c2, c3, c4))
     if U > 0:
-        corr = matsubara_real_sum((sigma_iw - sigma_inf) * g_iw, beta, s1)
+        corr = matsubara_sum((sigma_iw - sigma_inf) * g_iw, beta, (0.0, s1), n_moments=6)
         double_occupancy = n_s * sigma_inf / U + corr / U
     else:
         double_occupancy = n_s ** 2
     tau = g_tau = None
     if n_tau is not None:
-        tau = np.linspace(0.0, beta, int(n_tau))
-        g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=(1.0, c2, c3))
+        tau = tau_mesh(beta, int(n_tau))
+        g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=(1.0, c2, c3, c4))
     info.update(tail_moments=(1.0, float(c2), float(c3), c4))
     if not max(0.0, 2 * n_s - 1) - 1e-9 <= double_occupancy <= n_s + 1e-9:
         info.setdefault("warnings", []).append(
@@ -487,9 +313,10 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
         sigma_iw = U * n_s + a * sigma2_iw / (1.0 - b * sigma2_iw)
         g_iw = 1.0 / (iw - eps_d - delta_iw - sigma_iw)
         c2 = eps_d + U * n_s
-        n_new = density_from_iw_tail(g_iw, beta, c2)
+        c3 = c2 ** 2 + m1 + U * U * n_s * (1.0 - n_s)
+        n_new = density_from_g_iw(g_iw, beta, (1.0, c2, c3), n_moments=6)
         return dict(bub, n=n_s, n_new=n_new, A=a, B=b, g_iw=g_iw, sigma_iw=sigma_iw, c2=c2,
-                    c3=c2 ** 2 + m1 + U * U * n_s * (1.0 - n_s))
+                    c3=c3)
 
     if density_guess is None:
         a0, b0 = n_free(eps_d), n_free(eps_d + U)

@@ -13,12 +13,14 @@ Even ``l`` carry the part of ``G(tau)`` symmetric about ``beta/2``; the sum rule
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import special
 
+from ._checks import check_iw_array, check_poles
 from .mesh import check_beta, matsubara_freqs
+from .tails import TailPoles
 
 __all__ = [
     "legendre_t_matrix",
@@ -140,38 +142,75 @@ def g_iw_from_l(g_l: np.ndarray, n_iw: int) -> np.ndarray:
     return g_l @ legendre_t_matrix(n_iw, g_l.shape[-1]).T
 
 
-def g_l_from_iw(g_iw: np.ndarray, beta: float, n_l: int, tail: tuple[float, ...] = (1.0,),
-                n_quad: int | None = None) -> np.ndarray:
-    """``G_l`` from ``G(i w_n)`` (``n >= 0``) through imaginary time, tails handled analytically.
+@lru_cache(maxsize=64)
+def _t_matrix_real(n_iw: int, n_l: int) -> tuple[np.ndarray, np.ndarray]:
+    """``Im T_nl`` for even ``l`` and ``Re T_nl`` for odd ``l`` (the only non-zero parts), each
+    contiguous, shapes ``(n_iw, ceil(n_l/2))`` and ``(n_iw, floor(n_l/2))``."""
+    t = _t_matrix_cached(n_iw, n_l)
+    even = np.ascontiguousarray(t[:, 0::2].imag)
+    odd = np.ascontiguousarray(t[:, 1::2].real)
+    even.flags.writeable = False
+    odd.flags.writeable = False
+    return even, odd
 
-    The known high-frequency moments ``c_k`` of ``G(i w_n) = sum_k c_k / (i w_n)^k``
-    (``tail = (c_1, c_2, c_3)``, default ``c_1 = 1``) are subtracted before the Matsubara sum
-    ``G(tau) = (2/beta) Re sum_{n>=0} exp(-i w_n tau) G(i w_n)`` and added back through their
-    exact imaginary-time forms::
 
-        1/(i w_n)   -> -1/2
-        1/(i w_n)^2 -> (2 tau - beta)/4
-        1/(i w_n)^3 -> tau (beta - tau)/4
+def g_l_from_iw(g_iw: np.ndarray, beta: float, n_l: int, tail: Sequence[float] = (1.0,),
+                tail_scale: float | None = None) -> np.ndarray:
+    """``G_l`` from ``G(i w_n)`` (``n >= 0``) with the exact Legendre kernel, tails analytic.
 
-    The truncation error of the remaining sum falls like ``1/w_N^(k+1)`` for ``k`` given moments.
+    Orthogonality of the Legendre basis gives ``int_0^beta P_l(x(tau)) exp(-i w_n tau) dtau =
+    beta conj(T_nl)/sqrt(2l+1)``, hence (``G(-i w) = conj G(i w)``)::
+
+        G_l = sum_{n in Z} conj(T_nl) G(i w_n) = 2 Re sum_{n>=0} conj(T_nl) G(i w_n)
+
+    ``T_nl`` is imaginary for even ``l`` and real for odd ``l``, so even ``G_l`` need only
+    ``Im G`` and odd ``G_l`` only ``Re G``. The known moments ``tail = (c_1, ..., c_K)``
+    (``K <= 6``; default ``c_1 = 1``) of ``G(i w_n) = sum_k c_k/(i w_n)^k`` are carried by the
+    pole sum :class:`solvers.tails.TailPoles` (node spacing ``tail_scale`` in D; default: the
+    width ``sqrt(|c_3/c_1|)`` the moments imply, at least ``pi/beta``),
+    whose ``G_l`` are exact (:func:`g_l_from_poles`); the sum over ``n < N`` runs over the
+    remainder only, whose truncation error falls like ``N^-(K+1)`` (a pole sum at ``beta = 50``,
+    ``N = 1024``: ``~1e-8`` with ``K = 3``, ``~1e-9`` with ``K = 4``; a single pole is exact to
+    rounding). Odd ``G_l`` of a purely imaginary ``G`` with ``c_2 = c_4 = c_6 = 0`` are exactly
+    zero. Cost: two real matrix-vector products (``T`` is cached) and the tail poles.
+
+    Args:
+        g_iw: ``G(i w_n)``, ``n = 0 .. N-1``.
+        beta: inverse temperature (1/D).
+        n_l: number of coefficients.
+        tail: the known moments ``(c_1, ..., c_K)``, ``K <= 6``.
+        tail_scale: node spacing of the tail poles (D); default from the moments.
+
+    Example:
+        >>> import numpy as np
+        >>> wn = matsubara_freqs(50.0, 1024)
+        >>> g_iw = 1 / (1j * wn - 0.37)
+        >>> g_l = g_l_from_iw(g_iw, 50.0, 60, tail=(1.0, 0.37, 0.37 ** 2, 0.37 ** 3))
+        >>> bool(np.max(np.abs(g_l - g_l_from_poles([1.0], [0.37], 50.0, 60))) < 1e-12)
+        True
     """
     beta = check_beta(beta)
-    g_iw = np.asarray(g_iw, dtype=complex)
-    if g_iw.ndim != 1:
-        raise ValueError(f"g_iw must be 1-d, got shape {g_iw.shape}")
-    if len(tail) > 3:
-        raise ValueError("at most three tail moments (c_1, c_2, c_3) are supported")
-    wn = matsubara_freqs(beta, g_iw.size)
-    c = list(tail) + [0.0] * (3 - len(tail))
-    iw = 1j * wn
-    rest = g_iw - c[0] / iw - c[1] / iw ** 2 - c[2] / iw ** 3
+    n_l = _check_n_l(n_l)
+    g_iw = check_iw_array(g_iw)
+    poles = TailPoles.from_moments(tail, tail_scale, min_scale=np.pi / beta)
+    rest = g_iw - poles.iw(matsubara_freqs(beta, g_iw.size))
+    t_even, t_odd = _t_matrix_real(g_iw.size, n_l)
+    g_l = np.empty(n_l)
+    g_l[0::2] = 2.0 * (rest.imag @ t_even)
+    g_l[1::2] = 2.0 * (rest.real @ t_odd)
+    # pair p [pole(e) + pole(-e)] / 2 -> p K_l(e) on even l; r [pole(e) - pole(-e)] / (2e) ->
+    # (r/e) K_l(e) on odd l (K_l(-e) = (-1)^l K_l(e)); K_l(0) = -(beta/2) delta_l0
+    g_l[0] -= 0.5 * beta * poles.odd_weights[0] if poles.odd_weights.size else 0.0
+    p, r = poles.odd_weights[1:], poles.even_weights
+    if p.any() or r.any():
+        kern = _pole_kernel_l(np.concatenate([poles.odd_energies[1:], poles.even_energies]),
+                              beta, n_l)
+        g_l[0::2] += p @ kern[:p.size, 0::2]
+        g_l[1::2] += (r / poles.even_energies) @ kern[p.size:, 1::2]
+    return g_l
 
-    def g_tau(tau: np.ndarray) -> np.ndarray:
-        phase = np.exp(-1j * np.outer(tau, wn))
-        val = (2.0 / beta) * np.real(phase @ rest)
-        return val - c[0] / 2 + c[1] * (2 * tau - beta) / 4 + c[2] * tau * (beta - tau) / 4
 
-    return g_l_from_tau(g_tau, beta, n_l, n_quad)
+_SCALAR_RECURSION_MAX = 16  # measured crossover with the vectorised loop: ~18 poles
 
 
 def _pole_kernel_l(eps: np.ndarray, beta: float, n_l: int) -> np.ndarray:
@@ -188,11 +227,22 @@ def _pole_kernel_l(eps: np.ndarray, beta: float, n_l: int) -> np.ndarray:
     ay = np.abs(y)
     l_start = n_l + 40 + int(np.ceil(6.0 * np.sqrt(float(ay.max(initial=0.0)) + 1.0)))
     ratios = np.empty((n_l, ay.size))
-    r = np.zeros_like(ay)
-    for l in range(l_start, 0, -1):
-        r = ay / (2 * l + 1 + ay * r)
-        if l < n_l:
-            ratios[l] = r
+    if ay.size <= _SCALAR_RECURSION_MAX:  # few poles: Python floats beat tiny numpy arrays
+        for j, a in enumerate(ay.tolist()):
+            r = 0.0
+            for l in range(l_start, n_l - 1, -1):
+                r = a / (2 * l + 1 + a * r)
+            col = [0.0] * n_l
+            for l in range(n_l - 1, 0, -1):
+                r = a / (2 * l + 1 + a * r)
+                col[l] = r
+            ratios[:, j] = col
+    else:
+        r = np.zeros_like(ay)
+        for l in range(l_start, 0, -1):
+            r = ay / (2 * l + 1 + ay * r)
+            if l < n_l:
+                ratios[l] = r
     with np.errstate(divide="ignore", invalid="ignore"):
         first = np.where(ay < 1e-8, 0.5, np.tanh(ay) / (2 * ay))
     ratios[0] = first
@@ -216,10 +266,7 @@ def g_l_from_poles(weights: np.ndarray, energies: np.ndarray, beta: float, n_l: 
     """
     beta = check_beta(beta)
     n_l = _check_n_l(n_l)
-    weights = np.asarray(weights, dtype=float)
-    energies = np.asarray(energies, dtype=float)
-    if weights.shape != energies.shape:
-        raise ValueError("weights and energies must have the same shape")
+    weights, energies = check_poles(weights, energies)
     out = np.zeros(n_l)
     chunk = 2 ** 16
     for start in range(0, weights.size, chunk):

@@ -57,8 +57,8 @@ Numerics:
   ``G`` at ``tau = 0, beta`` and the high-frequency tail are carried mainly by the exact part.
 * Continuous bath: ``Delta(tau)`` by :func:`solvers.fourier.iw_to_tau` with the moments
   ``c_1, c_2, c_3`` of ``Delta(i w_n) = sum c_k / (i w_n)^k`` fitted by least squares on the
-  highest quarter of the given frequencies (``info["delta_tail"]``; ``c_1 = sum_k V_k^2`` for a
-  discrete bath).
+  highest frequencies (:func:`solvers.tails.hybridisation_moments`, ``info["delta_tail"]``;
+  exact, ``c_k = sum_j V_j^2 eps_j^(k-1)``, for a discrete bath).
 
 Exact limits: the atomic limit ``V = 0`` (to rounding, on any mesh). ``Z/Z_bath``, hence the
 free energy, occupations and double occupancy, is exact to first order in ``Delta``: the first
@@ -84,6 +84,7 @@ import math
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from ._checks import check_fraction, check_int, check_positive
 from ._nca_march import atomic_r, kernels_from_r, march
 from .fourier import iw_to_tau, tau_to_iw
 from .greens import dyson_sigma, g0_inverse_iw, poles_g_iw, poles_g_tau
@@ -92,6 +93,7 @@ from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult
+from .tails import hybridisation_moments
 
 __all__ = ["solve_nca", "default_n_tau", "hybridisation_tau"]
 
@@ -104,33 +106,12 @@ def default_n_tau(beta: float) -> int:
     return int(min(4001, max(1001, round(40.0 * beta) + 1)))
 
 
-def _fit_delta_tail(delta_iw: np.ndarray, beta: float) -> tuple[float, float, float]:
-    """Moments ``(c_1, c_2, c_3)`` of ``Delta(i w_n)`` from its highest frequencies.
-
-    Least squares on the highest quarter (at least 4 points) of the mesh:
-    ``-w Im Delta = c_1 - c_3/w^2 (+ c_5/w^4)`` and ``-w^2 Re Delta = c_2 - c_4/w^2``. With fewer
-    than 8 frequencies only ``c_1 = -w_N Im Delta(i w_N)`` is used.
-    """
-    wn = matsubara_freqs(beta, delta_iw.size)
-    if delta_iw.size < 8:
-        return float(-wn[-1] * delta_iw[-1].imag), 0.0, 0.0
-    start = delta_iw.size - max(4, delta_iw.size // 4)
-    w = wn[start:]
-    d = delta_iw[start:]
-    inv2 = 1.0 / w ** 2
-    a_im = np.stack([np.ones_like(w), -inv2, inv2 ** 2], axis=1)
-    c1, c3 = np.linalg.lstsq(a_im, -w * d.imag, rcond=None)[0][:2]
-    a_re = np.stack([np.ones_like(w), -inv2], axis=1)
-    c2 = np.linalg.lstsq(a_re, -w ** 2 * d.real, rcond=None)[0][0]
-    return float(c1), float(c2), float(c3)
-
-
 def hybridisation_tau(model: AndersonModel, n_tau: int) -> tuple[np.ndarray, dict]:
     """``Delta(tau_k)`` on the uniform mesh ``tau_k = k beta/(n_tau - 1)`` (end values as limits).
 
     Discrete bath: ``Delta(tau) = -sum_k V_k^2 exp(-tau eps_k) / (1 + exp(-beta eps_k))``
     (overflow-free). Continuous bath: :func:`solvers.fourier.iw_to_tau` of ``model.delta_iw``
-    with fitted tail moments (returned in the dict).
+    with the tail moments of :func:`solvers.tails.hybridisation_moments` (returned in the dict).
 
     Example:
         >>> import numpy as np
@@ -139,34 +120,28 @@ def hybridisation_tau(model: AndersonModel, n_tau: int) -> tuple[np.ndarray, dic
         >>> np.allclose(d, -0.5)
         True
     """
-    tau = tau_mesh(model.beta, n_tau)
+    tail = tuple(float(c) for c in hybridisation_moments(model))
     if model.is_discrete:
-        v2 = model.bath_v ** 2
-        return poles_g_tau(v2, model.bath_eps, model.beta, tau), {"delta_tail": (
-            float(v2.sum()), float(v2 @ model.bath_eps), float(v2 @ model.bath_eps ** 2))}
-    tail = _fit_delta_tail(np.asarray(model.delta_iw), model.beta)
-    return iw_to_tau(model.delta_iw, model.beta, n_tau, tail=tail), {"delta_tail": tail}
+        delta_tau = poles_g_tau(model.bath_v ** 2, model.bath_eps, model.beta,
+                                tau_mesh(model.beta, n_tau))
+    else:
+        delta_tau = iw_to_tau(model.delta_iw, model.beta, n_tau, tail=tail)
+    return delta_tau, {"delta_tail": tail}
 
 
 def _check_options(model: AndersonModel, n_tau: int, n_iw: int, n_l: int, method: str,
                    tol: float, mixing: float, max_iter: int) -> None:
-    if isinstance(n_tau, bool) or not isinstance(n_tau, (int, np.integer)) or n_tau < _MIN_N_TAU:
-        raise ValueError(f"n_tau must be an integer >= {_MIN_N_TAU}, got {n_tau!r}")
-    if isinstance(n_iw, bool) or not isinstance(n_iw, (int, np.integer)) or n_iw < 1:
-        raise ValueError(f"n_iw must be an integer >= 1, got {n_iw!r}")
+    check_int("n_tau", n_tau, _MIN_N_TAU)
+    check_int("n_iw", n_iw, 1)
     if not model.is_discrete and n_iw > model.delta_iw.size:
         raise ValueError(f"n_iw={n_iw} exceeds the {model.delta_iw.size} frequencies of "
                          "model.delta_iw")
-    if isinstance(n_l, bool) or not isinstance(n_l, (int, np.integer)) or n_l < 1:
-        raise ValueError(f"n_l must be an integer >= 1, got {n_l!r}")
+    check_int("n_l", n_l, 1)
     if method not in _METHODS:
         raise ValueError(f"unknown NCA method {method!r}; choose one of {_METHODS}")
-    if not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be > 0, got {tol}")
-    if not (0 < mixing <= 1):
-        raise ValueError(f"mixing must lie in (0, 1], got {mixing}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    check_positive("tol", tol)
+    check_fraction("mixing", mixing)
+    check_int("max_iter", max_iter, 1)
 
 
 def _normalise(r: np.ndarray, energies: np.ndarray, tau: np.ndarray) -> tuple[float, np.ndarray]:

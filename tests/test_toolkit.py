@@ -140,3 +140,98 @@ def test_bethe_semicircle():
     assert density_from_g_iw(g, beta) == pytest.approx(0.5, abs=1e-10)
     # large-D limit of the scale: G(D) = G(1)(w/D)/D
     np.testing.assert_allclose(bethe_g_iw(2 * wn, D=2.0), g / 2, atol=1e-14)
+
+
+# ---------------------------------------------------------------- tails (solvers.tails)
+@pytest.mark.parametrize("tail", [(1.0,), (1.0, 0.3), (1.0, -0.2, 1.3), (1.0, 0.3, 0.5, 0.1),
+                                  (0.0, 0.0, 2.0, -1.0), (1.0, -0.2, 1.3, 0.4, 2.0, 0.7)])
+def test_tail_poles_carry_the_moments_and_transform_exactly(tail):
+    from solvers import TailPoles
+    tp = TailPoles.from_moments(tail)
+    # the same tail as an explicit pole list: pairs p [pole(e) + pole(-e)]/2, r/(2e) [.. - ..]
+    w = np.concatenate([tp.odd_weights / 2, tp.odd_weights / 2,
+                        tp.even_weights / (2 * tp.even_energies),
+                        -tp.even_weights / (2 * tp.even_energies)])
+    e = np.concatenate([tp.odd_energies, -tp.odd_energies, tp.even_energies, -tp.even_energies])
+    np.testing.assert_allclose([np.sum(w * e ** k) for k in range(len(tail))], tail, atol=1e-14)
+    beta, wn, tau = 20.0, matsubara_freqs(20.0, 64), np.linspace(0.0, 20.0, 9)
+    np.testing.assert_allclose(tp.iw(wn), poles_g_iw(w, e, wn), atol=1e-14)
+    np.testing.assert_allclose(tp.tau(tau, beta), poles_g_tau(w, e, beta, tau), atol=1e-14)
+    assert tp.at_beta(beta) == pytest.approx(poles_g_tau(w, e, beta, np.array([beta]))[0],
+                                             abs=1e-14)
+
+
+def test_single_pole_tail_is_that_pole():
+    # default node spacing sqrt(c3/c1): the transforms of one pole are exact to rounding
+    beta, e = 50.0, 0.37
+    g_iw = poles_g_iw(*ONE_POLE, matsubara_freqs(beta, 1024))
+    tail = (1.0, e, e ** 2, e ** 3)
+    np.testing.assert_allclose(g_l_from_iw(g_iw, beta, 80, tail=tail),
+                               g_l_from_poles(*ONE_POLE, beta, 80), atol=1e-13)
+    tau = np.linspace(0.0, beta, 513)
+    np.testing.assert_allclose(iw_to_tau(g_iw, beta, tau.size, tail=tail),
+                               poles_g_tau(*ONE_POLE, beta, tau), atol=1e-14)
+
+
+@pytest.mark.parametrize("beta", [10.0, 50.0, 200.0])
+def test_legendre_transform_converges_with_the_number_of_moments(beta):
+    w, e = np.array([0.3, 0.3, 0.4]), np.array([-1.7, 0.2, 1.5])
+    g_iw = poles_g_iw(w, e, matsubara_freqs(beta, 1024))
+    exact = g_l_from_poles(w, e, beta, 80)
+    err = [np.max(np.abs(g_l_from_iw(g_iw, beta, 80, tail=tuple(np.sum(w * e ** k)
+                                                                 for k in range(n))) - exact))
+           for n in (2, 3, 4, 6)]
+    assert err[0] > err[1] > err[2] > err[3]
+    assert err[2] < {10.0: 1e-12, 50.0: 1e-9, 200.0: 1e-7}[beta]
+
+
+def test_estimate_tail_and_hybridisation_moments():
+    from solvers import estimate_tail, hybridisation_moments, pole_moments
+    beta = 50.0
+    eps, v = np.array([-1.5, -0.4, 0.1, 0.9]), np.array([0.2, 0.3, 0.25, 0.1])
+    exact = pole_moments(v ** 2, eps, 3)
+    m = AndersonModel(U=1.0, eps_d=0.0, beta=beta, bath_eps=eps, bath_v=v)
+    np.testing.assert_array_equal(hybridisation_moments(m), exact)
+    cont = AndersonModel(U=1.0, eps_d=0.0, beta=beta, delta_iw=m.delta(1024))
+    np.testing.assert_allclose(hybridisation_moments(cont), exact, atol=1e-9)
+    # known leading moments are kept; a G with c1 = 1
+    g = 1 / (1j * matsubara_freqs(beta, 1024) - 0.3)
+    c = estimate_tail(g, beta, (1.0, 0.3), n_moments=4)
+    assert c[:2] == (1.0, 0.3)
+    np.testing.assert_allclose(c[2:], [0.09, 0.027], atol=1e-10)
+    with pytest.raises(ValueError, match="fraction"):
+        estimate_tail(g, beta, fraction=0.0)
+
+
+def test_matsubara_sum_and_density():
+    from solvers import matsubara_sum
+    beta = 30.0
+    wn = matsubara_freqs(beta, 1024)
+    w, e = TWO_POLE
+    g = poles_g_iw(w, e, wn)
+    n_exact = float(np.sum(w / (1 + np.exp(beta * e))))
+    tail = tuple(np.sum(w * e ** k) for k in range(4))
+    assert density_from_g_iw(g, beta, tail) == pytest.approx(n_exact, abs=1e-12)
+    assert density_from_g_iw(g, beta) == pytest.approx(n_exact, abs=1e-11)  # moments fitted
+    # (1/beta) sum_n 1/(i w_n - a)^2 = d fermi(a)/da = -beta f (1 - f), moments (0, 1, 2a, 3a^2)
+    f = 1 / (1 + np.exp(beta * 0.2))
+    s = matsubara_sum(1 / (1j * wn - 0.2) ** 2, beta, (0.0, 1.0, 0.4, 0.12))
+    assert s == pytest.approx(-beta * f * (1 - f), abs=1e-12)
+
+
+def test_tau_to_iw_caches_its_mesh_integrals():
+    from solvers.fourier import _moment_integrals
+    g_tau = poles_g_tau(*ONE_POLE, 10.0, np.linspace(0.0, 10.0, 101))
+    first = tau_to_iw(g_tau, 10.0, 64)
+    hits = _moment_integrals.cache_info().hits
+    np.testing.assert_array_equal(tau_to_iw(g_tau, 10.0, 64), first)
+    assert _moment_integrals.cache_info().hits == hits + 1
+    assert not any(a.flags.writeable for a in _moment_integrals(10.0, 100, 64))
+
+
+def test_bethe_green_function_keeps_its_digits_at_high_frequency():
+    wn = matsubara_freqs(10.0, 4096)
+    g = bethe_g_iw(wn)
+    # G = 1/z + (D/2)^2/z^3 + 2 (D/2)^4/z^5 + ...: no cancellation in 2/(z + sqrt(z^2 - D^2))
+    z = 1j * wn[-1]
+    assert abs(g[-1] - (1 / z + 0.25 / z ** 3 + 2 * 0.0625 / z ** 5)) < 1e-15 * abs(g[-1])

@@ -19,7 +19,7 @@ import numpy as np
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
-__all__ = ["save_sweep", "load_sweep", "write_csv"]
+__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv"]
 
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
@@ -107,3 +107,21 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                 wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
                 delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"])))
         return points
+
+
+def load_sweep_csv(path: str | Path) -> list[DMFTPoint]:
+    """Scalars of a sweep from its CSV summary (functions left empty): enough to plot and compare
+    Z, double occupancy and ``-beta G(beta/2)``, e.g. for a shipped reference curve."""
+    points = []
+    empty = np.zeros(0, dtype=complex)
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            points.append(DMFTPoint(
+                U=float(r["U"]), beta=float(r["beta"]), mu=float(r["mu"]), D=float(r["D"]),
+                branch=r["branch"], converged=r["converged"] == "True",
+                iterations=int(r["iterations"]), residual=float(r["residual"]), Z=float(r["Z"]),
+                double_occupancy=float(r["double_occupancy"]), density=float(r["density"]),
+                g_beta_half=float(r["g_beta_half"]), kinetic_energy=float(r["kinetic_energy"]),
+                wall_time=float(r["wall_time"]), g_iw=empty, sigma_iw=empty, delta_iw=empty,
+                fallbacks=int(r["fallbacks"])))
+    return points
