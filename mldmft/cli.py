@@ -98,8 +98,8 @@ def _compose(config_name: str, overrides: Sequence[str]):
         raise ValueError(f"config: {str(err).splitlines()[0]}") from None
 
 
-def _generate_config(cfg) -> "GenerateConfig":
-    """Hydra DictConfig -> typed GenerateConfig (the config boundary)."""
+def _generate_config(cfg):
+    """Hydra DictConfig -> typed :class:`mldmft.database.GenerateConfig` (the config boundary)."""
     from omegaconf import OmegaConf
 
     from .database import GenerateConfig, SolverSpec

@@ -7,8 +7,6 @@ leaves an unreadable file behind.
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import numpy as np
 
 from solvers import AndersonModel, SolverResult
 
+from .h5util import atomic_h5, write_header
 from .h5schema import (RESULT_DATASETS, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, SchemaError,
                        check_schema)
 
@@ -53,38 +52,26 @@ def result_summary(result: SolverResult) -> dict[str, Any]:
 def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
                  options: dict[str, Any] | None = None) -> Path:
     """Store ``result`` (and the model and options that produced it) at ``path`` atomically."""
-    from . import __version__
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema"] = RESULT_SCHEMA
-            f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
-            f.attrs["package_version"] = __version__
-            f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            f.attrs["solver"] = result.solver
-            f.attrs["solver_options"] = json.dumps(_jsonable(options or {}))
-            f.attrs["model"] = json.dumps(model.to_dict())
-            f.attrs["summary"] = json.dumps(_jsonable(result_summary(result)))
-            f["g_iw"] = result.g_iw
-            f["sigma_iw"] = result.sigma_iw
-            f["wn"] = result.wn
-            f["g_l"] = result.g_l
-            if result.g_tau is not None:
-                f["tau"] = result.tau
-                f["g_tau"] = result.g_tau
-            sc = f.create_group("scalars")
-            for k, v in result_summary(result).items():
-                if v is not None and k != "solver":
-                    sc.attrs[k] = v
-            f.attrs["info"] = json.dumps(_jsonable(
-                {k: v for k, v in result.info.items() if k != "kept_states"}))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_h5(path) as f:
+        write_header(f, RESULT_SCHEMA, RESULT_SCHEMA_VERSION)
+        f.attrs["solver"] = result.solver
+        f.attrs["solver_options"] = json.dumps(_jsonable(options or {}))
+        f.attrs["model"] = json.dumps(model.to_dict())
+        f.attrs["summary"] = json.dumps(_jsonable(result_summary(result)))
+        f["g_iw"] = result.g_iw
+        f["sigma_iw"] = result.sigma_iw
+        f["wn"] = result.wn
+        f["g_l"] = result.g_l
+        if result.g_tau is not None:
+            f["tau"] = result.tau
+            f["g_tau"] = result.g_tau
+        sc = f.create_group("scalars")
+        for k, v in result_summary(result).items():
+            if v is not None and k != "solver":
+                sc.attrs[k] = v
+        f.attrs["info"] = json.dumps(_jsonable(
+            {k: v for k, v in result.info.items() if k != "kept_states"}))
     return path
 
 

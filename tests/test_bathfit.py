@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import solvers.bathfit
-import solvers.ed_fit  # registers "ed_fit", "ed1".."ed3"
+import solvers.ed_fit  # noqa: F401  (registers "ed_fit", "ed1".."ed3")
 from solvers import (AndersonModel, available_solvers, bethe_g_iw, hybridisation_iw,
                      matsubara_freqs, solve, sum_rule_from_l)
 from solvers.bathfit import BathFit, fit_bath, fit_model

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import random_model
 
-import solvers.nca  # registers "nca"
+import solvers.nca  # noqa: F401  (registers "nca")
 from solvers import AndersonModel, matsubara_freqs, solve, sum_rule_from_l
 
 BETHE_EPS = [-1.5, -0.9, -0.4, -0.1, 0.1, 0.4, 0.9, 1.5]

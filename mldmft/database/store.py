@@ -11,7 +11,6 @@ with a different configuration is refused.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -21,6 +20,7 @@ from typing import Any, Iterable
 import h5py
 import numpy as np
 
+from ..h5util import atomic_h5
 from ..h5schema import (DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, SchemaError, check_schema,
                         database_datasets)
 
@@ -69,14 +69,8 @@ def _write_arrays(f: h5py.File, arrays: dict[str, np.ndarray], chunk_rows: int) 
 
 
 def _atomic_h5(path: Path, fill) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            fill(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_h5(path) as f:
+        fill(f)
 
 
 def write_chunk(parts: Path, k: int, arrays: dict[str, np.ndarray]) -> Path:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import h5py
 import numpy as np
 
+from ..h5util import atomic_h5, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
@@ -32,31 +32,19 @@ def _json(meta: dict[str, Any]) -> str:
 
 def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, Any]) -> Path:
     """Write every point (HDF5, atomically) and the CSV summary next to it."""
-    from .. import __version__
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema"] = SWEEP_SCHEMA
-            f.attrs["schema_version"] = SWEEP_SCHEMA_VERSION
-            f.attrs["package_version"] = __version__
-            f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            f.attrs["meta"] = _json(meta)
-            f.attrs["n_points"] = len(points)
-            grp = f.create_group("points")
-            for k, p in enumerate(points):
-                g = grp.create_group(f"{k:04d}")
-                for key, val in p.scalars().items():
-                    g.attrs[key] = val
-                g["g_iw"] = p.g_iw
-                g["sigma_iw"] = p.sigma_iw
-                g["delta_iw"] = p.delta_iw
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_h5(path) as f:
+        write_header(f, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION)
+        f.attrs["meta"] = _json(meta)
+        f.attrs["n_points"] = len(points)
+        grp = f.create_group("points")
+        for k, p in enumerate(points):
+            g = grp.create_group(f"{k:04d}")
+            for key, val in p.scalars().items():
+                g.attrs[key] = val
+            g["g_iw"] = p.g_iw
+            g["sigma_iw"] = p.sigma_iw
+            g["delta_iw"] = p.delta_iw
     write_csv(path.with_suffix(".csv"), points)
     return path
 
