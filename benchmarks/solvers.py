@@ -91,6 +91,7 @@ class Timing:
     converged: bool
     density: float
     z: float
+    iterations: int | None
     note: str
 
     @property
@@ -113,22 +114,26 @@ def time_solver(label: str, name: str, options: dict, aim: float, bath: str, fil
         note = (f"fit made, residual {res.info['fit_residual']:.1e}" if res.info["fitted"]
                 else "no fit (own bath)")
     return Timing(label, bath, filling, statistics.median(times), min(times), aim, repeats,
-                  bool(res.converged), float(res.density), float(res.z), note)
+                  bool(res.converged), float(res.density), float(res.z), res.iterations, note)
 
 
 def format_table(rows: list[Timing]) -> str:
     head = (f"{'solver':<10} {'bath':<7} {'filling':<11} {'median ms':>9} {'min ms':>8} "
-            f"{'aim ms':>7} {'median/aim':>10} {'reps':>4} {'conv':>4} {'density':>8} {'Z':>7}  note")
+            f"{'aim ms':>7} {'median/aim':>10} {'reps':>4} {'conv':>4} {'iter':>4} {'density':>8} "
+            f"{'Z':>7}  note")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r.solver:<10} {r.bath:<7} {r.filling:<11} {1e3 * r.median_s:>9.2f} "
                      f"{1e3 * r.min_s:>8.2f} {1e3 * r.aim_s:>7g} {r.ratio:>10.2f} {r.repeats:>4} "
-                     f"{'yes' if r.converged else 'NO':>4} {r.density:>8.4f} {r.z:>7.4f}  {r.note}")
+                     f"{'yes' if r.converged else 'NO':>4} "
+                     f"{'-' if r.iterations is None else r.iterations:>4} {r.density:>8.4f} "
+                     f"{r.z:>7.4f}  {r.note}")
     return "\n".join(lines)
 
 
 def format_summary(rows: list[Timing]) -> str:
-    lines = [f"{'solver':<10} {'worst median ms':>15} {'aim ms':>7} {'worst median/aim':>16}  verdict"]
+    head = f"{'solver':<10} {'worst median ms':>15} {'aim ms':>7} {'worst median/aim':>16}"
+    lines = [head + "  verdict"]
     for label, _, _, aim in SOLVERS:
         mine = [r for r in rows if r.solver == label]
         if not mine:

@@ -1,0 +1,92 @@
+"""Smoke tests of the benchmark scripts (issue 3): they run, write what they promise, and the
+ED reference cache of the solver panel is reused. Small models only (a few seconds in all)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "benchmarks")
+
+
+def _load(filename: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(BENCH, filename))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_solvers():
+    return _load("solvers.py", "bench_solvers")
+
+
+@pytest.fixture(scope="module")
+def panel_script():
+    return _load("solver_panel.py", "bench_solver_panel")
+
+
+def test_benchmark_dir_does_not_shadow_solvers_package():
+    """benchmarks/solvers.py shares the package's name; a sibling script run from benchmarks/
+    (sys.path[0] = benchmarks/, e.g. ``python benchmarks/ed.py``) must still get the package."""
+    import solvers as real
+
+    saved_path = list(sys.path)
+    del sys.modules["solvers"]
+    sys.path.insert(0, BENCH)
+    try:
+        imported = importlib.import_module("solvers")
+        assert os.path.samefile(imported.__file__, real.__file__)
+        assert imported.AndersonModel is real.AndersonModel
+    finally:
+        sys.path[:] = saved_path
+        sys.modules["solvers"] = real
+
+
+def test_solver_timings_table(bench_solvers, capsys):
+    m = bench_solvers.make_model("bethe", -1.0)
+    # the continuous Bethe Delta and the 8-site bath both carry sum_k V_k^2 = 1/4
+    wn_last = (2 * m.delta_iw.size - 1) * np.pi / m.beta
+    assert -wn_last * m.delta_iw[-1].imag == pytest.approx(0.25, rel=1e-4)
+    assert sum(v ** 2 for v in bench_solvers.BATH_V) == pytest.approx(0.25)
+    rows = bench_solvers.main(["--repeats", "1", "--solvers", "hubbard_i"])
+    assert len(rows) == 4 and all(r.converged and r.median_s > 0 for r in rows)
+    out = capsys.readouterr().out
+    assert "median/aim" in out and "hubbard_i" in out
+
+
+def test_solver_panel_small_model_and_cache(panel_script, tmp_path):
+    entry = panel_script.Entry(U=2.0, beta=10.0, filling="off", bath_eps=(-0.5, 0.5),
+                               bath_v=(0.3, 0.3))
+    assert entry.eps_d == pytest.approx(-0.5)
+    logs = []
+    rows, refs = panel_script.run([entry], ["hubbard_i", "ed1"], str(tmp_path), n_tau=51,
+                                  log=lambda *a, **k: logs.append(a[0]))
+    assert not refs[entry.key].cached and "computed" in logs[0]
+    assert (tmp_path / "ed_reference.h5").exists()
+    assert (tmp_path / f"gtau_{entry.key}.png").stat().st_size > 0
+    assert {r.solver for r in rows} == {"hubbard_i", "ed1"}
+    assert all(np.isfinite(r.mse_gtau) and r.mse_gtau >= 0 for r in rows)
+
+    rows2, refs2 = panel_script.run([entry], ["hubbard_i"], str(tmp_path), n_tau=51, plots=False,
+                                    log=lambda *a, **k: None)
+    assert refs2[entry.key].cached
+    assert rows2[0].mse_gtau == pytest.approx(rows[0].mse_gtau, rel=1e-12, abs=1e-30)
+
+    # a different bath under the same key is not served from the cache
+    other = panel_script.Entry(U=2.0, beta=10.0, filling="off", bath_eps=(-0.6, 0.6),
+                               bath_v=(0.3, 0.3))
+    assert panel_script.load_reference(str(tmp_path / "ed_reference.h5"), other) is None
+
+    panel_script.write_reports(str(tmp_path), rows, refs, [entry], ["hubbard_i", "ed1"], "hdr")
+    with open(tmp_path / "panel.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 2
+    md = (tmp_path / "panel.md").read_text()
+    assert "Summary per solver" in md and "ed1" in md
