@@ -235,6 +235,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .database.merge import merge_databases
+
+    out = merge_databases(args.files, args.out)
+    print(f"merged {len(args.files)} databases -> {out}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .database.inspect import inspect_database
 
@@ -277,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="output YAML")
     e.add_argument("--n-bath", type=int, default=8, help="poles per fitted bath (<= 8)")
     e.set_defaults(func=_cmd_export_baths)
+    mg = sub.add_parser("merge", help="merge AIM databases with the same layout")
+    mg.add_argument("files", nargs="+", help="database files")
+    mg.add_argument("--out", required=True, help="merged database")
+    mg.set_defaults(func=_cmd_merge)
     m = sub.add_parser("demo", help="the Mott-transition demo: network-DMFT vs IPT vs ED-DMFT "
                        "at beta = 50 with the shipped pretrained network")
     m.add_argument("--out", default="data/demo", help="output directory")

@@ -279,3 +279,20 @@ def test_partial_run_can_be_extended(tmp_path):
             assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
     with pytest.raises(ValueError, match="n_samples=5"):
         generate(small_config(out, n_samples=6, chunk_size=1, cheap=(SolverSpec("hubbard_i"),)))
+
+
+def test_merge_keeps_groups_unique(small_db, tmp_path):
+    from mldmft.database.merge import merge_databases
+
+    out, _ = small_db
+    other = tmp_path / "other.h5"
+    generate(small_config(other, seed=99, n_samples=2))
+    merged = merge_databases([out, other], tmp_path / "merged.h5")
+    a, b, m = load_database(out), load_database(other), load_database(merged)
+    assert len(m["group_id"]) == len(a["group_id"]) + len(b["group_id"])
+    # twins still share a group, different samples never do
+    assert len(np.unique(m["group_id"])) == len(m["group_id"]) // 2
+    np.testing.assert_array_equal(m["solvers/ed/g_l"][len(a["group_id"]):], b["solvers/ed/g_l"])
+    with pytest.raises(ValueError, match="n_l"):
+        generate(small_config(tmp_path / "l.h5", n_samples=1, n_l=40))
+        merge_databases([out, tmp_path / "l.h5"], tmp_path / "bad.h5")

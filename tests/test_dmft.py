@@ -150,3 +150,16 @@ def test_exported_baths_feed_the_bath_list_recipe(tmp_path):
     assert m.U == 2.0 and m.n_bath == 8 and m.eps_d == pytest.approx(-1.0)
     # the fitted bath reproduces the DMFT hybridisation at low frequency
     np.testing.assert_allclose(m.delta(32), pts[1].delta_iw[:32], atol=1e-3)
+
+
+def test_unphysical_green_function_is_detected():
+    from mldmft.dmft.steps import unphysical
+    from solvers import AndersonModel
+
+    good = solve("ipt", AndersonModel(U=2.0, eps_d=-1.0, beta=20.0, bath_eps=[-0.5, 0.5],
+                                      bath_v=[0.4, 0.4]))
+    assert not unphysical(good)
+    import dataclasses
+    bad = dataclasses.replace(good, g_l=good.g_l.copy())
+    bad.g_l[2] += 3.0  # adds a positive bump at tau = beta/2
+    assert unphysical(bad)

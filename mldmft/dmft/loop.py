@@ -150,6 +150,7 @@ def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray
     retry = _iterate(step, beta, U, delta0_iw, lattice, mu, linear, branch, state)
     retry.iterations += point.iterations
     retry.wall_time += point.wall_time
+    retry.fallbacks += point.fallbacks
     retry.info["retried_linear"] = True
     return retry
 

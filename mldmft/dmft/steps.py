@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvers import AndersonModel, SolverResult, available_solvers, get_solver, solve
+from solvers import (AndersonModel, SolverResult, available_solvers, g_tau_from_l, get_solver,
+                     solve)
 
-__all__ = ["make_step", "ed_refit_step", "guarded_step"]
+__all__ = ["make_step", "ed_refit_step", "guarded_step", "unphysical"]
 
 
 def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
@@ -70,11 +71,20 @@ def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any
     return step
 
 
+def unphysical(result: SolverResult, rtol: float = 1e-3) -> bool:
+    """True when ``G(tau) = sum_l sqrt(2l+1)/beta P_l(x) G_l`` is positive somewhere (beyond
+    ``rtol`` of its largest magnitude): a fermionic ``G(tau)`` is ``<= 0`` on ``[0, beta]``."""
+    tau = np.linspace(0.0, result.beta, 65)
+    g = g_tau_from_l(result.g_l, result.beta, tau)
+    return bool(np.max(g) > rtol * np.max(np.abs(g)))
+
+
 def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
                  fallback: Callable[[AndersonModel, dict], SolverResult],
                  threshold: float) -> Callable[[AndersonModel, dict], SolverResult]:
     """Use ``primary`` (the network) unless its ensemble spread ``max |std G_l|`` exceeds
-    ``threshold``; then this iteration uses ``fallback`` (ED) and ``state["fallbacks"]`` counts it.
+    ``threshold`` or its ``G(tau)`` is unphysical (positive somewhere, see :func:`unphysical`);
+    then this iteration uses ``fallback`` (ED) and ``state["fallbacks"]`` counts it.
     """
     if not threshold > 0:
         raise ValueError(f"guard threshold must be > 0, got {threshold}")
@@ -82,7 +92,8 @@ def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
     def step(model: AndersonModel, state: dict) -> SolverResult:
         res = primary(model, state)
         spread = res.info.get("spread")
-        if spread is not None and float(np.max(np.abs(spread))) > threshold:
+        wide = spread is not None and float(np.max(np.abs(spread))) > threshold
+        if wide or unphysical(res):
             state["fallbacks"] = state.get("fallbacks", 0) + 1
             return fallback(model, state)
         return res
