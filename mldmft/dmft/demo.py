@@ -20,11 +20,15 @@ from .loop import DMFTPoint
 from .plots import plot_sweeps
 from .sweep import sweep
 
-__all__ = ["run_demo", "PRETRAINED", "DEMO_BETA", "DEMO_U", "demo_checkpoint"]
+__all__ = ["run_demo", "PRETRAINED", "DEMO_BETA", "DEMO_U", "GUARD", "demo_checkpoint"]
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 DEMO_BETA = 50.0
 DEMO_U = tuple(float(u) for u in np.round(np.arange(1.5, 3.51, 0.1), 2))
+#: Guarded network mode: an iteration whose ensemble spread exceeds 0.02 or whose G(tau) is
+#: positive somewhere is done with ED instead. Without it the network's down branch converges,
+#: below the end of the insulating branch, to an unphysical "insulator" with G(beta/2) > 0.
+GUARD = {"fallback": "ed", "threshold": 0.02, "fallback_options": {"n_bath": 8}}
 
 
 def demo_checkpoint() -> Path:
@@ -50,7 +54,7 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
              f"{U_values[-1]:g} (up and down sweeps)"]
     t0 = time.perf_counter()
     ml = sweep("ml", DEMO_BETA, U_values, "both", solver_options={"checkpoint": str(ckpt)},
-               out=out_dir / "ml_beta50.h5", progress=progress)
+               guard=GUARD, out=out_dir / "ml_beta50.h5", progress=progress)
     t_ml = time.perf_counter() - t0
     t0 = time.perf_counter()
     ipt = sweep("ipt", DEMO_BETA, U_values, "both", out=out_dir / "ipt_beta50.h5",
@@ -76,9 +80,12 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
         dz_ml.append(abs(p.Z - zed))
         dz_ipt.append(abs(q.Z - zed))
         flag = "" if p.converged else "  (network point not converged)"
+        if p.fallbacks:
+            flag += f"  ({p.fallbacks} ED fallback iterations)"
         lines.append(f"{p.branch:<6} {p.U:>5.2f} {p.Z:>8.4f} {q.Z:>8.4f} {zed:>8.4f} "
                      f"{dz_ml[-1]:>9.4f} {dz_ipt[-1]:>9.4f}{flag}")
     lines.append(f"max |Z - Z_ED|: network {np.nanmax(dz_ml):.4f}, IPT {np.nanmax(dz_ipt):.4f}")
-    lines.append(f"wall time: network sweeps {t_ml:.1f} s ({len(ml)} points), IPT {t_ipt:.1f} s")
+    lines.append(f"wall time: network sweeps {t_ml:.1f} s ({len(ml)} points, "
+                 f"{sum(p.fallbacks for p in ml)} guarded ED iterations), IPT {t_ipt:.1f} s")
     lines.append(f"plot: {png}")
     return lines
