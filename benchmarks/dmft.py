@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 import mldmft.ml  # noqa: E402,F401
 from mldmft.dmft import load_sweep_csv, sweep  # noqa: E402
-from mldmft.dmft.demo import DEMO_BETA, PRETRAINED, demo_checkpoint  # noqa: E402
+from mldmft.dmft.demo import DEMO_BETA, GUARD, PRETRAINED, demo_checkpoint  # noqa: E402
 
 
 def uc2(points) -> float:
@@ -58,11 +58,14 @@ def main() -> None:
         print(f"    U={a.U:.2f}: Z_ED={a.Z:.4f}  Z_net={b.Z:.4f}  |dZ|={abs(a.Z - b.Z):.4f}")
 
     U30 = [float(u) for u in np.linspace(1.5, 3.5, 30)]
-    t0 = time.perf_counter()
-    full = sweep("ml", beta, U30, "both", solver_options={"checkpoint": ckpt})
-    t_full = time.perf_counter() - t0
-    nconv = sum(not p.converged for p in full)
-    print(f"network sweep 2 x 30 U points: {t_full:.1f} s (aim < 60 s), {nconv} not converged")
+    for label, guard in (("unguarded", None), ("guarded", GUARD)):
+        t0 = time.perf_counter()
+        full = sweep("ml", beta, U30, "both", solver_options={"checkpoint": ckpt}, guard=guard)
+        t_full = time.perf_counter() - t0
+        nconv = sum(not p.converged for p in full)
+        print(f"network sweep 2 x 30 U points, {label}: {t_full:.1f} s (aim < 60 s), {nconv} "
+              f"not converged, {sum(p.fallbacks for p in full)} ED fallback iterations, "
+              f"{sum(p.g_beta_half < 0 for p in full)} unphysical points")
 
     if args.ed_full:
         from mldmft.dmft.demo import DEMO_U
@@ -70,14 +73,19 @@ def main() -> None:
     else:
         ref = load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")
     grid = sorted({p.U for p in ref})
-    net = sweep("ml", beta, grid, "both", solver_options={"checkpoint": ckpt})
     refd = {(round(p.U, 6), p.branch): p for p in ref}
+    for label, guard in (("unguarded", None), ("guarded", GUARD)):
+        net = sweep("ml", beta, grid, "both", solver_options={"checkpoint": ckpt}, guard=guard)
+        _accuracy(label, net, ref, refd, grid)
+
+
+def _accuracy(label, net, ref, refd, grid) -> None:
     dz = {"up": [], "down": []}
     for p in net:
         r = refd.get((round(p.U, 6), p.branch))
         if r is not None and r.converged and p.converged:
             dz[p.branch].append(abs(p.Z - r.Z))
-    print(f"accuracy vs ED-DMFT ({len(ref)} points): max |dZ| up {max(dz['up']):.4f}, "
+    print(f"{label}: accuracy vs ED-DMFT ({len(ref)} points): max |dZ| up {max(dz['up']):.4f}, "
           f"down {max(dz['down']):.4f} (aim 0.02)")
     print(f"Uc2: network {uc2(net):.2f}, ED {uc2(ref):.2f} (aim: within 0.1; grid step "
           f"{grid[1] - grid[0]:.2f})")

@@ -171,13 +171,13 @@ def test_shipped_network_dmft_matches_ed_dmft(tmp_path):
     from mldmft.dmft import load_sweep_csv
     from mldmft.dmft.demo import PRETRAINED, run_demo
 
-    lines = run_demo(out_dir=tmp_path, U_values=(1.5, 2.0), progress=False)
+    lines = run_demo(out_dir=tmp_path, U_values=(2.8, 3.2), progress=False)  # insulator
     assert (tmp_path / "mott_beta50.png").exists()
     ref = {(p.U, p.branch): p.Z for p in load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")}
     net = {(p.U, p.branch): p.Z for p in load_sweep(tmp_path / "ml_beta50.h5")}
-    insulator = sweep("ml", 50.0, [3.2, 2.8], "down",
-                      solver_options={"checkpoint": str(PRETRAINED / "demo_beta50.pt")})
-    net.update({(p.U, p.branch): p.Z for p in insulator})
+    metal = sweep("ml", 50.0, [1.5, 2.0], "up",
+                  solver_options={"checkpoint": str(PRETRAINED / "demo_beta50.pt")})
+    net.update({(p.U, p.branch): p.Z for p in metal})
     for key, z in net.items():
         assert z == pytest.approx(ref[key], abs=0.02), key
     assert any("max |Z - Z_ED|" in line for line in lines)
