@@ -50,6 +50,9 @@ class SpinSpace:
         n_imp: impurity occupation (0 or 1) of each basis state.
         cdag_src, cdag_dst: ``c+_imp`` maps basis index ``src`` of this space to index ``dst``
             of the space with ``n_part + 1`` (sign +1, impurity is orbital 0).
+        cdag_orb: for every orbital ``i`` (0 = impurity) the map ``(src, dst, sign)`` of
+            ``c+_i`` into the space with ``n_part + 1``, with the fermionic sign
+            ``(-1)^(occupied orbitals below i)`` (used for the total spin ``S^2``).
     """
 
     n_part: int
@@ -59,6 +62,7 @@ class SpinSpace:
     n_imp: np.ndarray
     cdag_src: np.ndarray
     cdag_dst: np.ndarray
+    cdag_orb: tuple = ()
 
     @property
     def dim(self) -> int:
@@ -109,7 +113,14 @@ def build_spin_spaces(eps_d: float, bath_eps: np.ndarray, bath_v: np.ndarray) ->
             cdag_dst = index[empty | 1]
         else:
             cdag_src = cdag_dst = np.zeros(0, dtype=np.int64)
+        orb_maps = []
+        if n < n_orb:
+            for i in range(n_orb):
+                src_states = st[occ[:, i] == 0]
+                below = src_states & ((1 << i) - 1)
+                sign = 1.0 - 2.0 * (_popcount(below) & 1)
+                orb_maps.append((index[src_states], index[src_states | (1 << i)], sign))
         spaces.append(SpinSpace(n_part=n, states=st, h_dense=h_sp.toarray(), h_sparse=h_sp,
                                 n_imp=occ[:, 0].astype(float), cdag_src=cdag_src,
-                                cdag_dst=cdag_dst))
+                                cdag_dst=cdag_dst, cdag_orb=tuple(orb_maps)))
     return spaces

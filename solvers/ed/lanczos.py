@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg.blas import daxpy as _daxpy
+from scipy.linalg.blas import dscal as _dscal
 
-__all__ = ["lowest_states", "lanczos_poles", "LowestStates", "ChainPoles"]
+__all__ = ["lowest_states", "lanczos_poles", "lanczos_poles_many", "LowestStates",
+           "ChainPoles"]
 
 
 @dataclass
@@ -84,7 +88,11 @@ def lowest_states(apply: Callable[[np.ndarray], np.ndarray], dim: int,
             # only the lowest Ritz pairs matter: ask for a few more than lie below the cut
             n_want = min(n, max(16, 2 * n_wanted))
             while True:
-                if n_want >= n:
+                if p == 1 and n > 1:  # tridiagonal: bisection + inverse iteration, O(n n_want)
+                    theta, s = linalg.eigh_tridiagonal(
+                        band[1], band[0, 1:], select="i",
+                        select_range=(0, min(n_want, n) - 1))
+                elif n_want >= n:
                     theta, s = linalg.eig_banded(band, lower=False)
                 else:
                     theta, s = linalg.eig_banded(band, lower=False, select="i",
@@ -142,6 +150,9 @@ def lanczos_poles(apply: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
     The chain stops when ``s |R_m(z) - R_{m-c}(z)| < tol max(1, s |R_m(z)|)`` on every checked
     shift (``s = scale |v0|^2``, ``c = check_every``), when the Krylov space is exhausted
     (``b_m ~ 0`` or ``m = dim``: exact), or at ``max_steps`` (then ``converged`` is False).
+    ``R_m = E_m / D_m`` is followed by the forward three-term recurrences of the determinants
+    ``D_j = det(z - T_j)`` and ``E_j`` (the same without the first row and column), rescaled as
+    they go, so a check costs ``O(check_every)`` small vector operations.
     """
     v = np.ravel(v0).astype(float, copy=True)
     norm2 = float(v @ v)
@@ -153,17 +164,22 @@ def lanczos_poles(apply: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
     v_prev = np.zeros_like(v)
     a = np.zeros(max_steps)
     b = np.zeros(max_steps)
+    z = np.asarray(z_check, dtype=complex)
+    d_prev, d_cur = np.zeros_like(z), np.ones_like(z)   # D_{j-1}, D_j (j = 0)
+    e_prev, e_cur = np.zeros_like(z), np.zeros_like(z)  # E_{j-1}, E_j (E_1 = 1)
+    done = 0          # coefficients folded into the determinants
     last = None
     converged = False
     b_prev = 0.0
     m = 0
+    s_norm = scale * norm2
     for j in range(max_steps):
         w = apply(v)
         aj = float(v @ w)
-        w -= aj * v
+        _daxpy(v, w, a=-aj)  # in place, no temporaries
         if j:
-            w -= b_prev * v_prev
-        bj = float(np.sqrt(w @ w))
+            _daxpy(v_prev, w, a=-b_prev)
+        bj = math.sqrt(float(w @ w))
         a[j] = aj
         m = j + 1
         if bj <= 1e-13 * max(1.0, abs(aj)):
@@ -171,20 +187,116 @@ def lanczos_poles(apply: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
             break
         b[j] = bj
         if m % check_every == 0:
-            f = z_check - a[m - 1]
-            for i in range(m - 2, -1, -1):
-                f = z_check - a[i] - b[i] ** 2 / f
-            r = 1.0 / f
+            for i in range(done, m):
+                c2 = b[i - 1] ** 2 if i else 0.0
+                d_next = (z - a[i]) * d_cur - c2 * d_prev
+                e_next = (z - a[i]) * e_cur - c2 * e_prev if i else np.ones_like(z)
+                d_prev, d_cur, e_prev, e_cur = d_cur, d_next, e_cur, e_next
+                big = np.abs(d_cur)
+                d_prev, d_cur, e_prev, e_cur = d_prev / big, d_cur / big, e_prev / big, \
+                    e_cur / big
+            done = m
+            r = e_cur / d_cur
             if last is not None:
-                size = scale * norm2 * np.max(np.abs(r))
-                if scale * norm2 * np.max(np.abs(r - last)) < tol * max(1.0, size):
+                size = s_norm * np.max(np.abs(r))
+                if s_norm * np.max(np.abs(r - last)) < tol * max(1.0, size):
                     converged = True
                     break
             last = r
         v_prev = v
-        v = w / bj
+        v = _dscal(1.0 / bj, w)
         b_prev = bj
     if m == dim:  # the Krylov space spans the whole sector: the resolvent is complete
         converged = True
     e, u = linalg.eigh_tridiagonal(a[:m], b[:m - 1])
     return ChainPoles(e, norm2 * u[0] ** 2, m, converged)
+
+
+
+def lanczos_poles_many(apply_cols: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
+                       z_check: np.ndarray, scale: np.ndarray, tol: float, max_steps: int,
+                       check_every: int = 6) -> list[ChainPoles]:
+    """:func:`lanczos_poles` for many chains advanced in lockstep (same stopping rule per
+    chain), for small sectors where per-call overhead, not memory traffic, dominates.
+
+    Args:
+        apply_cols: ``H X`` for a block ``X`` of shape ``(dim, k)`` (chains along columns).
+        v0: start vectors ``(dim, k)``.
+        z_check: shifts ``(k, n_z)`` of each chain.
+        scale: ``(k,)`` weights of the chains (see :func:`lanczos_poles`).
+    """
+    dim, k = v0.shape
+    out: list[ChainPoles | None] = [None] * k
+    norm2 = np.einsum("ij,ij->j", v0, v0)
+    live = np.nonzero(norm2 > 0.0)[0]
+    for i in np.nonzero(norm2 == 0.0)[0]:
+        out[i] = ChainPoles(np.zeros(0), np.zeros(0), 0, True)
+    if live.size == 0:
+        return out
+    max_steps = min(max_steps, dim)
+    v = v0[:, live] / np.sqrt(norm2[live])
+    v_prev = np.zeros_like(v)
+    z = np.asarray(z_check, dtype=complex)[live]
+    s_norm = np.asarray(scale, dtype=float)[live] * norm2[live]
+    nrm2 = norm2[live]
+    idx = live.copy()
+    n = idx.size
+    a = np.zeros((n, max_steps))
+    b = np.zeros((n, max_steps))
+    d_prev, d_cur = np.zeros_like(z), np.ones_like(z)
+    e_prev, e_cur = np.zeros_like(z), np.zeros_like(z)
+    last = None
+    done = 0
+    b_prev = np.zeros(n)
+
+    def finish(rows: np.ndarray, m: int, converged: bool) -> None:
+        for r in rows:
+            e, u = linalg.eigh_tridiagonal(a[r, :m], b[r, :m - 1])
+            out[idx[r]] = ChainPoles(e, nrm2[r] * u[0] ** 2, m, converged or m == dim)
+
+    for j in range(max_steps):
+        w = apply_cols(v)
+        aj = np.einsum("ij,ij->j", v, w)
+        w -= v * aj
+        if j:
+            w -= v_prev * b_prev
+        bj = np.sqrt(np.einsum("ij,ij->j", w, w))
+        a[:, j] = aj
+        b[:, j] = bj
+        m = j + 1
+        finished = bj <= 1e-13 * np.maximum(1.0, np.abs(aj))  # invariant subspace: exact
+        if m % check_every == 0:
+            for i in range(done, m):
+                c2 = (b[:, i - 1] ** 2)[:, None] if i else 0.0
+                d_next = (z - a[:, i:i + 1]) * d_cur - c2 * d_prev
+                e_next = ((z - a[:, i:i + 1]) * e_cur - c2 * e_prev) if i else np.ones_like(z)
+                big = np.abs(d_next)
+                d_prev, d_cur = d_cur / big, d_next / big
+                e_prev, e_cur = e_cur / big, e_next / big
+            done = m
+            r = e_cur / d_cur
+            if last is not None:
+                size = s_norm * np.max(np.abs(r), axis=1)
+                finished |= (s_norm * np.max(np.abs(r - last), axis=1)
+                             < tol * np.maximum(1.0, size))
+            last = r
+        if m == max_steps:
+            finish(np.nonzero(finished)[0], m, True)
+            finish(np.nonzero(~finished)[0], m, False)
+            break
+        if np.any(finished):
+            finish(np.nonzero(finished)[0], m, True)
+            keep = ~finished
+            if not np.any(keep):
+                break
+            idx, a, b, z, s_norm, nrm2 = idx[keep], a[keep], b[keep], z[keep], s_norm[keep], \
+                nrm2[keep]
+            d_prev, d_cur, e_prev, e_cur = d_prev[keep], d_cur[keep], e_prev[keep], e_cur[keep]
+            if last is not None:
+                last = last[keep]
+            v, w, bj = v[:, keep], w[:, keep], bj[keep]
+            n = idx.size
+        v_prev = v
+        v = w / bj
+        b_prev = bj
+    return out

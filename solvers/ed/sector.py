@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from .fock import SpinSpace
 
-__all__ = ["Sector"]
+__all__ = ["Sector", "spin_raise"]
 
 # below this many basis states per spin the dense one-spin matrix beats CSR
 _SPARSE_MIN_DIM = 48
@@ -30,6 +31,7 @@ class Sector:
         self._u_mask = self.U * self.double
         self._hu = up.h_sparse if up.dim >= _SPARSE_MIN_DIM else up.h_dense
         self._hd_t = (dn.h_sparse.T.tocsr() if dn.dim >= _SPARSE_MIN_DIM else dn.h_dense)
+        self._kron = None
 
     def apply(self, psi: np.ndarray) -> np.ndarray:
         """``H psi`` for ``psi`` of shape ``(dim_up, dim_dn)`` or a batch ``(k, dim_up, dim_dn)``."""
@@ -47,6 +49,34 @@ class Sector:
         out = out + np.asarray(self._hd_t @ y.T).T.reshape(k, du, dd)
         out += self._u_mask[None] * psi
         return out
+
+    def apply_cols(self, x: np.ndarray) -> np.ndarray:
+        """``H X`` for flattened states stored as the columns of ``x`` (shape ``(dim, k)``):
+        the up part is one sparse product on rows of length ``dim_dn k``, the down part and the
+        interaction one sparse ``1 (x) H_dn + U D`` on rows of length ``k``."""
+        if self._kron is None:
+            self._kron = self._kron_dn_u()
+        x = np.ascontiguousarray(x)
+        k = x.shape[1]
+        du, dd = self.shape
+        out = np.asarray(self.up.h_sparse @ x.reshape(du, dd * k)).reshape(du * dd, k)
+        out += self._kron @ x
+        return out
+
+    def _kron_dn_u(self) -> sparse.csr_matrix:
+        """CSR of ``1 (x) H_dn + U n_up n_dn`` on flattened states, built directly (the same
+        block ``H_dn`` repeated ``dim_up`` times, the interaction added on its diagonal)."""
+        du, dd = self.shape
+        hd = self.dn.h_sparse.tocsr()
+        hd.sum_duplicates()
+        nnz = hd.nnz
+        shift = np.arange(du)
+        data = np.tile(hd.data, du)
+        indices = (hd.indices[None, :] + dd * shift[:, None]).ravel()
+        indptr = np.concatenate([(hd.indptr[None, :-1] + nnz * shift[:, None]).ravel(),
+                                 [du * nnz]])
+        kr = sparse.csr_matrix((data, indices, indptr), shape=(self.dim, self.dim))
+        return (kr + sparse.diags(self._u_mask.ravel())).tocsr()
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         """``H v`` on a flattened state (for ``scipy.sparse.linalg.LinearOperator``)."""
@@ -94,3 +124,21 @@ class Sector:
         out = np.zeros(psi.shape[:-1] + (source_space.dim,))
         out[..., source_space.cdag_src] = psi[..., source_space.cdag_dst]
         return out
+
+
+def spin_raise(psi: np.ndarray, up: SpinSpace, dn_minus: SpinSpace, dim_up_plus: int) -> np.ndarray:
+    """``S+ psi = sum_i c+_{i,up} c_{i,dn} psi`` from sector ``(N_up, N_dn)`` into
+    ``(N_up + 1, N_dn - 1)``, up to a constant sign per sector (which cancels in ``S^2``).
+
+    Args:
+        psi: states ``(..., dim_up, dim_dn)`` of the sector.
+        up: the up space (``N_up`` particles).
+        dn_minus: the down space with ``N_dn - 1`` particles (its ``c+`` maps are inverted).
+        dim_up_plus: dimension of the up space with ``N_up + 1`` particles.
+    """
+    out = np.zeros(psi.shape[:-2] + (dim_up_plus, dn_minus.dim))
+    for (su, du, gu), (sd, dd, gd) in zip(up.cdag_orb, dn_minus.cdag_orb):
+        # <u'| c+_i |u> <d'| c_i |d> with d = c+_i d'
+        block = psi[..., su[:, None], dd[None, :]] * (gu[:, None] * gd[None, :])
+        out[..., du[:, None], sd[None, :]] += block
+    return out
