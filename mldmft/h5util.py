@@ -14,7 +14,7 @@ from typing import Iterator
 
 import h5py
 
-__all__ = ["atomic_h5", "write_header"]
+__all__ = ["atomic_h5", "write_header", "open_h5"]
 
 
 @contextmanager
@@ -40,3 +40,14 @@ def write_header(f: h5py.File, schema: str, version: int) -> None:
     f.attrs["schema_version"] = version
     f.attrs["package_version"] = __version__
     f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def open_h5(path: str | Path, hint: str = "") -> h5py.File:
+    """Open ``path`` read-only; an unreadable (truncated, corrupt, non-HDF5) file raises
+    :class:`~mldmft.h5schema.SchemaError` naming it, with ``hint`` appended."""
+    from .h5schema import SchemaError
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise SchemaError(f"{path}: not a readable HDF5 file ({err}){hint}") from None

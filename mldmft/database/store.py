@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import h5py
 import numpy as np
 
-from ..h5util import atomic_h5
+from ..h5util import atomic_h5, open_h5, write_header
 from ..h5schema import (DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, SchemaError, check_schema,
                         database_datasets)
 
@@ -68,20 +67,12 @@ def _write_arrays(f: h5py.File, arrays: dict[str, np.ndarray], chunk_rows: int) 
             f.create_dataset(name, data=arr, chunks=chunks)
 
 
-def _atomic_h5(path: Path, fill) -> None:
-    with atomic_h5(path) as f:
-        fill(f)
-
-
 def write_chunk(parts: Path, k: int, arrays: dict[str, np.ndarray]) -> Path:
     """Write chunk ``k`` atomically."""
     path = chunk_path(parts, k)
-
-    def fill(f: h5py.File) -> None:
+    with atomic_h5(path) as f:
         f.attrs["chunk"] = k
         _write_arrays(f, arrays, 256)
-
-    _atomic_h5(path, fill)
     return path
 
 
@@ -112,17 +103,13 @@ def assemble(out: Path, parts: Path, n_chunks: int, attrs: dict[str, Any]) -> Pa
             merged[n] = np.array([x.decode() if isinstance(x, bytes) else x for x in arr],
                                  dtype=object)
 
-    def fill(f: h5py.File) -> None:
-        f.attrs["schema"] = DATABASE_SCHEMA
-        f.attrs["schema_version"] = DATABASE_SCHEMA_VERSION
-        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with atomic_h5(out) as f:
+        write_header(f, DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION)
         f.attrs["git_revision"] = git_revision()
         for key, val in attrs.items():
             f.attrs[key] = val
         f.attrs["n_rows"] = len(merged["sample_index"])
         _write_arrays(f, merged, 256)
-
-    _atomic_h5(out, fill)
     shutil.rmtree(parts, ignore_errors=True)
     return out
 
@@ -132,11 +119,7 @@ def open_database(path: str | Path) -> h5py.File:
     path = Path(path)
     if not path.is_file():
         raise SchemaError(f"{path}: no such database file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise SchemaError(f"{path}: not a readable HDF5 file ({err}); a truncated or "
-                          "corrupt file must be regenerated") from None
+    f = open_h5(path, "; a truncated or corrupt file must be regenerated")
     try:
         names = json.loads(f.attrs.get("solver_names", "[]"))
         check_schema(f, DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, database_datasets(names))

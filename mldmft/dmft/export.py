@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-
 import yaml
 
 from solvers import fit_bath
@@ -46,6 +45,3 @@ def export_baths(points: Sequence[DMFTPoint], out: str | Path, n_bath: int = 8) 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump({"baths": entries}, sort_keys=False))
     return out
-
-
-

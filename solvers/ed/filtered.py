@@ -39,6 +39,8 @@ from typing import Callable
 import numpy as np
 from scipy import linalg
 
+from .lanczos import refill_deflated
+
 _OV_HI = 1e-11   # overlaps with the old basis allowed before re-orthogonalisation
 _QMAX = 3e2      # default degree: q(E_low) about this (bounded dynamic range)
 
@@ -246,14 +248,7 @@ def filtered_lowest_states(apply: Callable[[np.ndarray], np.ndarray], dim: int,
             next_check = n + p
         small = np.abs(np.diag(r)) < 1e-12 * max(1.0, float(np.max(np.abs(t[:n, :n]))))
         if np.any(small):
-            fresh = rng.standard_normal((dim, int(small.sum())))
-            for _ in range(2):
-                fresh -= q[:n].T @ (q[:n] @ fresh)
-            qn = qn.copy()
-            qn[:, small] = fresh
-            qn = linalg.qr(qn, mode="economic")[0]
-            r = r.copy()
-            r[small, :] = 0.0
+            qn, r = refill_deflated(q[:n], qn, r, small, rng)
         if n + p > q.shape[0]:
             cap = min(2 * q.shape[0], max_basis + p)
             q = np.concatenate([q, np.empty((cap - q.shape[0], dim))])

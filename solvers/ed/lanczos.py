@@ -24,6 +24,22 @@ __all__ = ["lowest_states", "lanczos_poles", "lanczos_poles_many", "LowestStates
            "ChainPoles"]
 
 
+def refill_deflated(basis: np.ndarray, qn: np.ndarray, r: np.ndarray, small: np.ndarray,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Block-Lanczos deflation: replace the columns ``small`` of the new block ``qn`` (linearly
+    dependent on the ``basis`` rows) by fresh random directions orthogonal to the basis, and zero
+    their couplings in ``r``. Returns the new ``(qn, r)``."""
+    fresh = rng.standard_normal((basis.shape[1], int(small.sum())))
+    for _ in range(2):
+        fresh -= basis.T @ (basis @ fresh)
+    qn = qn.copy()
+    qn[:, small] = fresh
+    qn = linalg.qr(qn, mode="economic")[0]
+    r = r.copy()
+    r[small, :] = 0.0
+    return qn, r
+
+
 @dataclass
 class LowestStates:
     """Converged low-lying eigenpairs of one sector."""
@@ -118,15 +134,8 @@ def lowest_states(apply: Callable[[np.ndarray], np.ndarray], dim: int,
             return LowestStates(theta[:n_keep], vec,
                                 complete=(n == dim and n_lead == n and theta.size == n),
                                 krylov_dim=n, limited=limited)
-        if np.any(small):  # deflation: replace dependent directions by fresh random ones
-            fresh = rng.standard_normal((dim, int(small.sum())))
-            fresh -= q[:n].T @ (q[:n] @ fresh)
-            fresh -= q[:n].T @ (q[:n] @ fresh)
-            qn = qn.copy()
-            qn[:, small] = fresh
-            qn = linalg.qr(qn, mode="economic")[0]
-            r = r.copy()
-            r[small, :] = 0.0
+        if np.any(small):
+            qn, r = refill_deflated(q[:n], qn, r, small, rng)
         q[n:n + p] = qn.T
         # couplings of the new block are recomputed exactly by the next projection
         n += p
