@@ -316,19 +316,23 @@ def _cells(r: Row) -> list[str]:
     return out + ["" if r.converged else "NOT CONVERGED"]
 
 
-def row_table(rows: list[Row], markdown: bool = False) -> str:
-    heads = [h for h, _, _ in ROW_COLUMNS] + ["note"]
-    cells = [_cells(r) for r in rows]
+def _format_table(heads: list[str], cells: list[list[str]], markdown: bool) -> str:
+    """Right-aligned plain-text table (trailing blanks stripped), or a Markdown table."""
     if markdown:
         lines = ["| " + " | ".join(h.replace("|", "\\|") for h in heads) + " |",
                  "|" + "---|" * len(heads)]
-        lines += ["| " + " | ".join(c) + " |" for c in cells]
-        return "\n".join(lines)
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
               for i, h in enumerate(heads)]
     lines = [" ".join(h.rjust(w) for h, w in zip(heads, widths)).rstrip()]
     lines += [" ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def row_table(rows: list[Row], markdown: bool = False) -> str:
+    heads = [h for h, _, _ in ROW_COLUMNS] + ["note"]
+    cells = [_cells(r) for r in rows]
+    return _format_table(heads, cells, markdown)
 
 
 def _median(values) -> float | None:
@@ -371,13 +375,7 @@ def summary_heads(rows: list[Row]) -> list[str]:
 def summary_table(rows: list[Row], solver_names, markdown: bool = False) -> str:
     heads = summary_heads(rows)
     cells = summary_rows(rows, solver_names)
-    if markdown:
-        lines = ["| " + " | ".join(h.replace("|", "\\|") for h in heads) + " |",
-                 "|" + "---|" * len(heads)]
-        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-    lines = [" ".join(h.rjust(w) for h, w in zip(heads, widths))]
-    return "\n".join(lines + [" ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells])
+    return _format_table(heads, cells, markdown)
 
 
 def mse_matrix(rows: list[Row], solver_names, markdown: bool = False) -> str:
@@ -402,13 +400,7 @@ def mse_matrix(rows: list[Row], solver_names, markdown: bool = False) -> str:
             line.append(f"{v:.1e}" + ("*" if v == best else "") + ("!" if not mine[n].converged
                                                                   else ""))
         cells.append(line)
-    if markdown:
-        lines = ["| " + " | ".join(h.replace("|", "\\|") for h in heads) + " |",
-                 "|" + "---|" * len(heads)]
-        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-    lines = [" ".join(h.rjust(w) for h, w in zip(heads, widths))]
-    return "\n".join(lines + [" ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells])
+    return _format_table(heads, cells, markdown)
 
 
 def write_csv(path: str, rows: list[Row]) -> None:
@@ -430,13 +422,7 @@ def ed_table(entries: list[Entry], refs: dict[str, Reference], markdown: bool = 
                       f"{r.double_occupancy:.4f}", f"{r.z:.4f}", str(r.n_kept_states),
                       f"{r.wall_time:.1f}", "yes" if r.cached else "no",
                       _fmt(r.legendre_error, ".1e"), "yes" if r.converged else "NO"])
-    if markdown:
-        lines = ["| " + " | ".join(h.replace("|", "\\|") for h in heads) + " |",
-                 "|" + "---|" * len(heads)]
-        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-    lines = [" ".join(h.rjust(w) for h, w in zip(heads, widths))]
-    return "\n".join(lines + [" ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells])
+    return _format_table(heads, cells, markdown)
 
 
 # -------------------------------------------------------------------------------------- main

@@ -4,11 +4,11 @@ import doctest
 
 import numpy as np
 import pytest
+from checks import assert_noninteracting, assert_particle_hole_images
 
 import solvers.hubbard_i  # registers "hubbard_i"
 from solvers import AndersonModel, solve
 from solvers.legendre import sum_rule_from_l, tail_moments_from_l
-from solvers.mesh import matsubara_freqs
 
 SYM_EPS = [-1.0, -0.3, 0.3, 1.0]
 SYM_V = [0.4, 0.3, 0.3, 0.4]
@@ -42,11 +42,7 @@ def _ed(model: AndersonModel):
 ], ids=["half", "off", "continuous"])
 def test_u0_gives_the_noninteracting_green_function(model):
     r = solve("hubbard_i", model)
-    wn = matsubara_freqs(model.beta, r.g_iw.size)
-    g0 = 1.0 / (1j * wn - model.eps_d - model.delta(wn.size))
-    assert np.max(np.abs(r.g_iw - g0)) < 1e-13
-    assert np.max(np.abs(r.sigma_iw)) == 0.0
-    assert r.converged
+    assert_noninteracting(r, model, atol=1e-13)
     if model.is_discrete:
         ed = solve("ed", model, cutoff=1e-15)
         assert abs(r.density - ed.density) < 1e-12
@@ -130,11 +126,7 @@ def test_half_filling_is_exactly_particle_hole_symmetric():
 def test_particle_hole_map(model):
     r = solve("hubbard_i", model)
     p = solve("hubbard_i", model.particle_hole_transformed())
-    sign = (-1.0) ** np.arange(r.g_l.size)
-    assert np.max(np.abs(p.g_l - sign * r.g_l)) < 1e-10
-    assert np.max(np.abs(p.g_iw + np.conj(r.g_iw))) < 1e-11
-    assert abs(p.density - (2.0 - r.density)) < 1e-12
-    assert abs(p.double_occupancy - (1.0 - r.density + r.double_occupancy)) < 1e-11
+    assert_particle_hole_images(r, p, g_l=1e-10, g_iw=1e-11, density=1e-12, docc=1e-11)
 
 
 def test_continuous_bath_matches_discrete():

@@ -7,6 +7,7 @@ import doctest
 
 import numpy as np
 import pytest
+from checks import assert_noninteracting, assert_particle_hole_images
 
 import solvers.ipt  # registers "ipt"
 from solvers import AndersonModel, solve
@@ -54,11 +55,7 @@ def _slope(us: np.ndarray, errors: list[float]) -> float:
 ], ids=["half", "off", "continuous"])
 def test_u0_gives_the_noninteracting_green_function(model):
     r = solve("ipt", model)
-    wn = matsubara_freqs(model.beta, r.g_iw.size)
-    g0 = 1.0 / (1j * wn - model.eps_d - model.delta(wn.size))
-    assert np.max(np.abs(r.g_iw - g0)) < 1e-14
-    assert np.max(np.abs(r.sigma_iw)) == 0.0
-    assert r.converged
+    assert_noninteracting(r, model, atol=1e-14)
     if model.is_discrete:
         ed = _ed(model)
         assert abs(r.density - ed.density) < 1e-12
@@ -171,12 +168,8 @@ def test_particle_hole_map(model):
     r = solve("ipt", model, tol=1e-13)
     p = solve("ipt", model.particle_hole_transformed(), tol=1e-13)
     assert r.converged and p.converged
-    sign = (-1.0) ** np.arange(r.g_l.size)
-    assert np.max(np.abs(p.g_l - sign * r.g_l)) < 1e-9
-    assert np.max(np.abs(p.g_iw + np.conj(r.g_iw))) < 1e-10
+    assert_particle_hole_images(r, p, g_l=1e-9, g_iw=1e-10, density=1e-10, docc=1e-9)
     assert np.max(np.abs(p.sigma_iw - (model.U - np.conj(r.sigma_iw)))) < 1e-9
-    assert abs(p.density - (2.0 - r.density)) < 1e-10
-    assert abs(p.double_occupancy - (1.0 - r.density + r.double_occupancy)) < 1e-9
 
 
 def test_continuous_bath_matches_discrete():
