@@ -253,3 +253,18 @@ def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
+
+
+def test_krr_flags_a_selection_at_the_edge_of_its_grid():
+    from mldmft.ml.krr import KRRFit
+
+    def fit(best_alpha, best_gamma):
+        grid = [{"alpha": a, "gamma_rel": g, "gamma": g, "val_mse":
+                 0.0 if (a, g) == (best_alpha, best_gamma) else 1.0}
+                for a in (1e-8, 1e-6, 1e-4) for g in (0.01, 0.1, 1.0)]
+        return KRRFit(model=None, grid=grid, n_train=10)
+
+    assert fit(1e-6, 0.1).at_grid_edge() == []
+    assert [s.split(" =")[0] for s in fit(1e-8, 0.1).at_grid_edge()] == ["alpha"]
+    assert [s.split(" =")[0] for s in fit(1e-6, 1.0).at_grid_edge()] == ["gamma"]
+    assert len(fit(1e-4, 0.01).at_grid_edge()) == 2

@@ -190,8 +190,8 @@ class KRRConfig:
 
     kind: str = "krr"
     kernel: str = "rbf"
-    alphas: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
-    gammas: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    alphas: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-2)
+    gammas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     max_train: int | None = 4000
 
     def __post_init__(self) -> None:

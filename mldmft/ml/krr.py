@@ -75,6 +75,19 @@ class KRRFit:
     grid: list[dict[str, float]]
     n_train: int
 
+    def at_grid_edge(self) -> list[str]:
+        """Hyperparameters whose selected value is the smallest or largest of a grid with more
+        than one value (the optimum may lie outside: widen that grid)."""
+        best = min(self.grid, key=lambda row: row["val_mse"]
+                   if np.isfinite(row["val_mse"]) else np.inf)
+        out = []
+        for key in ("alpha", "gamma_rel"):
+            values = sorted({row[key] for row in self.grid})
+            if len(values) > 1 and best[key] in (values[0], values[-1]):
+                out.append(f"{'gamma' if key == 'gamma_rel' else key} = {best[key]:g} "
+                           f"(grid {values[0]:g} .. {values[-1]:g})")
+        return out
+
 
 def _subset(groups: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
     idx = np.arange(groups.size)

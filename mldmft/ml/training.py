@@ -145,7 +145,11 @@ def fit_krr_predictor(cfg: TrainConfig, data: PreparedData,
     m = fit.model
     log(f"KRR        {cfg.model.kernel} kernel, alpha = {m.alpha:g}, gamma = {m.gamma:.4g}, "
         f"{fit.n_train} training rows")
-    info = {"grid": fit.grid, "alpha": m.alpha, "gamma": m.gamma, "n_train_used": fit.n_train}
+    edge = fit.at_grid_edge()
+    if edge:
+        log(f"warning    KRR selected at the edge of its grid: {'; '.join(edge)}; "
+            f"widen model.alphas / model.gammas")
+    info = {"grid": fit.grid, "grid_edge": edge, "alpha": m.alpha, "gamma": m.gamma, "n_train_used": fit.n_train}
     return _predictor(cfg, data, m, "krr", {"n_members": 1}), info
 
 
