@@ -124,8 +124,16 @@ def poles_g_tau(weights: np.ndarray, energies: np.ndarray, beta: float,
 
 
 def density_from_g_l(g_l: np.ndarray, beta: float) -> float:
-    """Density per spin ``n_s = -G(beta-)`` from Legendre coefficients (``P_l(1) = 1``)."""
-    return float(-np.real(g_tau_from_l(g_l, beta, np.array([beta]))[0]))
+    """Density per spin ``n_s = -G(beta-) = -sum_l sqrt(2l+1) G_l / beta`` (``P_l(1) = 1``).
+
+    Example:
+        >>> import numpy as np
+        >>> round(density_from_g_l(np.array([-5.0, 2.0]), 10.0), 5)   # (5 - 2 sqrt 3) / 10
+        0.15359
+    """
+    g_l = np.asarray(g_l)
+    return float(-np.real(np.sum(g_l * np.sqrt(2 * np.arange(g_l.shape[-1]) + 1)))
+                 / check_beta(beta))
 
 
 def quasiparticle_weight(sigma_iw: np.ndarray, beta: float) -> float:

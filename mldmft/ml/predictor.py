@@ -107,21 +107,25 @@ class Predictor:
     def n_members(self) -> int:
         return int(self.meta.get("n_members", 1))
 
-    def _members(self, batch: RawBatch) -> tuple[np.ndarray, int]:
-        x = self.x_transform.forward(build_features(batch, self.spec))
-        z = np.asarray(self.backend(x), dtype=float)
+    def _members(self, batches: list[RawBatch]) -> tuple[list[np.ndarray], int]:
+        """Per-member ``G_l`` of each batch; one backend call for all of them (a prediction
+        and its particle-hole twin share one forward pass)."""
+        xs = [self.x_transform.forward(build_features(b, self.spec)) for b in batches]
+        z = np.asarray(self.backend(np.concatenate(xs, axis=0)), dtype=float)
         y, n_clipped = self.y_transform.inverse(z)
-        return decode_target(y, batch, self.spec), n_clipped
+        ends = np.cumsum([len(x) for x in xs])[:-1]
+        return ([decode_target(part, b, self.spec)
+                 for part, b in zip(np.split(y, ends, axis=1), batches)], n_clipped)
 
     def predict(self, batch: RawBatch) -> Prediction:
         """Corrected ``G_l`` (and ensemble spread) of every row of ``batch``."""
         if len(batch) == 0:
             raise ValueError("cannot predict an empty batch")
-        members, n_clipped = self._members(batch)
         if self.constraints.particle_hole:
-            twin, n_twin = self._members(batch.particle_hole())
+            (members, twin), n_clipped = self._members([batch, batch.particle_hole()])
             members = 0.5 * (members + twin * ph_sign(members.shape[-1]))
-            n_clipped += n_twin
+        else:
+            (members,), n_clipped = self._members([batch])
         if self.constraints.sum_rule:
             members = project_sum_rule(members, batch.beta)
         spread = members.std(axis=0) if members.shape[0] > 1 else None
