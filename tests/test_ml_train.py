@@ -115,7 +115,8 @@ def test_predictions_obey_the_sum_rule(trained):
     ["model=talk_mlp"], ["model=resmlp"], ["model=ensemble", "model.n_members=3"],
     ["model=krr", "model.alphas=[1e-4]", "model.gammas=[0.3]"],
     ["model=talk_mlp", "data=sigma", "constraints.particle_hole=true"],
-], ids=["talk_mlp", "resmlp", "ensemble", "krr", "sigma_ph"])
+    ["model=resmlp", "model.iw_loss_weight=2.0"],
+], ids=["talk_mlp", "resmlp", "ensemble", "krr", "sigma_ph", "iw_loss"])
 def test_each_model_config_runs(tiny_db, tmp_path, overrides):
     cfg = compose(tiny_db, "trainer.fast_dev_run=true", "metrics.plots=false", *overrides)
     result = run_training(cfg, tmp_path, log=lambda s: None)
@@ -128,6 +129,35 @@ def test_each_model_config_runs(tiny_db, tmp_path, overrides):
     np.testing.assert_allclose(p.g_l, result.predictor.predict(batch).g_l, atol=1e-12)
     assert (p.spread is not None) == (cfg.model.kind == "ensemble")
     assert json.loads((tmp_path / "metrics.json").read_text())["test"]["n_rows"] > 0
+
+
+def test_low_frequency_loss_term_is_the_matsubara_error():
+    import torch
+
+    from mldmft.ml.models import CorrectionModule
+    from solvers import legendre_t_matrix
+
+    n_out, n_w, w = 12, 3, 2.5
+    t = legendre_t_matrix(n_w, n_out)
+    module = CorrectionModule({"kind": "mlp", "hidden": 4, "iw_loss_weight": w,
+                               "iw_loss_frequencies": n_w}, 5, n_out, iw_matrix=t)
+    rng = np.random.default_rng(0)
+    pred, y = rng.normal(size=(7, n_out)), rng.normal(size=(7, n_out))
+    d = pred - y
+    expected = np.mean((np.sum(d ** 2, axis=1) + w * np.sum(np.abs(d @ t.T) ** 2, axis=1))
+                       / n_out)
+    got = module._loss(torch.as_tensor(pred, dtype=torch.float32),
+                       torch.as_tensor(y, dtype=torch.float32))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="Legendre-to-Matsubara"):
+        CorrectionModule({"kind": "mlp", "iw_loss_weight": w}, 5, n_out)
+
+
+def test_low_frequency_loss_needs_the_identity_target_transform(tiny_db, tmp_path):
+    cfg = compose(tiny_db, "model=resmlp", "model.iw_loss_weight=1.0",
+                  "data.target_transform=T1", "trainer.fast_dev_run=true")
+    with pytest.raises(ValueError, match="target_transform = T0"):
+        run_training(cfg, tmp_path, log=lambda s: None)
 
 
 # ------------------------------------------------------------------ the ml solver

@@ -135,6 +135,10 @@ class NetConfig:
             (``None``: constant learning rate).
         n_members: ensemble size (1 for a single network).
         member: architecture of the ensemble members (mlp or resmlp).
+        iw_loss_weight: weight ``w`` of the low-frequency loss term (0: plain MSE; see
+            :mod:`mldmft.ml.models`); needs ``data.target = g_l_correction`` with
+            ``data.target_transform = T0``.
+        iw_loss_frequencies: Matsubara frequencies ``n_w`` of that term.
     """
 
     kind: str
@@ -148,6 +152,8 @@ class NetConfig:
     lr_patience: int | None = None
     n_members: int = 1
     member: str = "mlp"
+    iw_loss_weight: float = 0.0
+    iw_loss_frequencies: int = 4
 
     def __post_init__(self) -> None:
         if self.kind not in NET_KINDS:
@@ -172,6 +178,11 @@ class NetConfig:
             raise ValueError(f"model.member: {self.member!r} is not mlp or resmlp")
         if self.kind != "ensemble" and self.n_members != 1:
             raise ValueError(f"model.n_members = {self.n_members} needs model.kind = ensemble")
+        if not (self.iw_loss_weight >= 0 and math.isfinite(self.iw_loss_weight)):
+            raise ValueError(f"model.iw_loss_weight must be >= 0, got {self.iw_loss_weight}")
+        if self.iw_loss_frequencies < 1:
+            raise ValueError(f"model.iw_loss_frequencies must be >= 1, got "
+                             f"{self.iw_loss_frequencies}")
 
 
 @dataclass(frozen=True)

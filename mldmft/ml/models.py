@@ -3,6 +3,16 @@
 :class:`CorrectionModule` trains them with the mean-square error in standardised target units
 (each member gets its own loss; validation scores the member mean, i.e. the prediction used).
 A non-finite training loss stops the run with :class:`NonFiniteLossError`.
+
+Optional low-frequency term (``model.iw_loss_weight = w > 0``, target ``g_l_correction`` with
+the identity transform): with ``d_l`` the error of the standardised target and
+``T_nl`` the Legendre-to-Matsubara matrix (:func:`solvers.legendre_t_matrix`), the loss per row is
+
+    ( sum_l d_l^2 + w sum_{n < n_w} |sum_l T_nl d_l|^2 ) / n_targets,
+
+i.e. the ``G(tau)`` mean-square error plus ``w`` times the error of ``G(i w_n) / beta`` on the
+first ``n_w = model.iw_loss_frequencies`` frequencies (the global target scale cancels). It
+weights what ``Z`` and the DMFT update depend on, which a small ``G(tau)`` error can still miss.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
 from .config import NetConfig
@@ -29,13 +40,31 @@ class CorrectionModule(L.LightningModule):
         net_config: plain dict of a :class:`~mldmft.ml.config.NetConfig`.
         n_in: feature count.
         n_out: target count.
+        iw_matrix: ``[n_w, n_out]`` complex ``T_nl`` of the low-frequency loss term (required
+            when ``iw_loss_weight > 0``).
     """
 
-    def __init__(self, net_config: dict[str, Any], n_in: int, n_out: int) -> None:
+    def __init__(self, net_config: dict[str, Any], n_in: int, n_out: int,
+                 iw_matrix: np.ndarray | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["iw_matrix"])
         self.cfg = NetConfig(**net_config)
         self.net = build_network(self.cfg, n_in, n_out)
+        self.iw_weight = float(self.cfg.iw_loss_weight)
+        if self.iw_weight > 0:
+            if iw_matrix is None or np.shape(iw_matrix)[-1] != n_out:
+                raise ValueError("model.iw_loss_weight > 0 needs the [n_w, n_targets] "
+                                 "Legendre-to-Matsubara matrix of the targets")
+            t = np.asarray(iw_matrix)
+            self.register_buffer("iw_t", torch.as_tensor(np.concatenate([t.real, t.imag]).T,
+                                                         dtype=torch.float32))
+
+    def _loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        d = pred - y
+        loss = (d ** 2).mean()
+        if self.iw_weight > 0:
+            loss = loss + self.iw_weight * ((d @ self.iw_t) ** 2).sum(-1).mean() / d.shape[-1]
+        return loss
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -43,7 +72,7 @@ class CorrectionModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
                       ) -> torch.Tensor:
         x, y = batch
-        loss = ((self.net(x) - y[None]) ** 2).mean()
+        loss = self._loss(self.net(x), y[None])
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, batch "
@@ -54,7 +83,7 @@ class CorrectionModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        loss = ((self.net(x).mean(dim=0) - y) ** 2).mean()
+        loss = self._loss(self.net(x).mean(dim=0), y)
         self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=x.shape[0])
 

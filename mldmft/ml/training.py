@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from solvers import legendre_t_matrix
+
 from .. import __version__
 from .checkpoint import save_checkpoint
 from .config import KRRConfig, TrainConfig
@@ -57,6 +59,17 @@ def _predictor(cfg: TrainConfig, data: PreparedData, backend: Any, kind: str,
     return Predictor(spec=data.spec, x_transform=data.x_transform, y_transform=data.y_transform,
                      backend=backend, constraints=cfg.constraints,
                      train_range=data.train_range(), kind=kind, meta=meta)
+
+
+def _iw_matrix(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
+    """``T_nl`` of the low-frequency loss term, or ``None`` when it is off."""
+    if cfg.model.iw_loss_weight <= 0:
+        return None
+    if data.spec.target != "g_l_correction" or data.y_transform.kind != "T0":
+        raise ValueError("model.iw_loss_weight > 0 needs data.target = g_l_correction and "
+                         f"data.target_transform = T0 (got {data.spec.target}, "
+                         f"{data.y_transform.kind})")
+    return legendre_t_matrix(cfg.model.iw_loss_frequencies, data.spec.n_l_target)
 
 
 def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
@@ -102,7 +115,7 @@ def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     n_in, n_out = data.spec.n_features, data.spec.n_targets
     net_config = asdict(cfg.model)
-    module = CorrectionModule(net_config, n_in, n_out)
+    module = CorrectionModule(net_config, n_in, n_out, iw_matrix=_iw_matrix(cfg, data))
     dm = CorrectionDataModule(data, batch_size=cfg.model.batch_size, seed=cfg.seed)
     best = BestState()
     logger = CSVLogger(save_dir=str(out_dir), name="logs")
