@@ -7,7 +7,8 @@ same splits: the test set is the same for every model), and prints for each
 * the test-set MSE of ``G(tau)`` (uniform grid of 201 points) and the improvement factor over the
   best single cheap solver of the database (the issue's aim: >= 10x on the >= 10,000-sample ED
   Nb = 8 database at beta >= 20) and over the base solver;
-* the validation MSE (what selected the model), the errors of Z and of the density;
+* the validation MSE (what selected the model), the errors of Z (mean, median and the fraction
+  of rows with an acausal ``Im Sigma(i w_0) > 0``) and of the density;
 * the training wall time on this machine (torch threads: ``--threads``, default 1).
 
 Run::
@@ -96,7 +97,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "base_mse_g_tau": test["base"]["mse_g_tau"],
             "improvement_over_best_cheap": test["improvement"].get("improvement_over_best_cheap"),
             "improvement_over_base": test["improvement"]["improvement_over_base"],
-            "mae_z": test["model"]["mae_z"], "mae_density": test["model"]["mae_density"],
+            "mae_z": test["model"]["mae_z"], "median_abs_z": test["model"]["median_abs_z"],
+            "frac_acausal": test["model"]["frac_acausal"],
+            "best_cheap_median_abs_z": test["cheap"][test["best_cheap"]]["median_abs_z"]
+            if test["best_cheap"] else None,
+            "mae_density": test["model"]["mae_density"],
             "n_test": test["n_rows"], "splits": res.metrics["data"]["splits"],
             "epochs": res.metrics["train"].get("epochs"), "checkpoint": str(res.checkpoint)})
     first = rows[0]
@@ -104,13 +109,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"database {args.database}: splits {first['splits']}, base "
           f"{res.data.spec.base}, best single cheap solver on test: {first['best_cheap']} "
           f"(MSE G(tau) {_fmt(first['best_cheap_mse_g_tau'], '.3e')}), base MSE "
-          f"{_fmt(first['base_mse_g_tau'], '.3e')}")
+          f"{_fmt(first['base_mse_g_tau'], '.3e')}, its median |dZ| "
+          f"{_fmt(first['best_cheap_median_abs_z'], '.4f')}")
     print(f"{'model':<10} {'test MSE G(tau)':>16} {'x best cheap':>13} {'x base':>8} "
-          f"{'val MSE':>10} {'MAE Z':>8} {'MAE n':>8} {'epochs':>7} {'train s':>9}")
+          f"{'val MSE':>10} {'MAE Z':>8} {'med |dZ|':>9} {'acausal':>8} {'MAE n':>8} "
+          f"{'epochs':>7} {'train s':>9}")
     for r in rows:
         print(f"{r['model']:<10} {r['test_mse_g_tau']:>16.3e} "
               f"{_fmt(r['improvement_over_best_cheap']):>13} {_fmt(r['improvement_over_base']):>8} "
-              f"{r['val_mse_g_tau']:>10.3e} {r['mae_z']:>8.4f} {r['mae_density']:>8.4f} "
+              f"{r['val_mse_g_tau']:>10.3e} {r['mae_z']:>8.4f} {r['median_abs_z']:>9.4f} "
+              f"{r['frac_acausal']:>8.3f} {r['mae_density']:>8.4f} "
               f"{_fmt(r['epochs'], '')!s:>7} {r['train_time_s']:>9.1f}")
     out_root.mkdir(parents=True, exist_ok=True)
     (out_root / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")

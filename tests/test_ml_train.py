@@ -89,8 +89,10 @@ def test_tiny_database_trains_below_the_base_solver(trained):
     out = trained.out_dir
     written = json.loads((out / "metrics.json").read_text())
     assert written["test"]["improvement"] == test["improvement"]
-    for key in ("mae_z", "mae_density"):
+    for key in ("mae_z", "median_abs_z", "mae_density"):
         assert np.isfinite(written["test"]["model"][key])
+    assert 0 <= written["test"]["model"]["frac_acausal"] <= 1
+    assert written["test"]["cheap"]["ipt"]["frac_acausal"] == 0   # IPT's Sigma is causal
     assert len(written["test"]["by_beta"]) == 3 and len(written["test"]["by_U"]) == 3
     assert sum(b["n"] for b in written["test"]["by_U"]) == written["test"]["n_rows"]
     assert written["data"]["dropped"]["kept"] == 200

@@ -7,7 +7,11 @@ For each row with exact ``G_l`` (the target solver) and an approximation ``G~_l`
   (G~(tau_k) - G(tau_k))^2, with ``G(tau)`` from :func:`solvers.g_tau_from_l` (dimensionless)
 * ``abs_z``       = |Z~ - Z|, ``Z = 1/(1 - Im Sigma(i w_0)/w_0)`` with
   ``Sigma(i w_0) = i w_0 - eps_d - Delta(i w_0) - 1/G(i w_0)`` and ``G(i w_0)`` from
-  :func:`solvers.g_iw_from_l` -- the same route for the exact and the approximate ``G``
+  :func:`solvers.g_iw_from_l` -- the same route for the exact and the approximate ``G``;
+  summarised by its mean (``mae_z``) and median (``median_abs_z``): for nearly empty or full
+  levels ``Sigma`` is tiny and ``Z ~ 1`` is ill-conditioned, so a small absolute error of ``G``
+  can give ``Im Sigma(i w_0) > 0`` (``Z > 1`` or ``Z < 0``) and a huge ``|Z~ - Z|`` on a few rows
+* ``acausal``     = 1 where ``Im Sigma~(i w_0) > 0``; ``frac_acausal`` is the fraction of rows
 * ``abs_density`` = |n~ - n|, total density ``n = -2 G(beta-)``
 
 Averages over rows are taken where the approximation exists (a comparison solver may have failed
@@ -57,7 +61,7 @@ def row_errors(g_l: np.ndarray, ref_g_l: np.ndarray, batch: RawBatch, n_tau: int
     """Per-row errors of ``g_l`` against ``ref_g_l`` (NaN where ``g_l`` is missing)."""
     ok = np.all(np.isfinite(g_l), axis=1)
     out = {k: np.full(len(batch), np.nan) for k in ("mse_g_l", "mse_g_tau", "abs_z",
-                                                     "abs_density")}
+                                                     "acausal", "abs_density")}
     if not ok.any():
         return out
     sub = batch.take(ok)
@@ -65,7 +69,9 @@ def row_errors(g_l: np.ndarray, ref_g_l: np.ndarray, batch: RawBatch, n_tau: int
     tau_ref = g_tau_rows(ref, sub.beta, n_tau) if ref_tau is None else ref_tau[ok]
     out["mse_g_l"][ok] = np.mean((g - ref) ** 2, axis=1)
     out["mse_g_tau"][ok] = np.mean((g_tau_rows(g, sub.beta, n_tau) - tau_ref) ** 2, axis=1)
-    out["abs_z"][ok] = np.abs(z_from_g_l(g, sub) - z_from_g_l(ref, sub))
+    z = z_from_g_l(g, sub)
+    out["abs_z"][ok] = np.abs(z - z_from_g_l(ref, sub))
+    out["acausal"][ok] = ((z > 1) | (z < 0)).astype(float)
     out["abs_density"][ok] = np.abs(density_from_g_l_rows(g, sub.beta)
                                     - density_from_g_l_rows(ref, sub.beta))
     return out
@@ -75,8 +81,9 @@ def _summary(err: dict[str, np.ndarray]) -> dict[str, float]:
     ok = np.isfinite(err["mse_g_tau"])
     out: dict[str, Any] = {"n": int(ok.sum())}
     for key, val in err.items():
-        name = key.replace("abs_", "mae_")
+        name = {"acausal": "frac_acausal"}.get(key, key.replace("abs_", "mae_"))
         out[name] = float(np.mean(val[ok])) if ok.any() else None
+    out["median_abs_z"] = float(np.median(err["abs_z"][ok])) if ok.any() else None
     return out
 
 
