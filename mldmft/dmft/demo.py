@@ -1,10 +1,11 @@
 """The shipped demo: network-DMFT on the Bethe lattice through the Mott transition at beta = 50.
 
 ``mldmft demo`` runs up and down U sweeps with the pretrained correction network shipped in
-``mldmft/pretrained/`` (a residual MLP correcting IPT, trained on half-filled Nb = 8 ED data at
-beta = 50; recipe in ``mldmft/pretrained/README.md``), the same sweeps with plain IPT, and compares
-both with the ED-DMFT (Nb = 8) reference curve shipped next to the network (or recomputed with
-``--compute-ed``). It writes the sweeps (HDF5 + CSV) and ``mott_beta50.png`` under ``data/demo/``.
+``mldmft/pretrained/`` (an ensemble of 5 residual MLPs correcting IPT, trained on half-filled
+Nb = 8 ED data at beta = 50; recipe in ``mldmft/pretrained/README.md``), the same sweeps with
+plain IPT, and compares both with the ED-DMFT (Nb = 8) reference curve shipped next to the
+network (or recomputed with ``--compute-ed``). It writes the sweeps (HDF5 + CSV) and
+``mott_beta50.png`` under ``data/demo/``.
 """
 
 from __future__ import annotations

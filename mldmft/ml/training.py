@@ -162,7 +162,8 @@ def fit_krr_predictor(cfg: TrainConfig, data: PreparedData,
     if edge:
         log(f"warning    KRR selected at the edge of its grid: {'; '.join(edge)}; "
             f"widen model.alphas / model.gammas")
-    info = {"grid": fit.grid, "grid_edge": edge, "alpha": m.alpha, "gamma": m.gamma, "n_train_used": fit.n_train}
+    info = {"grid": fit.grid, "grid_edge": edge, "alpha": m.alpha, "gamma": m.gamma,
+            "n_train_used": fit.n_train}
     return _predictor(cfg, data, m, "krr", {"n_members": 1}), info
 
 
