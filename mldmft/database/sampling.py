@@ -4,8 +4,9 @@ Every sample ``i`` draws from its own generator ``numpy.random.default_rng(SeedS
 spawn_key=(i,)))``, so a sample is the same whatever the order, the chunking or the number of
 workers that produce it.
 
-A parameter spec is a number (fixed), a two-element list ``[lo, hi]`` (uniform on the range), or
-a mapping ``{"choice": [v1, v2, ...]}`` (uniform over the set).
+A parameter spec is a number (fixed), a two-element list ``[lo, hi]`` (uniform on the range), a
+mapping ``{"loguniform": [lo, hi]}`` (``log x`` uniform, ``lo > 0``), or a mapping
+``{"choice": [v1, v2, ...]}`` (uniform over the set).
 
 Recipes:
 
@@ -14,8 +15,18 @@ Recipes:
   ``t^2``), bath energies drawn uniform and stretched about their centre so that
   ``(max - min)/(2D) = 1``; ``U``, ``eps_d`` (or half filling: ``eps_d = -U/2`` with a mirror-
   symmetric bath) and ``beta`` from specs.
+  Off half filling ``eps_d`` is drawn from a spec, or as ``eps_d = -U/2 + s (U/2 + D)`` with the
+  shift ``s`` from the ``eps_d_shift`` spec (``s = 0``: half filling, ``s = -+1``: the atomic
+  levels at the band edges), so that every ``U`` sees the same range of fillings;
+  ``half_filling_fraction`` draws that share of samples at half filling.
 * :class:`BathListRecipe` — discrete baths read from a YAML/JSON list (e.g. hybridisations visited
   by a DMFT run); ``U``, ``eps_d``, ``beta`` come from each entry or, where absent, from specs.
+* :class:`~mldmft.database.dmft_sampling.DMFTIterateRecipe` (``kind: dmft_iterates``) — the
+  hybridisations cheap-solver DMFT loops visit, refitted to discrete baths.
+* :class:`MixtureRecipe` (``kind: mixture``) — each sample from one of several recipes, chosen
+  with given weights.
+
+New kinds plug in with :func:`register_recipe` (``make_recipe`` looks them up by ``kind``).
 """
 
 from __future__ import annotations
@@ -31,8 +42,8 @@ import yaml
 
 from solvers import AndersonModel
 
-__all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "sample_rng", "make_recipe",
-           "Sample"]
+__all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "MixtureRecipe", "sample_rng",
+           "make_recipe", "register_recipe", "Sample"]
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -48,13 +59,22 @@ class ParamSpec:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[float, ...] | None = None
+    log: bool = False
 
     @classmethod
     def parse(cls, name: str, spec: Any) -> "ParamSpec":
+        if isinstance(spec, Mapping) and set(spec) == {"loguniform"}:
+            rng = spec["loguniform"]
+            if not isinstance(rng, (list, tuple)) or len(rng) != 2:
+                raise ValueError(f"sampling.{name}: loguniform needs [lo, hi], got {rng!r}")
+            inner = cls.parse(name, list(rng))
+            if inner.lo <= 0:
+                raise ValueError(f"sampling.{name}: loguniform needs lo > 0, got {inner.lo}")
+            return cls(name, lo=inner.lo, hi=inner.hi, log=True)
         if isinstance(spec, Mapping):
             if set(spec) != {"choice"}:
-                raise ValueError(f"sampling.{name}: a mapping spec must be {{choice: [...]}}, "
-                                 f"got keys {sorted(spec)}")
+                raise ValueError(f"sampling.{name}: a mapping spec must be {{choice: [...]}} or "
+                                 f"{{loguniform: [lo, hi]}}, got keys {sorted(spec)}")
             vals = tuple(float(v) for v in spec["choice"])
             if not vals:
                 raise ValueError(f"sampling.{name}: the choice list is empty")
@@ -84,6 +104,8 @@ class ParamSpec:
             return float(self.choices[int(rng.integers(len(self.choices)))])
         if self.lo == self.hi:
             return float(self.lo)
+        if self.log:
+            return float(np.exp(rng.uniform(np.log(self.lo), np.log(self.hi))))
         return float(rng.uniform(self.lo, self.hi))
 
     @property
@@ -120,6 +142,8 @@ class BetheRandomBath:
     beta: ParamSpec
     eps_d: ParamSpec | None
     half_filling: bool = False
+    eps_d_shift: ParamSpec | None = None
+    half_filling_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.n_bath) <= 64:
@@ -127,8 +151,14 @@ class BetheRandomBath:
         self.D.require_positive()
         self.beta.require_positive()
         self.U.require_nonnegative()
-        if not self.half_filling and self.eps_d is None:
-            raise ValueError("sampling.eps_d is required unless sampling.half_filling is true")
+        if self.eps_d is not None and self.eps_d_shift is not None:
+            raise ValueError("sampling: give eps_d or eps_d_shift, not both")
+        if not self.half_filling and self.eps_d is None and self.eps_d_shift is None:
+            raise ValueError("sampling.eps_d (or eps_d_shift) is required unless "
+                             "sampling.half_filling is true")
+        if not 0.0 <= float(self.half_filling_fraction) <= 1.0:
+            raise ValueError("sampling.half_filling_fraction must lie in [0, 1], got "
+                             f"{self.half_filling_fraction}")
 
     @property
     def max_bath(self) -> int:
@@ -140,7 +170,10 @@ class BetheRandomBath:
         U = self.U.draw(rng)
         beta = self.beta.draw(rng)
         nb = int(self.n_bath)
-        if self.half_filling:
+        half = self.half_filling
+        if not half and self.half_filling_fraction > 0:
+            half = bool(rng.uniform() < self.half_filling_fraction)
+        if half:
             half = nb // 2
             pos = rng.uniform(0.0, 1.0, half)
             v_half = rng.uniform(0.0, 1.0, half) + 1e-3
@@ -155,7 +188,10 @@ class BetheRandomBath:
             span = eps.max() - eps.min()
             centre = 0.5 * (eps.max() + eps.min())
             eps = centre + (eps - centre) * (2 * D / span) if span > 0 else eps
-            eps_d = self.eps_d.draw(rng)
+            if self.eps_d_shift is not None:
+                eps_d = -U / 2 + self.eps_d_shift.draw(rng) * (U / 2 + D)
+            else:
+                eps_d = self.eps_d.draw(rng)
         v = v * (D / 2) / np.sqrt(np.sum(v ** 2))
         order = np.argsort(eps, kind="stable")
         model = AndersonModel(U=U, eps_d=eps_d, beta=beta, bath_eps=eps[order], bath_v=v[order])
@@ -220,33 +256,111 @@ class BathListRecipe:
         return Sample(index=index, model=model, D=D)
 
 
-def make_recipe(cfg: Mapping[str, Any]) -> BetheRandomBath | BathListRecipe:
-    """Build a recipe from a plain mapping (``kind: bethe_random`` or ``kind: bath_list``)."""
+@dataclass(frozen=True)
+class MixtureRecipe:
+    """Each sample from one component recipe, chosen with probability ``weights[k]``.
+
+    Sample ``i`` picks its component with its own generator (seed and index), then draws from
+    that component with the same ``(seed, i)``: the mixture is as reproducible as its parts.
+    """
+
+    components: tuple
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.components or len(self.components) != len(self.weights):
+            raise ValueError("sampling.components: a non-empty list of recipes, each with a "
+                             "weight")
+        w = np.asarray(self.weights, dtype=float)
+        if not (np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0):
+            raise ValueError(f"sampling.components: weights must be >= 0 and not all 0, got "
+                             f"{list(self.weights)}")
+
+    @property
+    def max_bath(self) -> int:
+        return max(c.max_bath for c in self.components)
+
+    def component_of(self, seed: int, index: int) -> int:
+        """Index of the component sample ``index`` is drawn from."""
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index), 1)))
+        w = np.asarray(self.weights, dtype=float)
+        return int(rng.choice(len(w), p=w / w.sum()))
+
+    def draw(self, seed: int, index: int) -> Sample:
+        return self.components[self.component_of(seed, index)].draw(seed, index)
+
+
+def _make_bethe_random(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool):
+    shift = cfg.pop("eps_d_shift", None)
+    frac = float(cfg.pop("half_filling_fraction", 0.0))
+    allowed = {"n_bath", "D", "U", "beta"}
+    unknown = set(cfg) - allowed
+    if unknown:
+        raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bethe_random")
+    for key in allowed:
+        if key not in cfg:
+            raise ValueError(f"sampling.{key} is missing")
+    return BetheRandomBath(n_bath=int(cfg["n_bath"]), D=ParamSpec.parse("D", cfg["D"]),
+                           U=ParamSpec.parse("U", cfg["U"]),
+                           beta=ParamSpec.parse("beta", cfg["beta"]), eps_d=eps_spec,
+                           half_filling=half,
+                           eps_d_shift=None if shift is None else ParamSpec.parse("eps_d_shift",
+                                                                                  shift),
+                           half_filling_fraction=frac)
+
+
+def _make_bath_list(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool):
+    allowed = {"path", "U", "beta"}
+    unknown = set(cfg) - allowed
+    if unknown:
+        raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bath_list")
+    if "path" not in cfg:
+        raise ValueError("sampling.path is missing")
+    return BathListRecipe(path=str(cfg["path"]), U=ParamSpec.parse("U", cfg.get("U", 0.0)),
+                          beta=ParamSpec.parse("beta", cfg.get("beta", 50.0)),
+                          eps_d=eps_spec, half_filling=half)
+
+
+def _make_mixture(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool):
+    comps = cfg.pop("components", None)
+    if cfg or eps_spec is not None or half:
+        raise ValueError("sampling: a mixture takes only `components` (each with a weight); "
+                         f"got also {sorted(cfg) + (['eps_d'] if eps_spec else [])}")
+    if not isinstance(comps, Sequence) or isinstance(comps, str) or not comps:
+        raise ValueError("sampling.components: a non-empty list of recipes")
+    recipes, weights = [], []
+    for k, comp in enumerate(comps):
+        if not isinstance(comp, Mapping) or "weight" not in comp:
+            raise ValueError(f"sampling.components[{k}]: a recipe mapping with a `weight`")
+        comp = dict(comp)
+        weights.append(float(comp.pop("weight")))
+        recipes.append(make_recipe(comp))
+    return MixtureRecipe(components=tuple(recipes), weights=tuple(weights))
+
+
+_RECIPES: dict[str, Any] = {"bethe_random": _make_bethe_random, "bath_list": _make_bath_list,
+                            "mixture": _make_mixture}
+
+
+def register_recipe(kind: str, factory: Any) -> None:
+    """Register ``factory(cfg, eps_d_spec, half_filling) -> recipe`` under ``kind``.
+
+    A recipe has ``max_bath`` (largest bath) and ``draw(seed, index) -> Sample``.
+    """
+    _RECIPES[str(kind)] = factory
+
+
+def make_recipe(cfg: Mapping[str, Any]):
+    """Build a recipe from a plain mapping (``kind``: ``bethe_random``, ``bath_list``,
+    ``dmft_iterates``, ``mixture`` or a registered kind)."""
     cfg = dict(cfg)
     kind = cfg.pop("kind", None)
+    if kind == "dmft_iterates" and kind not in _RECIPES:
+        from . import dmft_sampling  # noqa: F401  (registers the kind)
     half = bool(cfg.pop("half_filling", False))
     eps_d = cfg.pop("eps_d", None)
     eps_spec = None if (half or eps_d is None) else ParamSpec.parse("eps_d", eps_d)
-    if kind == "bethe_random":
-        allowed = {"n_bath", "D", "U", "beta"}
-        unknown = set(cfg) - allowed
-        if unknown:
-            raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bethe_random")
-        for key in allowed:
-            if key not in cfg:
-                raise ValueError(f"sampling.{key} is missing")
-        return BetheRandomBath(n_bath=int(cfg["n_bath"]), D=ParamSpec.parse("D", cfg["D"]),
-                               U=ParamSpec.parse("U", cfg["U"]),
-                               beta=ParamSpec.parse("beta", cfg["beta"]), eps_d=eps_spec,
-                               half_filling=half)
-    if kind == "bath_list":
-        allowed = {"path", "U", "beta"}
-        unknown = set(cfg) - allowed
-        if unknown:
-            raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bath_list")
-        if "path" not in cfg:
-            raise ValueError("sampling.path is missing")
-        return BathListRecipe(path=str(cfg["path"]), U=ParamSpec.parse("U", cfg.get("U", 0.0)),
-                              beta=ParamSpec.parse("beta", cfg.get("beta", 50.0)),
-                              eps_d=eps_spec, half_filling=half)
-    raise ValueError(f"sampling.kind: unknown recipe {kind!r}; choose bethe_random or bath_list")
+    if kind not in _RECIPES:
+        raise ValueError(f"sampling.kind: unknown recipe {kind!r}; choose one of "
+                         f"{', '.join(sorted(set(_RECIPES) | {'dmft_iterates'}))}")
+    return _RECIPES[kind](cfg, eps_spec, half)
