@@ -1,14 +1,16 @@
 """The ``mldmft`` command line.
 
 * ``mldmft solve --solver ed MODEL.yaml [--out FILE.h5] [--plot] [--opt key=value ...]`` solves one
-  impurity model, writes the result (HDF5, schema in :mod:`mldmft.h5schema`) and a JSON summary,
-  and prints density, double occupancy, Z and wall time.
+  impurity model, writes the result (HDF5, schema in :mod:`mldmft.h5schema`) and a JSON summary
+  ``FILE.summary.json`` beside it, and prints density, double occupancy, Z and wall time. It never
+  writes over the model file or over an HDF5 file that is not an earlier result.
 * ``mldmft generate [hydra overrides]`` generates (or resumes) an AIM database
   (``configs/generate.yaml``).
 * ``mldmft inspect FILE`` summarises a database and writes PNG plots.
 * ``mldmft demo`` runs the shipped Mott-transition demo (network vs IPT vs ED-DMFT).
 * ``mldmft dmft [hydra overrides]`` runs a Bethe-lattice DMFT sweep (``configs/dmft.yaml``);
-  ``mldmft overlay A.h5 B.h5 ...`` overlays several sweeps in one figure.
+  ``mldmft overlay A.h5 B.h5 ... [--out FIG.png]`` overlays several sweeps in one figure
+  (default ``overlay_A_B.png`` beside ``A.h5``; the path is printed).
 
 Only this module (and ``train.py``/``dmft_loop.py``) sees Hydra configs; it builds typed objects
 and passes plain arguments down.
@@ -52,15 +54,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown solver {args.solver!r}; available: "
                          f"{', '.join(available_solvers())}")
     options = _parse_options(args.opt)
+    out, summary_path, png = _solve_outputs(args.model, args.solver, args.out)
     try:
         result = solve(args.solver, model, **options)
     except TypeError as err:
         raise ValueError(f"bad option for solver {args.solver!r}: {err}") from None
-    stem = Path(args.model).stem
-    out = Path(args.out) if args.out else Path("data") / "results" / f"{stem}_{args.solver}.h5"
     write_result(out, result, model, options)
     summary = result_summary(result)
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"model          {args.model}  (U={model.U:g}, eps_d={model.eps_d:g}, "
           f"beta={model.beta:g}, Nb={model.n_bath})")
     print(f"solver         {result.solver}   converged={result.converged}")
@@ -71,11 +72,45 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     print(f"wall time      {result.wall_time:.3f} s")
     for w in result.info.get("warnings", []):
         print(f"warning        {w}")
-    print(f"written        {out}  (+ {out.with_suffix('.json').name})")
+    print(f"written        {out}  (+ summary {summary_path.name})")
     if args.plot:
-        png = plot_result(result, out.with_suffix(".png"))
-        print(f"plot           {png}")
+        print(f"plot           {plot_result(result, png)}")
     return 0
+
+
+def _solve_outputs(model: str, solver: str, out: str | None) -> tuple[Path, Path, Path]:
+    """``(result.h5, summary.json, plot.png)`` of ``mldmft solve``; checked before solving.
+
+    ``--out`` must end in ``.h5``; the summary is ``<stem>.summary.json`` and the plot
+    ``<stem>.png`` beside it. None of them may be the model file, and an existing ``--out`` is
+    overwritten only if it is an earlier ``mldmft solve`` result.
+    """
+    from .h5schema import RESULT_SCHEMA
+
+    h5 = (Path(out) if out else
+          Path("data") / "results" / f"{Path(model).stem}_{solver}.h5")
+    if h5.suffix != ".h5":
+        raise ValueError(f"--out must name an HDF5 file ending in .h5 (the JSON summary and the "
+                         f"plot are written beside it), got {h5}")
+    summary = h5.with_name(h5.stem + ".summary.json")
+    png = h5.with_suffix(".png")
+    model_path = Path(model).resolve()
+    for p in (h5, summary, png):
+        if p.resolve() == model_path:
+            raise ValueError(f"--out {h5} would overwrite the model file {model}; choose another "
+                             "name")
+    if h5.exists():
+        import h5py
+
+        try:
+            with h5py.File(h5, "r") as f:
+                schema = f.attrs.get("schema")
+        except OSError:
+            schema = None
+        if schema != RESULT_SCHEMA:
+            raise ValueError(f"--out {h5} exists and is not an mldmft solve result; refusing to "
+                             "overwrite it")
+    return h5, summary, png
 
 
 def _config_dir() -> Path:
@@ -128,11 +163,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = _generate_config(_compose("generate", args.overrides))
     cfg.validate()
-    print(f"generating {cfg.n_samples} samples -> {cfg.out}  (target {cfg.target.name}, cheap "
-          f"{', '.join(c.name for c in cfg.cheap) or '-'}, backend {cfg.backend})")
-    with tqdm(total=cfg.n_samples, unit="sample", disable=not cfg.progress,
-              dynamic_ncols=True) as bar:
-        summary = generate(cfg, progress=bar.update)
+    bars: list = []
+
+    def start(done: int, total: int) -> None:  # opened only when there is work to do
+        resumed = f", {done} already on disk" if done else ""
+        print(f"generating {total} samples -> {cfg.out}  (target {cfg.target.name}, cheap "
+              f"{', '.join(c.name for c in cfg.cheap) or '-'}, backend {cfg.backend}{resumed})",
+              flush=True)
+        bars.append(tqdm(total=total, initial=done, unit="sample", disable=not cfg.progress,
+                         dynamic_ncols=True))
+
+    try:
+        summary = generate(cfg, progress=lambda n: bars[0].update(n), on_start=start)
+    finally:
+        for bar in bars:
+            bar.close()
     for line in summary.lines():
         print(line)
     return 0
@@ -181,9 +226,13 @@ def run_sweep(kwargs: dict) -> list:
     print(f"{'branch':<6} {'U':>6} {'conv':>5} {'iter':>5} {'Z':>8} {'docc':>8} "
           f"{'-bG(b/2)':>9} {'E_kin':>8} {'time s':>7}")
     for p in points:
+        note = p.note() if p.retried_linear else ""
         print(f"{p.branch:<6} {p.U:>6.3f} {str(p.converged):>5} {p.iterations:>5} {p.Z:>8.4f} "
               f"{p.double_occupancy:>8.4f} {p.g_beta_half:>9.4f} {p.kinetic_energy:>8.4f} "
-              f"{p.wall_time:>7.2f}")
+              f"{p.wall_time:>7.2f}" + (f"  {note}" if note else ""))
+    if any(p.retried_linear for p in points):
+        print(f"(iter counts both attempts where Anderson acceleration failed within max_iter = "
+              f"{kwargs['max_iter']} and the point was redone with linear mixing)")
     out = Path(kwargs["out"])
     print(f"written  {out}  and  {out.with_suffix('.csv')}")
     bad = [p for p in points if not p.converged]
@@ -209,9 +258,21 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
     labels = args.labels.split(",") if args.labels else [Path(f).stem for f in args.files]
     if len(labels) != len(args.files):
         raise ValueError(f"--labels has {len(labels)} names for {len(args.files)} files")
+    out = Path(args.out) if args.out else overlay_default_out(args.files)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ValueError(f"--out must end in .png, .pdf or .svg, got {out}")
+    if any(out.resolve() == Path(f).resolve() for f in args.files):
+        raise ValueError(f"--out {out} is one of the input files")
     runs = [(lab, load_sweep(f)) for lab, f in zip(labels, args.files)]
-    print(f"plot     {plot_sweeps(runs, args.out, title=args.title)}")
+    note = "" if args.out else "  (default name; choose one with --out)"
+    print(f"plot     {plot_sweeps(runs, out, title=args.title)}{note}")
     return 0
+
+
+def overlay_default_out(files: Sequence[str]) -> Path:
+    """Default figure of ``mldmft overlay``: ``overlay_<stem1>_<stem2>...png`` in the folder of
+    the first file (file stems joined by ``_``)."""
+    return Path(files[0]).parent / ("overlay_" + "_".join(Path(f).stem for f in files) + ".png")
 
 
 def _cmd_export_baths(args: argparse.Namespace) -> int:
@@ -257,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="solve one Anderson impurity model from a YAML/JSON file")
     p.add_argument("model", help="model file (.yaml or .json)")
     p.add_argument("--solver", default="ed", help="registered solver name (default: ed)")
-    p.add_argument("--out", default=None, help="output HDF5 (default: data/results/<model>_<solver>.h5)")
+    p.add_argument("--out", default=None,
+                   help="output HDF5, must end in .h5 (default: data/results/<model>_<solver>.h5);"
+                   " the summary goes to <stem>.summary.json and --plot to <stem>.png beside it")
     p.add_argument("--plot", action="store_true", help="also write a PNG of G(i w_n) and G(tau)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="solver option, e.g. --opt n_iw=512 (repeatable)")
@@ -275,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_dmft)
     o = sub.add_parser("overlay", help="overlay several DMFT sweeps (Z, docc vs U) in one PNG")
     o.add_argument("files", nargs="+", help="sweep HDF5 files")
-    o.add_argument("--out", default="data/dmft/overlay.png", help="output PNG")
+    o.add_argument("--out", default=None, help="output figure (.png/.pdf/.svg; default: "
+                   "overlay_<stem1>_<stem2>...png beside the first file)")
     o.add_argument("--labels", default=None, help="comma-separated labels (default: file stems)")
     o.add_argument("--title", default="", help="figure title")
     o.set_defaults(func=_cmd_overlay)

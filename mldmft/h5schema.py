@@ -85,7 +85,9 @@ with particle-hole augmentation, row ``2i`` is drawn sample ``i`` and row ``2i+1
 
     /                   attrs: schema, schema_version, package_version, git_revision, created,
                                config (JSON, fully resolved), target, cheap_solvers (JSON),
-                               solver_options (JSON), n_l, n_sigma, n_bath_max, n_samples, n_rows
+                               solver_options (JSON), n_l, n_sigma, n_bath_max, n_samples, n_rows;
+                               merged files (mldmft merge) also merged_from (JSON list of paths),
+                               duplicates_dropped (samples), config_digest = "merged"
     /sample_index       int64   [row]            index i of the drawn sample
     /group_id           int64   [row]            = sample_index; twins share it (never split)
     /augmented          bool    [row]            True for a particle-hole twin
@@ -150,11 +152,15 @@ _SWEEP_DOC = """DMFT sweep, schema ``mldmft.dmft_sweep`` version 1 (one group pe
 order; a CSV with the scalars is written next to it):
 
     /                      attrs: schema, schema_version, package_version, created, n_points,
-                                  meta (JSON: solver, beta, D, mu, loop and solver options)
+                                  plan (JSON: what decides the points, compared on resume:
+                                  solver, solver_options, guard, beta, lattice, D, mu, U_values,
+                                  direction, n_iw, tol, max_iter, mixing, accel),
+                                  meta (JSON: the plan plus extra metadata, e.g. the config)
     /points/<k>            attrs: U, branch ('up'|'down'), converged, iterations, residual, Z,
                                   double_occupancy, density, g_beta_half (-beta G(beta/2)),
                                   kinetic_energy (D, per site, both spins), wall_time (s),
-                                  fallbacks, beta, mu, D
+                                  fallbacks, beta, mu, D, retried_linear (Anderson failed,
+                                  redone with linear mixing; iterations counts both)
     /points/<k>/g_iw       complex128 [n_iw]   local G(i w_n)                      (1/D)
     /points/<k>/sigma_iw   complex128 [n_iw]   Sigma(i w_n)                        (D)
     /points/<k>/delta_iw   complex128 [n_iw]   converged Delta(i w_n) = t^2 G      (D)"""

@@ -1,12 +1,18 @@
 """Crash-safe HDF5 writing shared by every mldmft file type.
 
-A file is written under a temporary name and renamed into place only when complete, so a killed
-process never leaves a truncated file under the real name.
+A file is written under a temporary name (``<name>.tmp<pid>``) and renamed into place only when
+complete, so a killed process never leaves a truncated file under the real name. A long job that
+writes one output (database generation, a DMFT sweep) holds :func:`run_lock` on it, so a second
+run to the same output is refused at once, and under that lock removes the temporary files a
+killed run left behind (:func:`remove_tmp_litter`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +20,14 @@ from typing import Iterator
 
 import h5py
 
-__all__ = ["atomic_h5", "write_header", "open_h5"]
+__all__ = ["atomic_h5", "write_header", "open_h5", "run_lock", "RunLockedError",
+           "remove_tmp_litter", "tmp_name"]
+
+
+def tmp_name(path: str | Path) -> Path:
+    """The temporary name ``<name>.tmp<pid>`` under which ``path`` is written before renaming."""
+    path = Path(path)
+    return path.with_name(path.name + f".tmp{os.getpid()}")
 
 
 @contextmanager
@@ -22,7 +35,7 @@ def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
     """``with atomic_h5(path) as f: ...`` writes ``f`` and renames it to ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp = tmp_name(path)
     try:
         with h5py.File(tmp, "w") as f:
             yield f
@@ -51,3 +64,106 @@ def open_h5(path: str | Path, hint: str = "") -> h5py.File:
         return h5py.File(path, "r")
     except OSError as err:
         raise SchemaError(f"{path}: not a readable HDF5 file ({err}){hint}") from None
+
+
+class RunLockedError(ValueError):
+    """Another live run holds the lock on an output."""
+
+
+#: Lock files held by this process (a lock naming this pid but not listed here was left by an
+#: earlier process that had the same pid, e.g. in a container).
+_HELD: set[Path] = set()
+
+
+def _lock_path(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _read_lock(lock: Path) -> dict | None:
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _holder(info: dict | None) -> str:
+    if not info:
+        return "an unknown process (unreadable lock file)"
+    return (f"pid {info.get('pid')} on host {info.get('host')} (started "
+            f"{info.get('started', '?')}: {info.get('command', '?')})")
+
+
+@contextmanager
+def run_lock(target: str | Path, command: str = "") -> Iterator[Path]:
+    """Hold the lock file ``<target>.lock`` while writing ``target``.
+
+    The lock is created with ``O_CREAT | O_EXCL`` (atomic, also on NFS v3+) and holds the pid,
+    host name, start time and ``command`` as JSON. A lock left by a dead process on this host
+    (stale: the pid no longer exists) is taken over; a lock held by a live process, or by a
+    process on another host (whose liveness cannot be checked from here), raises
+    :class:`RunLockedError` naming the holder. The lock is removed on exit.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock_path(target)
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            info = _read_lock(lock)
+            pid = info.get("pid") if info is not None else None
+            stale = (isinstance(pid, int) and info.get("host") == me["host"]
+                     and (not _pid_alive(pid)
+                          or (pid == me["pid"] and lock.resolve() not in _HELD)))
+            if not stale:
+                raise RunLockedError(
+                    f"{target} is being written by another run: {_holder(info)}; wait for it to "
+                    f"finish, or delete {lock} if that run is gone") from None
+            try:
+                lock.unlink()  # stale: its process is dead
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(me))
+        _HELD.add(lock.resolve())
+        break
+    else:
+        raise RunLockedError(f"could not take the lock {lock}; another run keeps creating it")
+    try:
+        yield lock
+    finally:
+        _HELD.discard(lock.resolve())
+        info = _read_lock(lock)
+        if info is not None and info.get("pid") == me["pid"] and info.get("host") == me["host"]:
+            lock.unlink(missing_ok=True)
+
+
+def remove_tmp_litter(path: str | Path) -> list[Path]:
+    """Delete the temporary files ``<name>.tmp<pid>`` of ``path`` left by killed writers.
+
+    Call only while holding :func:`run_lock` on the output they belong to (no other writer is
+    running then). Returns the removed paths.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(path.name) + r"\.tmp\d+")
+    removed = []
+    for p in path.parent.iterdir():
+        if pattern.fullmatch(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

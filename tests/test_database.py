@@ -296,3 +296,119 @@ def test_merge_keeps_groups_unique(small_db, tmp_path):
     with pytest.raises(ValueError, match="n_l"):
         generate(small_config(tmp_path / "l.h5", n_samples=1, n_l=40))
         merge_databases([out, tmp_path / "l.h5"], tmp_path / "bad.h5")
+
+
+def test_merge_drops_duplicate_samples_and_keeps_twins_together(small_db, tmp_path, capsys):
+    """`mldmft merge db.h5 db.h5` used to give every sample twice (one could sit in train and
+    test); duplicates (same U, eps_d, beta, bath) are dropped a whole group at a time."""
+    from mldmft.cli import main
+    from mldmft.database.merge import merge_rows
+
+    out, _ = small_db
+    a = load_database(out)
+    assert main(["merge", str(out), str(out), "--out", str(tmp_path / "m.h5")]) == 0
+    assert "dropped 6 duplicate sample(s) (12 rows" in capsys.readouterr().out
+    m = load_database(tmp_path / "m.h5")
+    for name in a:
+        assert np.array_equal(a[name], m[name], equal_nan=a[name].dtype.kind == "f"), name
+    with open_database(tmp_path / "m.h5") as f:
+        assert f.attrs["n_samples"] == 6 and f.attrs["duplicates_dropped"] == 6
+    # a new chunk (active learning): a sample already present is dropped with its twin even when
+    # it arrives as the twin of the stored one (twin row first, permuted bath, -0.0 vs 0.0)
+    new = {k: v[[3, 2, 1, 0]].copy() for k, v in a.items()}  # group 1 swapped, then group 0
+    new["group_id"] = np.array([0, 0, 1, 1])
+    new["bath/eps"][0, :3] = new["bath/eps"][0, :3][::-1]
+    new["bath/v"][0, :3] = new["bath/v"][0, :3][::-1]
+    fresh = {k: v[:2].copy() for k, v in a.items()}
+    fresh["params/U"] = fresh["params/U"] + 0.125  # another model: kept
+    rows, report = merge_rows(a, new, fresh)
+    assert report.groups_dropped == 2 and report.rows_kept == 14
+    assert np.array_equal(rows["params/U"][-2:], fresh["params/U"])
+    ids = rows["group_id"]
+    assert len(np.unique(ids)) == 7 and np.array_equal(ids[0::2], ids[1::2])
+    with pytest.raises(ValueError, match="one of the inputs"):
+        from mldmft.database.merge import merge_databases
+        merge_databases([out, tmp_path / "m.h5"], tmp_path / "m.h5")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_second_run_to_the_same_output_is_refused_at_once(tmp_path):
+    """Two runs to one output used to both compute everything; the second then failed with a
+    misleading 'missing or unreadable chunk'. The lock names the run holding it."""
+    import socket
+
+    from mldmft.h5util import RunLockedError, run_lock
+
+    out = tmp_path / "l.h5"
+    cfg = small_config(out, n_samples=1, cheap=(SolverSpec("hubbard_i"),))
+    with run_lock(out, command="first run"):
+        with pytest.raises(RunLockedError, match=r"another run: pid \d+ .*first run"):
+            generate(cfg)
+    assert not (tmp_path / "l.h5.parts").exists()  # refused before any work
+    # a lock held by a live process elsewhere on this host, or on another host: refused
+    lock = tmp_path / "l.h5.lock"
+    for pid, host in ((os.getppid(), socket.gethostname()), (_dead_pid(), "other-node")):
+        lock.write_text(json.dumps({"pid": pid, "host": host, "command": "x"}))
+        with pytest.raises(RunLockedError, match="delete .*l.h5.lock if that run is gone"):
+            generate(cfg)
+    # a stale lock (its process is dead) is taken over; the lock is released at the end
+    lock.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    assert generate(cfg).n_rows == 2
+    assert not lock.exists()
+
+
+def test_rerun_cleans_the_litter_of_a_killed_run(tmp_path):
+    """Temporary files of killed writers and a half-deleted parts folder survived reruns."""
+    out = tmp_path / "c.h5"
+    cfg = small_config(out, n_samples=2, chunk_size=1, cheap=(SolverSpec("hubbard_i"),))
+    parts = tmp_path / "c.h5.parts"
+    parts.mkdir()
+    litter = [tmp_path / "c.h5.tmp424242", parts / "chunk_000001.h5.tmp77"]
+    for p in litter:
+        p.write_bytes(b"\x89HDF truncated")
+    keep = tmp_path / "c.h5.tmpfoo"  # not our kind of name: left alone
+    keep.write_text("x")
+    summary = generate(cfg)
+    assert summary.cleaned == 2 and not any(p.exists() for p in litter) and keep.exists()
+    # killed after assembling but while deleting the parts: the rerun removes them
+    parts.mkdir()
+    (parts / "chunk_000000.h5").write_bytes(b"left over")
+    again = generate(cfg)
+    assert not parts.exists() and again.cleaned == 1 and again.already_complete
+
+
+def test_progress_counts_samples_as_they_finish(tmp_path, capsys):
+    """The bar advanced only when a whole chunk ended, and a rerun of a finished run showed an
+    empty 0/N bar instead of saying it is complete."""
+    from mldmft.cli import main
+
+    out = tmp_path / "p.h5"
+    ticks, starts = [], []
+    cfg = small_config(out, n_samples=3, chunk_size=3, cheap=(SolverSpec("hubbard_i"),))
+    generate(cfg, progress=ticks.append, on_start=lambda *a: starts.append(a))
+    assert ticks == [1, 1, 1] and starts == [(0, 3)]
+    ticks.clear()
+    summary = generate(cfg, progress=ticks.append, on_start=lambda *a: starts.append(a))
+    assert summary.already_complete and ticks == [] and len(starts) == 1
+    assert "already complete" in "\n".join(summary.lines())
+    # a process pool reports every sample too
+    pool = small_config(tmp_path / "q.h5", n_samples=4, chunk_size=2, workers=2,
+                        cheap=(SolverSpec("hubbard_i"),))
+    generate(pool, progress=ticks.append)
+    assert sum(ticks) == 4
+    # the command line: a finished run says so, with no bar
+    args = ["generate", f"out={tmp_path}/cli.h5", "n_samples=1", "seed=5", "sampling.n_bath=2",
+            "cheap_solvers=[hubbard_i]", "n_l=20", "n_sigma=4", "workers=1"]
+    capsys.readouterr()
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "generating 1 samples" in first.out and "1/1" in first.err
+    assert main(args) == 0
+    second = capsys.readouterr()
+    assert "already complete" in second.out and "generating" not in second.out
+    assert "0/1" not in second.err and "sample/s" not in second.err

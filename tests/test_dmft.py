@@ -1,9 +1,12 @@
 """Bethe-lattice DMFT: exact limits, the IPT Mott hysteresis, ED-DMFT reference, flags, resume."""
 
 import csv
+import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,8 +98,95 @@ def test_interrupted_sweep_resumes(tmp_path):
     assert [p.U for p in done] == U
     for a, b in zip(done, ref):
         assert a.Z == pytest.approx(b.Z, abs=1e-6)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match="another sweep.*beta: file 50.0, now 60.0"):
         sweep(flaky, 60.0, U, "up", out=out, solver_options={"n_iw": 1024})
+
+
+def test_resume_only_the_same_plan(tmp_path):
+    """A rerun resumes only the sweep stored in the file: other U values, another direction or
+    other loop settings used to return the stored points silently; now a one-line error names
+    the setting that differs."""
+    out = tmp_path / "a.h5"
+    first = sweep("ipt", 20.0, [1.0, 2.0, 3.0], out=out, n_iw=256)
+    again = sweep("ipt", 20, [3.0, 1.0, 2.0], out=out, n_iw=256)  # same plan: read back
+    assert [p.wall_time for p in again] == [p.wall_time for p in first]
+    for change, name in ((dict(U_values=[1.5, 2.5]), "U_values"),
+                         (dict(direction="down"), "direction"),
+                         (dict(direction="both"), "direction"),
+                         (dict(mixing=0.3), "mixing"),
+                         (dict(mu=0.8), "mu"),
+                         (dict(solver_options={"n_iw": 512}), "solver_options")):
+        kw = dict(solver="ipt", beta=20.0, U_values=[1.0, 2.0, 3.0], out=out, n_iw=256)
+        kw.update(change)
+        with pytest.raises(ValueError, match=f"holds another sweep, not resumed \\({name}: file"
+                           ) as err:
+            sweep(**kw)
+        assert len(str(err.value).splitlines()) == 1
+    # metadata (e.g. the resolved CLI config with progress/plot flags) is not part of the plan
+    assert len(sweep("ipt", 20.0, [1, 2, 3], out=out, n_iw=256, metadata={"x": 1})) == 3
+
+
+def test_sweep_output_is_locked_and_litter_is_removed(tmp_path):
+    from mldmft.h5util import RunLockedError
+
+    out = tmp_path / "s.h5"
+    litter = tmp_path / "s.h5.tmp999999999"
+    litter.write_bytes(b"half a file")
+    (tmp_path / "s.h5.lock").write_text(json.dumps(
+        {"pid": os.getppid(), "host": socket.gethostname(), "command": "another sweep"}))
+    with pytest.raises(RunLockedError, match="another run.*another sweep"):
+        sweep("ipt", 20.0, [1.0], out=out, n_iw=256)
+    assert litter.exists() and not out.exists()  # nothing touched while the other run holds it
+    (tmp_path / "s.h5.lock").unlink()
+    sweep("ipt", 20.0, [1.0], out=out, n_iw=256)
+    assert not litter.exists() and out.exists()
+    assert not (tmp_path / "s.h5.lock").exists()
+
+
+def test_iterations_are_reported_inside_a_point_and_the_retry_is_explained():
+    """The loop reports every iteration (the sweep bar shows it); a failed Anderson run is
+    retried with linear mixing, and the iteration count over both attempts is explained."""
+    from mldmft.dmft.loop import DMFTOptions, solve_point
+    from mldmft.dmft.steps import make_step
+    from mldmft.dmft.sweep import metal_seed
+
+    lattice = BetheLattice()
+    seen = []
+    point = solve_point(make_step("ipt", 256), 20.0, 3.0, metal_seed(lattice, 20.0, 256),
+                        lattice, options=DMFTOptions(n_iw=256, max_iter=3, tol=1e-14),
+                        on_iteration=lambda *a: seen.append(a))
+    assert [(it, retry) for it, _, retry in seen] == [(1, False), (2, False), (3, False),
+                                                      (4, True), (5, True), (6, True)]
+    assert all(np.isfinite(r) and r > 0 for _, r, _ in seen)
+    assert point.retried_linear and point.iterations == 6 and not point.converged
+    assert point.note() == ("NOT converged, also after linear-mixing retry (Anderson "
+                            "acceleration failed), 6 iterations in total")
+    import dataclasses
+    assert dataclasses.replace(point, converged=True).note().startswith(
+        "converged after linear-mixing retry")
+
+
+def test_sweep_progress_shows_the_iteration(monkeypatch, capsys):
+    import importlib
+
+    sweep_module = importlib.import_module("mldmft.dmft.sweep")  # the name is also a function
+    monkeypatch.setattr(sweep_module, "_POSTFIX_INTERVAL", {True: 0.0, False: 0.0})
+    sweep("ipt", 20.0, [2.0], n_iw=256, progress=True)
+    err = capsys.readouterr().err
+    assert "U=2 up: iteration 3, error" in err
+    assert "U=2 up: Z=" in err
+
+
+def test_cli_table_explains_a_linear_mixing_retry(tmp_path, capsys):
+    from mldmft.cli import main
+
+    assert main(["dmft", "solver=ipt", "U_values=[2.0]", "beta=20", "direction=up",
+                 "progress=false", "plot=false", "loop.n_iw=256", "loop.max_iter=2",
+                 "loop.tol=1e-14", f"out={tmp_path}/r.h5"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT converged, also after linear-mixing retry" in out
+    assert "4 iterations in total" in out and "max_iter = 2" in out
+    assert load_sweep(tmp_path / "r.h5")[0].retried_linear
 
 
 def test_guarded_mode_counts_fallbacks():
@@ -137,6 +227,35 @@ def test_cli_dmft_and_overlay(tmp_path):
                          env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o.png").exists()
+
+
+def test_overlay_default_name_is_beside_the_inputs_and_printed(tmp_path, capsys):
+    from mldmft.cli import main
+
+    for name in ("a", "b"):
+        sweep("ipt", 20.0, [1.0], n_iw=256, out=tmp_path / f"{name}.h5")
+    assert main(["overlay", str(tmp_path / "a.h5"), str(tmp_path / "b.h5")]) == 0
+    assert (tmp_path / "overlay_a_b.png").exists()
+    assert f"{tmp_path / 'overlay_a_b.png'}  (default name" in capsys.readouterr().out
+    before = (tmp_path / "a.h5").read_bytes()
+    assert main(["overlay", str(tmp_path / "a.h5"), str(tmp_path / "b.h5"), "--out",
+                 str(tmp_path / "a.h5")]) == 2
+    assert "--out must end in .png" in capsys.readouterr().err
+    assert (tmp_path / "a.h5").read_bytes() == before
+
+
+def test_dmft_loop_keeps_hydra_run_dirs_under_data(tmp_path):
+    """`python dmft_loop.py` used to create Hydra's outputs/ in the working directory (the
+    repository); its run directory is now under data/dmft/hydra/."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(repo / "dmft_loop.py"), "solver=ipt",
+                          "U_values=[1.0]", "beta=20", "direction=up", "loop.n_iw=256",
+                          "progress=false", "plot=false", f"out={tmp_path}/d.h5"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "outputs").exists()
+    assert list((tmp_path / "data" / "dmft" / "hydra").glob("*/*/.hydra/config.yaml"))
 
 
 def test_exported_baths_feed_the_bath_list_recipe(tmp_path):

@@ -133,6 +133,36 @@ def test_each_model_config_runs(tiny_db, tmp_path, overrides):
     assert json.loads((tmp_path / "metrics.json").read_text())["test"]["n_rows"] > 0
 
 
+def test_summary_names_the_improvement_factor_and_warns_when_worse():
+    """The summary printed "(x0.497)" unexplained and no warning for a model worse than its
+    base solver."""
+    from mldmft.ml.training import improvement_lines
+
+    def metrics(factor):
+        return {"base_solver": "ipt", "best_cheap": "ed2", "model": {"mse_g_tau": 2e-4},
+                "base": {"mse_g_tau": 2e-4 * factor},
+                "improvement": {"improvement_over_base": factor,
+                                "improvement_over_best_cheap": factor / 2}}
+
+    worse = "\n".join(improvement_lines(metrics(0.497)))
+    assert "improvement factor over the base solver ipt" in worse and ": 0.497x" in worse
+    assert "over the best cheap solver ed2: 0.248x" in worse
+    assert "warning" in worse and "WORSE than its base solver ipt" in worse
+    better = "\n".join(improvement_lines(metrics(4.0)))
+    assert ": 4x" in better and "warning" not in better
+
+
+def test_no_per_batch_progress_bar_in_a_log(tiny_db, tmp_path, capfd):
+    """With stdout not a terminal (a log file), Lightning's per-batch bar is off even with
+    trainer.progress_bar=true; the summary lines still print."""
+    cfg = TRAIN.compose([f"data.path={tiny_db}", "trainer.progress_bar=true",
+                         "trainer.fast_dev_run=true", "metrics.plots=false"])
+    run_training(cfg, tmp_path, log=print)
+    out, err = capfd.readouterr()
+    assert "improvement factor over the base solver" in out
+    assert "Epoch 0" not in out + err and "it/s" not in out + err
+
+
 def test_low_frequency_loss_term_is_the_matsubara_error():
     import torch
 

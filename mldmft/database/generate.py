@@ -5,13 +5,23 @@ process of a local pool, or a Dask worker) from the sample indices alone, so the
 depend on the backend, the number of workers or interruptions; the main process writes each
 finished chunk atomically (:mod:`mldmft.database.store`). Rerunning the same command skips the
 chunks already on disk.
+
+A run holds the lock ``<out>.lock`` (:func:`mldmft.h5util.run_lock`): a second run to the same
+output stops at once, naming the holder. Under the lock a run first removes what a killed run of
+the same output left behind: temporary ``<out>.tmp<pid>`` and ``chunk_<k>.h5.tmp<pid>`` files, and
+a ``<out>.parts`` folder whose assembly had already finished. Progress is counted per finished
+sample (workers report each sample as it is solved), not per chunk.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import re
+import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,6 +31,7 @@ import numpy as np
 from solvers import available_solvers
 
 from .. import __version__
+from ..h5util import remove_tmp_litter, run_lock
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from .records import RecordLayout, SolverSpec, check_layout_for_target, solve_sample
 from .sampling import make_recipe
@@ -119,23 +130,45 @@ class GenerateSummary:
     chunks_reused: int
     failed: dict[str, int]
     not_converged: dict[str, int]
+    already_complete: bool = False
+    cleaned: int = 0
 
     def lines(self) -> list[str]:
         out = [f"database   {self.out}",
-               f"samples    {self.n_samples}  (rows {self.n_rows})",
-               f"chunks     {self.chunks_computed} computed, {self.chunks_reused} resumed"]
+               f"samples    {self.n_samples}  (rows {self.n_rows})"]
+        if self.already_complete:
+            out.append("status     already complete: nothing computed")
+        else:
+            out.append(f"chunks     {self.chunks_computed} computed, {self.chunks_reused} resumed")
+        if self.cleaned:
+            out.append(f"cleaned    {self.cleaned} leftover temporary file(s)/folder(s) of an "
+                       "interrupted run")
         for name in self.failed:
             out.append(f"{name:<10} failed {self.failed[name]}, not converged "
                        f"{self.not_converged[name]}")
         return out
 
 
-def _compute_chunk(cfg_dict: dict[str, Any], indices: list[int]) -> dict[str, np.ndarray]:
-    """Worker entry point: solve samples ``indices`` (pure function of config and indices)."""
+#: Queue of a local pool worker on which it reports each finished sample (set by _init_worker).
+_WORKER_TICKS: Any = None
+
+
+def _compute_chunk(cfg_dict: dict[str, Any], indices: list[int], chunk: int | None = None,
+                   ticks: Any = None) -> dict[str, np.ndarray]:
+    """Worker entry point: solve samples ``indices`` (pure function of config and indices).
+
+    After each sample, ``chunk`` is put on ``ticks`` (default: the pool worker's queue, if any),
+    so the main process can count samples as they finish.
+    """
     cfg = _config_from_dict(cfg_dict)
     recipe = make_recipe(cfg.sampling)
     layout = cfg.layout()
-    records = [solve_sample(recipe.draw(cfg.seed, i), layout) for i in indices]
+    ticks = _WORKER_TICKS if ticks is None else ticks
+    records = []
+    for i in indices:
+        records.append(solve_sample(recipe.draw(cfg.seed, i), layout))
+        if ticks is not None and chunk is not None:
+            ticks.put(chunk)
     return {k: np.concatenate([r[k] for r in records]) for k in records[0]}
 
 
@@ -146,9 +179,11 @@ def _config_from_dict(d: dict[str, Any]) -> GenerateConfig:
     return GenerateConfig(**d)
 
 
-def _init_worker() -> None:
-    """Pool worker set-up: one BLAS thread; on Linux, die with the parent process so a killed
-    run leaves no orphan workers behind."""
+def _init_worker(ticks: Any = None) -> None:
+    """Pool worker set-up: one BLAS thread, the progress queue; on Linux, die with the parent
+    process so a killed run leaves no orphan workers behind."""
+    global _WORKER_TICKS
+    _WORKER_TICKS = ticks
     os.environ["OMP_NUM_THREADS"] = "1"
     if sys.platform.startswith("linux"):
         try:
@@ -161,25 +196,52 @@ def _init_worker() -> None:
             pass
 
 
-def _run_local(cfg_dict, todo, workers, on_done) -> None:
+class _DirectTicks:
+    """In-process stand-in for a progress queue."""
+
+    def __init__(self, on_tick: Callable[[int], None]) -> None:
+        self.put = on_tick
+
+
+def _drain(q: Any, on_tick: Callable[[int], None]) -> None:
+    while True:
+        try:
+            k = q.get_nowait()
+        except (queue.Empty, OSError, ValueError):
+            return
+        on_tick(k)
+
+
+def _run_local(cfg_dict, todo, workers, on_done, on_tick) -> None:
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     if workers == 1:
+        ticks = _DirectTicks(on_tick)
         for k, idx in todo:
-            on_done(k, _compute_chunk(cfg_dict, idx))
+            on_done(k, _compute_chunk(cfg_dict, idx, k, ticks))
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker) as pool:
-        futures = {pool.submit(_compute_chunk, cfg_dict, idx): k for k, idx in todo}
-        for fut in as_completed(futures):
-            on_done(futures[fut], fut.result())
+    ctx = mp.get_context("spawn")
+    ticks = ctx.Queue()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                 initializer=_init_worker, initargs=(ticks,)) as pool:
+            futures = {pool.submit(_compute_chunk, cfg_dict, idx, k): k for k, idx in todo}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(ticks, on_tick)
+                for fut in done:
+                    on_done(futures[fut], fut.result())
+    finally:
+        ticks.close()
+        ticks.cancel_join_thread()
 
 
-def _run_dask(cfg_dict, todo, address, n_workers, on_done) -> None:
+def _run_dask(cfg_dict, todo, address, n_workers, on_done, on_tick) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster, Queue, as_completed
 
     cluster = None
     if address is None:
@@ -189,10 +251,24 @@ def _run_dask(cfg_dict, todo, address, n_workers, on_done) -> None:
     else:
         client = Client(address)
     try:
-        futures = {client.submit(_compute_chunk, cfg_dict, idx, pure=False): k
+        ticks = Queue(client=client)
+
+        def drain() -> None:
+            n = ticks.qsize()
+            if n:
+                for k in ticks.get(batch=n):
+                    on_tick(k)
+
+        futures = {client.submit(_compute_chunk, cfg_dict, idx, k, ticks, pure=False): k
                    for k, idx in todo}
-        for fut in as_completed(list(futures)):
-            on_done(futures[fut], fut.result())
+        finished = as_completed(list(futures))
+        while not finished.is_empty():
+            batch = finished.next_batch(block=False)
+            drain()
+            for fut in batch:
+                on_done(futures[fut], fut.result())
+            if not batch:
+                time.sleep(0.2)
     finally:
         client.close()
         if cluster is not None:
@@ -204,17 +280,52 @@ def _chunks(n_samples: int, size: int) -> Iterator[tuple[int, list[int]]]:
         yield k, list(range(start, min(start + size, n_samples)))
 
 
-def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
-             ) -> GenerateSummary:
+_CHUNK_TMP = re.compile(r"chunk_\d+\.h5\.tmp\d+")
+
+
+def _clean_litter(out: Path, parts: Path) -> int:
+    """Remove what killed runs of ``out`` left behind (call under the run lock); returns the
+    number of files/folders removed."""
+    n = len(remove_tmp_litter(out))
+    if parts.is_dir():
+        if out.exists():  # assembly finished, the removal of the parts was interrupted
+            shutil.rmtree(parts, ignore_errors=True)
+            return n + 1
+        for p in parts.iterdir():
+            if _CHUNK_TMP.fullmatch(p.name):
+                p.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
+def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None,
+             on_start: Callable[[int, int], None] | None = None) -> GenerateSummary:
     """Run (or resume) a generation; returns a :class:`GenerateSummary`.
 
+    Args:
+        cfg: the configuration.
+        progress: called with the number of samples just finished (1 per sample as workers
+            report them).
+        on_start: called once as ``on_start(done, total)`` when work is about to start, with the
+            samples already on disk from an interrupted run; not called when the output is
+            already complete (then ``summary.already_complete`` is True). Without it, ``done``
+            is reported through ``progress``.
+
     Raises:
-        ValueError: invalid configuration, or an existing output/partial run made with a
-            different configuration (named in the message) — before any work starts.
+        ValueError: invalid configuration, an existing output/partial run made with a
+            different configuration (named in the message), or another live run writing the
+            same output (:class:`~mldmft.h5util.RunLockedError`) — before any work starts.
     """
     cfg.validate()
     out = Path(cfg.out)
+    with run_lock(out, command=f"mldmft generate n_samples={cfg.n_samples} out={out}"):
+        return _generate_locked(cfg, out, progress, on_start)
+
+
+def _generate_locked(cfg: GenerateConfig, out: Path, progress: Callable[[int], None] | None,
+                     on_start: Callable[[int, int], None] | None) -> GenerateSummary:
     parts = out.with_name(out.name + ".parts")
+    cleaned = _clean_litter(out, parts)
     cfg_dict = cfg.to_dict()
     digest = config_digest(cfg_dict)
     layout = cfg.layout()
@@ -234,7 +345,7 @@ def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
         if old_n != cfg.n_samples:
             raise ValueError(f"{out} exists with n_samples={old_n}; choose another out path to "
                              f"make {cfg.n_samples} samples")
-        return _summarise(out, cfg, 0, 0)
+        return _summarise(out, cfg, 0, 0, already_complete=True, cleaned=cleaned)
     parts.mkdir(parents=True, exist_ok=True)
     cfg_file = parts / "config.json"
     if cfg_file.exists():
@@ -244,28 +355,41 @@ def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
     else:
         cfg_file.write_text(digest)
     all_chunks = list(_chunks(cfg.n_samples, cfg.chunk_size))
-    todo, reused = [], 0
+    todo, reused, done_samples = [], 0, 0
     for k, idx in all_chunks:
         path = chunk_path(parts, k)
         old_chunk = read_chunk(path) if path.exists() else None
         if old_chunk is not None and np.array_equal(np.unique(old_chunk["sample_index"]), idx):
             reused += 1
-            if progress:
-                progress(len(idx))
+            done_samples += len(idx)
         else:
             todo.append((k, idx))
+    if on_start is not None:
+        on_start(done_samples, cfg.n_samples)
+    elif progress and done_samples:
+        progress(done_samples)
+
+    counted: dict[int, int] = {}
+
+    def on_tick(k: int) -> None:
+        if counted.get(k, 0) < len(all_chunks[k][1]):
+            counted[k] = counted.get(k, 0) + 1
+            if progress:
+                progress(1)
 
     def on_done(k: int, arrays: dict[str, np.ndarray]) -> None:
         write_chunk(parts, k, arrays)
-        if progress:
-            progress(len(all_chunks[k][1]))
+        rest = len(all_chunks[k][1]) - counted.get(k, 0)
+        counted[k] = len(all_chunks[k][1])
+        if progress and rest:
+            progress(rest)
 
     if todo:
         if cfg.backend == "dask":
-            _run_dask(cfg_dict, todo, cfg.dask_address, cfg.dask_workers, on_done)
+            _run_dask(cfg_dict, todo, cfg.dask_address, cfg.dask_workers, on_done, on_tick)
         else:
             workers = cfg.workers or os.cpu_count() or 1
-            _run_local(cfg_dict, todo, min(workers, len(todo)), on_done)
+            _run_local(cfg_dict, todo, min(workers, len(todo)), on_done, on_tick)
     attrs = {
         "package_version": __version__,
         "config": json.dumps(cfg_dict, sort_keys=True),
@@ -278,10 +402,11 @@ def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
         "n_samples": cfg.n_samples, "augmented": cfg.augment,
     }
     assemble(out, parts, len(all_chunks), attrs)
-    return _summarise(out, cfg, len(todo), reused)
+    return _summarise(out, cfg, len(todo), reused, cleaned=cleaned)
 
 
-def _summarise(out: Path, cfg: GenerateConfig, computed: int, reused: int) -> GenerateSummary:
+def _summarise(out: Path, cfg: GenerateConfig, computed: int, reused: int,
+               already_complete: bool = False, cleaned: int = 0) -> GenerateSummary:
     from .store import load_database
 
     names = [cfg.target.name] + [c.name for c in cfg.cheap]
@@ -290,4 +415,5 @@ def _summarise(out: Path, cfg: GenerateConfig, computed: int, reused: int) -> Ge
     nconv = {n: int(np.sum(data[f"solvers/{n}/status"] == STATUS_NOT_CONVERGED)) for n in names}
     return GenerateSummary(out=out, n_samples=cfg.n_samples, n_rows=len(data["sample_index"]),
                            chunks_computed=computed, chunks_reused=reused, failed=failed,
-                           not_converged=nconv)
+                           not_converged=nconv, already_complete=already_complete,
+                           cleaned=cleaned)

@@ -1,7 +1,10 @@
 """DMFT sweep results: HDF5 (schema in :mod:`mldmft.h5schema`) plus a CSV of the scalars.
 
 Both are rewritten atomically after every point, so an interrupted sweep leaves a readable file
-holding every finished point.
+holding every finished point. The file stores the sweep's plan (everything that decides its
+points: solver, options, beta, lattice, mu, the U values and direction, loop settings) in the
+root attribute ``plan``; :func:`load_sweep` with ``expect`` resumes only the same plan and
+otherwise names every setting that differs.
 """
 
 from __future__ import annotations
@@ -14,27 +17,34 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..h5util import atomic_h5, open_h5, write_header
+from ..h5util import atomic_h5, open_h5, tmp_name, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
-__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv"]
+__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_difference"]
 
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
-            "D")
+            "D", "retried_linear")
 
 
 def _json(meta: dict[str, Any]) -> str:
     return json.dumps(meta, sort_keys=True, default=str)
 
 
-def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, Any]) -> Path:
-    """Write every point (HDF5, atomically) and the CSV summary next to it."""
+def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, Any],
+               plan: dict[str, Any] | None = None) -> Path:
+    """Write every point (HDF5, atomically) and the CSV summary next to it.
+
+    ``plan``: the settings that decide the points (compared on resume, see :func:`load_sweep`);
+    ``meta``: everything stored for the record (the plan plus e.g. the resolved config).
+    """
     path = Path(path)
     with atomic_h5(path) as f:
         write_header(f, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION)
         f.attrs["meta"] = _json(meta)
+        if plan is not None:
+            f.attrs["plan"] = _json(plan)
         f.attrs["n_points"] = len(points)
         grp = f.create_group("points")
         for k, p in enumerate(points):
@@ -51,7 +61,7 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
 def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
     """Scalars of every point, one row each (atomic rewrite)."""
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp = tmp_name(path)
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(_SCALARS)
@@ -62,8 +72,22 @@ def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
     return path
 
 
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def plan_difference(stored: dict[str, Any], expect: dict[str, Any]) -> str | None:
+    """``None`` if two sweep plans are equal, else a short phrase naming the differences."""
+    a, b = json.loads(_json(stored)), json.loads(_json(expect))
+    diffs = [f"{k}: file {_short(a.get(k, '(absent)'))}, now {_short(b.get(k, '(absent)'))}"
+             for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]
+    return "; ".join(diffs) if diffs else None
+
+
 def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[DMFTPoint]:
-    """Read a sweep file; with ``expect``, refuse one made with other settings."""
+    """Read a sweep file; with ``expect`` (a plan, see :func:`save_sweep`), refuse a file that
+    holds another sweep, naming what differs, in one line."""
     path = Path(path)
     with open_h5(path) as f:
         if f.attrs.get("schema") != SWEEP_SCHEMA:
@@ -71,9 +95,15 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
         if int(f.attrs.get("schema_version", -1)) > SWEEP_SCHEMA_VERSION:
             raise SchemaError(f"{path}: schema version {f.attrs['schema_version']} is newer than "
                               f"this mldmft reads ({SWEEP_SCHEMA_VERSION})")
-        if expect is not None and f.attrs["meta"] != _json(expect):
-            raise ValueError(f"{path} holds a sweep made with other settings; choose another "
-                             "output file or delete it")
+        if expect is not None:
+            if "plan" not in f.attrs:
+                raise ValueError(f"{path} holds a sweep written without its plan (older mldmft), "
+                                 "so it cannot be resumed safely; choose another output file or "
+                                 "delete it")
+            diff = plan_difference(json.loads(f.attrs["plan"]), expect)
+            if diff:
+                raise ValueError(f"{path} holds another sweep, not resumed ({diff}); choose "
+                                 "another output file or delete it")
         points = []
         for key in sorted(f["points"]):
             g = f["points"][key]
@@ -88,7 +118,8 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                 double_occupancy=float(a["double_occupancy"]), density=float(a["density"]),
                 g_beta_half=float(a["g_beta_half"]), kinetic_energy=float(a["kinetic_energy"]),
                 wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
-                delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"])))
+                delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"]),
+                retried_linear=bool(a.get("retried_linear", False))))
         return points
 
 
@@ -106,5 +137,6 @@ def load_sweep_csv(path: str | Path) -> list[DMFTPoint]:
                 double_occupancy=float(r["double_occupancy"]), density=float(r["density"]),
                 g_beta_half=float(r["g_beta_half"]), kinetic_energy=float(r["kinetic_energy"]),
                 wall_time=float(r["wall_time"]), g_iw=empty, sigma_iw=empty, delta_iw=empty,
-                fallbacks=int(r["fallbacks"])))
+                fallbacks=int(r["fallbacks"]),
+                retried_linear=r.get("retried_linear", "False") == "True"))
     return points

@@ -24,11 +24,16 @@ from solvers import AndersonModel, SolverResult, g_tau_from_l
 
 from .lattice import BetheLattice
 
-__all__ = ["DMFTOptions", "DMFTPoint", "solve_point", "ImpurityStep"]
+__all__ = ["DMFTOptions", "DMFTPoint", "solve_point", "ImpurityStep", "IterationCallback"]
 
 #: ``step(model, state) -> SolverResult``; ``state`` is a dict the step may keep between
 #: iterations (e.g. the last fitted bath). It may set ``state["fallbacks"]``.
 ImpurityStep = Callable[[AndersonModel, dict], SolverResult]
+
+#: ``on_iteration(iteration, residual, retry)`` after every loop iteration: the iteration
+#: number counted over both attempts, ``max |F(Delta) - Delta|``, and whether this is the
+#: linear-mixing retry.
+IterationCallback = Callable[[int, float, bool], None]
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class DMFTPoint:
         wall_time: seconds for this point.
         g_iw, sigma_iw, delta_iw: the final functions on ``n_iw`` Matsubara frequencies.
         fallbacks: iterations where a guarded solver used its fallback.
+        retried_linear: Anderson acceleration failed and the point was redone with linear
+            mixing from the same start (``iterations`` counts both attempts).
     """
 
     U: float
@@ -103,13 +110,22 @@ class DMFTPoint:
     delta_iw: np.ndarray = field(repr=False)
     fallbacks: int = 0
     info: dict = field(default_factory=dict, repr=False)
+    retried_linear: bool = False
 
     def scalars(self) -> dict[str, Any]:
         """The scalar fields (for CSV summaries)."""
         return {k: getattr(self, k) for k in (
             "U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
-            "D")}
+            "D", "retried_linear")}
+
+    def note(self) -> str:
+        """How the point ended, in words (e.g. for tables): empty for a plain convergence."""
+        if self.retried_linear:
+            how = "converged" if self.converged else "NOT converged, also"
+            return (f"{how} after linear-mixing retry (Anderson acceleration failed), "
+                    f"{self.iterations} iterations in total")
+        return "" if self.converged else f"NOT converged in {self.iterations} iterations"
 
 
 def _to_vec(delta: np.ndarray) -> np.ndarray:
@@ -124,12 +140,14 @@ def _from_vec(x: np.ndarray) -> np.ndarray:
 def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
                 lattice: BetheLattice = BetheLattice(), mu: float | None = None,
                 options: DMFTOptions = DMFTOptions(), branch: str = "up",
-                state: dict | None = None) -> DMFTPoint:
+                state: dict | None = None,
+                on_iteration: IterationCallback | None = None) -> DMFTPoint:
     """Iterate the Bethe self-consistency at one ``U`` from ``delta0_iw``.
 
     Anderson acceleration that fails (no convergence within ``max_iter``, e.g. after a jump
-    between branches) is retried once with plain linear mixing from the same start; the point's
-    ``info["retried_linear"]`` says so and ``iterations`` counts both attempts.
+    between branches) is retried once with plain linear mixing from the same start (up to
+    ``max_iter`` more iterations); the point's ``retried_linear`` says so and ``iterations``
+    counts both attempts.
 
     Args:
         step: impurity solver step (see :data:`ImpurityStep`).
@@ -141,25 +159,33 @@ def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray
         options: loop options.
         branch: label of the sweep direction.
         state: per-sweep solver state carried between points (warm starts).
+        on_iteration: called after every iteration (progress display), see
+            :data:`IterationCallback`.
     """
-    point = _iterate(step, beta, U, delta0_iw, lattice, mu, options, branch, state)
+    point = _iterate(step, beta, U, delta0_iw, lattice, mu, options, branch, state,
+                     on_iteration)
     if point.converged or options.accel != "anderson":
         return point
     linear = DMFTOptions(n_iw=options.n_iw, tol=options.tol, max_iter=options.max_iter,
                          mixing=options.mixing, accel="linear", symmetrise=options.symmetrise)
-    retry = _iterate(step, beta, U, delta0_iw, lattice, mu, linear, branch, state)
+    retry = _iterate(step, beta, U, delta0_iw, lattice, mu, linear, branch, state,
+                     on_iteration, offset=point.iterations)
     retry.iterations += point.iterations
     retry.wall_time += point.wall_time
     retry.fallbacks += point.fallbacks
+    retry.retried_linear = True
     retry.info["retried_linear"] = True
+    retry.info["anderson_iterations"] = point.iterations
     return retry
 
 
 def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
                 lattice: BetheLattice = BetheLattice(), mu: float | None = None,
                 options: DMFTOptions = DMFTOptions(), branch: str = "up",
-                state: dict | None = None) -> DMFTPoint:
-    """One run of the loop (see :func:`solve_point`)."""
+                state: dict | None = None, on_iteration: IterationCallback | None = None,
+                offset: int = 0) -> DMFTPoint:
+    """One run of the loop (see :func:`solve_point`); ``offset``: iterations of an earlier
+    attempt (for ``on_iteration``; a nonzero offset marks the retry)."""
     t0 = time.perf_counter()
     mu = U / 2 if mu is None else float(mu)
     symmetrise = (abs(mu - U / 2) < 1e-12) if options.symmetrise is None else options.symmetrise
@@ -189,6 +215,8 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
             break
         diff = new - delta
         residual = float(np.max(np.abs(diff)))
+        if on_iteration is not None:
+            on_iteration(offset + it, residual, offset > 0)
         if residual < options.tol:
             delta = new
             converged = True

@@ -4,11 +4,18 @@
 ``mldmft dmft``. The up branch starts from the metal (the non-interacting semicircle) at the
 smallest U, the down branch from an insulating seed (the atomic ``G`` at the largest U); every
 further U starts from the previous converged hybridisation. With ``out`` given, every finished
-point is saved at once (atomically) and a rerun resumes after the last saved point.
+point is saved at once (atomically) and a rerun of the same sweep (same plan: solver, options,
+beta, lattice, mu, U values, direction, loop settings) resumes after the last saved point; a
+file holding another sweep is refused, naming what differs. While it runs, the sweep holds the
+lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes the
+temporary files a killed run left behind.
 """
 
 from __future__ import annotations
 
+import sys
+import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -16,9 +23,10 @@ import numpy as np
 
 from solvers import SolverResult, matsubara_freqs
 
+from ..h5util import remove_tmp_litter, run_lock
 from .io import load_sweep, save_sweep
 from .lattice import BetheLattice
-from .loop import DMFTOptions, DMFTPoint, solve_point
+from .loop import DMFTOptions, DMFTPoint, IterationCallback, solve_point
 from .steps import guarded_step, make_step
 
 __all__ = ["sweep", "metal_seed", "insulator_seed"]
@@ -57,9 +65,11 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
             fallback solver in any iteration where the network's ensemble spread exceeds the
             threshold; the count is reported per point (``fallbacks``).
-        out: HDF5 file for the results; written after every point, resumed on rerun.
-        progress: show a progress bar.
-        metadata: extra attributes stored with the results (e.g. the resolved config).
+        out: HDF5 file for the results; written after every point; a rerun with the same plan
+            resumes, one with another plan is refused (``ValueError`` naming the difference).
+        progress: show a progress bar (with the iteration number and error inside a point).
+        metadata: extra attributes stored with the results (e.g. the resolved config); not part
+            of the plan compared on resume.
 
     Returns:
         One :class:`DMFTPoint` per ``(U, branch)``, in sweep order.
@@ -81,27 +91,71 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         fb = make_step(guard.get("fallback", "ed"), n_iw, dict(guard.get("fallback_options", {})))
         step = guarded_step(step, fb, float(guard.get("threshold", 1e-3)))
     branches = ["up", "down"] if direction == "both" else [direction]
-    plan = [(b, u) for b in branches
-            for u in (sorted(U_values) if b == "up" else sorted(U_values, reverse=True))]
-    meta = {"solver": solver if isinstance(solver, str) else getattr(solver, "__name__", "callable"),
-            "beta": beta, "D": D, "mu": "U/2" if mu is None else mu, "n_iw": n_iw, "tol": tol,
-            "max_iter": max_iter, "mixing": mixing, "accel": accel,
-            "solver_options": solver_options, "guard": guard or {}, **(metadata or {})}
-    done: list[DMFTPoint] = []
-    if out is not None and Path(out).exists():
-        done = load_sweep(out, expect=meta)
+    schedule = [(b, u) for b in branches
+                for u in (sorted(U_values) if b == "up" else sorted(U_values, reverse=True))]
+    name = solver if isinstance(solver, str) else getattr(solver, "__name__", "callable")
+    # everything that decides the points (compared on resume; numbers normalised so 50 == 50.0)
+    plan = {"solver": name, "beta": float(beta), "lattice": "bethe", "D": float(D),
+            "mu": "U/2" if mu is None else float(mu), "U_values": sorted(U_values),
+            "direction": direction, "n_iw": int(n_iw), "tol": float(tol),
+            "max_iter": int(max_iter), "mixing": float(mixing), "accel": accel,
+            "solver_options": solver_options, "guard": guard or {}}
+    meta = {**plan, **(metadata or {})}
+    lock = (run_lock(out, command=f"sweep {name} beta={beta:g} -> {out}")
+            if out is not None else nullcontext())
+    with lock:
+        done: list[DMFTPoint] = []
+        if out is not None:
+            remove_tmp_litter(out)
+            remove_tmp_litter(Path(out).with_suffix(".csv"))
+            if Path(out).exists():
+                done = load_sweep(out, expect=plan)
+                if [(p.branch, p.U) for p in done] != schedule[:len(done)]:
+                    raise ValueError(f"{out}: its points do not follow the plan's U order; "
+                                     "choose another output file or delete it")
+        return _run(step, schedule, done, lattice, beta, n_iw, mu, options, out, plan, meta,
+                    progress)
+
+
+#: Seconds between iteration updates of the progress bar, on a terminal (True) or in a log file.
+_POSTFIX_INTERVAL = {True: 0.5, False: 30.0}
+
+
+def _iteration_display(bar: Any, U: float, branch: str) -> IterationCallback:
+    """Show the loop's iteration and error in the bar's postfix while a point runs (at most
+    every 0.5 s on a terminal, every 30 s in a log file)."""
+    interval = _POSTFIX_INTERVAL[bool(getattr(bar.fp, "isatty", lambda: False)())]
+    last = [time.monotonic()]
+
+    def show(iteration: int, residual: float, retry: bool) -> None:
+        now = time.monotonic()
+        if now - last[0] < interval:
+            return
+        last[0] = now
+        bar.set_postfix_str(f"U={U:.3g} {branch}: iteration {iteration}, error {residual:.1e}"
+                            + (" (linear-mixing retry)" if retry else ""))
+
+    return show
+
+
+def _run(step: Callable, schedule: list[tuple[str, float]], done: list[DMFTPoint],
+         lattice: BetheLattice, beta: float, n_iw: int, mu: float | None, options: DMFTOptions,
+         out: str | Path | None, plan: dict[str, Any], meta: dict[str, Any],
+         progress: bool) -> list[DMFTPoint]:
+    """The sweep proper, after the plan has been checked against ``out``."""
     points = list(done)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(plan), initial=len(done), unit="U", dynamic_ncols=True)
+        bar = tqdm(total=len(schedule), initial=len(done), unit="U", dynamic_ncols=True,
+                   file=sys.stderr)
     last: dict[str, np.ndarray] = {}
     for p in done:
         last[p.branch] = p.delta_iw
     state: dict[str, Any] = {}
     try:
-        for k, (branch, U) in enumerate(plan):
+        for k, (branch, U) in enumerate(schedule):
             if k < len(done):
                 continue
             if branch in last:
@@ -110,14 +164,17 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
                 delta0 = metal_seed(lattice, beta, n_iw)
             else:
                 delta0 = insulator_seed(lattice, beta, n_iw, U)
-            point = solve_point(step, beta, U, delta0, lattice, mu, options, branch, state)
+            show = _iteration_display(bar, U, branch) if bar is not None else None
+            point = solve_point(step, beta, U, delta0, lattice, mu, options, branch, state,
+                                on_iteration=show)
             points.append(point)
             last[branch] = point.delta_iw
             if out is not None:
-                save_sweep(out, points, meta)
+                save_sweep(out, points, meta, plan)
             if bar is not None:
-                bar.set_postfix(U=f"{U:.3g}", Z=f"{point.Z:.3f}", it=point.iterations,
-                                ok=point.converged)
+                bar.set_postfix_str(f"U={U:.3g} {branch}: Z={point.Z:.3f}, "
+                                    f"{point.iterations} it, "
+                                    + (point.note() or "converged"), refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -35,7 +36,8 @@ from .features import decode_target
 from .metrics import evaluate
 from .predictor import Predictor, TorchBackend
 
-__all__ = ["TrainResult", "run_training", "fit_network", "fit_krr_predictor"]
+__all__ = ["TrainResult", "run_training", "fit_network", "fit_krr_predictor",
+           "improvement_lines"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +72,13 @@ def _iw_matrix(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
                          f"data.target_transform = T0 (got {data.spec.target}, "
                          f"{data.y_transform.kind})")
     return legendre_t_matrix(cfg.model.iw_loss_frequencies, data.spec.n_l_target)
+
+
+def _progress_bar(wanted: bool) -> bool:
+    """Lightning's per-batch progress bar only on a terminal: in a log file (stdout not a TTY)
+    its updates would flood the log, so it is off there (the summary lines of the run still
+    print through ``log``)."""
+    return bool(wanted) and sys.stdout.isatty()
 
 
 def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
@@ -123,7 +132,7 @@ def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
         max_epochs=tc.max_epochs, accelerator="cpu", devices=1, logger=logger,
         callbacks=[best, EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience,
                                        min_delta=tc.min_delta)],
-        enable_checkpointing=False, enable_progress_bar=tc.progress_bar,
+        enable_checkpointing=False, enable_progress_bar=_progress_bar(tc.progress_bar),
         fast_dev_run=tc.fast_dev_run, deterministic=tc.deterministic,
         log_every_n_steps=tc.log_every_n_steps, default_root_dir=str(out_dir),
         enable_model_summary=tc.progress_bar)
@@ -235,18 +244,36 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if cfg.metrics.plots:
         _plots(out_dir, fit_info, test_batch, test_pred, per_row, spec, cfg.metrics.n_tau)
-    imp = test_metrics["improvement"]
-    log(f"test       MSE G(tau): model {test_metrics['model']['mse_g_tau']:.3e}, base "
-        f"{test_metrics['base']['mse_g_tau']:.3e} (x{_fmt(imp.get('improvement_over_base'))}), "
-        f"best cheap {test_metrics['best_cheap']} "
-        f"(x{_fmt(imp.get('improvement_over_best_cheap'))})")
+    for line in improvement_lines(test_metrics):
+        log(line)
     log(f"written    {checkpoint}, {out_dir / 'metrics.json'}")
     return TrainResult(out_dir=out_dir, checkpoint=checkpoint, metrics=metrics,
                        predictor=predictor, data=data)
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3g}"
+    return "n/a" if x is None else f"{x:.3g}x"
+
+
+def improvement_lines(test_metrics: dict[str, Any]) -> list[str]:
+    """The summary lines of the test errors: MSE of ``G(tau)`` of the model and the base solver,
+    improvement factors ``MSE(solver) / MSE(model)`` (> 1: the model is better), and a warning
+    when the model is worse than its base solver."""
+    imp = test_metrics["improvement"]
+    base = test_metrics.get("base_solver", "base")
+    over_base = imp.get("improvement_over_base")
+    lines = [f"test       MSE G(tau): model {test_metrics['model']['mse_g_tau']:.3e}, base solver "
+             f"{base} {test_metrics['base']['mse_g_tau']:.3e}",
+             f"test       improvement factor over the base solver {base} (its MSE / the model's): "
+             f"{_fmt(over_base)}"]
+    if test_metrics.get("best_cheap") is not None:
+        lines.append(f"test       improvement factor over the best cheap solver "
+                     f"{test_metrics['best_cheap']}: "
+                     f"{_fmt(imp.get('improvement_over_best_cheap'))}")
+    if over_base is not None and over_base < 1:
+        lines.append(f"warning    the model is WORSE than its base solver {base} on the test set "
+                     f"(improvement factor {over_base:.3g}x < 1); using {base} alone is better")
+    return lines
 
 
 def _plots(out_dir: Path, fit_info: dict[str, Any], batch, pred, per_row, spec,
