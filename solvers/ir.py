@@ -45,7 +45,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["IRBasis", "DEFAULT_IR_LAMBDA", "DEFAULT_IR_EPS"]
+__all__ = ["IRBasis", "DEFAULT_IR_LAMBDA", "DEFAULT_IR_EPS", "register_matrix"]
 
 #: ``beta wmax`` of the default basis: ``beta <= 200`` with spectra inside ``|w| <= 10 D``.
 DEFAULT_IR_LAMBDA = 2000.0
@@ -74,8 +74,33 @@ def _quadrature_nodes() -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights
 
 
-@lru_cache(maxsize=8)
+#: Matrices handed in by :func:`register_matrix` (e.g. read from a trained model's checkpoint).
+_REGISTERED: dict[tuple[int, float, float], np.ndarray] = {}
+
+
+def register_matrix(n_l: int, lambda_: float, eps: float, matrix: np.ndarray) -> None:
+    """Use ``matrix`` as ``M`` of the basis ``(Lambda, eps)`` with ``n_l`` Legendre coefficients.
+
+    A trained model stores the ``M`` it was trained with; registering it at load time makes the
+    prediction independent of the installed ``sparse-ir`` release and skips the singular-value
+    expansion (seconds for ``Lambda = 2000``).
+    """
+    m = np.array(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[1] != int(n_l) or not np.all(np.isfinite(m)):
+        raise ValueError(f"IR matrix: expected a finite [n_ir, {n_l}] array, got shape {m.shape}")
+    m.setflags(write=False)
+    _REGISTERED[(int(n_l), float(lambda_), float(eps))] = m
+
+
 def _legendre_to_ir(n_l: int, lambda_: float, eps: float) -> np.ndarray:
+    key = (int(n_l), float(lambda_), float(eps))
+    if key in _REGISTERED:
+        return _REGISTERED[key]
+    return _computed_matrix(*key)
+
+
+@lru_cache(maxsize=8)
+def _computed_matrix(n_l: int, lambda_: float, eps: float) -> np.ndarray:
     from scipy.special import eval_legendre
 
     basis = _basis(lambda_, eps)
@@ -109,6 +134,9 @@ class IRBasis:
     @property
     def size(self) -> int:
         """Number of basis functions."""
+        for (_, lam, eps), m in _REGISTERED.items():
+            if lam == float(self.lambda_) and eps == float(self.eps):
+                return int(m.shape[0])
         return int(_basis(self.lambda_, self.eps).size)
 
     def wmax(self, beta: float) -> float:

@@ -10,6 +10,11 @@ runs no pickled code) is a dict::
     y_transform   {"kind", "scale", "mean", "std"}  targets
     constraints   {"sum_rule": bool, "particle_hole": bool}
     train_range   {"beta": [lo, hi], "U": [lo, hi], "eps_d": [lo, hi]}
+    domain        where the model may be used: {"beta", "U", "density", "D": [lo, hi]} (optional;
+                  without it the training range of beta and U is the domain)
+    ir_matrix     the Legendre -> IR matrix M the model was trained with (IR encodings only;
+                  registered with solvers.ir.register_matrix on load, so a prediction needs
+                  neither sparse-ir's basis computation nor the same sparse-ir release)
     net           {"config": NetConfig fields, "n_in", "n_out", "state_dict"}     (torch)
     krr           {"kernel", "gamma", "alpha", "x_fit", "dual_coef"}            (krr)
     meta          provenance: database path, model config, seeds, metrics summary
@@ -27,6 +32,8 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .config import ConstraintConfig, NetConfig
 from .features import EncodingSpec
@@ -63,7 +70,10 @@ def save_checkpoint(predictor: Predictor, path: str | Path) -> Path:
         "y_transform": predictor.y_transform.to_dict(),
         "constraints": asdict(predictor.constraints),
         "train_range": _plain(predictor.train_range),
+        "domain": _plain(predictor.domain),
     }
+    if predictor.spec.basis == "ir":
+        payload["ir_matrix"] = torch.tensor(np.array(predictor.spec.ir.matrix(predictor.spec.n_l)))
     if predictor.kind == "torch":
         net = meta.pop("net", None)
         if net is None or not isinstance(predictor.backend, TorchBackend):
@@ -130,11 +140,20 @@ def load_checkpoint(path: str | Path) -> Predictor:
     else:
         raise ValueError(f"checkpoint {path}: unknown model kind {kind!r}")
     meta["checkpoint"] = str(path)
-    return Predictor(spec=EncodingSpec.from_dict(payload["spec"]),
+    spec = EncodingSpec.from_dict(payload["spec"])
+    if spec.basis == "ir":
+        from solvers.ir import register_matrix
+
+        if "ir_matrix" not in payload:
+            raise ValueError(f"checkpoint {path}: an IR encoding without its ir_matrix")
+        register_matrix(spec.n_l, spec.ir_lambda, spec.ir_eps,
+                        payload["ir_matrix"].to(torch.float64).numpy())
+    return Predictor(spec=spec,
                      x_transform=FittedTransform.from_dict(payload["x_transform"]),
                      y_transform=FittedTransform.from_dict(payload["y_transform"]),
                      backend=backend, constraints=ConstraintConfig(**payload["constraints"]),
                      train_range={k: list(v) for k, v in payload["train_range"].items()},
+                     domain={k: list(v) for k, v in (payload.get("domain") or {}).items()},
                      kind=kind, meta=meta)
 
 

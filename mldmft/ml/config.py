@@ -29,7 +29,9 @@ __all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintC
            "TRANSFORMS", "NET_KINDS", "ACTIVATIONS", "KERNELS"]
 
 #: Feature blocks (see :mod:`mldmft.ml.features`).
-FEATURE_BLOCKS = ("delta_l", "scalars", "g_l", "sigma_iw")
+FEATURE_BLOCKS = ("delta_l", "scalars", "g_l", "sigma_iw", "docc")
+#: Bases of the Green's-function blocks (see :mod:`mldmft.ml.features`).
+BASES = ("legendre", "ir")
 #: Target encodings.
 TARGETS = ("g_l_correction", "sigma_correction")
 #: Element-wise transforms T0 (identity), T1 (tanh), T2 (-tanh).
@@ -66,6 +68,12 @@ class DataConfig:
             sweeps keep the same test set).
         keep_not_converged: keep rows whose needed solvers report ``status = 1``.
         max_samples: use only the first ``max_samples`` groups of the database.
+        basis: ``legendre`` or ``ir`` (the intermediate representation through ``sparse-ir``,
+            Shinaoka et al., Phys. Rev. B 96, 035147 (2017)) for the ``delta_l``/``g_l`` blocks
+            and the ``g_l_correction`` target.
+        ir_lambda: ``Lambda = beta wmax`` of the IR basis (one basis for every temperature).
+        ir_eps: singular-value cut-off of the IR basis.
+        docc: also learn the double occupancy (one more target column).
     """
 
     path: str
@@ -84,8 +92,20 @@ class DataConfig:
     split_seed: int = 0
     keep_not_converged: bool = False
     max_samples: int | None = None
+    basis: str = "legendre"
+    ir_lambda: float = 2000.0
+    ir_eps: float = 1e-9
+    docc: bool = False
 
     def __post_init__(self) -> None:
+        if self.basis not in BASES:
+            raise ValueError(f"data.basis: {self.basis!r} is not one of {list(BASES)}")
+        if not (math.isfinite(self.ir_lambda) and self.ir_lambda > 0):
+            raise ValueError(f"data.ir_lambda must be > 0, got {self.ir_lambda}")
+        if not 0 < self.ir_eps < 1:
+            raise ValueError(f"data.ir_eps must lie in (0, 1), got {self.ir_eps}")
+        if self.basis == "ir" and self.target != "g_l_correction":
+            raise ValueError("data.basis = ir needs data.target = g_l_correction")
         if not self.feature_solvers:
             raise ValueError("data.feature_solvers is empty: name at least one cheap solver")
         if len(set(self.feature_solvers)) != len(self.feature_solvers):
@@ -259,10 +279,14 @@ class ConstraintConfig:
         sum_rule: project the predicted ``G_l`` onto ``sum_{l even} 2 sqrt(2l+1) G_l = -beta``.
         particle_hole: average the prediction with the mapped prediction of the particle-hole
             twin (exact equivariance).
+        causal: move acausal predictions (``Im Sigma(i w_n) > 0`` or ``G(tau) > 0``) toward the
+            base solver's causal result until they are causal
+            (:func:`mldmft.ml.constraints.project_causal`).
     """
 
     sum_rule: bool = True
     particle_hole: bool = False
+    causal: bool = False
 
 
 @dataclass(frozen=True)
@@ -295,6 +319,30 @@ class TrainConfig:
     constraints: ConstraintConfig = field(default_factory=ConstraintConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     seed: int = 0
+    domain: dict | None = None
+
+
+#: Parameters a model's domain may bound (see :meth:`mldmft.ml.predictor.Predictor.out_of_range`).
+DOMAIN_KEYS = ("beta", "U", "density", "D")
+
+
+def _domain(values: Any) -> dict[str, tuple[float, float]] | None:
+    if values is None:
+        return None
+    if not isinstance(values, Mapping):
+        raise ValueError(f"domain: expected a mapping of [lo, hi] ranges, got {values!r}")
+    out = {}
+    for key, rng in values.items():
+        if key not in DOMAIN_KEYS:
+            raise ValueError(f"domain: unknown key domain.{key}; known: {list(DOMAIN_KEYS)}")
+        if (isinstance(rng, (str, bytes)) or not hasattr(rng, "__len__") or len(rng) != 2
+                or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in rng)):
+            raise ValueError(f"domain.{key}: expected [lo, hi] numbers, got {rng!r}")
+        lo, hi = float(rng[0]), float(rng[1])
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"domain.{key}: need finite lo <= hi, got [{lo}, {hi}]")
+        out[str(key)] = (lo, hi)
+    return out
 
 
 _TUPLES = {"feature_solvers", "features", "split", "alphas", "gammas"}
@@ -340,7 +388,7 @@ def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
         (51, 'g_l_correction', True)
     """
     cfg = {k: v for k, v in dict(cfg).items() if k != "hydra"}
-    allowed = {"data", "model", "trainer", "constraints", "metrics", "seed"}
+    allowed = {"data", "model", "trainer", "constraints", "metrics", "seed", "domain"}
     unknown = sorted(set(cfg) - allowed)
     if unknown:
         raise ValueError(f"config: unknown top-level key(s) {unknown}; known: {sorted(allowed)}")
@@ -359,4 +407,5 @@ def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
         constraints=_build(ConstraintConfig, "constraints", cfg.get("constraints")),
         metrics=_build(MetricsConfig, "metrics", cfg.get("metrics")),
         seed=int(cfg.get("seed", 0)),
+        domain=_domain(cfg.get("domain")),
     )

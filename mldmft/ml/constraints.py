@@ -16,13 +16,39 @@ can only bring a prediction closer to it (Pythagoras): ``|G' - G_exact| <= |G - 
 
 Particle-hole map ``(eps_d, eps_k, V_k) -> (-eps_d - U, -eps_k, V_k)``: ``G_l -> (-1)^l G_l``
 (:func:`ph_sign`). It leaves the even coefficients, hence the sum rule, unchanged.
+
+Causality (:func:`causality_violation`, :func:`project_causal`). A fermionic ``G`` has
+``G(tau) <= 0`` on ``[0, beta]`` and a self-energy with ``Im Sigma(i w_n) <= 0`` (``w_n > 0``),
+``Sigma(i w_n) = i w_n - eps_d - Delta(i w_n) - 1/G(i w_n)``. Both are checked on
+``G(i w_n) = sum_l T_nl G_l`` (exact Matsubara transform), ``Delta(i w_n)`` from ``Delta_l`` the
+same way, at ``n < 32`` and 24 geometrically spaced frequencies up to ``w_n = 40 D`` (beyond,
+the rounding error of ``1/G`` grows like ``w_n^2``), and ``G(tau)`` on 201 points. A row whose
+prediction violates either (beyond ``TOL_SIGMA = 1e-7 D`` and ``TOL_TAU = 1e-8``) is moved back
+toward the base solver's causal result along the straight line
+
+    G(a) = G_base + a (G_pred - G_base),      a = the largest value in [0, 1] that is causal
+
+(bisection, 30 steps). ``G(a)`` keeps the sum rule (both ends satisfy it) and the particle-hole
+equivariance of the averaged prediction (the conditions are particle-hole invariant:
+``G(tau) -> G(beta - tau)``, ``Im Sigma -> Im Sigma``).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign"]
+from solvers import legendre_t_matrix
+
+__all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign",
+           "causality_violation", "project_causal", "TOL_SIGMA", "TOL_TAU"]
+
+#: ``Im Sigma(i w_n)`` above this (units of D) is acausal.
+TOL_SIGMA = 1e-7
+#: ``G(tau)`` above this is acausal.
+TOL_TAU = 1e-8
+_N_LOW, _N_GEOM, _N_IW, _W_MAX, _N_TAU = 32, 24, 1024, 40.0, 201
 
 
 def sum_rule_vector(n_l: int) -> np.ndarray:
@@ -70,3 +96,91 @@ def project_sum_rule(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
 def ph_sign(n_l: int) -> np.ndarray:
     """``(-1)^l`` for ``l < n_l``: the particle-hole map of Legendre coefficients."""
     return (-1.0) ** np.arange(int(n_l))
+
+
+@lru_cache(maxsize=4)
+def _check_matrices(n_l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frequency indices, ``T_nl`` at them, and ``sqrt(2l+1) P_l(x_k)`` on the tau grid."""
+    from scipy.special import eval_legendre
+
+    idx = np.unique(np.concatenate([np.arange(_N_LOW), np.geomspace(_N_LOW, _N_IW - 1,
+                                                                    _N_GEOM).astype(int)]))
+    t = legendre_t_matrix(_N_IW, n_l)[idx]
+    x = np.linspace(-1.0, 1.0, _N_TAU)
+    l = np.arange(n_l)
+    p = np.sqrt(2 * l + 1.0)[None, :] * eval_legendre(l[None, :], x[:, None])
+    return idx, t, p
+
+
+def causality_violation(g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
+                        delta_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest ``Im Sigma(i w_n)`` and largest ``G(tau)`` of every row (see the module docstring).
+
+    Args:
+        g_l: ``G_l`` ``[..., n, n_l]`` (1/D).
+        beta, eps_d: ``[n]``.
+        delta_l: Legendre coefficients of ``Delta(tau)`` ``[n, n_l']`` (``n_l' >= n_l`` used).
+
+    Returns:
+        ``(max_im_sigma [..., n], max_g_tau [..., n])``; a row is causal when
+        ``max_im_sigma <= TOL_SIGMA`` and ``max_g_tau <= TOL_TAU``.
+    """
+    g_l = np.asarray(g_l, dtype=float)
+    n_l = g_l.shape[-1]
+    beta = np.asarray(beta, dtype=float)
+    idx, t, p = _check_matrices(n_l)
+    g_iw = g_l @ t.T                                              # [..., n, n_freq]
+    delta_iw = np.asarray(delta_l, dtype=float)[:, :n_l] @ t.T    # [n, n_freq]
+    wn = (2 * idx[None, :] + 1) * np.pi / beta[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = 1j * wn - np.asarray(eps_d)[:, None] - delta_iw - 1.0 / g_iw
+    im = np.where(wn <= _W_MAX, sigma.imag, -np.inf)
+    im = np.where(np.isfinite(im) | (im == -np.inf), im, np.inf)
+    g_tau = (g_l @ p.T) / beta[:, None]
+    return im.max(axis=-1), g_tau.max(axis=-1)
+
+
+def _causal(g_l, beta, eps_d, delta_l) -> np.ndarray:
+    im, gt = causality_violation(g_l, beta, eps_d, delta_l)
+    return (im <= TOL_SIGMA) & (gt <= TOL_TAU)
+
+
+def project_causal(g_l: np.ndarray, base_g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
+                   delta_l: np.ndarray, steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Move acausal rows of ``g_l`` toward ``base_g_l`` until causal (module docstring).
+
+    Returns:
+        ``(g_l', a)``: the projected coefficients ``[n, n_l]`` and the step ``a`` per row (1 for
+        rows that were causal; 0 where even the base is not, which then returns the base).
+
+    Example:
+        >>> import numpy as np
+        >>> from solvers import g_l_from_poles
+        >>> beta, n_l = np.array([10.0]), 40
+        >>> base = g_l_from_poles(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 10.0, n_l)[None]
+        >>> bad = base.copy(); bad[0, 0] += 3.0; bad[0, 2] -= 3.0 / np.sqrt(5)  # G(tau) > 0 somewhere
+        >>> g, a = project_causal(bad, base, beta, np.array([0.0]), np.zeros((1, n_l)))
+        >>> bool(0 < a[0] < 1), bool(_causal(g, beta, np.array([0.0]), np.zeros((1, n_l)))[0])
+        (True, True)
+    """
+    g_l = np.asarray(g_l, dtype=float)
+    base_g_l = np.asarray(base_g_l, dtype=float)[:, :g_l.shape[-1]]
+    beta = np.asarray(beta, dtype=float)
+    eps_d = np.asarray(eps_d, dtype=float)
+    a = np.ones(g_l.shape[0])
+    bad = ~_causal(g_l, beta, eps_d, delta_l)
+    if not bad.any():
+        return g_l, a
+    rows = np.flatnonzero(bad)
+    sub = (beta[rows], eps_d[rows], np.asarray(delta_l)[rows])
+    d_g = g_l[rows] - base_g_l[rows]
+    lo, hi = np.zeros(rows.size), np.ones(rows.size)
+    for _ in range(int(steps)):
+        mid = 0.5 * (lo + hi)
+        ok = _causal(base_g_l[rows] + mid[:, None] * d_g, *sub)
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    out = g_l.copy()
+    out[rows] = base_g_l[rows] + lo[:, None] * d_g
+    a[rows] = lo
+    return out, a

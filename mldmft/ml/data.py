@@ -87,10 +87,17 @@ def make_spec(cfg: DataConfig, info: DatabaseInfo) -> EncodingSpec:
         raise ValueError(f"data.n_sigma = {cfg.n_sigma} exceeds the {info.n_sigma} Matsubara "
                          f"frequencies of Sigma stored in {info.path}")
     opts = {s: dict(info.solver_options.get(s, {})) for s in (cfg.base,) + cfg.feature_solvers}
+    n_ir = 0
+    if cfg.basis == "ir":
+        from solvers.ir import IRBasis
+
+        n_ir = IRBasis(lambda_=cfg.ir_lambda, eps=cfg.ir_eps).size
     return EncodingSpec(target_solver=target, base=cfg.base,
                         feature_solvers=tuple(cfg.feature_solvers), blocks=tuple(cfg.features),
                         target=cfg.target, n_l=info.n_l, n_l_features=n_l_features,
-                        n_l_target=n_l_target, n_sigma=cfg.n_sigma, solver_options=opts)
+                        n_l_target=n_l_target, n_sigma=cfg.n_sigma, solver_options=opts,
+                        basis=cfg.basis, ir_lambda=cfg.ir_lambda, ir_eps=cfg.ir_eps, n_ir=n_ir,
+                        docc=cfg.docc)
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,10 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
         names += [f"solvers/{s}/g_l", f"solvers/{s}/status"]
     sigma_names = needed if spec.needs_sigma else ()
     names += [f"solvers/{s}/sigma_iw" for s in sigma_names]
+    docc_needed = ((spec.target_solver, spec.base) if spec.docc else ()) + (
+        spec.feature_solvers if "docc" in spec.blocks else ())
+    names += [f"solvers/{s}/double_occupancy" for s in g_names]
+    names += [f"solvers/{s}/density" for s in g_names]
     data = load_database(info.path, names)
     n_all = int(data["group_id"].shape[0])
     rows = np.arange(n_all)
@@ -190,6 +201,8 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
         finite = np.all(np.isfinite(data[f"solvers/{s}/g_l"][rows]), axis=1)
         if s in sigma_names:
             finite &= np.all(np.isfinite(data[f"solvers/{s}/sigma_iw"][rows]), axis=1)
+        if s in docc_needed:
+            finite &= np.isfinite(data[f"solvers/{s}/double_occupancy"][rows])
         bad = (status == STATUS_FAILED) | ~finite
         nc = (status == STATUS_NOT_CONVERGED) & ~bad
         failed[s], not_conv[s] = int(bad.sum()), int(nc.sum())
@@ -220,7 +233,11 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
                      delta_iw=_delta_iw(beta, eps, v, n_bath, spec.n_iw_delta),
                      g_l=g_l,
                      sigma_iw={s: data[f"solvers/{s}/sigma_iw"][rows].astype(complex)
-                               for s in sigma_names})
+                               for s in sigma_names},
+                     docc={s: data[f"solvers/{s}/double_occupancy"][rows].astype(float)
+                           for s in g_names},
+                     density={s: data[f"solvers/{s}/density"][rows].astype(float)
+                              for s in g_names})
     return LoadedRows(batch=batch, group_id=data["group_id"][rows].astype(np.int64),
                       augmented=data["augmented"][rows].astype(bool),
                       bath_eps=eps_padded, bath_v=v, n_bath=n_bath,

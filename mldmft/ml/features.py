@@ -9,7 +9,18 @@ Features (concatenated in this order, each block optional):
 * ``delta_l``: ``Delta_l / beta`` for ``l < n_l_features``;
 * ``scalars``: ``U, eps_d, beta, D`` (units D, 1/D);
 * ``g_l``: ``G_l[s] / beta`` of every feature solver ``s``, ``l < n_l_features``;
-* ``sigma_iw``: ``Re, Im Sigma[s](i w_n)`` of every feature solver, ``n < n_sigma`` (units D).
+* ``sigma_iw``: ``Re, Im Sigma[s](i w_n)`` of every feature solver, ``n < n_sigma`` (units D);
+* ``docc``: the double occupancy ``<n_up n_dn>`` of every feature solver.
+
+Basis of the ``delta_l`` and ``g_l`` blocks and of the ``g_l_correction`` target
+(``EncodingSpec.basis``): ``legendre`` (the coefficients below) or ``ir`` -- the
+temperature-transferable intermediate representation of :class:`solvers.ir.IRBasis`,
+``g_ir = M (G_l / beta)``, the ``n_ir`` coefficients of ``G(beta s)`` in one fixed-``Lambda`` basis
+of ``s = tau/beta`` (the same functions at every temperature; ``sum_k g_ir[k]^2`` is again the
+mean square of ``G(tau)``). Decoding: ``G_l = G_l[base] + beta M^T y``.
+
+Double occupancy (``EncodingSpec.docc``): one more target column,
+``d[target] - d[base]``, decoded as ``d = d[base] + y_d``.
 
 Dividing Legendre coefficients by ``beta`` makes them the coefficients of ``G`` as a function of
 ``x = 2 tau / beta - 1``: ``G(tau) = sum_l sqrt(2l+1) P_l(x) (G_l / beta)``, all of order one
@@ -41,13 +52,16 @@ from typing import Any
 import numpy as np
 
 from solvers import legendre_t_matrix
+from solvers.ir import IRBasis
 
 from .constraints import ph_sign
 
 __all__ = ["EncodingSpec", "RawBatch", "build_features", "encode_target", "decode_target",
-           "feature_names", "feature_groups"]
+           "decode_docc", "feature_names", "feature_groups", "BASES"]
 
 SCALARS = ("U", "eps_d", "beta", "D")
+#: Bases of the Green's-function blocks and targets.
+BASES = ("legendre", "ir")
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,10 @@ class EncodingSpec:
         n_l_target: coefficients corrected by ``g_l_correction``.
         n_sigma: Matsubara frequencies of the Sigma target and features.
         solver_options: options the database used for each solver (reused at inference).
+        basis: ``legendre`` or ``ir`` (Green's-function blocks and ``g_l_correction`` target).
+        ir_lambda, ir_eps: the IR basis (``Lambda = beta wmax``, cut-off), for ``basis="ir"``.
+        n_ir: its number of functions (stored, so a prediction needs no basis computation).
+        docc: the double occupancy is an extra target (and the ``docc`` feature block may be used).
     """
 
     target_solver: str
@@ -77,6 +95,34 @@ class EncodingSpec:
     n_l_target: int
     n_sigma: int
     solver_options: dict = field(default_factory=dict)
+    basis: str = "legendre"
+    ir_lambda: float = 2000.0
+    ir_eps: float = 1e-9
+    n_ir: int = 0
+    docc: bool = False
+
+    def __post_init__(self) -> None:
+        if self.basis not in BASES:
+            raise ValueError(f"data.basis: {self.basis!r} is not one of {list(BASES)}")
+        if self.basis == "ir" and self.n_ir < 1:
+            raise ValueError("an IR encoding needs n_ir >= 1 (the size of its basis)")
+
+    @property
+    def ir(self) -> IRBasis:
+        """The IR basis of a ``basis="ir"`` encoding."""
+        return IRBasis(lambda_=float(self.ir_lambda), eps=float(self.ir_eps))
+
+    @property
+    def n_coeff_features(self) -> int:
+        """Coefficients per Green's-function feature block."""
+        return self.n_ir if self.basis == "ir" else self.n_l_features
+
+    @property
+    def n_g_targets(self) -> int:
+        """Target columns of the ``G`` correction."""
+        if self.target != "g_l_correction":
+            return 2 * self.n_sigma
+        return self.n_ir if self.basis == "ir" else self.n_l_target
 
     @property
     def cheap_solvers(self) -> tuple[str, ...]:
@@ -97,25 +143,29 @@ class EncodingSpec:
         n = 0
         for b in self.blocks:
             if b == "delta_l":
-                n += self.n_l_features
+                n += self.n_coeff_features
             elif b == "scalars":
                 n += len(SCALARS)
             elif b == "g_l":
-                n += self.n_l_features * len(self.feature_solvers)
+                n += self.n_coeff_features * len(self.feature_solvers)
             elif b == "sigma_iw":
                 n += 2 * self.n_sigma * len(self.feature_solvers)
+            elif b == "docc":
+                n += len(self.feature_solvers)
         return n
 
     @property
     def n_targets(self) -> int:
-        return self.n_l_target if self.target == "g_l_correction" else 2 * self.n_sigma
+        return self.n_g_targets + (1 if self.docc else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"target_solver": self.target_solver, "base": self.base,
                 "feature_solvers": list(self.feature_solvers), "blocks": list(self.blocks),
                 "target": self.target, "n_l": self.n_l, "n_l_features": self.n_l_features,
                 "n_l_target": self.n_l_target, "n_sigma": self.n_sigma,
-                "solver_options": {k: dict(v) for k, v in self.solver_options.items()}}
+                "solver_options": {k: dict(v) for k, v in self.solver_options.items()},
+                "basis": self.basis, "ir_lambda": float(self.ir_lambda),
+                "ir_eps": float(self.ir_eps), "n_ir": int(self.n_ir), "docc": bool(self.docc)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EncodingSpec":
@@ -135,6 +185,10 @@ class RawBatch:
         delta_iw: ``Delta(i w_n)`` on the first frequencies, ``[n, n_iw]`` (D).
         g_l: ``G_l`` per solver name, each ``[n, n_l]`` (1/D).
         sigma_iw: ``Sigma(i w_n)`` per solver name, each ``[n, n_sigma]`` (D); may be empty.
+        docc: double occupancy ``<n_up n_dn>`` per solver name, each ``[n]``; may be empty.
+        density: the density each solver reports, each ``[n]`` (for the particle-hole map of
+            ``docc``: a solver such as ``ed_fit`` reports the density of its own fitted model,
+            not ``-2 G(beta-)`` of its Dyson-corrected ``G``); may be empty.
     """
 
     U: np.ndarray
@@ -145,6 +199,8 @@ class RawBatch:
     delta_iw: np.ndarray
     g_l: dict[str, np.ndarray]
     sigma_iw: dict[str, np.ndarray] = field(default_factory=dict)
+    docc: dict[str, np.ndarray] = field(default_factory=dict)
+    density: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.beta.shape[0])
@@ -156,23 +212,40 @@ class RawBatch:
                         D=self.D[rows], delta_l=self.delta_l[rows],
                         delta_iw=self.delta_iw[rows],
                         g_l={k: v[rows] for k, v in self.g_l.items()},
-                        sigma_iw={k: v[rows] for k, v in self.sigma_iw.items()})
+                        sigma_iw={k: v[rows] for k, v in self.sigma_iw.items()},
+                        docc={k: v[rows] for k, v in self.docc.items()},
+                        density={k: v[rows] for k, v in self.density.items()})
 
     def particle_hole(self) -> "RawBatch":
         """The particle-hole twins: ``eps_d -> -eps_d - U``, ``Delta_l, G_l -> (-1)^l (...)``,
-        ``Delta(i w_n) -> -conj(Delta)``, ``Sigma(i w_n) -> U - conj(Sigma)``."""
+        ``Delta(i w_n) -> -conj(Delta)``, ``Sigma(i w_n) -> U - conj(Sigma)``,
+        ``d -> 1 - n + d``, ``n -> 2 - n`` (``n`` the solver's reported density, else
+        ``-2 G(beta-)`` from its ``G_l``)."""
         sign = ph_sign(self.delta_l.shape[-1])
+        docc = {}
+        for k, d in self.docc.items():
+            if k in self.density:
+                n = self.density[k]
+            else:
+                g = self.g_l[k]
+                n = -2.0 * (g @ np.sqrt(2 * np.arange(g.shape[-1]) + 1.0)) / self.beta
+            docc[k] = 1.0 - n + d
         return replace(self, eps_d=-self.eps_d - self.U, delta_l=self.delta_l * sign,
                        delta_iw=-np.conj(self.delta_iw),
                        g_l={k: v * sign for k, v in self.g_l.items()},
                        sigma_iw={k: self.U[:, None] - np.conj(v)
-                                 for k, v in self.sigma_iw.items()})
+                                 for k, v in self.sigma_iw.items()},
+                       docc=docc, density={k: 2.0 - v for k, v in self.density.items()})
 
 
-def _check(batch: RawBatch, spec: EncodingSpec, names: tuple[str, ...], sigma: bool) -> None:
+def _check(batch: RawBatch, spec: EncodingSpec, names: tuple[str, ...], sigma: bool,
+           docc: bool = False) -> None:
     for name in names:
         if name not in batch.g_l:
             raise ValueError(f"the batch has no G_l of solver {name!r} (needed by the encoding)")
+        if docc and name not in batch.docc:
+            raise ValueError(f"the batch has no double occupancy of solver {name!r} (needed by "
+                             "the encoding)")
         if sigma and name not in batch.sigma_iw:
             raise ValueError(f"the batch has no Sigma of solver {name!r} (needed by the encoding)")
     if batch.delta_l.shape[-1] < spec.n_l:
@@ -192,17 +265,25 @@ def build_features(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
         >>> build_features(b, spec).tolist()
         [[2.0, -1.0, 10.0, 1.0]]
     """
-    _check(batch, spec, spec.feature_solvers, "sigma_iw" in spec.blocks)
+    _check(batch, spec, spec.feature_solvers, "sigma_iw" in spec.blocks, "docc" in spec.blocks)
     beta = batch.beta[:, None]
     nlf, ns = spec.n_l_features, spec.n_sigma
+
+    def coeffs(g_l: np.ndarray) -> np.ndarray:
+        if spec.basis == "ir":
+            return spec.ir.from_legendre(g_l[:, :spec.n_l], batch.beta)
+        return g_l[:, :nlf] / beta
+
     cols: list[np.ndarray] = []
     for block in spec.blocks:
         if block == "delta_l":
-            cols.append(batch.delta_l[:, :nlf] / beta)
+            cols.append(coeffs(batch.delta_l))
         elif block == "scalars":
             cols.append(np.stack([batch.U, batch.eps_d, batch.beta, batch.D], axis=1))
         elif block == "g_l":
-            cols += [batch.g_l[s][:, :nlf] / beta for s in spec.feature_solvers]
+            cols += [coeffs(batch.g_l[s]) for s in spec.feature_solvers]
+        elif block == "docc":
+            cols.append(np.stack([batch.docc[s] for s in spec.feature_solvers], axis=1))
         elif block == "sigma_iw":
             for s in spec.feature_solvers:
                 sig = batch.sigma_iw[s][:, :ns]
@@ -215,14 +296,17 @@ def build_features(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
 def feature_names(spec: EncodingSpec) -> list[str]:
     """Column names of :func:`build_features` (for plots and diagnostics)."""
     out: list[str] = []
+    name = "ir" if spec.basis == "ir" else "l"
     for block in spec.blocks:
         if block == "delta_l":
-            out += [f"delta_l[{l}]/beta" for l in range(spec.n_l_features)]
+            out += [f"delta_{name}[{l}]/beta" for l in range(spec.n_coeff_features)]
         elif block == "scalars":
             out += list(SCALARS)
         elif block == "g_l":
-            out += [f"{s}.g_l[{l}]/beta" for s in spec.feature_solvers
-                    for l in range(spec.n_l_features)]
+            out += [f"{s}.g_{name}[{l}]/beta" for s in spec.feature_solvers
+                    for l in range(spec.n_coeff_features)]
+        elif block == "docc":
+            out += [f"{s}.docc" for s in spec.feature_solvers]
         elif block == "sigma_iw":
             out += [f"{s}.{part}sigma[{n}]" for s in spec.feature_solvers
                     for part in ("re_", "im_") for n in range(spec.n_sigma)]
@@ -243,13 +327,16 @@ def feature_groups(spec: EncodingSpec) -> np.ndarray:
     nxt = 0
     for block in spec.blocks:
         if block == "delta_l":
-            labels += [nxt] * spec.n_l_features
+            labels += [nxt] * spec.n_coeff_features
             nxt += 1
         elif block == "scalars":
             labels += list(range(nxt, nxt + len(SCALARS)))
             nxt += len(SCALARS)
+        elif block == "docc":
+            labels += [nxt] * len(spec.feature_solvers)
+            nxt += 1
         else:
-            width = spec.n_l_features if block == "g_l" else 2 * spec.n_sigma
+            width = spec.n_coeff_features if block == "g_l" else 2 * spec.n_sigma
             for k in range(len(spec.feature_solvers)):
                 labels += [nxt + k] * width
             nxt += len(spec.feature_solvers)
@@ -259,14 +346,31 @@ def feature_groups(spec: EncodingSpec) -> np.ndarray:
 def encode_target(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
     """Target matrix ``[n, spec.n_targets]`` (needs the target solver's results in ``batch``)."""
     sigma = spec.target == "sigma_correction"
-    _check(batch, spec, (spec.target_solver, spec.base), sigma)
+    _check(batch, spec, (spec.target_solver, spec.base), sigma, spec.docc)
     if not sigma:
-        nlt = spec.n_l_target
-        diff = batch.g_l[spec.target_solver][:, :nlt] - batch.g_l[spec.base][:, :nlt]
-        return diff / batch.beta[:, None]
-    ns = spec.n_sigma
-    d_sigma = batch.sigma_iw[spec.target_solver][:, :ns] - batch.sigma_iw[spec.base][:, :ns]
-    return np.concatenate([d_sigma.real, d_sigma.imag], axis=1)
+        if spec.basis == "ir":
+            diff = batch.g_l[spec.target_solver][:, :spec.n_l] - batch.g_l[spec.base][:, :spec.n_l]
+            y = spec.ir.from_legendre(diff, batch.beta)
+        else:
+            nlt = spec.n_l_target
+            diff = batch.g_l[spec.target_solver][:, :nlt] - batch.g_l[spec.base][:, :nlt]
+            y = diff / batch.beta[:, None]
+    else:
+        ns = spec.n_sigma
+        d_sigma = batch.sigma_iw[spec.target_solver][:, :ns] - batch.sigma_iw[spec.base][:, :ns]
+        y = np.concatenate([d_sigma.real, d_sigma.imag], axis=1)
+    if spec.docc:
+        d = batch.docc[spec.target_solver] - batch.docc[spec.base]
+        y = np.concatenate([y, d[:, None]], axis=1)
+    return y
+
+
+def decode_docc(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndarray | None:
+    """Double occupancy ``[..., n]`` from encoded targets (``None`` without a docc target)."""
+    if not spec.docc:
+        return None
+    _check(batch, spec, (spec.base,), False, True)
+    return batch.docc[spec.base] + np.asarray(y, dtype=float)[..., spec.n_g_targets]
 
 
 def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
@@ -274,12 +378,15 @@ def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndar
 
     Leading axes of ``y`` (e.g. ensemble members) are kept.
     """
-    y = np.asarray(y, dtype=float)
+    y = np.asarray(y, dtype=float)[..., :spec.n_g_targets]
     _check(batch, spec, (spec.base,), spec.target == "sigma_correction")
     base = batch.g_l[spec.base][:, :spec.n_l]
     out = np.broadcast_to(base, y.shape[:-1] + (spec.n_l,)).copy()
     if spec.target == "g_l_correction":
-        out[..., :spec.n_l_target] += batch.beta[:, None] * y
+        if spec.basis == "ir":
+            out += spec.ir.to_legendre(y, batch.beta, spec.n_l)
+        else:
+            out[..., :spec.n_l_target] += batch.beta[:, None] * y
         return out
     ns = spec.n_sigma
     d_sigma = y[..., :ns] + 1j * y[..., ns:]
@@ -290,4 +397,3 @@ def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndar
     t = legendre_t_matrix(ns, spec.n_l)
     out += 2.0 * np.real(d_g @ np.conj(t))
     return out
-

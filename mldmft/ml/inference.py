@@ -5,14 +5,20 @@ on the first call), so ``solvers`` itself never depends on torch::
 
     import mldmft.ml  # noqa: F401  (registers "ml")
     from solvers import solve
-    res = solve("ml", model, checkpoint="data/train/.../model.pt")
-    res.g_l, res.g_iw, res.sigma_iw, res.info["spread"]
+    res = solve("ml", model)                                   # the shipped default model
+    res = solve("ml", model, checkpoint="data/train/.../model.pt")   # any other
+    res.g_l, res.g_iw, res.sigma_iw, res.double_occupancy, res.info["spread"]
+
+Without ``checkpoint`` the shipped network for the whole Bethe-lattice phase diagram is used
+(:data:`DEFAULT_CHECKPOINT`, ``mldmft/pretrained/README.md``).
 
 For each call :func:`solve_ml`
 
 1. loads the checkpoint (memoised on path, mtime and size: a DMFT loop reads it once);
-2. refuses a model whose ``beta`` or ``U`` lies outside the training range stored in the
-   checkpoint, unless ``extrapolate=True``;
+2. refuses a model outside the domain stored in the checkpoint (``beta``, ``U``, the
+   hybridisation scale ``D = 2 sqrt(sum_k V_k^2)`` before any work; the density, estimated by the
+   base solver, after the cheap solves) -- or, for checkpoints without a domain, outside the
+   training range of ``beta`` and ``U`` -- unless ``extrapolate=True``;
 3. runs the cheap solvers the checkpoint needs (base + feature solvers) with the options the
    database was generated with;
 4. builds the inputs like a database row: ``Delta_l`` exactly from the poles of a discrete bath
@@ -30,9 +36,9 @@ For each call :func:`solve_ml`
      high-frequency tail plus the Matsubara transform of the correction;
    * ``sigma_iw = i w_n - eps_d - Delta(i w_n) - 1/g_iw`` (Dyson with the model's Delta);
    * ``density = -2 G(beta-)`` from ``g_l``;
-   * ``double_occupancy = None``: the network predicts the one-particle ``G`` only; an estimate
-     through ``Tr Sigma G / U`` would depend on the high-frequency tail of ``Sigma``, which the
-     correction does not learn, and would look more accurate than it is;
+   * ``double_occupancy``: the network's own output where the checkpoint learned it (a target
+     column trained on the ED label), else ``None`` -- an estimate through ``Tr Sigma G / U``
+     would depend on the high-frequency tail of ``Sigma``, which the correction does not learn;
    * ``converged``: True, unless a cheap input solver did not converge (then a warning says so:
      such inputs were excluded from training);
    * ``info``: ``spread`` (ensemble standard deviation of ``g_l``, ``None`` for one model),
@@ -50,7 +56,11 @@ from solvers import (AndersonModel, SolverResult, density_from_g_l, estimate_tai
                      g_l_from_iw, g_l_from_poles, get_solver, matsubara_freqs, register_solver,
                      solve)
 
-__all__ = ["solve_ml", "model_batch", "delta_tail_c1"]
+__all__ = ["solve_ml", "model_batch", "delta_tail_c1", "DEFAULT_CHECKPOINT"]
+
+#: The shipped network for the Bethe-lattice phase diagram (``beta`` 20-200, ``U`` 0.5-5,
+#: density 0.5-1.5, ``D`` 0.7-1.3), used when ``solve("ml", model)`` gets no checkpoint.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "phase_diagram.pt"
 
 
 def delta_tail_c1(delta_iw: np.ndarray, beta: float) -> float:
@@ -99,17 +109,28 @@ def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult
                     g_l={s: np.asarray(r.g_l[:spec.n_l], dtype=float)[None]
                          for s, r in results.items()},
                     sigma_iw={s: np.asarray(r.sigma_iw[:spec.n_sigma], dtype=complex)[None]
-                              for s, r in results.items()} if spec.needs_sigma else {})
+                              for s, r in results.items()} if spec.needs_sigma else {},
+                    docc={s: np.array([np.nan if r.double_occupancy is None
+                                       else float(r.double_occupancy)])
+                          for s, r in results.items()},
+                    density={s: np.array([float(r.density)]) for s, r in results.items()})
 
 
-def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool = False,
-             n_iw: int | None = None) -> SolverResult:
+def _hyb_scale(model: AndersonModel) -> float:
+    """``D = 2 sqrt(sum_k V_k^2)`` of a discrete bath, or from the tail of ``delta_iw``."""
+    if model.is_discrete:
+        return float(2.0 * np.sqrt(np.sum(model.bath_v ** 2)))
+    return float(2.0 * np.sqrt(max(delta_tail_c1(model.delta_iw, model.beta), 0.0)))
+
+
+def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
+             extrapolate: bool = False, n_iw: int | None = None) -> SolverResult:
     """Cheap solvers plus a learned correction (see the module docstring).
 
     Args:
         model: the impurity model (discrete bath or ``delta_iw``).
-        checkpoint: ``model.pt`` written by ``train.py``.
-        extrapolate: predict even outside the training range of beta and U.
+        checkpoint: ``model.pt`` written by ``train.py``; default :data:`DEFAULT_CHECKPOINT`.
+        extrapolate: predict even outside the model's domain.
         n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw``; passed on to the cheap solvers
             (unless the database fixed it), whose ``G(i w_n)`` carries the high-frequency tail.
             Default: the cheap solvers' own default (1024).
@@ -123,15 +144,21 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool 
     """
     from .checkpoint import load_checkpoint_cached
 
+    if checkpoint is None:
+        checkpoint = DEFAULT_CHECKPOINT
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise ValueError(f"ml solver: the shipped default model {DEFAULT_CHECKPOINT} is "
+                             "missing from this installation; pass checkpoint=PATH")
     predictor = load_checkpoint_cached(checkpoint)
     spec = predictor.spec
-    warnings = predictor.out_of_range(model.beta, model.U)
+    scale = {"D": _hyb_scale(model)} if "D" in predictor.domain else {}
+    warnings = predictor.out_of_range(model.beta, model.U, **scale)
     if warnings and not extrapolate:
-        raise ValueError(f"ml solver: the model is outside the training range of checkpoint "
+        raise ValueError(f"ml solver: the model is outside the domain of checkpoint "
                          f"{checkpoint}: {'; '.join(warnings)}. Pass extrapolate=True to "
                          "predict anyway")
     lo, hi = predictor.train_range.get("eps_d", (-np.inf, np.inf))
-    if not lo <= model.eps_d <= hi:
+    if not predictor.domain and not lo <= model.eps_d <= hi:
         warnings.append(f"eps_d = {model.eps_d:g} is outside the training range [{lo:g}, {hi:g}]")
     results: dict[str, SolverResult] = {}
     cheap_time: dict[str, float] = {}
@@ -155,6 +182,16 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool 
                             "training data)")
         results[name] = res
         cheap_time[name] = res.wall_time
+    if "density" in predictor.domain:
+        outside = predictor.out_of_range(model.beta, model.U,
+                                         density=float(results[spec.base].density))
+        outside = [w.replace("density", f"density (estimated by {spec.base})", 1)
+                   for w in outside if w.startswith("density")]
+        if outside and not extrapolate:
+            raise ValueError(f"ml solver: the model is outside the domain of checkpoint "
+                             f"{checkpoint}: {'; '.join(outside)}. Pass extrapolate=True to "
+                             "predict anyway")
+        warnings += outside
     batch = model_batch(model, spec, results)
     pred = predictor.predict(batch)
     g_l = pred.g_l[0]
@@ -168,12 +205,17 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool 
     sigma_iw = 1j * wn - model.eps_d - model.delta(n_iw) - 1.0 / g_iw
     if pred.n_clipped:
         warnings.append(f"{pred.n_clipped} target value(s) clipped by the inverse tanh")
+    if pred.causal_step is not None and pred.causal_step[0] < 1:
+        warnings.append(f"acausal prediction moved toward {spec.base} (step "
+                        f"{pred.causal_step[0]:.3f} of the correction kept)")
     info = {"spread": None if pred.spread is None else pred.spread[0],
             "base": spec.base, "checkpoint": str(checkpoint),
-            "extrapolated": bool(extrapolate and predictor.out_of_range(model.beta, model.U)),
+            "extrapolated": bool(extrapolate and warnings),
+            "causal_step": None if pred.causal_step is None else float(pred.causal_step[0]),
             "cheap_wall_time": cheap_time, "warnings": warnings}
+    docc = None if pred.double_occupancy is None else float(pred.double_occupancy[0])
     return SolverResult(solver="ml", beta=model.beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
-                        density=2.0 * density_from_g_l(g_l, model.beta), double_occupancy=None,
+                        density=2.0 * density_from_g_l(g_l, model.beta), double_occupancy=docc,
                         energy=None, converged=converged, info=info)
 
 

@@ -11,8 +11,15 @@ For each row with exact ``G_l`` (the target solver) and an approximation ``G~_l`
   summarised by its mean (``mae_z``) and median (``median_abs_z``): for nearly empty or full
   levels ``Sigma`` is tiny and ``Z ~ 1`` is ill-conditioned, so a small absolute error of ``G``
   can give ``Im Sigma(i w_0) > 0`` (``Z > 1`` or ``Z < 0``) and a huge ``|Z~ - Z|`` on a few rows
-* ``acausal``     = 1 where ``Im Sigma~(i w_0) > 0``; ``frac_acausal`` is the fraction of rows
+* ``acausal``     = 1 where ``Im Sigma~(i w_n) > 0`` at any checked frequency or ``G~(tau) > 0``
+  anywhere (:func:`mldmft.ml.constraints.causality_violation`, same tolerances as the projection);
+  ``frac_acausal`` is the fraction of rows
 * ``abs_density`` = |n~ - n|, total density ``n = -2 G(beta-)``
+* ``abs_docc``    = |d~ - d|, double occupancy (where both exist)
+
+Summaries give the mean of each error, the median and 95th percentile of ``abs_z``,
+``abs_density`` and ``abs_docc`` (``p50_*``, ``p95_*``). :func:`binned_summary` breaks them down
+by fixed bins of beta and of the filling ``|n - 1|`` (the exact density).
 
 Averages over rows are taken where the approximation exists (a comparison solver may have failed
 on some rows). Improvement factors are ratios of ``mse_g_tau`` on the rows both methods cover:
@@ -29,9 +36,11 @@ import numpy as np
 
 from solvers import g_iw_from_l, g_tau_from_l, tau_mesh
 
+from .constraints import TOL_SIGMA, TOL_TAU, causality_violation
 from .features import RawBatch
 
-__all__ = ["g_tau_rows", "z_from_g_l", "density_from_g_l_rows", "row_errors", "evaluate"]
+__all__ = ["g_tau_rows", "z_from_g_l", "density_from_g_l_rows", "row_errors", "evaluate",
+           "binned_summary", "acausal_rows"]
 
 
 def g_tau_rows(g_l: np.ndarray, beta: np.ndarray, n_tau: int) -> np.ndarray:
@@ -56,12 +65,21 @@ def density_from_g_l_rows(g_l: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return -2.0 * (g_l @ np.sqrt(2 * np.arange(g_l.shape[-1]) + 1.0)) / beta
 
 
+def acausal_rows(g_l: np.ndarray, batch: RawBatch) -> np.ndarray:
+    """1.0 where ``G_l`` breaks causality (``Im Sigma(i w_n) > 0`` or ``G(tau) > 0``), else 0."""
+    im, gt = causality_violation(g_l, batch.beta, batch.eps_d, batch.delta_l)
+    return ((im > TOL_SIGMA) | (gt > TOL_TAU)).astype(float)
+
+
 def row_errors(g_l: np.ndarray, ref_g_l: np.ndarray, batch: RawBatch, n_tau: int,
-               ref_tau: np.ndarray | None = None) -> dict[str, np.ndarray]:
+               ref_tau: np.ndarray | None = None, docc: np.ndarray | None = None,
+               ref_docc: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-row errors of ``g_l`` against ``ref_g_l`` (NaN where ``g_l`` is missing)."""
     ok = np.all(np.isfinite(g_l), axis=1)
     out = {k: np.full(len(batch), np.nan) for k in ("mse_g_l", "mse_g_tau", "abs_z",
-                                                     "acausal", "abs_density")}
+                                                     "acausal", "abs_density", "abs_docc")}
+    if docc is not None and ref_docc is not None:
+        out["abs_docc"] = np.abs(np.asarray(docc, dtype=float) - np.asarray(ref_docc, dtype=float))
     if not ok.any():
         return out
     sub = batch.take(ok)
@@ -71,7 +89,7 @@ def row_errors(g_l: np.ndarray, ref_g_l: np.ndarray, batch: RawBatch, n_tau: int
     out["mse_g_tau"][ok] = np.mean((g_tau_rows(g, sub.beta, n_tau) - tau_ref) ** 2, axis=1)
     z = z_from_g_l(g, sub)
     out["abs_z"][ok] = np.abs(z - z_from_g_l(ref, sub))
-    out["acausal"][ok] = ((z > 1) | (z < 0)).astype(float)
+    out["acausal"][ok] = acausal_rows(g, sub)
     out["abs_density"][ok] = np.abs(density_from_g_l_rows(g, sub.beta)
                                     - density_from_g_l_rows(ref, sub.beta))
     return out
@@ -82,8 +100,45 @@ def _summary(err: dict[str, np.ndarray]) -> dict[str, float]:
     out: dict[str, Any] = {"n": int(ok.sum())}
     for key, val in err.items():
         name = {"acausal": "frac_acausal"}.get(key, key.replace("abs_", "mae_"))
-        out[name] = float(np.mean(val[ok])) if ok.any() else None
+        v = val[ok & np.isfinite(val)]
+        out[name] = float(np.mean(v)) if v.size else None
     out["median_abs_z"] = float(np.median(err["abs_z"][ok])) if ok.any() else None
+    for key in ("abs_z", "abs_density", "abs_docc"):
+        v = err[key][ok & np.isfinite(err[key])]
+        short = key.replace("abs_", "")
+        out[f"p50_{short}"] = float(np.percentile(v, 50)) if v.size else None
+        out[f"p95_{short}"] = float(np.percentile(v, 95)) if v.size else None
+    return out
+
+
+def binned_summary(errors: dict[str, dict[str, np.ndarray]], beta: np.ndarray,
+                   density: np.ndarray, beta_edges: tuple[float, ...] = (20, 40, 80, 200),
+                   filling_edges: tuple[float, ...] = (0.0, 0.05, 0.2, np.inf)
+                   ) -> dict[str, list[dict[str, Any]]]:
+    """Summaries of every method's per-row errors in fixed bins of beta and of ``|n - 1|``.
+
+    Args:
+        errors: per method, the :func:`row_errors` arrays.
+        beta, density: per row (the exact density for the filling bins).
+
+    Returns:
+        ``{"by_beta": [...], "by_filling": [...]}``, each bin a dict with ``range`` and one
+        summary per method (and ``n``).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, values, edges in (("by_beta", np.asarray(beta), beta_edges),
+                                ("by_filling", np.abs(np.asarray(density) - 1.0), filling_edges)):
+        bins = []
+        for k in range(len(edges) - 1):
+            last = k == len(edges) - 2
+            mask = (values >= edges[k]) & ((values <= edges[k + 1]) if last
+                                          else (values < edges[k + 1]))
+            entry: dict[str, Any] = {"range": [float(edges[k]), float(edges[k + 1])],
+                                     "n": int(mask.sum())}
+            for method, err in errors.items():
+                entry[method] = _summary({key: v[mask] for key, v in err.items()})
+            bins.append(entry)
+        out[name] = bins
     return out
 
 
@@ -104,7 +159,7 @@ def _bins(values: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate(pred_g_l: np.ndarray, batch: RawBatch, target: str, base: str,
              comparison: tuple[str, ...], n_tau: int = 201, n_bins: int = 3,
-             floor_g_l: np.ndarray | None = None
+             floor_g_l: np.ndarray | None = None, pred_docc: np.ndarray | None = None
              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Errors of a prediction and of the cheap solvers on the same rows (see module docstring).
 
@@ -118,6 +173,8 @@ def evaluate(pred_g_l: np.ndarray, batch: RawBatch, target: str, base: str,
         n_bins: bins of the beta/U breakdown.
         floor_g_l: ``G_l`` decoded from the exact target encoding (the encoding's own error);
             reported as ``encoding_floor`` when given.
+        pred_docc: predicted double occupancy ``[n]`` (compared with the target's when the batch
+            holds it).
 
     Returns:
         ``(summary, per_row)``: the JSON-ready summary (``model``, ``base``, ``cheap`` per solver,
@@ -126,9 +183,12 @@ def evaluate(pred_g_l: np.ndarray, batch: RawBatch, target: str, base: str,
     """
     ref = batch.g_l[target]
     ref_tau = g_tau_rows(ref, batch.beta, n_tau)
-    errs = {"model": row_errors(pred_g_l, ref, batch, n_tau, ref_tau),
-            "base": row_errors(batch.g_l[base], ref, batch, n_tau, ref_tau)}
-    cheap = {s: row_errors(batch.g_l[s], ref, batch, n_tau, ref_tau) for s in comparison}
+    ref_d = batch.docc.get(target)
+    errs = {"model": row_errors(pred_g_l, ref, batch, n_tau, ref_tau, pred_docc, ref_d),
+            "base": row_errors(batch.g_l[base], ref, batch, n_tau, ref_tau,
+                               batch.docc.get(base), ref_d)}
+    cheap = {s: row_errors(batch.g_l[s], ref, batch, n_tau, ref_tau, batch.docc.get(s), ref_d)
+             for s in comparison}
     summaries = {s: _summary(e) for s, e in cheap.items()}
     valid = {s: v for s, v in summaries.items() if v["mse_g_tau"] is not None}
     best = min(valid, key=lambda s: valid[s]["mse_g_tau"]) if valid else None
@@ -163,4 +223,7 @@ def evaluate(pred_g_l: np.ndarray, batch: RawBatch, target: str, base: str,
     per_row = {"model": m, "base": errs["base"]["mse_g_tau"]}
     if best is not None:
         per_row["best_cheap"] = cheap[best]["mse_g_tau"]
+    per_row["errors"] = {"model": errs["model"], **cheap}  # type: ignore[dict-item]
+    out["binned"] = binned_summary(per_row["errors"], batch.beta,  # type: ignore[arg-type]
+                                   density_from_g_l_rows(ref, batch.beta))
     return out, per_row

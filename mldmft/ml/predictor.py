@@ -9,6 +9,10 @@
     G_l[m]    = (G_l[m] + (-1)^l G_l^twin[m]) / 2             if particle_hole
     G_l[m]    = project_sum_rule(G_l[m], beta)                if sum_rule
     G_l       = mean_m G_l[m];  spread = std_m G_l[m]         (ensembles)
+    G_l       = project_causal(G_l, G_l[base])                if causal
+    d         = mean_m d[m]                                   docc target (d[m] averaged with
+                                                              its twin's d' - 1 + n[m] if
+                                                              particle_hole)
 
 ``G_l^twin`` is the prediction for the particle-hole image of the row
 (:meth:`RawBatch.particle_hole`), mapped back: the averaged predictor is exactly equivariant.
@@ -26,8 +30,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import ConstraintConfig
-from .constraints import ph_sign, project_sum_rule
-from .features import EncodingSpec, RawBatch, build_features, decode_target
+from .constraints import ph_sign, project_causal, project_sum_rule
+from .features import EncodingSpec, RawBatch, build_features, decode_docc, decode_target
 from .transforms import FittedTransform
 
 __all__ = ["Prediction", "Predictor", "TorchBackend"]
@@ -72,12 +76,16 @@ class Prediction:
         spread: member standard deviation of ``G_l`` ``[n, n_l]``, ``None`` for one member.
         members: per-member ``G_l`` ``[members, n, n_l]``.
         n_clipped: target values clipped by the inverse ``tanh`` (T1/T2).
+        double_occupancy: member-mean ``<n_up n_dn>`` ``[n]`` (``None`` without a docc target).
+        causal_step: the step ``a`` of the causality projection per row (1: untouched).
     """
 
     g_l: np.ndarray
     spread: np.ndarray | None
     members: np.ndarray
     n_clipped: int = 0
+    double_occupancy: np.ndarray | None = None
+    causal_step: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +98,8 @@ class Predictor:
         backend: network or KRR model on standardised features.
         constraints: sum rule / particle-hole averaging switches.
         train_range: ``{"beta": [lo, hi], "U": [lo, hi], "eps_d": [lo, hi]}`` of the training rows.
+        domain: where the model may be used, ``{"beta", "U", "density", "D": [lo, hi]}`` (any
+            subset); empty: the training range of beta and U.
         kind: ``"torch"`` or ``"krr"``.
         meta: free-form provenance (model config, database, metrics summary).
     """
@@ -100,6 +110,7 @@ class Predictor:
     backend: Backend
     constraints: ConstraintConfig = field(default_factory=ConstraintConfig)
     train_range: dict[str, list[float]] = field(default_factory=dict)
+    domain: dict[str, list[float]] = field(default_factory=dict)
     kind: str = "torch"
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -107,37 +118,58 @@ class Predictor:
     def n_members(self) -> int:
         return int(self.meta.get("n_members", 1))
 
-    def _members(self, batches: list[RawBatch]) -> tuple[list[np.ndarray], int]:
-        """Per-member ``G_l`` of each batch; one backend call for all of them (a prediction
-        and its particle-hole twin share one forward pass)."""
+    def _members(self, batches: list[RawBatch]
+                 ) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], int]:
+        """Per-member ``(G_l, docc)`` of each batch; one backend call for all of them (a
+        prediction and its particle-hole twin share one forward pass)."""
         xs = [self.x_transform.forward(build_features(b, self.spec)) for b in batches]
         z = np.asarray(self.backend(np.concatenate(xs, axis=0)), dtype=float)
         y, n_clipped = self.y_transform.inverse(z)
         ends = np.cumsum([len(x) for x in xs])[:-1]
-        return ([decode_target(part, b, self.spec)
+        return ([(decode_target(part, b, self.spec), decode_docc(part, b, self.spec))
                  for part, b in zip(np.split(y, ends, axis=1), batches)], n_clipped)
 
     def predict(self, batch: RawBatch) -> Prediction:
-        """Corrected ``G_l`` (and ensemble spread) of every row of ``batch``."""
+        """Corrected ``G_l`` (and ensemble spread, double occupancy) of every row of ``batch``."""
         if len(batch) == 0:
             raise ValueError("cannot predict an empty batch")
         if self.constraints.particle_hole:
-            (members, twin), n_clipped = self._members([batch, batch.particle_hole()])
+            ((members, docc), (twin, docc_twin)), n_clipped = self._members(
+                [batch, batch.particle_hole()])
             members = 0.5 * (members + twin * ph_sign(members.shape[-1]))
         else:
-            (members,), n_clipped = self._members([batch])
+            ((members, docc),), n_clipped = self._members([batch])
         if self.constraints.sum_rule:
             members = project_sum_rule(members, batch.beta)
         spread = members.std(axis=0) if members.shape[0] > 1 else None
-        return Prediction(g_l=members.mean(axis=0), spread=spread, members=members,
-                          n_clipped=n_clipped)
+        g_l = members.mean(axis=0)
+        step = None
+        if self.constraints.causal:
+            g_l, step = project_causal(g_l, batch.g_l[self.spec.base], batch.beta, batch.eps_d,
+                                       batch.delta_l)
+        if docc is not None and self.constraints.particle_hole:
+            # the twin's prediction d' estimates 1 - n + d; n of the returned G keeps the
+            # averaged double occupancy exactly equivariant
+            n = -2.0 * (g_l @ np.sqrt(2 * np.arange(g_l.shape[-1]) + 1.0)) / batch.beta
+            docc = 0.5 * (docc + docc_twin - 1.0 + n)
+        return Prediction(g_l=g_l, spread=spread, members=members, n_clipped=n_clipped,
+                          double_occupancy=None if docc is None else docc.mean(axis=0),
+                          causal_step=step)
 
-    def out_of_range(self, beta: float, U: float) -> list[str]:
-        """Parameters outside the training range (empty list: inside)."""
+    def out_of_range(self, beta: float, U: float, **others: float) -> list[str]:
+        """Parameters outside the model's domain (empty list: inside).
+
+        ``others`` may give ``density`` and ``D``; they are checked when the domain names them.
+        Without a stored domain, beta and U are checked against the training range.
+        """
         out = []
-        for name, val in (("beta", beta), ("U", U)):
-            lo, hi = self.train_range.get(name, (-np.inf, np.inf))
+        limits = self.domain or self.train_range
+        what = "the model's domain" if self.domain else "the training range"
+        for name, val in (("beta", beta), ("U", U), *others.items()):
+            if name not in limits:
+                continue
+            lo, hi = limits[name]
             tol = 1e-9 * max(1.0, abs(lo), abs(hi))
             if not lo - tol <= val <= hi + tol:
-                out.append(f"{name} = {val:g} is outside the training range [{lo:g}, {hi:g}]")
+                out.append(f"{name} = {val:g} is outside {what} [{lo:g}, {hi:g}]")
         return out

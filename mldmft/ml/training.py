@@ -60,7 +60,9 @@ def _predictor(cfg: TrainConfig, data: PreparedData, backend: Any, kind: str,
                meta: dict[str, Any]) -> Predictor:
     return Predictor(spec=data.spec, x_transform=data.x_transform, y_transform=data.y_transform,
                      backend=backend, constraints=cfg.constraints,
-                     train_range=data.train_range(), kind=kind, meta=meta)
+                     train_range=data.train_range(),
+                     domain={k: list(v) for k, v in (cfg.domain or {}).items()}, kind=kind,
+                     meta=meta)
 
 
 def _iw_matrix(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
@@ -209,7 +211,8 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     val_batch = rows.batch.take(splits.val)
     val_pred = predictor.predict(val_batch)
     val_metrics, _ = evaluate(val_pred.g_l, val_batch, spec.target_solver, spec.base,
-                              rows.comparison, cfg.metrics.n_tau, cfg.metrics.n_bins)
+                              rows.comparison, cfg.metrics.n_tau, cfg.metrics.n_bins,
+                              pred_docc=val_pred.double_occupancy)
     # --- the one and only use of the test split ---
     test_batch = rows.batch.take(splits.test)
     t0 = time.perf_counter()
@@ -218,7 +221,9 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     floor = decode_target(data.targets[splits.test], test_batch, spec)
     test_metrics, per_row = evaluate(test_pred.g_l, test_batch, spec.target_solver, spec.base,
                                      rows.comparison, cfg.metrics.n_tau, cfg.metrics.n_bins,
-                                     floor_g_l=floor)
+                                     floor_g_l=floor, pred_docc=test_pred.double_occupancy)
+    if test_pred.causal_step is not None:
+        test_metrics["causal_projected_rows"] = int(np.sum(test_pred.causal_step < 1))
     if test_pred.spread is not None:
         test_metrics["mean_spread_g_l"] = float(np.mean(test_pred.spread))
     metrics = {
