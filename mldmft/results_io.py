@@ -20,9 +20,12 @@ from .h5schema import (RESULT_DATASETS, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, ch
 __all__ = ["write_result", "read_result", "result_summary"]
 
 
+_NOT_STORED = ("kept_states", "pole_weights", "pole_energies")  # large: not in the info attr
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v) for k, v in obj.items() if k not in _NOT_STORED}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -68,8 +71,7 @@ def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
         for k, v in result_summary(result).items():
             if v is not None and k != "solver":
                 sc.attrs[k] = v
-        f.attrs["info"] = json.dumps(_jsonable(
-            {k: v for k, v in result.info.items() if k != "kept_states"}))
+        f.attrs["info"] = json.dumps(_jsonable(result.info))
     return path
 
 

@@ -44,8 +44,30 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
             g["g_iw"] = p.g_iw
             g["sigma_iw"] = p.sigma_iw
             g["delta_iw"] = p.delta_iw
+            if p.spectrum is not None:
+                _write_spectrum(g, p.spectrum)
     write_csv(path.with_suffix(".csv"), points)
     return path
+
+
+def _write_spectrum(g: Any, spec: Any) -> None:
+    """``<group>/spectrum/{omega, a_w}`` with attrs ``method`` and ``params`` (JSON)."""
+    sg = g.create_group("spectrum")
+    sg["omega"] = spec.omega
+    sg["a_w"] = spec.a_w
+    sg.attrs["method"] = spec.method
+    sg.attrs["params"] = _json(spec.params)
+
+
+def read_spectrum(g: Any) -> Any:
+    """The :class:`~mldmft.dmft.spectra.Spectrum` stored in ``g["spectrum"]`` (or ``None``)."""
+    from .spectra import Spectrum
+
+    if "spectrum" not in g:
+        return None
+    sg = g["spectrum"]
+    return Spectrum(sg["omega"][()], sg["a_w"][()], str(sg.attrs["method"]),
+                    json.loads(sg.attrs["params"]))
 
 
 def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
@@ -88,7 +110,8 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                 double_occupancy=float(a["double_occupancy"]), density=float(a["density"]),
                 g_beta_half=float(a["g_beta_half"]), kinetic_energy=float(a["kinetic_energy"]),
                 wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
-                delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"])))
+                delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"]),
+                spectrum=read_spectrum(g)))
         return points
 
 

@@ -1,8 +1,9 @@
 """Sweeps in U: trace the Mott transition with up and down branches (hysteresis).
 
 ``sweep(solver, beta, U_values, direction)`` is the one function behind ``dmft_loop.py`` and
-``mldmft dmft``. The up branch starts from the metal (the non-interacting semicircle) at the
-smallest U, the down branch from an insulating seed (the atomic ``G`` at the largest U); every
+``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`). The up branch starts from the metal
+(the non-interacting lattice) at the smallest U, the down branch from an insulating seed at the
+largest U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every
 further U starts from the previous converged hybridisation. With ``out`` given, every finished
 point is saved at once (atomically) and a rerun resumes after the last saved point.
 """
@@ -14,25 +15,26 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from solvers import SolverResult, matsubara_freqs
+from solvers import SolverResult
 
 from .io import load_sweep, save_sweep
-from .lattice import BetheLattice
+from .lattice import BetheLattice, Lattice, get_lattice
 from .loop import DMFTOptions, DMFTPoint, solve_point
+from .spectra import point_spectrum, real_mesh
 from .steps import guarded_step, make_step
 
 __all__ = ["sweep", "metal_seed", "insulator_seed"]
 
 
-def metal_seed(lattice: BetheLattice, beta: float, n_iw: int) -> np.ndarray:
-    """``Delta = t^2 G_0`` of the non-interacting semicircle."""
-    return lattice.delta_iw(lattice.g0_iw(beta, n_iw))
+def metal_seed(lattice: Lattice, beta: float, n_iw: int) -> np.ndarray:
+    """The free lattice's hybridisation (Bethe: ``Delta = t^2 G_0`` of the semicircle)."""
+    return lattice.seed_delta_iw(beta, n_iw)
 
 
-def insulator_seed(lattice: BetheLattice, beta: float, n_iw: int, U: float) -> np.ndarray:
-    """``Delta = t^2 G_at`` with the half-filled atomic ``G = (1/(iw - U/2) + 1/(iw + U/2))/2``."""
-    iw = 1j * matsubara_freqs(beta, n_iw)
-    return lattice.delta_iw(0.5 * (1 / (iw - U / 2) + 1 / (iw + U / 2)))
+def insulator_seed(lattice: Lattice, beta: float, n_iw: int, U: float) -> np.ndarray:
+    """An insulating hybridisation at half filling (Bethe: ``Delta = t^2 G_at`` with the atomic
+    ``G = (1/(iw - U/2) + 1/(iw + U/2))/2``)."""
+    return lattice.seed_delta_iw(beta, n_iw, U)
 
 
 def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequence[float],
@@ -40,8 +42,10 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
           solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
           max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
           guard: dict[str, Any] | None = None, out: str | Path | None = None,
-          progress: bool = False, metadata: dict[str, Any] | None = None) -> list[DMFTPoint]:
-    """DMFT on the Bethe lattice for every U, along the requested branch(es).
+          progress: bool = False, metadata: dict[str, Any] | None = None,
+          lattice: str | Lattice | dict[str, Any] | None = None,
+          spectra: dict[str, Any] | None = None) -> list[DMFTPoint]:
+    """DMFT on a lattice (default: Bethe) for every U, along the requested branch(es).
 
     Args:
         solver: registered solver name (``"ed"`` = ED on a refitted bath, ``"ipt"``, ``"nca"``,
@@ -50,7 +54,7 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         beta: inverse temperature (1/D).
         U_values: interaction strengths (sorted internally per branch).
         direction: ``"up"``, ``"down"`` or ``"both"`` (up, then down).
-        D: Bethe half bandwidth.
+        D: Bethe half bandwidth (used when ``lattice`` is not given).
         mu: chemical potential (default ``U/2``: half filling, with particle-hole symmetrisation).
         solver_options: passed to the solver.
         n_iw, tol, max_iter, mixing, accel: loop options (:class:`DMFTOptions`).
@@ -60,6 +64,13 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         out: HDF5 file for the results; written after every point, resumed on rerun.
         progress: show a progress bar.
         metadata: extra attributes stored with the results (e.g. the resolved config).
+        lattice: a :class:`~mldmft.dmft.lattice.Lattice`, a registered name (``"bethe"``,
+            ``"square"``, ``"cubic"``, ``"hypercubic"``, ``"file"``) or a dict
+            ``{"name": ..., **parameters}``; default ``BetheLattice(D)``. Stored in the metadata.
+        spectra: compute ``A(w)`` for every point (:mod:`mldmft.dmft.spectra`):
+            ``{"method": "auto"|"ed_poles"|"maxent"|"pade", "eta": 0.05, "omega_max": 4.0,
+            "n_omega": 801, ...method options}``; ``auto`` = ED poles for ``solver="ed"``,
+            MaxEnt otherwise.
 
     Returns:
         One :class:`DMFTPoint` per ``(U, branch)``, in sweep order.
@@ -73,7 +84,11 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         raise ValueError(f"U_values must be finite and >= 0, got {U_values}")
     if not np.isfinite(beta) or beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
-    lattice = BetheLattice(D)
+    lattice = BetheLattice(D) if lattice is None else get_lattice(lattice)
+    spec_opts = dict(spectra or {})
+    if spec_opts.get("method", "auto") == "auto":  # ED poles only when every iteration was ED
+        spec_opts["method"] = "ed_poles" if solver == "ed" and not guard else "maxent"
+    omega = real_mesh(float(spec_opts.pop("omega_max", 4.0)), int(spec_opts.pop("n_omega", 801)))
     options = DMFTOptions(n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel)
     solver_options = dict(solver_options or {})
     step = make_step(solver, n_iw, solver_options)
@@ -86,7 +101,10 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
     meta = {"solver": solver if isinstance(solver, str) else getattr(solver, "__name__", "callable"),
             "beta": beta, "D": D, "mu": "U/2" if mu is None else mu, "n_iw": n_iw, "tol": tol,
             "max_iter": max_iter, "mixing": mixing, "accel": accel,
-            "solver_options": solver_options, "guard": guard or {}, **(metadata or {})}
+            "solver_options": solver_options, "guard": guard or {},
+            "lattice": lattice.params(), **(metadata or {})}
+    if spectra is not None:
+        meta["spectra"] = dict(spectra)
     done: list[DMFTPoint] = []
     if out is not None and Path(out).exists():
         done = load_sweep(out, expect=meta)
@@ -111,6 +129,8 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
             else:
                 delta0 = insulator_seed(lattice, beta, n_iw, U)
             point = solve_point(step, beta, U, delta0, lattice, mu, options, branch, state)
+            if spectra is not None:
+                point.spectrum = point_spectrum(point, lattice, state, omega=omega, **spec_opts)
             points.append(point)
             last[branch] = point.delta_iw
             if out is not None:
