@@ -51,8 +51,9 @@ def result_summary(result: SolverResult) -> dict[str, Any]:
 
 
 def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
-                 options: dict[str, Any] | None = None) -> Path:
-    """Store ``result`` (and the model and options that produced it) at ``path`` atomically."""
+                 options: dict[str, Any] | None = None, spectrum: Any = None) -> Path:
+    """Store ``result`` (and the model and options that produced it) at ``path`` atomically;
+    with ``spectrum`` (:class:`mldmft.dmft.spectra.Spectrum`) also ``/spectrum``."""
     path = Path(path)
     with atomic_h5(path) as f:
         write_header(f, RESULT_SCHEMA, RESULT_SCHEMA_VERSION)
@@ -72,6 +73,10 @@ def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
             if v is not None and k != "solver":
                 sc.attrs[k] = v
         f.attrs["info"] = json.dumps(_jsonable(result.info))
+        if spectrum is not None:
+            from .dmft.io import write_spectrum
+
+            write_spectrum(f, spectrum)
     return path
 
 

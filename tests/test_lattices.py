@@ -219,3 +219,17 @@ def test_ipt_mott_transition_on_the_hypercubic_lattice():
     assert 2.5 <= uc1 <= 2.9, uc1
     assert metal(up[2.8]) and insulator(down[2.8])  # coexistence
     assert metal(down[2.4])
+
+
+def test_cli_dmft_on_another_lattice(tmp_path, capsys):
+    from mldmft.cli import main
+
+    out = tmp_path / "hc.h5"
+    assert main(["dmft", "solver=ipt", "lattice=hypercubic", "U_values=[1.0]", "beta=20",
+                 "direction=up", "loop.n_iw=256", f"out={out}", "progress=false",
+                 "plot=false"]) == 0
+    p = load_sweep(out)[0]
+    assert p.converged and p.D == pytest.approx(1.0)
+    capsys.readouterr()
+    assert main(["dmft", "lattice=kagome", f"out={out}"]) != 0
+    assert "Could not find 'lattice/kagome'" in capsys.readouterr().err

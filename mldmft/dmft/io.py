@@ -18,7 +18,8 @@ from ..h5util import atomic_h5, open_h5, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
-__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv"]
+__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "write_spectrum",
+           "read_spectrum"]
 
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
@@ -45,12 +46,12 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
             g["sigma_iw"] = p.sigma_iw
             g["delta_iw"] = p.delta_iw
             if p.spectrum is not None:
-                _write_spectrum(g, p.spectrum)
+                write_spectrum(g, p.spectrum)
     write_csv(path.with_suffix(".csv"), points)
     return path
 
 
-def _write_spectrum(g: Any, spec: Any) -> None:
+def write_spectrum(g: Any, spec: Any) -> None:
     """``<group>/spectrum/{omega, a_w}`` with attrs ``method`` and ``params`` (JSON)."""
     sg = g.create_group("spectrum")
     sg["omega"] = spec.omega

@@ -81,7 +81,7 @@ def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
         ax.plot(p.spectrum.omega, p.spectrum.a_w + i * step,
                 color=cmap(i / max(1, len(pts) - 1)), label=f"U = {p.U:g}")
     ax.set_xlabel(r"$\omega / D$")
-    ax.set_ylabel(r"$A(\omega)$ (offset by U)")
+    ax.set_ylabel(r"$A(\omega)$ (curves offset with U)")
     ax.legend(fontsize=7, ncol=2)
     omega = pts[0].spectrum.omega
     U = np.array([p.U for p in pts])
