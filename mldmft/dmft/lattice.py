@@ -278,6 +278,7 @@ class BetheLattice(Lattice):
 # ====================================================================== graded quadrature
 _GL16 = np.polynomial.legendre.leggauss(16)
 _GL12 = np.polynomial.legendre.leggauss(12)
+_GL6 = np.polynomial.legendre.leggauss(6)
 _H_MAX = 0.1        # widest panel (units D)
 _H_MIN = 2.5e-4     # narrowest uniform panel: Im zeta below ~2e-4 loses accuracy
 _GRADE_MIN = 1e-11  # graded panels stop at this distance from a singular point
@@ -298,26 +299,34 @@ def graded_rule(lo: float, hi: float, breaks: tuple[float, ...], h: float,
     ``breaks`` and refined geometrically (ratio 1/2, down to ``1e-11``) towards the points of
     ``singular`` (default: ``lo``, ``hi`` and the breaks), where the integrand may have a log or
     square-root singularity (a jump needs only the split). 16-point Gauss-Legendre on uniform
-    panels, 12-point on the graded ones (each at least its own width from the singularity)."""
+    panels, 12-point on the graded ones (each at least its own width from the singularity;
+    6-point below width 1e-4, whose whole contribution is below ~1e-3 of the integral)."""
     pts = sorted({lo, hi, *(b for b in breaks if lo < b < hi)})
     sing = set(pts) if singular is None else set(singular)
     xs, ws = [], []
     for a, b in zip(pts[:-1], pts[1:]):
         width = b - a
         g = min(h, width / 4)
-        grade = list(g * _HALVES[g * _HALVES > _GRADE_MIN])
+        grade = g * _HALVES[g * _HALVES > _GRADE_MIN]
+        coarse, fine = grade[grade >= 1e-4], grade[grade < 1e-4]
         start, stop = a, b
         parts = []
-        if a in sing:
-            parts.append((np.array([0.0] + grade[::-1]) + a, _GL12))
+        if a in sing:  # panels [a + grade[k+1], a + grade[k]]
+            parts.append((a + np.concatenate([fine[::-1], coarse[-1:]]), _GL6))
+            parts.append((a + coarse[::-1], _GL12))
+            parts.append((np.array([a, a + grade[-1]]), _GL6))
             start = a + g
         if b in sing:
-            parts.append((b - np.array(grade + [0.0]), _GL12))
+            parts.append((b - np.concatenate([fine[::-1], coarse[-1:]]), _GL6))
+            parts.append((b - coarse[::-1], _GL12))
+            parts.append((np.array([b - grade[-1], b]), _GL6))
             stop = b - g
         n_uni = max(1, int(math.ceil((stop - start) / h)))
         parts.append((np.linspace(start, stop, n_uni + 1), _GL16))
         for edges, rule in parts:
-            x, w = _gauss_panels(edges, rule)
+            if edges.size < 2:
+                continue
+            x, w = _gauss_panels(np.sort(edges), rule)
             xs.append(x)
             ws.append(w)
     return np.concatenate(xs), np.concatenate(ws)
@@ -337,27 +346,40 @@ class _QuadratureLattice(Lattice):
     def singular_points(self) -> tuple[float, ...]:
         """Interior points where ``rho`` is not analytic (van Hove singularities)."""
 
+    @property
+    def graded_points(self) -> tuple[float, ...]:
+        """Points the rule is refined towards: band edges and singular points (a lattice whose
+        DOS is analytic up to its band edges drops the edges)."""
+        return (*self.band, *self.singular_points)
+
     def _rule(self, level: int) -> tuple[np.ndarray, np.ndarray]:
         return _rule_cached(self, level)
 
     def _raw_rule(self, level: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.band
-        x, w = graded_rule(lo, hi, self.singular_points, _H_MAX * 0.5 ** level)
+        x, w = graded_rule(lo, hi, self.singular_points, _H_MAX * 0.5 ** level,
+                           singular=self.graded_points)
         return x, w * self.dos(x)
 
     def hilbert(self, zeta: np.ndarray) -> np.ndarray:
-        """Graded Gauss rule with panels no wider than ``~1.3 min Im zeta`` (module doc)."""
+        """Graded Gauss rules (module doc): panels of 0.1 D where ``Im zeta >= 0.077``, else no
+        wider than ``1.3 min Im zeta``."""
         zeta = np.asarray(zeta, dtype=complex)
         flat = zeta.ravel()
         if np.any(~(flat.imag > 0)):
             raise ValueError(f"{self.name}: hilbert needs Im zeta > 0")
-        # one rule for all: panels h = 0.1/2^level <= 1.3 min Im zeta (at least _H_MIN)
+        # two rules at most: h = 0.1 where Im zeta >= 0.1/1.3, else h = 0.1/2^level <=
+        # 1.3 min Im zeta (at least _H_MIN)
         h_need = max(1.3 * float(np.min(flat.imag)), _H_MIN)
-        level = max(0, int(math.ceil(math.log2(_H_MAX / h_need))))
-        x, wr = self._rule(level)
+        fine = max(0, int(math.ceil(math.log2(_H_MAX / h_need))))
+        levels = np.where(1.3 * flat.imag >= _H_MAX, 0, fine)
         out = np.empty(flat.size, dtype=complex)
-        for lo in range(0, flat.size, 256):
-            out[lo:lo + 256] = (1.0 / (flat[lo:lo + 256, None] - x[None, :])) @ wr
+        for level in np.unique(levels):
+            idx = np.nonzero(levels == level)[0]
+            x, wr = self._rule(int(level))
+            for lo in range(0, idx.size, 256):
+                sub = idx[lo:lo + 256]
+                out[sub] = (1.0 / (flat[sub, None] - x[None, :])) @ wr
         return out.reshape(zeta.shape)
 
 
@@ -423,6 +445,11 @@ class SquareLattice(_QuadratureLattice):
     @property
     def particle_hole_symmetric(self) -> bool:
         return self.tp == 0
+
+    @property
+    def graded_points(self) -> tuple[float, ...]:
+        """Only the van Hove point: the DOS is analytic up to the band edges (a 2D step)."""
+        return self.singular_points
 
     @property
     def second_moment(self) -> float:
