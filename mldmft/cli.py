@@ -8,7 +8,7 @@
   (``configs/generate.yaml``).
 * ``mldmft inspect FILE`` summarises a database and writes PNG plots.
 * ``mldmft demo`` runs the shipped Mott-transition demo (network vs IPT vs ED-DMFT).
-* ``mldmft dmft [hydra overrides]`` runs a Bethe-lattice DMFT sweep (``configs/dmft.yaml``);
+* ``mldmft dmft [hydra overrides]`` runs a DMFT sweep (``configs/dmft.yaml``, ``lattice=...``);
   ``mldmft overlay A.h5 B.h5 ... [--out FIG.png]`` overlays several sweeps in one figure
   (default ``overlay_A_B.png`` beside ``A.h5``; the path is printed).
 
@@ -59,7 +59,13 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         result = solve(args.solver, model, **options)
     except TypeError as err:
         raise ValueError(f"bad option for solver {args.solver!r}: {err}") from None
-    write_result(out, result, model, options)
+    spectrum = None
+    if args.spectrum:
+        from .dmft.spectra import real_mesh, result_spectrum
+
+        spectrum = result_spectrum(result, args.spectrum, real_mesh(args.omega_max, 801),
+                                   eta=args.eta)
+    write_result(out, result, model, options, spectrum=spectrum)
     summary = result_summary(result)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"model          {args.model}  (U={model.U:g}, eps_d={model.eps_d:g}, "
@@ -72,6 +78,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     print(f"wall time      {result.wall_time:.3f} s")
     for w in result.info.get("warnings", []):
         print(f"warning        {w}")
+    if spectrum is not None:
+        print(f"spectrum       {spectrum.method}  int A = {spectrum.norm:.4f} on "
+              f"|w| <= {args.omega_max:g}  {json.dumps(spectrum.params)}")
     print(f"written        {out}  (+ summary {summary_path.name})")
     if args.plot:
         print(f"plot           {plot_result(result, png)}")
@@ -207,8 +216,12 @@ def sweep_arguments(cfg) -> dict:
         load_solver_module(str(c["guard"].get("fallback", "ed")))
     out = c.get("out") or str(Path("data") / "dmft" / f"{solver}_beta{float(c['beta']):g}.h5")
     loop = c["loop"]
+    spectra = dict(c.get("spectra") or {})
+    spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
+               if spectra.get("enabled") else None)
     return dict(solver=solver, beta=float(c["beta"]), U_values=U,
-                direction=str(c["direction"]), D=float(c["D"]),
+                direction=str(c["direction"]), lattice=dict(c.get("lattice") or {"name": "bethe"}),
+                mu=None if c.get("mu") is None else float(c["mu"]), spectra=spectra,
                 solver_options=dict(c.get("solver_options") or {}), n_iw=int(loop["n_iw"]),
                 tol=float(loop["tol"]), max_iter=int(loop["max_iter"]),
                 mixing=float(loop["mixing"]), accel=str(loop["accel"]),
@@ -218,7 +231,7 @@ def sweep_arguments(cfg) -> dict:
 
 def run_sweep(kwargs: dict) -> list:
     """Run a sweep from :func:`sweep_arguments`, print the table, write CSV/HDF5/PNG."""
-    from .dmft import plot_sweeps, sweep
+    from .dmft import plot_spectra, plot_sweeps, sweep
 
     kwargs = dict(kwargs)
     plot = kwargs.pop("plot")
@@ -242,8 +255,13 @@ def run_sweep(kwargs: dict) -> list:
     if plot:
         png = plot_sweeps([(kwargs["solver"] if isinstance(kwargs["solver"], str) else "solver",
                             points)], out.with_suffix(".png"),
-                          title=f"Bethe lattice, beta = {kwargs['beta']:g}")
+                          title=f"{kwargs['lattice']['name']} lattice, beta = {kwargs['beta']:g}")
         print(f"plot     {png}")
+        for branch in sorted({p.branch for p in points if p.spectrum is not None}):
+            png = plot_spectra(points, out.with_name(f"{out.stem}_spectra_{branch}.png"),
+                               title=f"{kwargs['lattice']['name']} lattice, "
+                                     f"beta = {kwargs['beta']:g}", branch=branch)
+            print(f"spectra  {png}")
     return points
 
 
@@ -324,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also write a PNG of G(i w_n) and G(tau)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="solver option, e.g. --opt n_iw=512 (repeatable)")
+    p.add_argument("--spectrum", nargs="?", const="auto", default=None,
+                   choices=["auto", "ed_poles", "maxent", "pade"],
+                   help="also store A(w) (auto: ED poles for ed/ed_fit, else MaxEnt)")
+    p.add_argument("--eta", type=float, default=0.05,
+                   help="broadening of the ED poles / Pade, units D (default 0.05)")
+    p.add_argument("--omega-max", type=float, default=4.0, help="real mesh |w| <= this")
     p.set_defaults(func=_cmd_solve)
     g = sub.add_parser("generate", help="generate an AIM database (Hydra config generate.yaml)")
     g.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. n_samples=1000")
@@ -333,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", default=None, help="directory for PNGs (default: next to the file)")
     i.add_argument("--no-plots", action="store_true", help="print the summary only")
     i.set_defaults(func=_cmd_inspect)
-    d = sub.add_parser("dmft", help="Bethe-lattice DMFT sweep in U (Hydra config dmft.yaml)")
+    d = sub.add_parser("dmft", help="DMFT sweep in U on any lattice (Hydra config dmft.yaml)")
     d.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver=ipt beta=50")
     d.set_defaults(func=_cmd_dmft)
     o = sub.add_parser("overlay", help="overlay several DMFT sweeps (Z, docc vs U) in one PNG")

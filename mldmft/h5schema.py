@@ -163,13 +163,30 @@ order; a CSV with the scalars is written next to it):
                                   redone with linear mixing; iterations counts both)
     /points/<k>/g_iw       complex128 [n_iw]   local G(i w_n)                      (1/D)
     /points/<k>/sigma_iw   complex128 [n_iw]   Sigma(i w_n)                        (D)
-    /points/<k>/delta_iw   complex128 [n_iw]   converged Delta(i w_n) = t^2 G      (D)"""
+    /points/<k>/delta_iw   complex128 [n_iw]   converged Delta(i w_n)              (D)
+                           (Bethe: t^2 G; other lattices: zeta - 1/G_loc(zeta))
+    /points/<k>/spectrum   (optional, when the sweep computed spectra) attrs: method
+                           ('ed_poles' | 'maxent' | 'pade'), params (JSON: eta, error, alpha,
+                           n_fit, n_pade, norm, lattice, ... as used)
+    /points/<k>/spectrum/omega  float64 [n_omega]  real frequencies w           (D)
+    /points/<k>/spectrum/a_w    float64 [n_omega]  A(w) = -Im G_loc(w + i0)/pi  (1/D)
+
+The ``meta`` attribute also holds ``lattice`` (name and parameters, e.g.
+``{"name": "square", "t": 0.25, "tp": 0.0}``) and ``spectra`` (the options, when given).
+Result files of ``mldmft solve --spectrum`` hold the same ``/spectrum`` group (impurity
+``A(w)``; ED: its poles at ``w + i eta``, ed_fit: those of the fitted bath's model)."""
 
 SWEEP_POINT_DATASETS = (
     Dataset("g_iw", "complex128", ("n_iw",), "1/D", "local G(i w_n)"),
     Dataset("sigma_iw", "complex128", ("n_iw",), "D", "Sigma(i w_n)"),
-    Dataset("delta_iw", "complex128", ("n_iw",), "D", "Delta(i w_n) = t^2 G"),
+    Dataset("delta_iw", "complex128", ("n_iw",), "D", "Delta(i w_n)"),
+)
+
+SPECTRUM_DATASETS = (
+    Dataset("spectrum/omega", "float64", ("n_omega",), "D", "real frequencies", required=False),
+    Dataset("spectrum/a_w", "float64", ("n_omega",), "1/D", "A(w) = -Im G(w + i0)/pi",
+            required=False),
 )
 
 __doc__ += "\n\n" + _SWEEP_DOC
-__all__ += ["SWEEP_SCHEMA", "SWEEP_SCHEMA_VERSION", "SWEEP_POINT_DATASETS"]
+__all__ += ["SWEEP_SCHEMA", "SWEEP_SCHEMA_VERSION", "SWEEP_POINT_DATASETS", "SPECTRUM_DATASETS"]

@@ -20,9 +20,12 @@ from .h5schema import (RESULT_DATASETS, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, ch
 __all__ = ["write_result", "read_result", "result_summary"]
 
 
+_NOT_STORED = ("kept_states", "pole_weights", "pole_energies")  # large: not in the info attr
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v) for k, v in obj.items() if k not in _NOT_STORED}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -48,8 +51,9 @@ def result_summary(result: SolverResult) -> dict[str, Any]:
 
 
 def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
-                 options: dict[str, Any] | None = None) -> Path:
-    """Store ``result`` (and the model and options that produced it) at ``path`` atomically."""
+                 options: dict[str, Any] | None = None, spectrum: Any = None) -> Path:
+    """Store ``result`` (and the model and options that produced it) at ``path`` atomically;
+    with ``spectrum`` (:class:`mldmft.dmft.spectra.Spectrum`) also ``/spectrum``."""
     path = Path(path)
     with atomic_h5(path) as f:
         write_header(f, RESULT_SCHEMA, RESULT_SCHEMA_VERSION)
@@ -68,8 +72,11 @@ def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
         for k, v in result_summary(result).items():
             if v is not None and k != "solver":
                 sc.attrs[k] = v
-        f.attrs["info"] = json.dumps(_jsonable(
-            {k: v for k, v in result.info.items() if k != "kept_states"}))
+        f.attrs["info"] = json.dumps(_jsonable(result.info))
+        if spectrum is not None:
+            from .dmft.io import write_spectrum
+
+            write_spectrum(f, spectrum)
     return path
 
 

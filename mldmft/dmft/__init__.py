@@ -1,12 +1,18 @@
-"""Bethe-lattice DMFT with any registered impurity solver; sweeps in U with hysteresis."""
+"""DMFT on any lattice with any registered impurity solver; sweeps in U with hysteresis;
+real-frequency spectra."""
 
 from .io import load_sweep, load_sweep_csv, save_sweep, write_csv
-from .lattice import BetheLattice
+from .lattice import (BetheLattice, CubicLattice, HypercubicLattice, Lattice, SquareLattice,
+                      TabulatedLattice, available_lattices, get_lattice, register_lattice)
 from .loop import DMFTOptions, DMFTPoint, solve_point
-from .plots import plot_sweeps
+from .plots import plot_spectra, plot_sweeps
+from .spectra import Spectrum, point_spectrum, result_spectrum
 from .steps import ed_refit_step, guarded_step, make_step
 from .sweep import insulator_seed, metal_seed, sweep
 
-__all__ = ["BetheLattice", "DMFTOptions", "DMFTPoint", "solve_point", "sweep", "metal_seed",
+__all__ = ["BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
+           "TabulatedLattice", "Lattice", "available_lattices", "get_lattice", "register_lattice",
+           "DMFTOptions", "DMFTPoint", "solve_point", "sweep", "metal_seed",
            "insulator_seed", "make_step", "ed_refit_step", "guarded_step", "save_sweep",
-           "load_sweep", "load_sweep_csv", "write_csv", "plot_sweeps"]
+           "load_sweep", "load_sweep_csv", "write_csv", "plot_sweeps", "plot_spectra",
+           "Spectrum", "point_spectrum", "result_spectrum"]

@@ -21,7 +21,8 @@ from ..h5util import atomic_h5, open_h5, tmp_name, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
-__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_difference"]
+__all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_difference",
+           "write_spectrum", "read_spectrum"]
 
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
@@ -54,8 +55,30 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
             g["g_iw"] = p.g_iw
             g["sigma_iw"] = p.sigma_iw
             g["delta_iw"] = p.delta_iw
+            if p.spectrum is not None:
+                write_spectrum(g, p.spectrum)
     write_csv(path.with_suffix(".csv"), points)
     return path
+
+
+def write_spectrum(g: Any, spec: Any) -> None:
+    """``<group>/spectrum/{omega, a_w}`` with attrs ``method`` and ``params`` (JSON)."""
+    sg = g.create_group("spectrum")
+    sg["omega"] = spec.omega
+    sg["a_w"] = spec.a_w
+    sg.attrs["method"] = spec.method
+    sg.attrs["params"] = _json(spec.params)
+
+
+def read_spectrum(g: Any) -> Any:
+    """The :class:`~mldmft.dmft.spectra.Spectrum` stored in ``g["spectrum"]`` (or ``None``)."""
+    from .spectra import Spectrum
+
+    if "spectrum" not in g:
+        return None
+    sg = g["spectrum"]
+    return Spectrum(sg["omega"][()], sg["a_w"][()], str(sg.attrs["method"]),
+                    json.loads(sg.attrs["params"]))
 
 
 def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
@@ -119,7 +142,8 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                 g_beta_half=float(a["g_beta_half"]), kinetic_energy=float(a["kinetic_energy"]),
                 wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
                 delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"]),
-                retried_linear=bool(a.get("retried_linear", False))))
+                retried_linear=bool(a.get("retried_linear", False)),
+                spectrum=read_spectrum(g)))
         return points
 
 

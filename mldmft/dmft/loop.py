@@ -1,14 +1,15 @@
 """One DMFT solution at fixed ``(beta, U)``: the self-consistency loop with mixing.
 
-Iteration on the Bethe lattice (``docs/conventions.md``)::
+Iteration on any lattice (:mod:`mldmft.dmft.lattice`, ``docs/conventions.md``)::
 
     Delta_k -> impurity model (U, eps_d = -mu, beta, Delta_k) -> solver -> G_imp
-            -> F(Delta_k) = t^2 G_imp,   Delta_{k+1} = mix(Delta_k, F(Delta_k))
+            -> F(Delta_k) = zeta - 1/G_loc(zeta),  zeta = Delta_k + 1/G_imp
+               (Bethe: F(Delta_k) = t^2 G_imp),    Delta_{k+1} = mix(Delta_k, F(Delta_k))
 
 until ``max_n |F(Delta_k) - Delta_k| < tol``. Mixing is linear
 (``Delta_{k+1} = Delta_k + a (F - Delta_k)``) or Anderson acceleration (type II, a short history of
-residuals, restarted when it stops helping). At half filling (``mu = U/2``) the real part of
-``Delta`` is set to zero every iteration (particle-hole symmetrisation).
+residuals, restarted when it stops helping). At half filling (``mu = U/2`` on a particle-hole
+symmetric lattice) the real part of ``Delta`` is set to zero every iteration (symmetrisation).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from solvers import AndersonModel, SolverResult, g_tau_from_l
 
-from .lattice import BetheLattice
+from .lattice import BetheLattice, Lattice
 
 __all__ = ["DMFTOptions", "DMFTPoint", "solve_point", "ImpurityStep", "IterationCallback"]
 
@@ -47,7 +48,8 @@ class DMFTOptions:
         mixing: linear mixing weight ``a`` (also the Anderson step size).
         accel: ``"linear"`` or ``"anderson"``.
         history: residuals kept by Anderson acceleration.
-        symmetrise: force ``Re Delta = 0`` (default: at half filling, ``mu = U/2``).
+        symmetrise: force ``Re Delta = 0`` (default: at half filling, ``mu = U/2``, on a
+            particle-hole symmetric lattice).
     """
 
     n_iw: int = 1024
@@ -74,7 +76,8 @@ class DMFTPoint:
     """The converged (or not) DMFT solution at one ``(U, branch)``.
 
     Attributes:
-        U, beta, mu, D: parameters (``mu`` absorbed as ``eps_d = -mu``).
+        U, beta, mu, D: parameters (``mu`` absorbed as ``eps_d = -mu``; ``D`` the lattice's
+            energy scale, :attr:`Lattice.D`).
         branch: ``"up"`` or ``"down"`` (sweep direction that produced it).
         converged: ``max |F(Delta) - Delta| < tol`` was reached.
         iterations: loop iterations used.
@@ -89,6 +92,8 @@ class DMFTPoint:
         fallbacks: iterations where a guarded solver used its fallback.
         retried_linear: Anderson acceleration failed and the point was redone with linear
             mixing from the same start (``iterations`` counts both attempts).
+        spectrum: the real-frequency spectrum ``A(w)`` (:class:`~mldmft.dmft.spectra.Spectrum`)
+            when the sweep computed one.
     """
 
     U: float
@@ -111,6 +116,7 @@ class DMFTPoint:
     fallbacks: int = 0
     info: dict = field(default_factory=dict, repr=False)
     retried_linear: bool = False
+    spectrum: Any = field(default=None, repr=False)
 
     def scalars(self) -> dict[str, Any]:
         """The scalar fields (for CSV summaries)."""
@@ -138,11 +144,11 @@ def _from_vec(x: np.ndarray) -> np.ndarray:
 
 
 def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
-                lattice: BetheLattice = BetheLattice(), mu: float | None = None,
+                lattice: Lattice = BetheLattice(), mu: float | None = None,
                 options: DMFTOptions = DMFTOptions(), branch: str = "up",
                 state: dict | None = None,
                 on_iteration: IterationCallback | None = None) -> DMFTPoint:
-    """Iterate the Bethe self-consistency at one ``U`` from ``delta0_iw``.
+    """Iterate the lattice self-consistency at one ``U`` from ``delta0_iw``.
 
     Anderson acceleration that fails (no convergence within ``max_iter``, e.g. after a jump
     between branches) is retried once with plain linear mixing from the same start (up to
@@ -154,7 +160,7 @@ def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray
         beta: inverse temperature (1/D).
         U: Hubbard repulsion (D).
         delta0_iw: starting hybridisation on ``options.n_iw`` frequencies.
-        lattice: the Bethe lattice.
+        lattice: the lattice (:func:`~mldmft.dmft.lattice.get_lattice`).
         mu: chemical potential; default ``U/2`` (half filling).
         options: loop options.
         branch: label of the sweep direction.
@@ -180,7 +186,7 @@ def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray
 
 
 def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
-                lattice: BetheLattice = BetheLattice(), mu: float | None = None,
+                lattice: Lattice = BetheLattice(), mu: float | None = None,
                 options: DMFTOptions = DMFTOptions(), branch: str = "up",
                 state: dict | None = None, on_iteration: IterationCallback | None = None,
                 offset: int = 0) -> DMFTPoint:
@@ -188,7 +194,8 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
     attempt (for ``on_iteration``; a nonzero offset marks the retry)."""
     t0 = time.perf_counter()
     mu = U / 2 if mu is None else float(mu)
-    symmetrise = (abs(mu - U / 2) < 1e-12) if options.symmetrise is None else options.symmetrise
+    symmetrise = ((abs(mu - U / 2) < 1e-12 and lattice.particle_hole_symmetric)
+                  if options.symmetrise is None else options.symmetrise)
     state = {} if state is None else state
     state.setdefault("fallbacks", 0)
     fallbacks0 = state["fallbacks"]
@@ -204,13 +211,15 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
     converged = False
     clipped = 0
     it = 0
+    delta_in = delta
     for it in range(1, options.max_iter + 1):
+        delta_in = delta
         model = AndersonModel(U=U, eps_d=-mu, beta=beta, delta_iw=delta)
         result = step(model, state)
         g_iw = np.asarray(result.g_iw[:options.n_iw])
         if symmetrise:
             g_iw = 1j * g_iw.imag
-        new = lattice.delta_iw(g_iw)
+        new = lattice.self_consistency(g_iw, delta_in)[0]
         if not np.all(np.isfinite(new)):
             break
         diff = new - delta
@@ -261,7 +270,8 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
     return DMFTPoint(U=float(U), beta=float(beta), mu=mu, D=lattice.D, branch=branch,
                      converged=converged, iterations=it, residual=residual, Z=z,
                      double_occupancy=docc, density=float(result.density), g_beta_half=g_half,
-                     kinetic_energy=lattice.kinetic_energy(g_iw, beta),
+                     kinetic_energy=lattice.kinetic_energy(
+                         lattice.self_consistency(g_iw, delta_in)[1], beta, delta_in + 1.0 / g_iw),
                      wall_time=time.perf_counter() - t0, g_iw=g_iw, sigma_iw=sigma,
                      delta_iw=delta, fallbacks=state["fallbacks"] - fallbacks0,
                      info={"acausal_clipped": clipped, "retried_linear": False})

@@ -55,3 +55,50 @@ def plot_sweeps(runs: Sequence[tuple[str, Sequence[DMFTPoint]]], path: str | Pat
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
+                 branch: str | None = None) -> Path:
+    """``A(w)`` of every point that holds a spectrum: curves offset by U (left) and a U-omega
+    colour map (right), one branch (default: the first one present)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [p for p in points if p.spectrum is not None]
+    if not pts:
+        raise ValueError("no point holds a spectrum (run the sweep with spectra=...)")
+    branch = branch or pts[0].branch
+    pts = sorted((p for p in pts if p.branch == branch), key=lambda p: p.U)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (ax, axm) = plt.subplots(1, 2, figsize=(12, 5))
+    top = max(float(np.max(p.spectrum.a_w)) for p in pts)
+    step = 0.5 * top if len(pts) > 1 else 0.0
+    cmap = plt.get_cmap("viridis")
+    for i, p in enumerate(pts):
+        ax.plot(p.spectrum.omega, p.spectrum.a_w + i * step,
+                color=cmap(i / max(1, len(pts) - 1)), label=f"U = {p.U:g}")
+    ax.set_xlabel(r"$\omega / D$")
+    ax.set_ylabel(r"$A(\omega)$ (curves offset with U)")
+    ax.legend(fontsize=7, ncol=2)
+    omega = pts[0].spectrum.omega
+    U = np.array([p.U for p in pts])
+    grid = np.array([np.interp(omega, p.spectrum.omega, p.spectrum.a_w) for p in pts])
+    if len(pts) > 1:
+        mesh = axm.pcolormesh(omega, U, grid, shading="nearest", cmap="magma")
+        fig.colorbar(mesh, ax=axm, label=r"$A(\omega)$")
+    else:
+        axm.plot(omega, grid[0])
+    axm.set_xlabel(r"$\omega / D$")
+    axm.set_ylabel("U / D")
+    m = pts[0].spectrum
+    ax.set_title(f"{branch} branch, {m.method}"
+                 + (f", eta = {m.params['eta']:g}" if "eta" in m.params else ""))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -56,7 +56,8 @@ def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any
                   ) -> Callable[[AndersonModel, dict], SolverResult]:
     """ED-DMFT step: fit ``Delta(i w_n)`` with ``n_bath`` poles (<= 8), solve with ED, and return
     ``G = 1/(i w_n - eps_d - Delta - Sigma_ED)`` (the ``ed_fit`` solver). The fitted bath of each
-    iteration is kept in ``state["bath"]`` for reporting.
+    iteration is kept in ``state["bath"]`` and its result in ``state["result"]`` (the ED poles
+    give the point's real-frequency spectrum).
     """
     if not 1 <= int(n_bath) <= 8:
         raise ValueError(f"n_bath must be between 1 and 8 for ED-DMFT, got {n_bath}")
@@ -66,6 +67,7 @@ def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any
                     **ed_options)
         state["bath"] = (np.asarray(res.info.get("bath_eps")), np.asarray(res.info.get("bath_v")))
         state["fit_residual"] = res.info.get("fit_residual")
+        state["result"] = res
         return res
 
     return step

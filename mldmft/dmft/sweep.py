@@ -1,8 +1,9 @@
 """Sweeps in U: trace the Mott transition with up and down branches (hysteresis).
 
 ``sweep(solver, beta, U_values, direction)`` is the one function behind ``dmft_loop.py`` and
-``mldmft dmft``. The up branch starts from the metal (the non-interacting semicircle) at the
-smallest U, the down branch from an insulating seed (the atomic ``G`` at the largest U); every
+``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`). The up branch starts from the metal
+(the non-interacting lattice) at the smallest U, the down branch from an insulating seed at the
+largest U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every
 further U starts from the previous converged hybridisation. With ``out`` given, every finished
 point is saved at once (atomically) and a rerun of the same sweep (same plan: solver, options,
 beta, lattice, mu, U values, direction, loop settings) resumes after the last saved point; a
@@ -21,26 +22,27 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from solvers import SolverResult, matsubara_freqs
+from solvers import SolverResult
 
 from ..h5util import remove_tmp_litter, run_lock
 from .io import load_sweep, save_sweep
-from .lattice import BetheLattice
+from .lattice import BetheLattice, Lattice, get_lattice
 from .loop import DMFTOptions, DMFTPoint, IterationCallback, solve_point
+from .spectra import point_spectrum, real_mesh
 from .steps import guarded_step, make_step
 
 __all__ = ["sweep", "metal_seed", "insulator_seed"]
 
 
-def metal_seed(lattice: BetheLattice, beta: float, n_iw: int) -> np.ndarray:
-    """``Delta = t^2 G_0`` of the non-interacting semicircle."""
-    return lattice.delta_iw(lattice.g0_iw(beta, n_iw))
+def metal_seed(lattice: Lattice, beta: float, n_iw: int) -> np.ndarray:
+    """The free lattice's hybridisation (Bethe: ``Delta = t^2 G_0`` of the semicircle)."""
+    return lattice.seed_delta_iw(beta, n_iw)
 
 
-def insulator_seed(lattice: BetheLattice, beta: float, n_iw: int, U: float) -> np.ndarray:
-    """``Delta = t^2 G_at`` with the half-filled atomic ``G = (1/(iw - U/2) + 1/(iw + U/2))/2``."""
-    iw = 1j * matsubara_freqs(beta, n_iw)
-    return lattice.delta_iw(0.5 * (1 / (iw - U / 2) + 1 / (iw + U / 2)))
+def insulator_seed(lattice: Lattice, beta: float, n_iw: int, U: float) -> np.ndarray:
+    """An insulating hybridisation at half filling (Bethe: ``Delta = t^2 G_at`` with the atomic
+    ``G = (1/(iw - U/2) + 1/(iw + U/2))/2``)."""
+    return lattice.seed_delta_iw(beta, n_iw, U)
 
 
 def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequence[float],
@@ -48,8 +50,10 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
           solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
           max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
           guard: dict[str, Any] | None = None, out: str | Path | None = None,
-          progress: bool = False, metadata: dict[str, Any] | None = None) -> list[DMFTPoint]:
-    """DMFT on the Bethe lattice for every U, along the requested branch(es).
+          progress: bool = False, metadata: dict[str, Any] | None = None,
+          lattice: str | Lattice | dict[str, Any] | None = None,
+          spectra: dict[str, Any] | None = None) -> list[DMFTPoint]:
+    """DMFT on a lattice (default: Bethe) for every U, along the requested branch(es).
 
     Args:
         solver: registered solver name (``"ed"`` = ED on a refitted bath, ``"ipt"``, ``"nca"``,
@@ -58,7 +62,7 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         beta: inverse temperature (1/D).
         U_values: interaction strengths (sorted internally per branch).
         direction: ``"up"``, ``"down"`` or ``"both"`` (up, then down).
-        D: Bethe half bandwidth.
+        D: Bethe half bandwidth (used when ``lattice`` is not given).
         mu: chemical potential (default ``U/2``: half filling, with particle-hole symmetrisation).
         solver_options: passed to the solver.
         n_iw, tol, max_iter, mixing, accel: loop options (:class:`DMFTOptions`).
@@ -70,6 +74,13 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         progress: show a progress bar (with the iteration number and error inside a point).
         metadata: extra attributes stored with the results (e.g. the resolved config); not part
             of the plan compared on resume.
+        lattice: a :class:`~mldmft.dmft.lattice.Lattice`, a registered name (``"bethe"``,
+            ``"square"``, ``"cubic"``, ``"hypercubic"``, ``"file"``) or a dict
+            ``{"name": ..., **parameters}``; default ``BetheLattice(D)``. Part of the plan.
+        spectra: compute ``A(w)`` for every point (:mod:`mldmft.dmft.spectra`):
+            ``{"method": "auto"|"ed_poles"|"maxent"|"pade", "eta": 0.05, "omega_max": 4.0,
+            "n_omega": 801, ...method options}``; ``auto`` = ED poles for ``solver="ed"``,
+            MaxEnt otherwise.
 
     Returns:
         One :class:`DMFTPoint` per ``(U, branch)``, in sweep order.
@@ -83,7 +94,11 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         raise ValueError(f"U_values must be finite and >= 0, got {U_values}")
     if not np.isfinite(beta) or beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
-    lattice = BetheLattice(D)
+    lattice = BetheLattice(D) if lattice is None else get_lattice(lattice)
+    spec_opts = dict(spectra or {})
+    if spec_opts.get("method", "auto") == "auto":  # ED poles only when every iteration was ED
+        spec_opts["method"] = "ed_poles" if solver == "ed" and not guard else "maxent"
+    omega = real_mesh(float(spec_opts.pop("omega_max", 4.0)), int(spec_opts.pop("n_omega", 801)))
     options = DMFTOptions(n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel)
     solver_options = dict(solver_options or {})
     step = make_step(solver, n_iw, solver_options)
@@ -95,11 +110,13 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
                 for u in (sorted(U_values) if b == "up" else sorted(U_values, reverse=True))]
     name = solver if isinstance(solver, str) else getattr(solver, "__name__", "callable")
     # everything that decides the points (compared on resume; numbers normalised so 50 == 50.0)
-    plan = {"solver": name, "beta": float(beta), "lattice": "bethe", "D": float(D),
+    plan = {"solver": name, "beta": float(beta), "lattice": lattice.params(), "D": float(lattice.D),
             "mu": "U/2" if mu is None else float(mu), "U_values": sorted(U_values),
             "direction": direction, "n_iw": int(n_iw), "tol": float(tol),
             "max_iter": int(max_iter), "mixing": float(mixing), "accel": accel,
             "solver_options": solver_options, "guard": guard or {}}
+    if spectra is not None:
+        plan["spectra"] = dict(spectra)
     meta = {**plan, **(metadata or {})}
     lock = (run_lock(out, command=f"sweep {name} beta={beta:g} -> {out}")
             if out is not None else nullcontext())
@@ -113,8 +130,12 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
                 if [(p.branch, p.U) for p in done] != schedule[:len(done)]:
                     raise ValueError(f"{out}: its points do not follow the plan's U order; "
                                      "choose another output file or delete it")
+        spectrum = None
+        if spectra is not None:
+            def spectrum(point: DMFTPoint, state: dict) -> Any:
+                return point_spectrum(point, lattice, state, omega=omega, **spec_opts)
         return _run(step, schedule, done, lattice, beta, n_iw, mu, options, out, plan, meta,
-                    progress)
+                    progress, spectrum)
 
 
 #: Seconds between iteration updates of the progress bar, on a terminal (True) or in a log file.
@@ -139,9 +160,9 @@ def _iteration_display(bar: Any, U: float, branch: str) -> IterationCallback:
 
 
 def _run(step: Callable, schedule: list[tuple[str, float]], done: list[DMFTPoint],
-         lattice: BetheLattice, beta: float, n_iw: int, mu: float | None, options: DMFTOptions,
+         lattice: Lattice, beta: float, n_iw: int, mu: float | None, options: DMFTOptions,
          out: str | Path | None, plan: dict[str, Any], meta: dict[str, Any],
-         progress: bool) -> list[DMFTPoint]:
+         progress: bool, spectrum: Callable | None = None) -> list[DMFTPoint]:
     """The sweep proper, after the plan has been checked against ``out``."""
     points = list(done)
     bar = None
@@ -167,6 +188,8 @@ def _run(step: Callable, schedule: list[tuple[str, float]], done: list[DMFTPoint
             show = _iteration_display(bar, U, branch) if bar is not None else None
             point = solve_point(step, beta, U, delta0, lattice, mu, options, branch, state,
                                 on_iteration=show)
+            if spectrum is not None:
+                point.spectrum = spectrum(point, state)
             points.append(point)
             last[branch] = point.delta_iw
             if out is not None:

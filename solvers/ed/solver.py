@@ -291,7 +291,10 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
         :class:`SolverResult` with ``g_iw``, ``sigma_iw``, ``g_l``, ``density`` (both spins),
         ``double_occupancy``, ``energy`` (thermal ``<H>``), and in ``info`` the kept states
         ``(N_up, N_dn, E - E_0, weight)``, the sectors diagonalised and skipped, the partition
-        function relative to the ground state, the ground energy and any limits that were hit.
+        function relative to the ground state, the ground energy and any limits that were hit,
+        and the poles of ``G(z) = sum_p w_p / (z - e_p)``: ``pole_weights`` ``w_p`` and
+        ``pole_energies`` ``e_p`` (arrays, units 1 and D; real-frequency spectra
+        ``A(w) = -Im G(w + i eta)/pi`` follow from them).
 
     Example:
         >>> from solvers import AndersonModel, solve
@@ -647,6 +650,8 @@ def _solve(model: AndersonModel, *, su2: bool, note: str | None, n_iw: int, n_l:
         "gf_chain_steps_max": int(max(chain_steps)) if chain_steps else 0,
         "gf_chain_steps_total": int(sum(chain_steps)),
         "n_poles": int(weights.size),
+        "pole_weights": weights,
+        "pole_energies": energies,
         "dropped_pole_weight": dropped,
         "warnings": warnings,
         "method": method,
