@@ -196,7 +196,7 @@ def test_lattice_is_stored_with_the_sweep(tmp_path):
         meta = json.loads(f.attrs["meta"])
     assert meta["lattice"] == {"name": "square", "t": 0.25, "tp": 0.0}
     assert load_sweep(out)[0].U == 1.0
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match="holds another sweep.*lattice"):
         sweep("ipt", 20.0, [1.0], "up", lattice="cubic", n_iw=256, out=out)
 
 

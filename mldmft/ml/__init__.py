@@ -43,6 +43,7 @@ _LAZY = {
     "load_checkpoint": "mldmft.ml.checkpoint",
     "load_checkpoint_cached": "mldmft.ml.checkpoint",
     "prepare_data": "mldmft.ml.data",
+    "DataConfig": "mldmft.ml.config",
     "split_groups": "mldmft.ml.data",
     "project_sum_rule": "mldmft.ml.constraints",
     "RawBatch": "mldmft.ml.features",
