@@ -127,6 +127,21 @@ def test_default_legendre_order_reconstructs_g_tau():
         assert err < 1e-8, (eps_d, err)
 
 
+def test_recipe_beyond_its_legendre_order_is_refused(tmp_path):
+    """n_l = 120 holds G(tau) to 1e-8 up to beta ~ 119 for the default recipe's window
+    (|e| <= 6.5); a recipe reaching beta = 1000 is refused before any work, naming both ways
+    out (solvers.legendre.required_n_l / max_beta_for_n_l)."""
+    from mldmft.database import DEFAULT_N_L
+    sampling = dict(SMALL_SAMPLING, U=[0.5, 5.0], eps_d=[-3.0, 0.5], beta=[20.0, 1000.0])
+    cfg = small_config(tmp_path / "x.h5", sampling=sampling, n_l=DEFAULT_N_L)
+    with pytest.raises(ValueError, match=r"n_l=120 is too small for sampling.beta up to 1000 "
+                                         r".* use n_l >= \d+ or beta <= 119"):
+        cfg.validate()
+    small_config(tmp_path / "y.h5", sampling=dict(sampling, beta=[20.0, 100.0]),
+                 n_l=DEFAULT_N_L).validate()
+    assert not (tmp_path / "x.h5").exists()
+
+
 # ---------------------------------------------------------------- files, schema, failures
 @pytest.fixture(scope="module")
 def small_db(tmp_path_factory):
