@@ -208,7 +208,7 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
 def _cli(out: Path, n: int, extra=()):
     return [sys.executable, "-m", "mldmft.cli", "generate", f"out={out}", f"n_samples={n}",
             "seed=5", "sampling.n_bath=4", "sampling.beta=[10,40]", "chunk_size=1",
-            "cheap_solvers=[ipt,hubbard_i]", "n_l=40", "n_sigma=8", "progress=false", *extra]
+            "cheap_solvers=[ipt,hubbard_i]", "n_l=72", "n_sigma=8", "progress=false", *extra]
 
 
 def test_sigkill_then_resume_gives_identical_file(tmp_path):
@@ -309,5 +309,5 @@ def test_merge_keeps_groups_unique(small_db, tmp_path):
     assert len(np.unique(m["group_id"])) == len(m["group_id"]) // 2
     np.testing.assert_array_equal(m["solvers/ed/g_l"][len(a["group_id"]):], b["solvers/ed/g_l"])
     with pytest.raises(ValueError, match="n_l"):
-        generate(small_config(tmp_path / "l.h5", n_samples=1, n_l=40))
+        generate(small_config(tmp_path / "l.h5", n_samples=1, n_l=70))
         merge_databases([out, tmp_path / "l.h5"], tmp_path / "bad.h5")
