@@ -156,6 +156,7 @@ def solve_ed_fit(model: AndersonModel, *, n_bath: int = 3, n_iw: int | None = No
         "fit_n_fit": None if fit is None else fit.n_fit,
         "fitted_energy": ed.energy,
         "ed": ed.info,
+        "warnings": list(ed.info.get("warnings", [])),
     }
     return SolverResult(solver="ed_fit", beta=beta, g_iw=ed.g_iw + dg_iw,
                         sigma_iw=ed.sigma_iw, g_l=ed.g_l + dg_l, density=float(density),

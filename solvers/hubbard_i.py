@@ -70,11 +70,11 @@ from ._checks import check_int, check_positive
 from .ed.fock import single_particle_matrix
 from .fourier import iw_to_tau
 from .greens import fermi, poles_g_iw, poles_g_tau
-from .legendre import g_l_from_iw, g_l_from_poles
+from .legendre import check_legendre_truncation, g_l_from_iw, g_l_from_poles
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import register_solver
-from .result import SolverResult
+from .result import SolverResult, warn_untrusted
 from .tails import density_from_g_iw, hybridisation_moments, matsubara_sum
 
 __all__ = ["solve_hubbard_i", "atomic_sigma_iw"]
@@ -248,6 +248,10 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
         warnings.append(f"double_occupancy={double_occupancy:.3g} lies outside the physical "
                         f"bounds [max(0, n - 1), n/2] for n={2 * n_g:.6g}: the Tr(Sigma G) "
                         "estimator fails for Hubbard-I here")
+    truncated = check_legendre_truncation(g_l, beta, (n_g - 1.0, -n_g))
+    if truncated:
+        warn_untrusted(warnings, truncated)
+        converged = False
     if warnings:
         info["warnings"] = warnings
     return SolverResult(solver="hubbard_i", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,

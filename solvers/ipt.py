@@ -76,7 +76,13 @@ Numerical limits: the Matsubara mesh must reach well above every energy of the p
 (``w_N >> |eps_d| + U + bandwidth``): the neglected ``1/(i w_n)^5`` tail limits ``g_l`` and the
 sum rule (about ``1e-7`` at ``beta = 100``, ``U ~ 7``, ``n_iw = 1024``; ``1e-8`` with 4096); for
 nearly empty or full levels ``|eps0|`` grows until the ``tau`` mesh no longer resolves
-``G0~(tau)`` (raise ``fft_tau_points``).
+``G0~(tau)`` (raise ``fft_tau_points``). Refused before any work: ``w_N < 4 E``
+(``E`` = :meth:`AndersonModel.energy_scale`; e.g. ``beta = 1e4``, ``n_iw = 1024``: ``w_N = 0.64``
+and a double occupancy of 0.021 instead of 0.118), and a default ``tau`` mesh above ``2^21 + 1``
+points (``beta > 52428``; ``beta = 1e6`` would need ``2^26 + 1`` points, minutes and gigabytes).
+A ``g_l`` whose Legendre series misses ``G(0+)``, ``G(beta-)`` (too few coefficients for
+``beta``, or too few Matsubara frequencies for :func:`solvers.legendre.g_l_from_iw`; checked by
+:func:`solvers.legendre.check_legendre_truncation`) gives ``converged=False`` and a warning.
 
 Numerics: FFTs only, no Python loop over frequencies. ``g_l`` is
 :func:`solvers.legendre.g_l_from_iw` (exact Legendre kernel of the Matsubara frequencies) with the
@@ -96,11 +102,11 @@ from ._checks import check_fraction, check_int, check_positive
 from .ed.fock import single_particle_matrix
 from .fourier import iw_to_tau, tau_to_iw
 from .greens import fermi
-from .legendre import g_l_from_iw
+from .legendre import check_legendre_truncation, g_l_from_iw
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import register_solver
-from .result import SolverResult
+from .result import SolverResult, warn_untrusted
 from .tails import density_from_g_iw, estimate_tail, hybridisation_moments, matsubara_sum
 
 __all__ = ["solve_ipt", "free_density"]
@@ -135,9 +141,33 @@ def free_density(model: AndersonModel, level: float, delta_iw: np.ndarray,
 
 
 # ---------------------------------------------------------------------------------- pieces
+_MAX_FFT_POINTS = 2 ** 21 + 1  # default tau mesh limit: beta <= 52428 (~10 s per solve)
+_MIN_REACH = 4.0               # w_N must exceed this many times the model's energy scale
+
+
 def _default_fft_points(beta: float) -> int:
     m = max(_MIN_FFT_POINTS, _TAU_STEPS_PER_BETA * beta)
     return 2 ** int(math.ceil(math.log2(m))) + 1
+
+
+def _check_meshes(model: AndersonModel, n_iw: int, fft_tau_points: int | None) -> None:
+    """Refuse, before any work, Matsubara meshes that stop below the model's energies and
+    default ``tau`` meshes too large to build (one line each)."""
+    beta = model.beta
+    energy = model.energy_scale()
+    w_last = (2 * n_iw - 1) * math.pi / beta
+    if w_last < _MIN_REACH * energy:
+        need = math.ceil((_MIN_REACH * energy * beta / math.pi + 1) / 2)
+        raise ValueError(
+            f"IPT: n_iw={n_iw} Matsubara frequencies reach only w_N={w_last:.3g} at beta={beta:g}, "
+            f"below {_MIN_REACH:g} x the model's energy scale E={energy:.3g} (the high-frequency "
+            f"tails would be wrong); use n_iw >= {need}")
+    if fft_tau_points is None and _default_fft_points(beta) > _MAX_FFT_POINTS:
+        raise ValueError(
+            f"IPT: beta={beta:g} needs a tau mesh of {_default_fft_points(beta)} points (step "
+            f"1/{_TAU_STEPS_PER_BETA}) for its FFTs, above the limit {_MAX_FFT_POINTS} "
+            f"(beta <= {(_MAX_FFT_POINTS - 1) / _TAU_STEPS_PER_BETA:g}); pass fft_tau_points to "
+            "accept the cost or a coarser step")
 
 
 def _check_options(model: AndersonModel, n_iw: int, n_l: int, tol: float, max_iter: int,
@@ -211,6 +241,10 @@ def _result(model: AndersonModel, g_iw: np.ndarray, sigma_iw: np.ndarray, n_s: f
             f"double_occupancy={double_occupancy:.3g} lies outside the physical bounds "
             f"[max(0, n - 1), n/2] for n={2 * n_s:.6g}: the Tr(Sigma G) estimator of this "
             "non-conserving approximation fails here")
+    truncated = check_legendre_truncation(g_l, beta, (n_s - 1.0, -n_s))
+    if truncated:
+        warn_untrusted(info.setdefault("warnings", []), truncated)
+        converged = False
     return SolverResult(solver="ipt", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
                         density=2.0 * float(n_s), double_occupancy=float(double_occupancy),
                         energy=None, converged=bool(converged), iterations=int(iterations),
@@ -262,6 +296,7 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
         (1.0, True, False)
     """
     _check_options(model, n_iw, n_l, tol, max_iter, mixing, fft_tau_points, n_tau, density_guess)
+    _check_meshes(model, n_iw, fft_tau_points)
     beta, U, eps_d = model.beta, model.U, model.eps_d
     n_fft = int(fft_tau_points) if fft_tau_points is not None else _default_fft_points(beta)
     wn = matsubara_freqs(beta, n_iw)

@@ -8,6 +8,17 @@ With ``x(tau) = 2 tau / beta - 1``::
 
 Even ``l`` carry the part of ``G(tau)`` symmetric about ``beta/2``; the sum rule
 ``G(0+) + G(beta-) = -1`` reads ``sum_{l even} 2 sqrt(2l+1) G_l = -beta``.
+
+Truncation. A pole ``1/(i w_n - e)`` has ``|G_l| = beta sqrt(2l+1) i_l(y)/(2 cosh y)``,
+``y = beta |e|/2``, which falls like ``exp(-l^2/(4y))`` for ``l < 2y`` and faster beyond: the
+series needs ``n_l ~ sqrt(beta |e| ln(1/tol))`` terms (``~110`` at ``beta |e| = 650``,
+``tol = 1e-8``). Every ``P_l(+-1) = (+-1)^l`` and the terms of one pole alternate in a fixed
+pattern, so the truncation error of ``G(tau)`` is largest at ``tau = 0+`` or ``beta-`` and equals
+``sum_{l >= n_l} (2l+1) i_l(y)/(2 cosh y)`` there; it grows with ``|e|``. Hence
+:func:`legendre_truncation_error`, :func:`required_n_l` and :func:`max_beta_for_n_l` for a
+Green's function of unit weight whose poles lie in ``|e| <= e_max``, and
+:func:`check_legendre_truncation`, which solvers run on the coefficients they return (a series
+that misses ``G(0+)`` or ``G(beta-)`` is reported, never returned silently).
 """
 
 from __future__ import annotations
@@ -31,7 +42,16 @@ __all__ = [
     "g_l_from_poles",
     "tail_moments_from_l",
     "sum_rule_from_l",
+    "legendre_truncation_error",
+    "required_n_l",
+    "max_beta_for_n_l",
+    "check_legendre_truncation",
+    "LEGENDRE_TOL",
 ]
+
+#: Largest error of ``G(0+)``, ``G(beta-)`` (``G`` of unit weight) that a solver's ``g_l`` may
+#: have before :func:`check_legendre_truncation` reports it (``converged=False``).
+LEGENDRE_TOL = 1e-6
 
 
 @lru_cache(maxsize=32)
@@ -302,3 +322,124 @@ def tail_moments_from_l(g_l: np.ndarray, beta: float) -> np.ndarray:
 def sum_rule_from_l(g_l: np.ndarray, beta: float) -> np.ndarray:
     """``G(0+) + G(beta-) = (2/beta) sum_{l even} sqrt(2l+1) G_l``; equals -1 for a fermion."""
     return -tail_moments_from_l(g_l, beta)[..., 0]
+
+
+# ------------------------------------------------------------------------ truncation error
+def _tail_sums(y: float, n_max: int) -> np.ndarray:
+    """``t[n] = sum_{l >= n} (2l+1) i_l(y)/(2 cosh y)`` for ``n = 0 .. n_max`` (``t[0] = 1``)."""
+    k = -_pole_kernel_l(np.array([y]), 2.0, n_max + 1)[0]   # beta = 2: e = y
+    terms = np.sqrt(2 * np.arange(n_max + 1) + 1) / 2.0 * np.abs(k)
+    # the terms beyond n_max: below terms[n_max] * (super-exponential decay), bounded by it
+    return np.cumsum(terms[::-1])[::-1]
+
+
+def _n_max_for(y: float, tol: float) -> int:
+    """An order safely past where a pole with ``beta |e| / 2 = y`` is resolved to ``tol``."""
+    return int(2.0 * np.sqrt(2.0 * y * max(np.log(1.0 / tol), 1.0))) + 60
+
+
+def legendre_truncation_error(n_l: int, beta: float, e_max: float) -> float:
+    """Largest error of ``G(tau)`` rebuilt from ``n_l`` coefficients, ``G`` of unit weight with
+    poles in ``|e| <= e_max`` (units 1/D, like ``G(tau)``).
+
+    It is attained by a pole at ``|e| = e_max`` at ``tau = 0+`` or ``beta-``:
+    ``sum_{l >= n_l} (2l+1) i_l(y)/(2 cosh y)``, ``y = beta e_max / 2``.
+
+    Example:
+        >>> round(legendre_truncation_error(80, 1000.0, 10.0), 2)  # an atom, U = 20, beta = 1000
+        0.53
+    """
+    beta = check_beta(beta)
+    n_l = _check_n_l(n_l)
+    y = 0.5 * beta * abs(float(e_max))
+    n_max = max(n_l, _n_max_for(y, 1e-16))
+    return float(_tail_sums(y, n_max)[n_l]) if n_l <= n_max else 0.0
+
+
+def required_n_l(beta: float, e_max: float, tol: float = 1e-8) -> int:
+    """Smallest ``n_l`` with :func:`legendre_truncation_error` ``<= tol``.
+
+    Roughly ``sqrt(beta e_max ln(1/tol))``; exact for one pole at ``|e| = e_max``, an upper bound
+    for any ``G`` of unit weight with poles in ``|e| <= e_max``.
+
+    Args:
+        beta: inverse temperature (1/D).
+        e_max: the largest ``|e|`` of the spectrum (D), e.g. ``max(|eps_d|, |eps_d + U|)`` plus
+            the bath half width (see ``docs/solvers.md``).
+        tol: allowed error of ``G(tau)`` (1/D).
+
+    Example:
+        >>> required_n_l(100.0, 6.5)  # the database's default recipe corner
+        110
+    """
+    beta = check_beta(beta)
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must lie in (0, 1), got {tol}")
+    y = 0.5 * beta * abs(float(e_max))
+    n_max = _n_max_for(y, tol)
+    tails = _tail_sums(y, n_max)
+    return max(1, int(np.argmax(tails <= tol)))
+
+
+def max_beta_for_n_l(n_l: int, e_max: float, tol: float = 1e-8) -> float:
+    """Largest ``beta`` at which ``n_l`` coefficients keep :func:`legendre_truncation_error`
+    ``<= tol`` (the inverse of :func:`required_n_l`; ``inf`` for ``e_max = 0``).
+
+    Example:
+        >>> b = max_beta_for_n_l(120, 6.5)
+        >>> 100.0 < b < 130.0, required_n_l(b, 6.5) <= 120 < required_n_l(1.01 * b, 6.5)
+        (True, True)
+    """
+    n_l = _check_n_l(n_l)
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must lie in (0, 1), got {tol}")
+    e_max = abs(float(e_max))
+    if e_max == 0.0:
+        return float("inf")
+
+    def ok(y: float) -> bool:
+        return _tail_sums(y, max(n_l, _n_max_for(y, tol)))[n_l] <= tol
+
+    lo, hi = 0.0, max(1.0, n_l * n_l / 4.0)   # y = n_l^2/4 needs far more than n_l terms
+    while ok(hi):
+        lo, hi = hi, 2.0 * hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        if hi - lo <= 1e-10 * hi:
+            break
+    return 2.0 * lo / e_max
+
+
+def check_legendre_truncation(g_l: np.ndarray, beta: float,
+                              g_ends: tuple[float, float] | None = None,
+                              tol: float = LEGENDRE_TOL) -> str | None:
+    """A one-line message if the series ``g_l`` misses ``G`` at the ends of ``[0, beta]``.
+
+    With ``g_ends = (G(0+), G(beta-))`` known (poles, a ``tau`` mesh): the error at both ends.
+    Without: the sum rule ``G(0+) + G(beta-) = -1`` from the even coefficients (``P_l(+-1) =
+    (+-1)^l``). Truncation errors are largest there (module docstring), so a series that passes
+    represents ``G(tau)`` to about ``tol`` everywhere. Returns ``None`` when it passes.
+
+    Example:
+        >>> g_l = g_l_from_poles([0.5, 0.5], [-10.0, 10.0], 1000.0, 80)  # atom, U = 20
+        >>> print(check_legendre_truncation(g_l, 1000.0))  # doctest: +ELLIPSIS
+        g_l: n_l=80 Legendre coefficients miss G(0+) + G(beta-) = -1 by 0.53 > 1e-06 at ...
+    """
+    beta = check_beta(beta)
+    g_l = np.asarray(g_l, dtype=float)
+    n_l = g_l.shape[-1]
+    ends = g_tau_from_l(g_l, beta, np.array([0.0, beta]))
+    if not np.all(np.isfinite(ends)):
+        return f"g_l: the Legendre series is not finite at tau = 0, beta (n_l={n_l})"
+    if g_ends is None:
+        err = abs(float(ends[0] + ends[1]) + 1.0)
+        what = "G(0+) + G(beta-) = -1"
+    else:
+        err = float(np.max(np.abs(ends - np.asarray(g_ends, dtype=float))))
+        what = "G(0+), G(beta-)"
+    if err <= tol:
+        return None
+    return (f"g_l: n_l={n_l} Legendre coefficients miss {what} by {err:.2g} > {tol:g} at "
+            f"beta={beta:g} (too few coefficients for this beta, see "
+            "solvers.legendre.required_n_l, or an inaccurate transform)")

@@ -3,20 +3,44 @@
 Fermionic Matsubara frequencies ``w_n = (2n+1) pi / beta`` are stored for ``n = 0 .. N-1`` only;
 negative frequencies follow from ``G(-i w_n) = conj(G(i w_n))``. Imaginary time runs over
 ``0 <= tau <= beta``.
+
+Accepted temperatures: ``BETA_MIN <= beta <= BETA_MAX`` (``1e-8 .. 1e8`` in ``1/D``). Outside,
+the numbers stop meaning anything: below, ``w_n = (2n+1) pi/beta`` overflows to ``inf`` already
+for ``n ~ 100`` at ``beta = 1e-300`` (and every energy of a model is negligible long before);
+above, the Legendre transform of a pole needs ``~sqrt(beta |e| ln(1/tol))`` coefficients and a
+recursion of ``~6 sqrt(beta |e|)`` steps (a million at ``beta = 1e10``), and no mesh of a solver
+resolves the scales. Every toolkit function and :class:`solvers.AndersonModel` refuse such
+``beta`` with a one-line ``ValueError``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["matsubara_freqs", "tau_mesh", "check_beta"]
+__all__ = ["matsubara_freqs", "tau_mesh", "check_beta", "BETA_MIN", "BETA_MAX"]
+
+#: Smallest and largest accepted inverse temperature (1/D); see the module docstring.
+BETA_MIN = 1e-8
+BETA_MAX = 1e8
 
 
-def check_beta(beta: float) -> float:
-    """Return ``beta`` as a float, or raise ``ValueError`` if it is not finite and positive."""
+def check_beta(beta: float, name: str = "beta") -> float:
+    """Return ``beta`` as a float, or raise ``ValueError`` unless ``BETA_MIN <= beta <= BETA_MAX``.
+
+    Example:
+        >>> check_beta(50)
+        50.0
+        >>> check_beta(1e-300)
+        Traceback (most recent call last):
+        ...
+        ValueError: beta = 1e-300 is outside the accepted range [1e-08, 1e+08] (1/D)
+    """
     b = float(beta)
     if not np.isfinite(b) or b <= 0:
-        raise ValueError(f"beta must be finite and > 0, got {beta}")
+        raise ValueError(f"{name} must be finite and > 0, got {beta}")
+    if not BETA_MIN <= b <= BETA_MAX:
+        raise ValueError(f"{name} = {b:g} is outside the accepted range "
+                         f"[{BETA_MIN:g}, {BETA_MAX:g}] (1/D)")
     return b
 
 

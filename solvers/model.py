@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .mesh import matsubara_freqs
+from .mesh import check_beta, matsubara_freqs
 
 __all__ = ["AndersonModel"]
 
@@ -51,7 +51,8 @@ class AndersonModel:
         U: Hubbard repulsion in ``U n_up n_dn`` (units of D), ``U >= 0``.
         eps_d: impurity level (units of D); chemical potential absorbed, half filling of a
             particle-hole symmetric model is ``eps_d = -U/2``.
-        beta: inverse temperature (units of 1/D), ``beta > 0``.
+        beta: inverse temperature (units of 1/D), ``1e-8 <= beta <= 1e8``
+            (:data:`solvers.mesh.BETA_MIN`, :data:`solvers.mesh.BETA_MAX`).
         bath_eps: discrete bath energies ``eps_k`` (length Nb), or ``None``.
         bath_v: hybridisations ``V_k`` (length Nb), or ``None``.
         delta_iw: continuous hybridisation ``Delta(i w_n)``, ``n = 0 .. N-1``, or ``None``.
@@ -78,6 +79,7 @@ class AndersonModel:
         beta = _finite_scalar("beta", self.beta)
         if beta <= 0:
             raise ValueError(f"AndersonModel.beta must be > 0, got {beta}")
+        check_beta(beta, "AndersonModel.beta")
         if U < 0:
             raise ValueError(f"AndersonModel.U must be >= 0, got {U}")
         object.__setattr__(self, "U", U)
@@ -141,6 +143,33 @@ class AndersonModel:
             raise ValueError(f"delta_iw holds {self.delta_iw.size} Matsubara frequencies, "
                              f"{n_iw} were requested")
         return np.array(self.delta_iw[:n_iw])
+
+    def energy_scale(self, moments: Any = None) -> float:
+        """``E = max(|eps_d|, |eps_d + U|, W, sqrt(sum_k V_k^2))`` (units of D): the largest
+        energy of the model, which fixes how fine a solver's ``tau`` mesh and how high its
+        Matsubara mesh must reach. ``W`` is the bath half width: ``max |eps_k|`` of the coupled
+        levels, or ``sqrt(|M_3/M_1|)`` from the moments ``M_k`` of a continuous ``Delta(i w_n)``
+        (:func:`solvers.tails.hybridisation_moments`; pass them as ``moments`` if known).
+        Without hybridisation: ``max(|eps_d|, |eps_d + U|)``.
+
+        Example:
+            >>> m = AndersonModel(U=8.0, eps_d=-3.0, beta=10.0, bath_eps=[1.0], bath_v=[0.5])
+            >>> m.energy_scale()
+            5.0
+        """
+        atomic = max(abs(self.eps_d), abs(self.eps_d + self.U))
+        if self.is_discrete:
+            coupled = self.bath_eps[self.bath_v != 0.0]
+            m1 = float(np.sum(self.bath_v ** 2))
+            width = float(np.max(np.abs(coupled), initial=0.0))
+        else:
+            if moments is None:
+                from .tails import hybridisation_moments
+
+                moments = hybridisation_moments(self)
+            m1 = float(moments[0])
+            width = math.sqrt(abs(float(moments[2])) / m1) if m1 > 0 else 0.0
+        return float(max(atomic, width, math.sqrt(max(m1, 0.0))))
 
     def is_particle_hole_symmetric(self, atol: float = 1e-12) -> bool:
         """Half filling of a particle-hole symmetric model: ``eps_d = -U/2`` and a bath

@@ -60,6 +60,26 @@ Numerics:
   highest frequencies (:func:`solvers.tails.hybridisation_moments`, ``info["delta_tail"]``;
   exact, ``c_k = sum_j V_j^2 eps_j^(k-1)``, for a discrete bath).
 
+* Mesh resolution: the ``O(h^2)`` error grows with ``h E``, ``E = max(|eps_d|, |eps_d + U|,
+  bath half width, sqrt(sum_k V_k^2))`` (:meth:`AndersonModel.energy_scale`); the relative
+  error of ``G(i w_n)`` is about ``0.2-0.4 (h E)^2`` (measured). A mesh with ``h E > 0.5``
+  (errors of ``5-10 %`` and beyond; at ``h E ~ 10`` the pseudo-particle weights turn negative,
+  ``double_occupancy`` left ``[0, 1]``, and ``Z_f`` can vanish) is refused before any work;
+  the default mesh keeps ``h E <= 0.1`` above ``beta = 100`` up to ``20001`` points (``~1 s``),
+  i.e. up to ``beta E ~ 2000``; beyond that ``n_tau`` must be given.
+
+Trust checks (after the solve). NCA is an approximation whose ``G`` is causal by construction
+(``G(tau) <= 0``, ``Im G(i w_n) <= 0`` to rounding), but whose ``Sigma = G0^-1 - G^-1`` need not
+be: where NCA overestimates the low-energy spectral weight (below ~``T_K``, a discrete bath with
+a level near 0, mixed valence, small ``U``), ``|G(i w_0)|`` exceeds the bound
+``1/|Im G0^-1(i w_0)|`` that a causal ``Sigma`` allows and ``Im Sigma(i w_n) > 0`` follows (e.g.
+``U = 2``, ``eps_d = -1``, ``beta = 50``, four bath levels at 0 with ``V = 1/4``: ``Im Sigma(i w_0)
+= +1.90``, ``Z = -0.034``; ED: ``Z = 0.69``; the value is converged in ``n_tau`` and the same with
+``method="iterate"``, i.e. it is the NCA answer, not a numerical fault). Such a result, or one with
+``G(tau) > 0``, ``Im G > 0``, occupations outside ``[0, 1]``, ``double_occupancy`` outside
+``[max(0, n - 1), n/2]`` or a truncated Legendre series, is returned with ``converged=False``,
+the reason in ``info["warnings"]`` and a :class:`solvers.result.SolverWarning`.
+
 Exact limits: the atomic limit ``V = 0`` (to rounding, on any mesh). ``Z/Z_bath``, hence the
 free energy, occupations and double occupancy, is exact to first order in ``Delta``: the first
 missing (crossing) diagram of ``Z`` is ``O(V^4)``. ``G(tau)`` misses the vertex corrections (a
@@ -88,11 +108,11 @@ from ._checks import check_fraction, check_int, check_positive
 from ._nca_march import atomic_r, kernels_from_r, march
 from .fourier import iw_to_tau, tau_to_iw
 from .greens import dyson_sigma, g0_inverse_iw, poles_g_iw, poles_g_tau
-from .legendre import g_l_from_poles, g_l_from_tau
+from .legendre import check_legendre_truncation, g_l_from_poles, g_l_from_tau
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .registry import register_solver
-from .result import SolverResult
+from .result import SolverResult, warn_untrusted
 from .tails import hybridisation_moments
 
 __all__ = ["solve_nca", "default_n_tau", "hybridisation_tau"]
@@ -101,17 +121,42 @@ _METHODS = ("march", "iterate")
 _MIN_N_TAU = 16
 
 
-def default_n_tau(beta: float) -> int:
-    """Default mesh size ``clip(40 beta + 1, 1001, 4001)`` (``h <= 0.025`` up to ``beta = 100``)."""
-    return int(min(4001, max(1001, round(40.0 * beta) + 1)))
+_MAX_DEFAULT_N_TAU = 20001   # ~1 s per solve (the march is O(n_tau^2))
+_MAX_STEP_ENERGY = 0.5       # refuse meshes with h E above this (module docstring)
+_DEFAULT_STEP_ENERGY = 0.1   # h E of the default mesh above beta = 100
+_CAUSALITY_TOL = 1e-8        # |values| allowed on the wrong side of zero (rounding)
 
 
-def hybridisation_tau(model: AndersonModel, n_tau: int) -> tuple[np.ndarray, dict]:
+def default_n_tau(beta: float, energy: float = 0.0) -> int:
+    """Default mesh size: ``clip(40 beta + 1, 1001, 4001)`` up to ``beta = 100`` (``h <= 0.025``);
+    above, enough points for ``h E <= 0.1`` (``E``: :meth:`AndersonModel.energy_scale`), at
+    least 4001 and at most 20001."""
+    if beta <= 100.0:
+        return int(min(4001, max(1001, round(40.0 * beta) + 1)))
+    wanted = math.ceil(beta * energy / _DEFAULT_STEP_ENERGY) + 1
+    return int(min(_MAX_DEFAULT_N_TAU, max(4001, wanted)))
+
+
+def _check_mesh(beta: float, n_tau: int, energy: float) -> None:
+    """Refuse a mesh too coarse for the model's fastest rate (one line, before any work)."""
+    h = beta / (n_tau - 1)
+    if h * energy > _MAX_STEP_ENERGY:
+        need = math.ceil(beta * energy / _MAX_STEP_ENERGY) + 1
+        raise ValueError(
+            f"NCA: tau mesh too coarse for beta={beta:g}: step h={h:.3g} times the energy scale "
+            f"E={energy:.3g} is {h * energy:.3g} > {_MAX_STEP_ENERGY} (errors of 10 % and more); "
+            f"pass n_tau >= {need} (cost grows like n_tau^2: ~1 s at 20001) or use a smaller "
+            "beta")
+
+
+def hybridisation_tau(model: AndersonModel, n_tau: int,
+                      tail: tuple[float, ...] | None = None) -> tuple[np.ndarray, dict]:
     """``Delta(tau_k)`` on the uniform mesh ``tau_k = k beta/(n_tau - 1)`` (end values as limits).
 
     Discrete bath: ``Delta(tau) = -sum_k V_k^2 exp(-tau eps_k) / (1 + exp(-beta eps_k))``
     (overflow-free). Continuous bath: :func:`solvers.fourier.iw_to_tau` of ``model.delta_iw``
-    with the tail moments of :func:`solvers.tails.hybridisation_moments` (returned in the dict).
+    with the tail moments of :func:`solvers.tails.hybridisation_moments` (or ``tail``, if given;
+    returned in the dict).
 
     Example:
         >>> import numpy as np
@@ -120,7 +165,8 @@ def hybridisation_tau(model: AndersonModel, n_tau: int) -> tuple[np.ndarray, dic
         >>> np.allclose(d, -0.5)
         True
     """
-    tail = tuple(float(c) for c in hybridisation_moments(model))
+    if tail is None:
+        tail = tuple(float(c) for c in hybridisation_moments(model))
     if model.is_discrete:
         delta_tau = poles_g_tau(model.bath_v ** 2, model.bath_eps, model.beta,
                                 tau_mesh(model.beta, n_tau))
@@ -150,6 +196,10 @@ def _normalise(r: np.ndarray, energies: np.ndarray, tau: np.ndarray) -> tuple[fl
     Returns ``mu`` (``R -> exp(-mu tau) R``) and the shifted energies ``E_a + mu``.
     """
     z_f = r[0, -1] + 2.0 * r[1, -1] + r[2, -1]
+    if not (math.isfinite(z_f) and z_f > 0.0):
+        raise FloatingPointError(
+            f"NCA: the pseudo-particle partition function Z_f = {z_f:.3g} is not positive: the "
+            f"tau mesh (h = {tau[1] - tau[0]:.3g}) does not resolve the model; raise n_tau")
     mu = math.log(z_f) / tau[-1]
     r *= np.exp(-mu * tau)
     return mu, energies + mu
@@ -178,6 +228,32 @@ def _solve_iterate(energies: np.ndarray, dp: np.ndarray, dm: np.ndarray, tau: np
             return r_out, energies, it, True, change
         r_in += mixing * (r_out - r_in)
     return r_out, energies, max_iter, False, change
+
+
+def _trust_problems(g_tau: np.ndarray, g_iw: np.ndarray, sigma_iw: np.ndarray,
+                    occ: np.ndarray, density: float, docc: float) -> list[str]:
+    """One line per violated physical requirement of an NCA result (module docstring)."""
+    out = []
+    if not (np.all(np.isfinite(g_iw)) and np.all(np.isfinite(sigma_iw))
+            and np.all(np.isfinite(g_tau))):
+        out.append("non-finite G or Sigma")
+        return out
+    bad = np.nonzero(sigma_iw.imag > _CAUSALITY_TOL * np.maximum(1.0, np.abs(sigma_iw)))[0]
+    if bad.size:
+        n = int(bad[np.argmax(sigma_iw.imag[bad])])
+        out.append(f"acausal self-energy, Im Sigma(i w_n) > 0 at {bad.size} of "
+                   f"{sigma_iw.size} frequencies (max {sigma_iw.imag[n]:.3g} at n={n}): NCA "
+                   "overestimates the low-energy spectral weight here")
+    if np.max(g_iw.imag) > _CAUSALITY_TOL:
+        out.append(f"Im G(i w_n) > 0 (max {np.max(g_iw.imag):.3g})")
+    if np.max(g_tau) > _CAUSALITY_TOL:
+        out.append(f"G(tau) > 0 (max {np.max(g_tau):.3g})")
+    if np.min(occ) < -_CAUSALITY_TOL or np.max(occ) > 1.0 + _CAUSALITY_TOL:
+        out.append(f"pseudo-particle occupations {np.round(occ, 6).tolist()} outside [0, 1]")
+    if not (max(0.0, density - 1.0) - _CAUSALITY_TOL <= docc <= density / 2 + _CAUSALITY_TOL):
+        out.append(f"double_occupancy={docc:.3g} outside [max(0, n - 1), n/2] for "
+                   f"n={density:.6g}")
+    return out
 
 
 @register_solver("nca")
@@ -217,14 +293,17 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
         (1.0, 2.3e-05)
     """
     beta = model.beta
-    n_tau = default_n_tau(beta) if n_tau is None else n_tau
+    tail = tuple(float(c) for c in hybridisation_moments(model))
+    energy = model.energy_scale(tail) if tail[0] > 0 else 0.0   # atomic: exact on any mesh
+    n_tau = default_n_tau(beta, energy) if n_tau is None else n_tau
     if n_iw is None:
         n_iw = 1024 if model.is_discrete else int(model.delta_iw.size)
     _check_options(model, n_tau, n_iw, n_l, method, tol, mixing, max_iter)
     n_tau, n_iw, n_l = int(n_tau), int(n_iw), int(n_l)
+    _check_mesh(beta, n_tau, energy)
 
     tau = tau_mesh(beta, n_tau)
-    delta_tau, info = hybridisation_tau(model, n_tau)
+    delta_tau, info = hybridisation_tau(model, n_tau, tail)
     dp = np.ascontiguousarray(-delta_tau)
     dm = np.ascontiguousarray(dp[::-1])
     e_atomic = np.array([0.0, model.eps_d, 2.0 * model.eps_d + model.U])
@@ -258,6 +337,14 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
     sigma_iw = dyson_sigma(g0_inverse_iw(wn, model.eps_d, model.delta(n_iw)), g_iw)
 
     occ = r[:, -1] / z_f
+    density, docc = float(2.0 * (occ[1] + occ[2])), float(occ[2])
+    problems = _trust_problems(g_tau, g_iw, sigma_iw, occ, density, docc)
+    truncated = check_legendre_truncation(g_l, beta, (float(g_tau[0]), float(g_tau[-1])))
+    if truncated:
+        problems.append(truncated)
+    messages: list[str] = []
+    for text in problems:
+        warn_untrusted(messages, f"NCA result not trustworthy: {text}")
     info.update({
         "method": method,
         "n_tau": n_tau,
@@ -266,8 +353,10 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
         "free_energy": lam,
         "max_change": change,
         "tol": tol if method == "iterate" else None,
+        "energy_scale": energy,
+        "warnings": messages,
     })
     return SolverResult(solver="nca", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
-                        density=float(2.0 * (occ[1] + occ[2])),
-                        double_occupancy=float(occ[2]), energy=None, converged=converged,
+                        density=density, double_occupancy=docc, energy=None,
+                        converged=bool(converged and not messages),
                         iterations=iterations, g_tau=g_tau, tau=tau, info=info)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,19 @@ from .greens import quasiparticle_weight
 from .legendre import g_tau_from_l
 from .mesh import matsubara_freqs
 
-__all__ = ["SolverResult"]
+__all__ = ["SolverResult", "SolverWarning", "warn_untrusted"]
+
+
+class SolverWarning(UserWarning):
+    """A solver returned a result it cannot vouch for (``converged=False``; the same message is
+    in ``info["warnings"]``)."""
+
+
+def warn_untrusted(messages: list[str], message: str, stacklevel: int = 2) -> None:
+    """Append ``message`` to a result's ``info["warnings"]`` list and emit it as a
+    :class:`SolverWarning` (the caller also sets ``converged=False``)."""
+    messages.append(message)
+    warnings.warn(message, SolverWarning, stacklevel=stacklevel)
 
 
 @dataclass(frozen=True, eq=False)

@@ -127,6 +127,21 @@ def test_default_legendre_order_reconstructs_g_tau():
         assert err < 1e-8, (eps_d, err)
 
 
+def test_recipe_beyond_its_legendre_order_is_refused(tmp_path):
+    """n_l = 120 holds G(tau) to 1e-8 up to beta ~ 119 for the default recipe's window
+    (|e| <= 6.5); a recipe reaching beta = 1000 is refused before any work, naming both ways
+    out (solvers.legendre.required_n_l / max_beta_for_n_l)."""
+    from mldmft.database import DEFAULT_N_L
+    sampling = dict(SMALL_SAMPLING, U=[0.5, 5.0], eps_d=[-3.0, 0.5], beta=[20.0, 1000.0])
+    cfg = small_config(tmp_path / "x.h5", sampling=sampling, n_l=DEFAULT_N_L)
+    with pytest.raises(ValueError, match=r"n_l=120 is too small for sampling.beta up to 1000 "
+                                         r".* use n_l >= \d+ or beta <= 119"):
+        cfg.validate()
+    small_config(tmp_path / "y.h5", sampling=dict(sampling, beta=[20.0, 100.0]),
+                 n_l=DEFAULT_N_L).validate()
+    assert not (tmp_path / "x.h5").exists()
+
+
 # ---------------------------------------------------------------- files, schema, failures
 @pytest.fixture(scope="module")
 def small_db(tmp_path_factory):
@@ -193,7 +208,7 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
 def _cli(out: Path, n: int, extra=()):
     return [sys.executable, "-m", "mldmft.cli", "generate", f"out={out}", f"n_samples={n}",
             "seed=5", "sampling.n_bath=4", "sampling.beta=[10,40]", "chunk_size=1",
-            "cheap_solvers=[ipt,hubbard_i]", "n_l=40", "n_sigma=8", "progress=false", *extra]
+            "cheap_solvers=[ipt,hubbard_i]", "n_l=72", "n_sigma=8", "progress=false", *extra]
 
 
 def test_sigkill_then_resume_gives_identical_file(tmp_path):
@@ -294,7 +309,7 @@ def test_merge_keeps_groups_unique(small_db, tmp_path):
     assert len(np.unique(m["group_id"])) == len(m["group_id"]) // 2
     np.testing.assert_array_equal(m["solvers/ed/g_l"][len(a["group_id"]):], b["solvers/ed/g_l"])
     with pytest.raises(ValueError, match="n_l"):
-        generate(small_config(tmp_path / "l.h5", n_samples=1, n_l=40))
+        generate(small_config(tmp_path / "l.h5", n_samples=1, n_l=70))
         merge_databases([out, tmp_path / "l.h5"], tmp_path / "bad.h5")
 
 

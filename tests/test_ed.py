@@ -1,6 +1,7 @@
 """Exact diagonalisation: exact limits, symmetries, independent brute force, dense vs Lanczos,
 and the literature reference point."""
 
+import dataclasses
 from functools import reduce
 
 import numpy as np
@@ -273,3 +274,62 @@ def test_limit_is_reported_not_hidden():
     res = solve("ed", model, method="lanczos", max_krylov_basis=4)
     assert not res.converged
     assert any("max_krylov_basis" in w for w in res.info["warnings"])
+
+
+# ------------------------------------------------------------ Legendre truncation, cost
+def test_truncated_legendre_series_is_reported():
+    """An atom with U = 20 at beta = 1000: 80 coefficients gave the sum rule -0.47 with
+    converged=True. Now: converged=False, a SolverWarning naming the n_l needed; enough
+    coefficients pass (the poles, g_iw and observables are unchanged)."""
+    from solvers import SolverWarning
+    model = AndersonModel(U=20.0, eps_d=-10.0, beta=1000.0, bath_eps=[-0.8, -0.25, 0.25, 0.8],
+                          bath_v=[1e-8] * 4)
+    with pytest.warns(SolverWarning, match=r"n_l=80 Legendre .* ask for n_l >= \d+"):
+        short = solve("ed", model)
+    assert not short.converged
+    assert sum_rule_from_l(short.g_l, model.beta) == pytest.approx(-0.4685, abs=1e-3)
+    need = int(short.info["warnings"][-1].rsplit(">= ", 1)[1])
+    full = solve("ed", model, n_l=need)
+    assert full.converged and not full.info["warnings"]
+    assert sum_rule_from_l(full.g_l, model.beta) == pytest.approx(-1.0, abs=2e-6)  # 2 ends
+    np.testing.assert_array_equal(full.g_iw, short.g_iw)
+    np.testing.assert_allclose(full.g_l[:80], short.g_l, atol=1e-12)
+
+
+def test_cost_estimate_brackets_the_kept_states():
+    from solvers.ed import estimate_cost
+    hot = AndersonModel(U=2.0, eps_d=-1.0, beta=0.1, bath_eps=[-0.5, 0.5], bath_v=[0.3, 0.3])
+    c = estimate_cost(hot)
+    assert (c.n_states, c.window_min, c.window_max) == (64, 64, 64)
+    for seed, beta in ((3, 10.0), (4, 50.0)):
+        model = random_model(seed, 5, beta)
+        res = solve("ed", model)
+        est = res.info["cost_estimate"]
+        assert est == dataclasses.asdict(estimate_cost(model))
+        assert est["window_min"] <= res.info["n_kept_states"] <= est["window_max"]
+        assert est["largest_sector"] <= 4 ** 6 and est["memory_bytes"] > 0
+
+
+def test_hot_eight_site_bath_is_refused_or_announced_up_front(monkeypatch):
+    """Nb = 8 at beta = 0.1 ran 15 minutes with growing memory and no word: every one of the
+    262144 states is in the Boltzmann window. The estimate says so at once; above the
+    available memory the solve is refused before any work, below it a SolverWarning says so."""
+    import solvers.ed.solver as ed_solver
+    from solvers import SolverWarning
+    from solvers.ed import estimate_cost
+    eps = [-1.5, -0.9, -0.4, -0.1, 0.1, 0.4, 0.9, 1.5]
+    model = AndersonModel(U=2.0, eps_d=-1.0, beta=0.1, bath_eps=eps,
+                          bath_v=[np.sqrt(0.25 / 8)] * 8)
+    c = estimate_cost(model)
+    assert c.window_min == c.window_max == c.n_states == 4 ** 9
+    assert c.uncertifiable and c.memory_bytes > 2 * 2 ** 30
+    monkeypatch.setattr(ed_solver, "available_memory", lambda: 1e9)
+    with pytest.raises(ValueError, match=r"more memory than is available .*262144-262144 of "
+                                         r"262144 states"):
+        solve("ed", model)
+    # the warning path, checked without running the solve
+    monkeypatch.setattr(ed_solver, "available_memory", lambda: 1e15)
+    with pytest.warns(SolverWarning, match="expensive solve .* max_krylov_basis=1500"):
+        ed_solver._check_cost(model, cutoff=1e-10, ground_state_only=False, method="auto",
+                              dense_max_dim=300, use_symmetry=True, spin_symmetry=True,
+                              max_krylov_basis=1500)

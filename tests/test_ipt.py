@@ -220,3 +220,34 @@ def test_unphysical_double_occupancy_is_flagged():
 
 def test_docstring_examples():
     assert doctest.testmod(solvers.ipt, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+# ------------------------------------------------------------ extreme temperatures
+def test_low_temperature_meshes_are_checked_up_front():
+    """beta = 1e6 ran for minutes (a 2^26-point tau mesh) with a Matsubara mesh ending at
+    w_N = 0.006; beta = 1e4 with n_iw = 1024 returned a wrong double occupancy (0.021 for
+    0.118) marked converged. Both are refused in one line before any work."""
+    import time
+    for beta, opts, match in ((1e6, {}, "n_iw=1024 .* reach only"),
+                              (1e4, {}, "use n_iw >= 6367"),
+                              (1e6, {"n_iw": 2 ** 21}, "tau mesh of 67108865 points")):
+        model = AndersonModel(U=2.0, eps_d=-1.0, beta=beta, bath_eps=[-0.5, 0.5],
+                              bath_v=[0.5, 0.5])
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match=match):
+            solve("ipt", model, **opts)
+        assert time.perf_counter() - t0 < 5.0
+
+
+def test_truncated_legendre_series_is_reported():
+    """At beta = 1000 80 coefficients miss G(0+) by 1e-2 (sum rule -0.987): flagged. With
+    200 coefficients the 1024 frequencies still limit g_l (1e-4); 4096 pass."""
+    from solvers import SolverWarning
+    model = AndersonModel(U=2.0, eps_d=-0.7, beta=1000.0, bath_eps=[-0.5, 0.5],
+                          bath_v=[0.5, 0.5])
+    with pytest.warns(SolverWarning, match="n_l=80 Legendre coefficients miss"):
+        short = solve("ipt", model)
+    assert not short.converged and "Legendre" in short.info["warnings"][-1]
+    full = solve("ipt", model, n_l=200, n_iw=4096)
+    assert full.converged
+    assert abs(sum_rule_from_l(full.g_l, model.beta) + 1.0) < 2e-6   # two ends

@@ -61,7 +61,7 @@ def tiny_db(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ml_db") / "tiny.h5"
     generate(GenerateConfig(out=str(out), n_samples=100, seed=5, sampling=TINY_SAMPLING,
                             target=SolverSpec("ed"),
-                            cheap=(SolverSpec("hubbard_i"), SolverSpec("ipt")), n_l=40,
+                            cheap=(SolverSpec("hubbard_i"), SolverSpec("ipt")), n_l=64,
                             n_sigma=16, chunk_size=25, workers=1, progress=False))
     return out
 
@@ -209,14 +209,14 @@ def test_ml_solver_reproduces_the_training_prediction(trained):
     assert res.info["base"] == "ipt" and res.info["spread"] is None
     assert res.info["checkpoint"] == str(trained.checkpoint)
     # g_iw and sigma_iw are consistent with g_l and with Dyson's equation
-    ipt = solve("ipt", model, n_l=40)
+    ipt = solve("ipt", model, n_l=64)
     assert res.g_iw.shape == ipt.g_iw.shape == res.sigma_iw.shape
     from solvers import g_iw_from_l
 
     np.testing.assert_allclose(res.g_iw[:8], g_iw_from_l(res.g_l, 8), atol=1e-8)
     g0_inv = 1j * res.wn - model.eps_d - model.delta(res.wn.size)
     np.testing.assert_allclose(1.0 / (g0_inv - res.sigma_iw), res.g_iw, atol=1e-10)
-    assert abs(res.density - (-2 * np.sum(np.sqrt(2 * np.arange(40) + 1) * res.g_l)
+    assert abs(res.density - (-2 * np.sum(np.sqrt(2 * np.arange(res.g_l.size) + 1) * res.g_l)
                               / model.beta)) < 1e-12
 
 
@@ -329,7 +329,7 @@ def test_every_model_beats_the_best_cheap_solver_on_a_small_database(tmp_path_fa
     db = tmp_path_factory.mktemp("ml_db200") / "db200.h5"
     generate(GenerateConfig(out=str(db), n_samples=200, seed=3, sampling=TINY_SAMPLING,
                             target=SolverSpec("ed"),
-                            cheap=(SolverSpec("hubbard_i"), SolverSpec("ipt")), n_l=40,
+                            cheap=(SolverSpec("hubbard_i"), SolverSpec("ipt")), n_l=64,
                             n_sigma=16, chunk_size=25, workers=2, progress=False))
     for model in ("resmlp", "ensemble", "krr"):
         cfg = compose(db, f"model={model}", "trainer.max_epochs=150", "metrics.plots=false")

@@ -9,7 +9,7 @@ from checks import assert_particle_hole_images
 from conftest import random_model
 
 import solvers.nca  # noqa: F401  (registers "nca")
-from solvers import AndersonModel, matsubara_freqs, solve, sum_rule_from_l
+from solvers import AndersonModel, SolverWarning, matsubara_freqs, solve, sum_rule_from_l
 
 BETHE_EPS = [-1.5, -0.9, -0.4, -0.1, 0.1, 0.4, 0.9, 1.5]
 
@@ -40,7 +40,8 @@ def test_atomic_limit_is_exact(U, eps_d, beta):
     model = AndersonModel(U=U, eps_d=eps_d, beta=beta, bath_eps=[], bath_v=[])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow anywhere at beta = 100
-        res = solve("nca", model, n_tau=1001)
+        # n_l = 160: the pole at eps_d = -8 needs ~110 coefficients at beta = 100 (80 are flagged)
+        res = solve("nca", model, n_tau=1001, n_l=160)
     weights, poles, density, docc = _atomic_reference(U, eps_d, beta)
     iw = 1j * matsubara_freqs(beta, res.g_iw.size)
     exact_iw = weights[0] / (iw - poles[0]) + weights[1] / (iw - poles[1])
@@ -181,15 +182,19 @@ def test_continuous_bath_matches_discrete():
 
 
 def test_strong_hybridisation_at_low_temperature_stays_finite():
+    """No overflow (RuntimeWarning) at sum V^2 = 8, beta = 100; the answer is finite but NCA's
+    Sigma is acausal there, which is reported (converged=False, SolverWarning), not hidden."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", RuntimeWarning)
         for eps_d in (-8.0, 1.0):
             model = AndersonModel(U=8.0, eps_d=eps_d, beta=100.0, bath_eps=BETHE_EPS,
                                   bath_v=[1.0] * 8)
-            res = solve("nca", model, n_tau=2001)
+            with pytest.warns(SolverWarning, match="acausal self-energy"):
+                res = solve("nca", model, n_tau=2001)
             assert np.all(np.isfinite(res.g_iw)) and np.all(np.isfinite(res.g_l))
             assert abs(res.g_tau[0] + res.g_tau[-1] + 1.0) < 1e-13
             assert 0.0 <= res.double_occupancy <= res.density / 2 <= 1.0
+            assert not res.converged and np.max(res.sigma_iw.imag) > 1.0
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -211,3 +216,51 @@ def test_continuous_bath_rejects_too_many_frequencies():
         solve("nca", model, n_iw=128)
     with pytest.raises(TypeError):
         solve("nca", model, n_tua=1001)
+
+
+# --------------------------------------------------- acausal results, coarse meshes
+def test_acausal_nca_result_is_reported_not_converged():
+    """Four bath levels at 0 (V = 1/4), U = 2, beta = 50: NCA's G(i w_0) = -0.467i exceeds the
+    bound 1/|Im G0^-1(i w_0)| = 0.247 that a causal Sigma allows (ED: -0.246i), so Dyson gives
+    Im Sigma(i w_0) = +1.90, Z = -0.034 (ED 0.69). It is the NCA answer, not a numerical fault
+    (converged in n_tau, the same by Picard iteration), and is returned flagged."""
+    model = AndersonModel(U=2.0, eps_d=-1.0, beta=50.0, bath_eps=[0.0] * 4, bath_v=[0.25] * 4)
+    with pytest.warns(SolverWarning, match=r"acausal self-energy, Im Sigma\(i w_n\) > 0"):
+        res = solve("nca", model)
+    assert not res.converged and res.sigma_iw[0].imag > 1.5 and res.z < 0
+    assert any("acausal" in w for w in res.info["warnings"])
+    assert np.all(res.g_tau < 0) and np.all(res.g_iw.imag < 0)   # G itself stays causal
+    with pytest.warns(SolverWarning):
+        fine = solve("nca", model, n_tau=8001)
+        picard = solve("nca", model, method="iterate", n_tau=1001)
+        coarse = solve("nca", model, n_tau=1001)
+    assert abs(fine.sigma_iw[0] - res.sigma_iw[0]) < 1e-3
+    assert abs(picard.sigma_iw[0] - coarse.sigma_iw[0]) < 1e-8
+
+
+def test_causal_results_stay_converged_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for seed, beta in ((1, 10.0), (2, 30.0)):
+            res = solve("nca", random_model(seed, 4, beta))
+            assert res.converged and res.info["warnings"] == []
+            assert np.all(res.sigma_iw.imag < 0)
+
+
+def test_too_coarse_mesh_is_refused_before_any_work():
+    """beta = 1e5 put h = 25 on the 4001-point default mesh: docc 3.0 or 'math domain error'.
+    Default meshes are unchanged up to beta = 100 and grow to 20001 points above it."""
+    from solvers.nca import default_n_tau
+    model = AndersonModel(U=2.0, eps_d=-1.0, beta=1e5, bath_eps=[-0.8, -0.25, 0.25, 0.8],
+                          bath_v=[0.25] * 4)
+    with pytest.raises(ValueError, match=r"tau mesh too coarse .* pass n_tau >= 200001"):
+        solve("nca", model)
+    with pytest.raises(ValueError, match="tau mesh too coarse"):
+        solve("nca", model.replace(beta=100.0), n_tau=51)
+    assert [default_n_tau(b, 5.0) for b in (10.0, 50.0, 100.0)] == [1001, 2001, 4001]
+    assert default_n_tau(1000.0, 2.0) == 20001 and default_n_tau(200.0, 1.0) == 4001
+    # the atomic limit is exact on any mesh: never refused (80 coefficients cannot hold its G
+    # at beta = 1e5, which is reported)
+    atom = AndersonModel(U=2.0, eps_d=-1.0, beta=1e5, bath_eps=[], bath_v=[])
+    with pytest.warns(SolverWarning, match="n_l=80 Legendre"):
+        assert solve("nca", atom, n_tau=101).double_occupancy < 1e-12

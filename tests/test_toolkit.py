@@ -235,3 +235,76 @@ def test_bethe_green_function_keeps_its_digits_at_high_frequency():
     # G = 1/z + (D/2)^2/z^3 + 2 (D/2)^4/z^5 + ...: no cancellation in 2/(z + sqrt(z^2 - D^2))
     z = 1j * wn[-1]
     assert abs(g[-1] - (1 / z + 0.25 / z ** 3 + 2 * 0.0625 / z ** 5)) < 1e-15 * abs(g[-1])
+
+
+# ------------------------------------------------------------ accepted temperatures
+@pytest.mark.parametrize("beta", [1e-300, 1e-9, 1.5e8, 1e300])
+def test_beta_outside_the_accepted_range_is_refused(beta):
+    """beta = 1e-300 used to give inf/NaN arrays marked converged (w_n overflows), 1e300 an
+    endless Legendre recursion: both are refused with one line naming beta and the range."""
+    from solvers.mesh import check_beta
+    with pytest.raises(ValueError, match=r"AndersonModel.beta = .* is outside the accepted "
+                                         r"range \[1e-08, 1e\+08\]"):
+        AndersonModel(U=2.0, eps_d=-1.0, beta=beta, bath_eps=[0.0], bath_v=[0.5])
+    with pytest.raises(ValueError, match="outside the accepted range"):
+        check_beta(beta)
+    with pytest.raises(ValueError, match="outside the accepted range"):
+        matsubara_freqs(beta, 4)
+
+
+@pytest.mark.parametrize("beta", [1e-8, 1e8])
+def test_accepted_beta_extremes_give_finite_results(beta):
+    """Finite everywhere; at beta = 1e8 the 80 Legendre coefficients cannot hold G (tens of
+    thousands would be needed), which is reported, not hidden."""
+    import warnings
+
+    from solvers import SolverWarning, solve
+    model = AndersonModel(U=2.0, eps_d=-1.0, beta=beta, bath_eps=[-0.5, 0.5], bath_v=[0.3, 0.3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = solve("hubbard_i", model)
+    for arr in (res.g_iw, res.sigma_iw, res.g_l):
+        assert np.all(np.isfinite(arr))
+    assert res.density == pytest.approx(1.0, abs=1e-9)
+    flagged = [w for w in caught if issubclass(w.category, SolverWarning)]
+    assert bool(flagged) == (beta > 1) == (not res.converged)
+
+
+# ------------------------------------------------------------ Legendre truncation
+@pytest.mark.parametrize("beta, e", [(10.0, 1.0), (100.0, 6.5), (1000.0, 10.0), (50.0, 0.0)])
+def test_required_n_l_is_the_smallest_sufficient_order(beta, e):
+    """required_n_l(beta, e_max) reproduces a pole at |e| = e_max to tol at every tau, one
+    coefficient fewer does not (the error sits at tau = 0+ / beta-); poles closer to 0 need
+    fewer; max_beta_for_n_l inverts it."""
+    from solvers.legendre import legendre_truncation_error, max_beta_for_n_l, required_n_l
+    tol = 1e-8
+    n = required_n_l(beta, e, tol)
+    tau = np.linspace(0.0, beta, 2001)
+
+    def err(n_l, energy):
+        g_l = g_l_from_poles([1.0], [energy], beta, n_l)
+        return np.max(np.abs(g_tau_from_l(g_l, beta, tau) - poles_g_tau([1.0], [energy], beta,
+                                                                          tau)))
+
+    assert err(n, e) <= tol and err(n, -e) <= tol
+    assert err(n, 0.6 * e) <= tol
+    if n > 1:
+        assert err(n - 1, e) > tol
+        assert legendre_truncation_error(n - 1, beta, e) == pytest.approx(err(n - 1, e),
+                                                                           rel=1e-6)
+    if e > 0:
+        b = max_beta_for_n_l(n, e, tol)
+        assert required_n_l(b, e, tol) <= n < required_n_l(1.02 * b, e, tol) + 1
+        assert beta <= b * (1 + 1e-9)
+
+
+def test_check_legendre_truncation_flags_a_truncated_series():
+    from solvers.legendre import check_legendre_truncation, required_n_l
+    w, e, beta = [0.5, 0.5], [-10.0, 10.0], 1000.0     # atom U = 20 at half filling
+    short = g_l_from_poles(w, e, beta, 80)
+    assert sum_rule_from_l(short, beta) == pytest.approx(-0.4685, abs=1e-4)
+    assert "n_l=80" in check_legendre_truncation(short, beta)
+    assert "G(0+), G(beta-)" in check_legendre_truncation(short, beta, (-0.5, -0.5))
+    enough = g_l_from_poles(w, e, beta, required_n_l(beta, 10.0, 1e-7))
+    assert check_legendre_truncation(enough, beta) is None
+    assert check_legendre_truncation(enough, beta, (-0.5, -0.5)) is None

@@ -29,12 +29,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from solvers import available_solvers
+from solvers.legendre import max_beta_for_n_l, required_n_l
 
 from .. import __version__
 from ..h5util import remove_tmp_litter, run_lock
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from .records import RecordLayout, SolverSpec, check_layout_for_target, solve_sample
-from .sampling import make_recipe
+from .sampling import BathListRecipe, make_recipe
 from .store import assemble, chunk_path, config_digest, read_chunk, write_chunk
 
 __all__ = ["GenerateConfig", "generate", "GenerateSummary", "DEFAULT_N_L"]
@@ -106,6 +107,7 @@ class GenerateConfig:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         recipe = make_recipe(self.sampling)
         check_layout_for_target(self.target, recipe.max_bath)
+        check_legendre_order(self.n_l, recipe)
 
     def layout(self) -> RecordLayout:
         recipe = make_recipe(self.sampling)
@@ -117,6 +119,53 @@ class GenerateConfig:
         d["target"] = {"solver": self.target.name, "options": self.target.options}
         d["cheap"] = [{"solver": c.name, "options": c.options} for c in self.cheap]
         return d
+
+
+#: Allowed error of G(tau) rebuilt from the stored G_l (units 1/D).
+LEGENDRE_TOL_DB = 1e-8
+
+
+def _recipe_windows(recipe: Any) -> list[tuple[float, float]]:
+    """``(beta_max, e_max)`` pairs that bound a recipe's models: the largest ``beta`` and the
+    spectral window ``e_max = max(|eps_d|, |eps_d + U|) + W`` (``W`` the bath half width: ``D``
+    for Bethe-like baths, ``max |eps_k|`` for listed ones), maximised over the parameter box
+    (it is convex in ``eps_d``, ``U``, ``D``, so the corners suffice)."""
+    def atomic(eps_d_bounds, u_bounds, half):
+        out = 0.0
+        for u in u_bounds:
+            for e in ((-u / 2,) if half else eps_d_bounds):
+                out = max(out, abs(e), abs(e + u))
+        return out
+
+    if isinstance(recipe, BathListRecipe):
+        pairs = []
+        for entry in recipe.entries:
+            u_b = (float(entry["U"]),) * 2 if "U" in entry else recipe.U.bounds
+            if "eps_d" in entry:
+                eps_b, half = (float(entry["eps_d"]),) * 2, False
+            else:
+                half = recipe.half_filling
+                eps_b = None if half else recipe.eps_d.bounds
+            beta = float(entry["beta"]) if "beta" in entry else recipe.beta.bounds[1]
+            width = float(np.max(np.abs(entry["bath_eps"]), initial=0.0))
+            pairs.append((beta, atomic(eps_b, u_b, half) + width))
+        return pairs
+    eps_b = None if recipe.half_filling else recipe.eps_d.bounds
+    return [(recipe.beta.bounds[1],
+             atomic(eps_b, recipe.U.bounds, recipe.half_filling) + recipe.D.bounds[1])]
+
+
+def check_legendre_order(n_l: int, recipe: Any, tol: float = LEGENDRE_TOL_DB) -> None:
+    """Refuse a recipe whose temperatures and energies need more than ``n_l`` Legendre
+    coefficients for a ``G(tau)`` error ``<= tol`` (:func:`solvers.legendre.required_n_l` on the
+    window of :func:`_recipe_windows`; the default recipe at ``beta = 100`` needs 110 of 120)."""
+    for beta, e_max in _recipe_windows(recipe):
+        need = required_n_l(beta, e_max, tol)
+        if need > n_l:
+            raise ValueError(
+                f"n_l={n_l} is too small for sampling.beta up to {beta:g} (spectral window "
+                f"|e| <= {e_max:.3g}): G(tau) would be truncated by more than {tol:g}; use "
+                f"n_l >= {need} or beta <= {max_beta_for_n_l(n_l, e_max, tol):.4g}")
 
 
 @dataclass(frozen=True)

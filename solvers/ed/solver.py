@@ -2,6 +2,11 @@
 
 Algorithm:
 
+0. Cost, up front (:func:`.cost.estimate_cost`): bounds of the number of states in the Boltzmann
+   window and a memory estimate; a solve that would need more memory than is available is
+   refused (``ValueError`` quoting the estimate), one above 20000 window states, 2 GiB or with a
+   sector that may exceed ``max_krylov_basis`` runs with a :class:`~solvers.result.SolverWarning`
+   (Nb = 8 at ``beta <= 5``). ``info["cost_estimate"]`` keeps the figures.
 1. Symmetry sectors ``(N_up, N_dn)``. ``H`` conserves the total spin ``S^2``: every multiplet has
    one member with ``S_z = 0`` (``N`` even) or ``S_z = -1/2`` (``N`` odd), so only the sectors
    ``N_dn - N_up in {0, 1}`` are diagonalised (one per particle number), each eigenstate ``|n>``
@@ -29,29 +34,37 @@ Algorithm:
    in an ``S_z = 0`` sector the spin flip makes ``G_dn = G_up`` on every ``(E, S)`` subspace.
    Without it: only ``G_up`` is built and a twin state's ``G_up`` is the original's ``G_dn``.
 4. ``g_iw``, ``g_l`` (closed form per pole) and ``g_tau`` come from the same poles, so the
-   sum rule holds to rounding; ``Sigma`` follows from Dyson's equation.
+   sum rule holds to rounding; ``Sigma`` follows from Dyson's equation. Only the Legendre series
+   is truncated: if its ``n_l`` terms miss the poles' ``G(0+)`` or ``G(beta-)`` by more than
+   :data:`solvers.legendre.LEGENDRE_TOL` (``beta |e|`` too large for ``n_l``, e.g. an atom with
+   ``U = 20`` at ``beta = 1000`` and ``n_l = 80``: sum rule -0.47), the result has
+   ``converged=False`` and a warning naming the ``n_l`` needed (the returned length stays ``n_l``:
+   callers such as the database store exactly that many).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import linalg
 
 from ..greens import dyson_sigma, g0_inverse_iw, poles_g_iw, poles_g_tau
-from ..legendre import g_l_from_poles
+from ..legendre import LEGENDRE_TOL, check_legendre_truncation, g_l_from_poles, required_n_l
 from ..mesh import matsubara_freqs, tau_mesh
 from ..model import AndersonModel
 from ..registry import register_solver
-from ..result import SolverResult
+from ..result import SolverResult, SolverWarning, warn_untrusted
+from .cost import EDCost, available_memory, estimate_cost
 from .filtered import filtered_lowest_states, probe_ritz
 from .fock import build_spin_spaces, single_particle_matrix
 from .lanczos import lanczos_poles, lanczos_poles_many, lowest_states
 from .sector import Sector, spin_raise
 
-__all__ = ["solve_ed", "MAX_BATH_SITES"]
+__all__ = ["solve_ed", "estimate_cost", "MAX_BATH_SITES"]
 
 MAX_BATH_SITES = 8
 _METHODS = ("auto", "dense", "lanczos")
@@ -62,6 +75,8 @@ _CHAIN_BLOCK = 32      # Green's-function chains advanced together in small sect
 _CHAIN_BLOCK_MAX_DIM = 3000  # larger sectors run one chain at a time (cache-resident vectors)
 _FILTER_MIN_DIM = 600  # smaller sectors always use plain Lanczos (the basis is bounded by dim)
 _SPIN_TOL = 1e-6       # |S(S+1) - valid| allowed (times clip(weight, 1e-2, 1))
+_WARN_WINDOW_STATES = 20000     # estimate_cost: warn above this many window states (upper bound)
+_WARN_MEMORY_BYTES = 2 * 2 ** 30  # ... or above this memory estimate
 
 
 class _SpinCheckFailed(Exception):
@@ -304,6 +319,9 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
         (1.0, 2.27e-05)
     """
     _check_options(model, n_iw, n_l, cutoff, method, dense_max_dim, n_tau)
+    cost = _check_cost(model, cutoff=cutoff, ground_state_only=ground_state_only, method=method,
+                       dense_max_dim=dense_max_dim, use_symmetry=use_symmetry,
+                       spin_symmetry=spin_symmetry, max_krylov_basis=max_krylov_basis)
     if eig_block is None:
         eig_block = _default_block(model)
     su2 = bool(use_symmetry and spin_symmetry)
@@ -318,7 +336,7 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
         # degeneracy returns mixtures, which the S check catches; retry with larger blocks
         while True:
             try:
-                return _solve(model, su2=True, note=note, **run)
+                return _with_cost(_solve(model, su2=True, note=note, **run), cost)
             except _SpinCheckFailed as exc:
                 if exc.iterative and run["eig_block"] < 8:
                     run["eig_block"] *= 2
@@ -326,7 +344,31 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
                     continue
                 note = f"total-spin shortcut abandoned ({exc}); solved without it"
                 break
-    return _solve(model, su2=False, note=note, **run)
+    return _with_cost(_solve(model, su2=False, note=note, **run), cost)
+
+
+def _check_cost(model: AndersonModel, **options) -> EDCost:
+    """Estimate the cost up front (:func:`.cost.estimate_cost`); refuse a solve whose memory
+    estimate exceeds the available memory, warn about a large one."""
+    cost = estimate_cost(model, **options)
+    avail = available_memory()
+    if avail is not None and cost.memory_bytes > avail:
+        raise ValueError(f"ED would need more memory than is available ({avail / 2 ** 30:.3g} "
+                         f"GiB): {cost.summary()}; use a larger beta, fewer bath sites (ed_fit) "
+                         "or a larger cutoff")
+    if (cost.uncertifiable or cost.window_max > _WARN_WINDOW_STATES
+            or cost.memory_bytes > _WARN_MEMORY_BYTES):
+        limit = (f"; a sector may hold more window states than max_krylov_basis="
+                 f"{options['max_krylov_basis']} (then converged=False)"
+                 if cost.uncertifiable else "")
+        _warnings.warn(f"ED: expensive solve (minutes or more): {cost.summary()}{limit}",
+                       SolverWarning, stacklevel=3)
+    return cost
+
+
+def _with_cost(result: SolverResult, cost: EDCost) -> SolverResult:
+    result.info["cost_estimate"] = dataclasses.asdict(cost)
+    return result
 
 
 def _solve(model: AndersonModel, *, su2: bool, note: str | None, n_iw: int, n_l: int,
@@ -625,6 +667,13 @@ def _solve(model: AndersonModel, *, su2: bool, note: str | None, n_iw: int, n_l:
     weights, energies, dropped = poles.arrays()
     g_iw = poles_g_iw(weights, energies, wn)
     g_l = g_l_from_poles(weights, energies, beta, n_l)
+    # the series must reproduce the poles' own G(0+), G(beta-) (where truncation errs most)
+    truncated = check_legendre_truncation(
+        g_l, beta, tuple(poles_g_tau(weights, energies, beta, np.array([0.0, beta]))))
+    if truncated:
+        heavy = np.abs(energies[weights > LEGENDRE_TOL])
+        need = required_n_l(beta, float(heavy.max(initial=0.0)), LEGENDRE_TOL)
+        warn_untrusted(warnings, f"{truncated}: ask for n_l >= {need}")
     sigma_iw = dyson_sigma(g0_inverse_iw(wn, model.eps_d, model.delta(n_iw)), g_iw)
     tau = g_tau = None
     if n_tau is not None:
