@@ -91,6 +91,20 @@ def test_recipe_config_builds_a_mixture_with_log_uniform_beta():
     assert min(scales) >= 0.7 and max(scales) <= 1.3
 
 
+def test_phase_diagram_recipe_needs_its_n_l():
+    """The recipe's window (beta <= 200, |e| <= 6.27) needs 153 Legendre coefficients: the
+    generator accepts n_l = 160 and refuses the default 120, naming what would do."""
+    import yaml
+
+    from mldmft.database.generate import check_legendre_order
+
+    recipe = make_recipe(yaml.safe_load((REPO / "configs/sampling/phase_diagram.yaml")
+                                        .read_text()))
+    check_legendre_order(PD_N_L, recipe)
+    with pytest.raises(ValueError, match=r"n_l >= 153 or beta <= 12"):
+        check_legendre_order(120, recipe)
+
+
 @pytest.fixture(scope="module")
 def small_iterates():
     return make_recipe(dict(kind="dmft_iterates", U=[2.0, 3.0], beta=30.0, D=[0.8, 1.2],
@@ -243,3 +257,28 @@ def test_ml_solver_docc_is_particle_hole_equivariant_and_domain_is_enforced(tiny
     assert solve("ml", AndersonModel(U=4.5, eps_d=-2.25, beta=30.0, bath_eps=m.bath_eps,
                                      bath_v=m.bath_v), checkpoint=ckpt,
                  extrapolate=True).info["extrapolated"]
+
+
+# --------------------------------------------------------------- the shipped default model
+def test_default_ml_solver_loads_the_shipped_model_and_refuses_outside_its_domain():
+    from mldmft.ml.inference import DEFAULT_CHECKPOINT
+
+    assert DEFAULT_CHECKPOINT.is_file()
+    assert DEFAULT_CHECKPOINT.stat().st_size < 20 * 2 ** 20
+    m = AndersonModel(U=2.4, eps_d=-1.0, beta=75.0,
+                      bath_eps=[-0.9, -0.5, -0.2, -0.05, 0.05, 0.2, 0.5, 0.9],
+                      bath_v=[0.5 / np.sqrt(8)] * 8)
+    res = solve("ml", m)                                 # no checkpoint: the shipped model
+    assert res.info["checkpoint"] == str(DEFAULT_CHECKPOINT)
+    assert res.double_occupancy is not None and 0.0 < res.double_occupancy < 0.25
+    delta_l = g_l_from_poles(m.bath_v ** 2, m.bath_eps, m.beta, res.g_l.size)[None]
+    im, gt = causality_violation(res.g_l[None], np.array([m.beta]), np.array([m.eps_d]), delta_l)
+    assert im[0] <= TOL_SIGMA and gt[0] <= TOL_TAU
+    ed = solve("ed", m)
+    assert abs(res.density - ed.density) < 0.01
+    for kw, msg in ((dict(U=6.0), r"U = 6 is outside the model's domain \[0.5, 5\]"),
+                    (dict(beta=10.0), r"beta = 10 is outside the model's domain \[20, 200\]")):
+        bad = AndersonModel(**{**dict(U=m.U, eps_d=m.eps_d, beta=m.beta), **kw},
+                            bath_eps=m.bath_eps, bath_v=m.bath_v)
+        with pytest.raises(ValueError, match=msg):
+            solve("ml", bad)

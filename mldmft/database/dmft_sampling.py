@@ -109,6 +109,14 @@ class DMFTIterateRecipe:
     def max_bath(self) -> int:
         return int(self.n_bath)
 
+    def windows(self) -> list[tuple[float, float]]:
+        """``[(beta_max, e_max)]``: the atomic levels ``|eps_d|, |eps_d + U| <= U/2 + |s| (U/2 +
+        D)`` plus the half bandwidth ``D`` of the refitted bath (the Legendre-order check of
+        :func:`mldmft.database.generate.check_legendre_order`)."""
+        s_max = max(abs(x) for x in self.mu_shift.bounds)
+        e_at = max(u / 2 + s_max * (u / 2 + d) for u in self.U.bounds for d in self.D.bounds)
+        return [(self.beta.bounds[1], e_at + self.D.bounds[1])]
+
     def plan(self, seed: int, index: int) -> dict[str, Any]:
         """The drawn parameters of sample ``index`` (before any DMFT iteration)."""
         rng = sample_rng(seed, index)

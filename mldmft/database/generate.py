@@ -137,6 +137,10 @@ def _recipe_windows(recipe: Any) -> list[tuple[float, float]]:
                 out = max(out, abs(e), abs(e + u))
         return out
 
+    if hasattr(recipe, "components"):  # a mixture: every component's windows
+        return [w for comp in recipe.components for w in _recipe_windows(comp)]
+    if hasattr(recipe, "windows"):     # a recipe that bounds itself
+        return list(recipe.windows())
     if isinstance(recipe, BathListRecipe):
         pairs = []
         for entry in recipe.entries:
@@ -150,6 +154,11 @@ def _recipe_windows(recipe: Any) -> list[tuple[float, float]]:
             width = float(np.max(np.abs(entry["bath_eps"]), initial=0.0))
             pairs.append((beta, atomic(eps_b, u_b, half) + width))
         return pairs
+    if getattr(recipe, "eps_d_shift", None) is not None:  # eps_d = -U/2 + s (U/2 + D)
+        lo, hi = recipe.eps_d_shift.bounds
+        e_at = max(abs(u / 2) + abs(s) * (u / 2 + d) for u in recipe.U.bounds for s in (lo, hi)
+                   for d in recipe.D.bounds)
+        return [(recipe.beta.bounds[1], e_at + recipe.D.bounds[1])]
     eps_b = None if recipe.half_filling else recipe.eps_d.bounds
     return [(recipe.beta.bounds[1],
              atomic(eps_b, recipe.U.bounds, recipe.half_filling) + recipe.D.bounds[1])]
