@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from solvers import available_solvers
+from solvers import available_solvers, check_options, check_type
 
 from .. import __version__
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
@@ -73,7 +74,12 @@ class GenerateConfig:
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Refuse a configuration that cannot work, naming the field, before any work."""
+        """Refuse a configuration that cannot work, naming the field, before any work: types
+        (``n_samples=2.7`` is not rounded), ranges, the recipe, and every solver's options
+        (:func:`solvers.check_options`, a millisecond probe solve each), including whether
+        the solvers return ``n_l`` Legendre coefficients and ``n_sigma`` frequencies."""
+        for f in fields(self):
+            check_type(f.name, getattr(self, f.name), _FIELD_TYPES[f.name])
         if self.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")
         if self.chunk_size < 1:
@@ -95,6 +101,25 @@ class GenerateConfig:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         recipe = make_recipe(self.sampling)
         check_layout_for_target(self.target, recipe.max_bath)
+        for key, spec in [("target.options", self.target)] + [
+                (f"solver_options.{c.name}", c) for c in self.cheap]:
+            self._check_solver(key, spec)
+
+    def _check_solver(self, key: str, spec: SolverSpec) -> None:
+        """``spec``'s options, with ``n_l`` set as :func:`records.solve_sample` sets it."""
+        try:
+            probe = check_options(spec.name, dict({"n_l": self.n_l}, **spec.options))
+        except ValueError as err:
+            raise ValueError(f"{key}: {err}") from None
+        if probe is None:
+            return
+        if probe.g_l.size < self.n_l:
+            raise ValueError(f"{key}: solver {spec.name!r} returns {probe.g_l.size} Legendre "
+                             f"coefficients, n_l = {self.n_l} are stored")
+        if probe.g_iw.size < self.n_sigma:
+            raise ValueError(f"n_sigma = {self.n_sigma} exceeds the {probe.g_iw.size} Matsubara "
+                             f"frequencies solver {spec.name!r} returns (lower n_sigma or raise "
+                             f"{key}.n_iw)")
 
     def layout(self) -> RecordLayout:
         recipe = make_recipe(self.sampling)
@@ -106,6 +131,9 @@ class GenerateConfig:
         d["target"] = {"solver": self.target.name, "options": self.target.options}
         d["cheap"] = [{"solver": c.name, "options": c.options} for c in self.cheap]
         return d
+
+
+_FIELD_TYPES = typing.get_type_hints(GenerateConfig)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from solvers import AndersonModel
+from solvers import AndersonModel, check_type
 
 __all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "sample_rng", "make_recipe",
            "Sample"]
@@ -224,7 +224,7 @@ def make_recipe(cfg: Mapping[str, Any]) -> BetheRandomBath | BathListRecipe:
     """Build a recipe from a plain mapping (``kind: bethe_random`` or ``kind: bath_list``)."""
     cfg = dict(cfg)
     kind = cfg.pop("kind", None)
-    half = bool(cfg.pop("half_filling", False))
+    half = check_type("sampling.half_filling", cfg.pop("half_filling", False), bool)
     eps_d = cfg.pop("eps_d", None)
     eps_spec = None if (half or eps_d is None) else ParamSpec.parse("eps_d", eps_d)
     if kind == "bethe_random":
@@ -235,7 +235,8 @@ def make_recipe(cfg: Mapping[str, Any]) -> BetheRandomBath | BathListRecipe:
         for key in allowed:
             if key not in cfg:
                 raise ValueError(f"sampling.{key} is missing")
-        return BetheRandomBath(n_bath=int(cfg["n_bath"]), D=ParamSpec.parse("D", cfg["D"]),
+        return BetheRandomBath(n_bath=check_type("sampling.n_bath", cfg["n_bath"], int),
+                               D=ParamSpec.parse("D", cfg["D"]),
                                U=ParamSpec.parse("U", cfg["U"]),
                                beta=ParamSpec.parse("beta", cfg["beta"]), eps_d=eps_spec,
                                half_filling=half)

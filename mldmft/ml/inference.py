@@ -177,14 +177,25 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path, extrapolate: bool 
                         energy=None, converged=converged, info=info)
 
 
+def _check_ml_options(options: dict) -> None:
+    """Option check of the ``ml`` solver (for :func:`solvers.check_options`): a checkpoint is
+    given and loads; its cheap solvers' stored options are checked when it is used."""
+    from .checkpoint import load_checkpoint_cached
+
+    if options.get("checkpoint") is None:
+        raise ValueError("the ml solver needs a trained network: give checkpoint=PATH "
+                         "(a model.pt written by train.py)")
+    load_checkpoint_cached(options["checkpoint"])
+
+
 def _register() -> None:
     try:
-        register_solver("ml", solve_ml)
+        register_solver("ml", solve_ml, check=_check_ml_options)
     except ValueError:
         # a reload of this module re-registers; anything else keeps its name
         if getattr(get_solver("ml"), "__module__", None) != __name__:
             raise
-        register_solver("ml", solve_ml, replace=True)
+        register_solver("ml", solve_ml, replace=True, check=_check_ml_options)
 
 
 _register()
