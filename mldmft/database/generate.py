@@ -248,14 +248,11 @@ def generate(cfg: GenerateConfig, progress: Callable[[int], None] | None = None
     layout = cfg.layout()
     names = [s.name for s in layout.solvers]
     if out.exists():
-        import h5py
+        from ..h5util import read_h5
 
-        try:
-            with h5py.File(out, "r") as f:
-                old = f.attrs.get("config_digest", "")
-                old_n = int(f.attrs.get("n_samples", -1))
-        except OSError:
-            raise ValueError(f"{out} exists but is not a readable HDF5 file; move it away") from None
+        with read_h5(out, "; move it away") as f:
+            old = f.attrs.get("config_digest", "")
+            old_n = int(f.attrs.get("n_samples", -1))
         if old != digest:
             raise ValueError(f"{out} exists and was made with a different config; choose another "
                              "out path or delete it")
