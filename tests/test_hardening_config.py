@@ -149,6 +149,19 @@ def test_cli_config_errors_are_one_line_before_any_work(capsys, tmp_path, monkey
     assert not list(tmp_path.iterdir())  # nothing written, not even data/
 
 
+def test_dmft_loop_script_errors_are_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, str(REPO / "dmft_loop.py"), "solver=ml",
+                          f"hydra.run.dir={tmp_path}"], cwd=tmp_path, capture_output=True,
+                         text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("dmft_loop.py: error: the ml solver needs a trained network: "
+                                  "give checkpoint=PATH (a model.pt written by train.py)")
+
+
 def test_train_config_types_are_checked():
     spec = importlib.util.spec_from_file_location("train_script", REPO / "train.py")
     train = importlib.util.module_from_spec(spec)
