@@ -9,6 +9,7 @@ PNG of Z, double occupancy and -beta G(beta/2) against U with the up and down br
 """
 
 import os
+import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -20,7 +21,11 @@ from mldmft.cli import run_sweep, sweep_arguments  # noqa: E402
 
 @hydra.main(config_path="configs", config_name="dmft", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run_sweep(sweep_arguments(cfg))
+    try:
+        run_sweep(sweep_arguments(cfg))
+    except (ValueError, OSError) as err:  # bad options, an unreadable file: one line, status 2
+        print(f"dmft_loop.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

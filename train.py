@@ -30,8 +30,6 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
 
 def to_train_config(cfg: DictConfig):
     """Hydra DictConfig -> typed :class:`mldmft.ml.config.TrainConfig` (the config boundary)."""
@@ -41,17 +39,11 @@ def to_train_config(cfg: DictConfig):
 
 
 def compose(overrides: Sequence[str] = ()):
-    """Compose ``configs/train.yaml`` with overrides, without running (tests, benchmarks)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    """Compose ``configs/train.yaml`` with overrides, without running (tests, benchmarks); a bad
+    override or key is a one-line ``ValueError`` (as for ``mldmft generate``)."""
+    from mldmft.cli import _compose
 
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return to_train_config(hydra_compose(config_name="train", overrides=list(overrides)))
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(f"config: {str(err).splitlines()[0]}") from None
+    return to_train_config(_compose("train", overrides))
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -35,12 +36,16 @@ def _parse_options(pairs: Sequence[str]) -> dict:
         if "=" not in pair:
             raise ValueError(f"--opt expects key=value, got {pair!r}")
         key, value = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            first = str(err).strip().splitlines()[0]
+            raise ValueError(f"--opt {pair}: cannot parse the value {value!r} ({first})") from None
     return out
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    from solvers import available_solvers, solve
+    from solvers import available_solvers, check_options, solve
 
     from .modelfile import load_model
     from .plotting import plot_result
@@ -55,6 +60,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                          f"{', '.join(available_solvers())}")
     options = _parse_options(args.opt)
     out, summary_path, png = _solve_outputs(args.model, args.solver, args.out)
+    check_options(args.solver, options)
     try:
         result = solve(args.solver, model, **options)
     except TypeError as err:
@@ -130,39 +136,129 @@ def _config_dir() -> Path:
     return here
 
 
+def config_error_message(err: Exception) -> str:
+    """Hydra's whole message on one line, hint included ("To append to your config use
+    +key=value", the available options of a group), without the config search path."""
+    parts: list[str] = []
+    listing = False  # inside an indented list (e.g. "Available options in 'sampling':")
+    for line in str(err).splitlines():
+        if line.startswith("Config search path"):
+            break
+        if not line.strip():
+            continue
+        if line[0].isspace() and parts and (listing or parts[-1].endswith(":")):
+            parts[-1] += (", " if listing else " ") + line.strip()
+            listing = True
+        else:
+            parts.append(line.strip())
+            listing = False
+    return " ".join(parts) or type(err).__name__
+
+
+#: Mappings whose keys are checked by the code that uses them (solver options, recipes), not
+#: against the config files.
+_OPEN_KEYS = {"generate": ("sampling", "target.options", "solver_options"),
+              "dmft": ("solver_options", "guard")}
+
+
+def _check_keys(cfg: dict, ref: dict, open_keys: Sequence[str], prefix: str = "") -> None:
+    """Refuse a key of ``cfg`` that the config files do not declare (e.g. ``+n_sample=10``),
+    and a value in place of a declared mapping, naming it (and the closest declared key)."""
+    import difflib
+
+    for key, val in cfg.items():
+        path = f"{prefix}{key}"
+        if path in open_keys:
+            continue
+        if key not in ref:
+            close = difflib.get_close_matches(str(key), [str(k) for k in ref], n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ValueError(f"config: unknown key '{path}'{hint}")
+        if isinstance(ref[key], dict) and ref[key]:
+            if not isinstance(val, dict):
+                raise ValueError(f"config: '{path}' must be a mapping with keys "
+                                 f"{sorted(ref[key])}, got {val!r}")
+            _check_keys(val, ref[key], open_keys, f"{path}.")
+
+
 def _compose(config_name: str, overrides: Sequence[str]):
+    """Compose ``configs/<config_name>.yaml`` with Hydra overrides; every config error (a bad
+    override, an unknown key, a value in place of a mapping) is a one-line ``ValueError``."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    config_dir = _config_dir()
+    # the reference: the config files with the same group choices (e.g. sampling=bath_list)
+    groups = [o for o in overrides
+              if "=" in o and (config_dir / o.split("=", 1)[0].lstrip("+~")).is_dir()]
+    ref = None
     try:
-        with initialize_config_dir(config_dir=str(_config_dir()), version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(overrides))
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            ref = OmegaConf.to_container(compose(config_name=config_name, overrides=groups))
+            cfg = compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(f"config: {str(err).splitlines()[0]}") from None
+        message = config_error_message(err)
+        key = re.match(r"Could not override '([\w.]+)'", message)
+        if key and ref is not None:  # a misspelt key: name the declared one too
+            try:
+                _check_keys(_nested(key.group(1)), ref, ())
+            except ValueError as unknown:
+                hint = re.search(r" \(did you mean .*\)", str(unknown))
+                message += hint.group(0) if hint else ""
+        raise ValueError(f"config: {message}") from None
+    _check_keys(OmegaConf.to_container(cfg), ref, _OPEN_KEYS.get(config_name, ()))
+    return cfg
+
+
+def _nested(dotted: str) -> dict:
+    """``"a.b.c"`` -> ``{"a": {"b": {"c": None}}}``."""
+    out: dict = {}
+    node = out
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = None
+    return out
+
+
+def _typed(c: dict, path: str, tp):
+    """The value at dotted ``path`` of the plain config ``c``, checked against type ``tp``."""
+    from solvers import check_type
+
+    val = c
+    for part in path.split("."):
+        val = val[part]
+    return check_type(path, val, tp)
 
 
 def _generate_config(cfg):
-    """Hydra DictConfig -> typed :class:`mldmft.database.GenerateConfig` (the config boundary)."""
+    """Hydra DictConfig -> typed :class:`mldmft.database.GenerateConfig` (the config boundary);
+    the values are passed on as given, :meth:`GenerateConfig.validate` checks their types."""
     from omegaconf import OmegaConf
 
     from .database import GenerateConfig, SolverSpec
 
     c = OmegaConf.to_container(cfg, resolve=True)
     out = c.get("out") or str(Path("data") / f"{c['name']}.h5")
-    opts = c.get("solver_options") or {}
-    unknown = set(opts) - set(c["cheap_solvers"])
+    opts = _typed(c, "solver_options", dict)
+    cheap = _typed(c, "cheap_solvers", list[str])
+    unknown = set(opts) - set(cheap)
     if unknown:
         raise ValueError(f"solver_options: {sorted(unknown)} not in cheap_solvers")
+    for n in opts:
+        _typed(c, f"solver_options.{n}", dict | None)
+    target = _typed(c, "target", dict)
     return GenerateConfig(
-        out=out, n_samples=int(c["n_samples"]), seed=int(c["seed"]), sampling=c["sampling"],
-        target=SolverSpec(c["target"]["solver"], dict(c["target"].get("options") or {})),
-        cheap=tuple(SolverSpec(n, dict(opts.get(n) or {})) for n in c["cheap_solvers"]),
-        n_l=int(c["n_l"]), n_sigma=int(c["n_sigma"]), augment=bool(c["augment"]),
-        chunk_size=int(c["chunk_size"]), backend=str(c["backend"]),
-        workers=None if c.get("workers") is None else int(c["workers"]),
-        dask_address=c["dask"].get("address"), dask_workers=int(c["dask"]["n_workers"]),
-        progress=bool(c["progress"]))
+        out=str(out), n_samples=c["n_samples"], seed=c["seed"], sampling=c["sampling"],
+        target=SolverSpec(_typed(c, "target.solver", str),
+                          dict(_typed(c, "target.options", dict | None) or {})),
+        cheap=tuple(SolverSpec(n, dict(opts.get(n) or {})) for n in cheap),
+        n_l=c["n_l"], n_sigma=c["n_sigma"], augment=c["augment"],
+        chunk_size=c["chunk_size"], backend=c["backend"], workers=c.get("workers"),
+        dask_address=c["dask"].get("address"), dask_workers=c["dask"]["n_workers"],
+        progress=c["progress"])
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -199,34 +295,60 @@ def sweep_arguments(cfg) -> dict:
     from omegaconf import OmegaConf
 
     c = OmegaConf.to_container(cfg, resolve=True)
-    if c.get("U_values") is not None:
+    if _typed(c, "U_values", list[float] | None) is not None:
         U = [float(u) for u in c["U_values"]]
     else:
-        r = c["U_range"]
-        if float(r["step"]) <= 0 or float(r["stop"]) < float(r["start"]):
-            raise ValueError(f"U_range: need step > 0 and stop >= start, got {r}")
-        U = [round(float(u), 10) for u in np.arange(float(r["start"]),
-                                                     float(r["stop"]) + 0.5 * float(r["step"]),
-                                                     float(r["step"]))]
-    solver = str(c["solver"])
+        start, stop, step = (float(_typed(c, f"U_range.{k}", float))
+                             for k in ("start", "stop", "step"))
+        if step <= 0 or stop < start:
+            raise ValueError(f"U_range: need step > 0 and stop >= start, got {c['U_range']}")
+        U = [round(float(u), 10) for u in np.arange(start, stop + 0.5 * step, step)]
+    solver = _typed(c, "solver", str)
+    # declared but unset options (null) are the solver's defaults: not passed
+    options = {k: v for k, v in (_typed(c, "solver_options", dict | None) or {}).items()
+               if v is not None}
+    c["solver_options"] = options
+    guard = _typed(c, "guard", dict | None)
+    if guard:
+        _check_guard(guard)
     from . import load_solver_module
 
     load_solver_module(solver)
-    if c.get("guard"):
-        load_solver_module(str(c["guard"].get("fallback", "ed")))
-    out = c.get("out") or str(Path("data") / "dmft" / f"{solver}_beta{float(c['beta']):g}.h5")
-    loop = c["loop"]
-    spectra = dict(c.get("spectra") or {})
+    if guard:
+        load_solver_module(str(guard.get("fallback", "ed")))
+    beta = float(_typed(c, "beta", float))
+    out = _typed(c, "out", str | None) or str(Path("data") / "dmft" / f"{solver}_beta{beta:g}.h5")
+    spectra = dict(_typed(c, "spectra", dict | None) or {})
     spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
                if spectra.get("enabled") else None)
-    return dict(solver=solver, beta=float(c["beta"]), U_values=U,
-                direction=str(c["direction"]), lattice=dict(c.get("lattice") or {"name": "bethe"}),
-                mu=None if c.get("mu") is None else float(c["mu"]), spectra=spectra,
-                solver_options=dict(c.get("solver_options") or {}), n_iw=int(loop["n_iw"]),
-                tol=float(loop["tol"]), max_iter=int(loop["max_iter"]),
-                mixing=float(loop["mixing"]), accel=str(loop["accel"]),
-                guard=c.get("guard"), out=out, progress=bool(c["progress"]),
-                plot=bool(c["plot"]), metadata={"config": json.dumps(c, sort_keys=True)})
+    mu = _typed(c, "mu", float | None)
+    return dict(solver=solver, beta=beta, U_values=U,
+                direction=_typed(c, "direction", str),
+                lattice=dict(_typed(c, "lattice", dict | None) or {"name": "bethe"}),
+                mu=None if mu is None else float(mu), spectra=spectra,
+                solver_options=options, n_iw=_typed(c, "loop.n_iw", int),
+                tol=float(_typed(c, "loop.tol", float)),
+                max_iter=_typed(c, "loop.max_iter", int),
+                mixing=float(_typed(c, "loop.mixing", float)),
+                accel=_typed(c, "loop.accel", str), guard=guard, out=out,
+                progress=_typed(c, "progress", bool), plot=_typed(c, "plot", bool),
+                metadata={"config": json.dumps(c, sort_keys=True)})
+
+
+def _check_guard(guard: dict) -> None:
+    """``guard: {fallback: NAME, threshold: X, fallback_options: {...}}``, keys and types."""
+    import difflib
+
+    from solvers import check_type
+
+    types = {"fallback": str, "threshold": float, "fallback_options": dict}
+    for key, val in guard.items():
+        if key not in types:
+            close = difflib.get_close_matches(str(key), list(types), n=1)
+            hint = f" (did you mean 'guard.{close[0]}'?)" if close else ""
+            raise ValueError(f"config: unknown key 'guard.{key}'{hint}; guard takes "
+                             f"{', '.join(types)}")
+        check_type(f"guard.{key}", val, types[key])
 
 
 def run_sweep(kwargs: dict) -> list:

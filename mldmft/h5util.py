@@ -21,7 +21,11 @@ from typing import Iterator
 import h5py
 
 __all__ = ["atomic_h5", "write_header", "open_h5", "run_lock", "RunLockedError",
-           "remove_tmp_litter", "tmp_name"]
+           "remove_tmp_litter", "tmp_name", "read_errors", "read_h5"]
+
+#: What h5py raises on a damaged file (a bad header, heap or B-tree, an unreadable chunk): it
+#: maps HDF5's error stack onto these built-in types, mostly at the first access, not at open.
+_READ_ERRORS = (OSError, RuntimeError, KeyError)
 
 
 def tmp_name(path: str | Path) -> Path:
@@ -167,3 +171,22 @@ def remove_tmp_litter(path: str | Path) -> list[Path]:
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed
+@contextmanager
+def read_errors(path: str | Path, hint: str = "") -> Iterator[None]:
+    """``with read_errors(path): ...`` turns an HDF5 read error inside the block (a corrupt or
+    truncated file, a missing attribute) into a one-line
+    :class:`~mldmft.h5schema.SchemaError` naming ``path``, with ``hint`` appended."""
+    from .h5schema import SchemaError
+
+    try:
+        yield
+    except _READ_ERRORS as err:
+        reason = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise SchemaError(f"{path}: corrupt or incomplete HDF5 file ({reason}){hint}") from None
+
+
+@contextmanager
+def read_h5(path: str | Path, hint: str = "") -> Iterator[h5py.File]:
+    """``with read_h5(path) as f: ...``: :func:`open_h5` and :func:`read_errors` in one."""
+    with open_h5(path, hint) as f, read_errors(path, hint):
+        yield f

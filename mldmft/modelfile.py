@@ -18,9 +18,15 @@ from pathlib import Path
 
 import yaml
 
-from solvers import AndersonModel
+from solvers import AndersonModel, check_type
 
 __all__ = ["load_model", "ModelFileError"]
+
+#: The type of every model-file field: ``half_filling: "false"`` or ``U: true`` is refused, not
+#: read as true or 1.0.
+FIELD_TYPES = {"U": float, "eps_d": float, "beta": float, "half_filling": bool,
+               "bath_eps": list[float], "bath_v": list[float], "delta_iw_real": list[float],
+               "delta_iw_imag": list[float], "name": str, "description": str}
 
 
 class ModelFileError(ValueError):
@@ -50,6 +56,10 @@ def load_model(path: str | Path) -> AndersonModel:
         first = str(err).strip().splitlines()[0]
         raise ModelFileError(f"{path}: cannot parse {suffix[1:].upper()}: {first}") from None
     try:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if key in FIELD_TYPES:
+                    check_type(f"model field '{key}'", value, FIELD_TYPES[key])
         return AndersonModel.from_dict(data)
     except (ValueError, TypeError) as err:
         raise ModelFileError(f"{path}: {err}") from None

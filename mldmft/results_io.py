@@ -14,7 +14,7 @@ import numpy as np
 
 from solvers import AndersonModel, SolverResult
 
-from .h5util import atomic_h5, open_h5, write_header
+from .h5util import atomic_h5, read_h5, write_header
 from .h5schema import (RESULT_DATASETS, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, check_schema)
 
 __all__ = ["write_result", "read_result", "result_summary"]
@@ -82,7 +82,7 @@ def write_result(path: str | Path, result: SolverResult, model: AndersonModel,
 
 def read_result(path: str | Path) -> tuple[SolverResult, AndersonModel]:
     """Read a file written by :func:`write_result`; :class:`SchemaError` if it is not one."""
-    with open_h5(path) as f:
+    with read_h5(path) as f:
         check_schema(f, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, RESULT_DATASETS)
         sc = dict(f["scalars"].attrs)
         model = AndersonModel.from_dict(json.loads(f.attrs["model"]))

@@ -13,6 +13,7 @@ small bath), ``ipt`` (second order, modified IPT off half filling), ``hubbard_i`
 Conventions: ``docs/conventions.md``. This package never imports torch nor ``mldmft``.
 """
 
+from ._checks import check_type
 from .bathfit import BathFit, fit_bath, fit_model
 from .fourier import iw_to_tau, tail_tau, tau_to_iw
 from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_l, dyson_g, dyson_sigma, fermi,
@@ -22,7 +23,7 @@ from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g
                        legendre_t_matrix, sum_rule_from_l, tail_moments_from_l)
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
-from .registry import available_solvers, get_solver, register_solver, solve
+from .registry import available_solvers, check_options, get_solver, register_solver, solve
 from .result import SolverResult, SolverWarning
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
                     matsubara_sum, pole_moments)
@@ -38,7 +39,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AndersonModel", "BathFit", "SolverResult", "SolverWarning", "TailPoles", "available_solvers",
-    "bethe_delta_iw", "bethe_g_iw", "density_from_g_iw", "density_from_g_l", "dyson_g",
+    "bethe_delta_iw", "bethe_g_iw", "check_options", "check_type", "density_from_g_iw",
+    "density_from_g_l", "dyson_g",
     "dyson_sigma", "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw",
     "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",
     "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_moments", "iw_to_tau",

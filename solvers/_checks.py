@@ -7,11 +7,15 @@ by every solver.
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+import types
+import typing
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["check_int", "check_positive", "check_fraction", "check_iw_array", "check_poles"]
+__all__ = ["check_int", "check_positive", "check_fraction", "check_iw_array", "check_poles",
+           "check_type", "describe_type"]
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -83,3 +87,87 @@ def check_iw_array(values: Any, name: str = "g_iw") -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-d, got shape {arr.shape}")
     return arr
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Whether ``value`` has the type ``tp`` (a resolved annotation); annotations this does not
+    know (``Any``, classes of other packages' objects, ...) accept every value."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, (bool, np.bool_))
+    if tp is int:
+        return _is_int(value)
+    if tp is float:
+        return _is_int(value) or isinstance(value, (float, np.floating))
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple or origin is list or tp in (tuple, list):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+            return False
+        args = typing.get_args(tp)
+        if not args:
+            return True
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+    if origin is dict or tp is dict:
+        return isinstance(value, Mapping)
+    if isinstance(tp, type) and issubclass(tp, os.PathLike):
+        return isinstance(value, (str, os.PathLike))
+    return True
+
+
+def describe_type(tp: Any) -> str:
+    """Words for a resolved annotation, e.g. ``int | None`` -> ``"an integer or null"``.
+
+    Example:
+        >>> describe_type(int | None)
+        'an integer or null'
+    """
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(describe_type(a) for a in typing.get_args(tp)))
+    if origin in (tuple, list) or tp in (tuple, list):
+        args = typing.get_args(tp)
+        if not args:
+            return "a list"
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            return f"a list of {describe_type(args[0]).split(' ', 1)[-1]}s"
+        if len(set(args)) == 1:
+            return f"a list of {len(args)} {describe_type(args[0]).split(' ', 1)[-1]}s"
+        return f"a list of {len(args)} values"
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number",
+             str: "a string", dict: "a mapping"}
+    if isinstance(tp, type) and issubclass(tp, os.PathLike):
+        return "a path"
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def check_type(name: str, value: Any, tp: Any) -> Any:
+    """``value`` unchanged if it has the type ``tp`` (a resolved annotation such as
+    ``int | None``); otherwise ``ValueError`` naming ``name`` and the expected type.
+
+    Integers are accepted where a number is expected; a bool is neither an integer nor a number,
+    a string is never a bool, a float never an integer.
+
+    Example:
+        >>> check_type("n_iw", 512, int)
+        512
+        >>> check_type("n_iw", 2.5, int)
+        Traceback (most recent call last):
+        ...
+        ValueError: n_iw must be an integer, got 2.5
+    """
+    if not _matches(value, tp):
+        raise ValueError(f"{name} must be {describe_type(tp)}, got {value!r}")
+    return value

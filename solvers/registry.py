@@ -3,25 +3,40 @@
 A solver is a function ``f(model: AndersonModel, **options) -> SolverResult``. Solvers inside
 ``solvers`` register themselves on import; packages built on top (e.g. ``mldmft``'s network solver)
 call :func:`register_solver` without any edit here.
+
+:func:`check_options` refuses options a solver cannot take (unknown or missing names, wrong
+types, values the solver's own checks reject) before any work, e.g. before a database run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
+import re
 import time
-from typing import Any, Callable
+import typing
+from typing import Any, Callable, Mapping
 
+from ._checks import check_type
 from .model import AndersonModel
 from .result import SolverResult
 
-__all__ = ["register_solver", "solve", "available_solvers", "get_solver"]
+__all__ = ["register_solver", "solve", "available_solvers", "get_solver", "check_options"]
 
 SolverFunction = Callable[..., SolverResult]
+OptionCheck = Callable[[dict], None]
 _REGISTRY: dict[str, SolverFunction] = {}
+_CHECKS: dict[str, OptionCheck] = {}
 
 
-def register_solver(name: str, func: SolverFunction | None = None, *, replace: bool = False):
+def register_solver(name: str, func: SolverFunction | None = None, *, replace: bool = False,
+                    check: OptionCheck | None = None):
     """Register ``func`` under ``name`` (usable as a decorator).
+
+    ``check(options)`` (optional) validates the options without solving a model and raises
+    ``ValueError`` naming a bad one; :func:`check_options` uses it instead of its probe solve
+    (for solvers whose probe would not be cheap or would need a particular model).
 
     Raises ``ValueError`` if the name is taken and ``replace`` is false.
     """
@@ -29,6 +44,10 @@ def register_solver(name: str, func: SolverFunction | None = None, *, replace: b
         if not replace and name in _REGISTRY and _REGISTRY[name] is not f:
             raise ValueError(f"a solver named {name!r} is already registered")
         _REGISTRY[name] = f
+        if check is not None:
+            _CHECKS[name] = check
+        else:
+            _CHECKS.pop(name, None)
         return f
 
     return deco if func is None else deco(func)
@@ -72,3 +91,85 @@ def solve(name: str, model: AndersonModel, **options: Any) -> SolverResult:
     t0 = time.perf_counter()
     result = func(model, **options)
     return dataclasses.replace(result, wall_time=time.perf_counter() - t0)
+
+
+#: Model solved by :func:`check_options` to run a solver's own option checks: one bath site,
+#: off half filling (every branch of IPT's set-up), milliseconds for every shipped solver.
+_PROBE_MODEL = dict(U=1.0, eps_d=-0.3, beta=10.0, bath_eps=[0.2], bath_v=[0.5])
+
+
+def _parameters(func: SolverFunction) -> tuple[dict[str, inspect.Parameter], bool]:
+    """Option parameters of a solver (all but the model) and whether it takes ``**options``."""
+    params = list(inspect.signature(func).parameters.values())[1:]
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    named = {p.name: p for p in params
+             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return named, var_kw
+
+
+def _all_option_names() -> set[str]:
+    return {n for f in _REGISTRY.values() for n in _parameters(f)[0]}
+
+
+def _unknown(name: str, key: str, known: set[str]) -> ValueError:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ValueError(f"solver {name!r} has no option {key!r}{hint}")
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> SolverResult | None:
+    """Refuse ``options`` that solver ``name`` cannot take, before any work.
+
+    In order: unknown option names (with the closest known name), values of the wrong type
+    (against the solver's annotations: ``n_iw=2.5``, ``cutoff="abc"``, ``use_symmetry="no"``),
+    then the values themselves: the solver's registered ``check``, or else a probe solve of a
+    one-bath-site model, which runs the solver's own checks (``n_iw=0``, ``cutoff=2``) and any
+    option it forwards (``ed_fit`` -> ``ed``); finally missing required options.
+
+    Returns:
+        The probe's :class:`SolverResult` (sizes of ``g_iw``, ``g_l`` the options give), or
+        ``None`` for a solver with its own ``check``.
+
+    Raises:
+        ValueError: one line naming the solver and the bad option.
+
+    Example:
+        >>> check_options("ed", {"cutof": 1e-8})
+        Traceback (most recent call last):
+        ...
+        ValueError: solver 'ed' has no option 'cutof' (did you mean 'cutoff'?)
+        >>> check_options("ipt", {"n_iw": 512}).g_iw.size
+        512
+    """
+    func = get_solver(name)
+    if not isinstance(options, Mapping):
+        raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
+                         f"got {options!r}")
+    options = dict(options)
+    params, var_kw = _parameters(func)
+    for key in options:
+        if key not in params and not var_kw:
+            raise _unknown(name, key, set(params))
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # an annotation that does not resolve: no type checks
+        hints = {}
+    for key, value in options.items():
+        if key in hints:
+            check_type(f"solver {name!r}: option {key!r}", value, hints[key])
+    if name in _CHECKS:
+        _CHECKS[name](options)
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in options]
+    if missing:
+        raise ValueError(f"solver {name!r} needs option(s) {', '.join(map(repr, missing))}")
+    if name in _CHECKS:
+        return None
+    try:
+        return func(AndersonModel(**_PROBE_MODEL), **options)
+    except TypeError as err:
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if bad:
+            raise _unknown(name, bad.group(1), _all_option_names()) from None
+        raise ValueError(f"solver {name!r}: bad option value(s) in {options} ({err})") from None
+    except Exception as err:
+        raise ValueError(f"solver {name!r}: {err}") from None

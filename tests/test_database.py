@@ -18,6 +18,7 @@ from mldmft.database import (GenerateConfig, SolverSpec, generate, load_database
 from mldmft.database.records import RecordLayout
 from mldmft.h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK, SchemaError
 from solvers import g_tau_from_l, solve
+from solvers import registry as solver_registry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,18 +191,47 @@ def test_truncated_or_foreign_file_is_refused(small_db, tmp_path):
         open_database(other)
 
 
-def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
+def _fails_with_a_bath(model, *, n_l: int = 80, n_iw: int = 1024):
+    """A solver that works on the one-site probe of ``check_options`` but fails on the recipe's
+    three-site baths: a failure that only shows on the samples."""
+    if model.n_bath > 1:
+        raise FloatingPointError("diverged on this bath")
+    return solve("hubbard_i", model, n_l=n_l, n_iw=n_iw)
+
+
+def test_failures_are_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setitem(solver_registry._REGISTRY, "fails_with_a_bath", _fails_with_a_bath)
     cfg = small_config(tmp_path / "f.h5", n_samples=2,
                        cheap=(SolverSpec("nca", {"method": "iterate", "max_iter": 1}),
-                              SolverSpec("ipt", {"no_such_option": 1})))
+                              SolverSpec("fails_with_a_bath")))
     summary = generate(cfg)
     data = load_database(tmp_path / "f.h5")
-    assert np.all(data["solvers/ipt/status"] == STATUS_FAILED)
-    assert "no_such_option" in data["solvers/ipt/error"][0]
-    assert np.all(np.isnan(data["solvers/ipt/g_l"]))
+    assert np.all(data["solvers/fails_with_a_bath/status"] == STATUS_FAILED)
+    assert "diverged on this bath" in data["solvers/fails_with_a_bath/error"][0]
+    assert np.all(np.isnan(data["solvers/fails_with_a_bath/g_l"]))
     assert np.all(data["solvers/nca/status"] == STATUS_NOT_CONVERGED)
     assert np.all(data["solvers/ed/status"] == STATUS_OK)
-    assert summary.failed["ipt"] == 4 and summary.not_converged["nca"] == 4
+    assert summary.failed["fails_with_a_bath"] == 4 and summary.not_converged["nca"] == 4
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(target=SolverSpec("ed", {"cutof": 1e-6})), "target.options: solver 'ed' has no option "
+                                                     "'cutof' (did you mean 'cutoff'?)"),
+    (dict(target=SolverSpec("ed", {"n_iw": "abc"})), "option 'n_iw' must be an integer"),
+    (dict(target=SolverSpec("ed", {"n_iw": 0})), "n_iw and n_l must be >= 1"),
+    (dict(cheap=(SolverSpec("ipt", {"mixing": 2.0}),)), "solver_options.ipt: solver 'ipt': mixing"),
+    (dict(cheap=(SolverSpec("ed2", {"cutoff": 2.0}),)), "cutoff must lie in (0, 1)"),
+    (dict(n_sigma=100000), "n_sigma = 100000 exceeds the 1024 Matsubara frequencies"),
+    (dict(n_samples=2.7), "n_samples must be an integer, got 2.7"),
+    (dict(augment="false"), "augment must be true or false"),
+    (dict(sampling=dict(SMALL_SAMPLING, half_filling="false")), "sampling.half_filling must be"),
+])
+def test_bad_solver_options_and_types_are_refused_before_work(tmp_path, changes, fragment):
+    cfg = small_config(tmp_path / "bad.h5", **changes)
+    with pytest.raises(ValueError) as err:
+        generate(cfg)
+    assert fragment in str(err.value)
+    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "bad.h5.parts").exists()
 
 
 # ---------------------------------------------------------------- crash safety and backends

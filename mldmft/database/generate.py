@@ -22,13 +22,14 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from solvers import available_solvers
+from solvers import available_solvers, check_options, check_type
 from solvers.legendre import max_beta_for_n_l, required_n_l
 
 from .. import __version__
@@ -85,7 +86,12 @@ class GenerateConfig:
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Refuse a configuration that cannot work, naming the field, before any work."""
+        """Refuse a configuration that cannot work, naming the field, before any work: types
+        (``n_samples=2.7`` is not rounded), ranges, the recipe, and every solver's options
+        (:func:`solvers.check_options`, a millisecond probe solve each), including whether
+        the solvers return ``n_l`` Legendre coefficients and ``n_sigma`` frequencies."""
+        for f in fields(self):
+            check_type(f.name, getattr(self, f.name), _FIELD_TYPES[f.name])
         if self.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")
         if self.chunk_size < 1:
@@ -108,6 +114,25 @@ class GenerateConfig:
         recipe = make_recipe(self.sampling)
         check_layout_for_target(self.target, recipe.max_bath)
         check_legendre_order(self.n_l, recipe)
+        for key, spec in [("target.options", self.target)] + [
+                (f"solver_options.{c.name}", c) for c in self.cheap]:
+            self._check_solver(key, spec)
+
+    def _check_solver(self, key: str, spec: SolverSpec) -> None:
+        """``spec``'s options, with ``n_l`` set as :func:`records.solve_sample` sets it."""
+        try:
+            probe = check_options(spec.name, dict({"n_l": self.n_l}, **spec.options))
+        except ValueError as err:
+            raise ValueError(f"{key}: {err}") from None
+        if probe is None:
+            return
+        if probe.g_l.size < self.n_l:
+            raise ValueError(f"{key}: solver {spec.name!r} returns {probe.g_l.size} Legendre "
+                             f"coefficients, n_l = {self.n_l} are stored")
+        if probe.g_iw.size < self.n_sigma:
+            raise ValueError(f"n_sigma = {self.n_sigma} exceeds the {probe.g_iw.size} Matsubara "
+                             f"frequencies solver {spec.name!r} returns (lower n_sigma or raise "
+                             f"{key}.n_iw)")
 
     def layout(self) -> RecordLayout:
         recipe = make_recipe(self.sampling)
@@ -175,6 +200,7 @@ def check_legendre_order(n_l: int, recipe: Any, tol: float = LEGENDRE_TOL_DB) ->
                 f"n_l={n_l} is too small for sampling.beta up to {beta:g} (spectral window "
                 f"|e| <= {e_max:.3g}): G(tau) would be truncated by more than {tol:g}; use "
                 f"n_l >= {need} or beta <= {max_beta_for_n_l(n_l, e_max, tol):.4g}")
+_FIELD_TYPES = typing.get_type_hints(GenerateConfig)
 
 
 @dataclass(frozen=True)
@@ -389,14 +415,11 @@ def _generate_locked(cfg: GenerateConfig, out: Path, progress: Callable[[int], N
     layout = cfg.layout()
     names = [s.name for s in layout.solvers]
     if out.exists():
-        import h5py
+        from ..h5util import read_h5
 
-        try:
-            with h5py.File(out, "r") as f:
-                old = f.attrs.get("config_digest", "")
-                old_n = int(f.attrs.get("n_samples", -1))
-        except OSError:
-            raise ValueError(f"{out} exists but is not a readable HDF5 file; move it away") from None
+        with read_h5(out, "; move it away") as f:
+            old = f.attrs.get("config_digest", "")
+            old_n = int(f.attrs.get("n_samples", -1))
         if old != digest:
             raise ValueError(f"{out} exists and was made with a different config; choose another "
                              "out path or delete it")

@@ -12,7 +12,52 @@ from solvers.legendre import g_tau_from_l
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
 from .store import load_database, open_database
 
-__all__ = ["inspect_database", "g_tau_rows"]
+__all__ = ["inspect_database", "g_tau_rows", "non_finite_rows", "INPUT_NAMES"]
+
+#: Datasets that define a row's impurity model (the network's inputs); every value must be
+#: finite, bath arrays up to the row's ``n_bath`` (beyond it they are padding).
+INPUT_NAMES = ("params/U", "params/eps_d", "params/beta", "params/D", "delta_l", "bath/eps",
+               "bath/v")
+
+
+def non_finite_rows(data: dict[str, np.ndarray], solvers: tuple[str, ...] | list[str] = ()
+                    ) -> dict[str, np.ndarray]:
+    """Rows holding NaN or inf where a value must be finite, per dataset (only those with any).
+
+    Checked: the inputs :data:`INPUT_NAMES` present in ``data`` (bath arrays inside each row's
+    ``params/n_bath``) and, for each of ``solvers``, ``g_l``, ``sigma_iw`` and ``density`` of the
+    rows whose status is not failed (a failed row is NaN by design).
+
+    Example:
+        >>> import numpy as np
+        >>> non_finite_rows({"params/U": np.array([1.0, np.nan, 2.0])})
+        {'params/U': array([1])}
+    """
+    out: dict[str, np.ndarray] = {}
+
+    def record(name: str, values: np.ndarray, rows_to_check: np.ndarray | None = None) -> None:
+        ok = np.isfinite(values)
+        ok = ok.reshape(ok.shape[0], -1).all(axis=1)
+        if rows_to_check is not None:
+            ok |= ~rows_to_check
+        if not ok.all():
+            out[name] = np.flatnonzero(~ok)
+
+    for name in INPUT_NAMES:
+        if name not in data:
+            continue
+        values = np.asarray(data[name], dtype=float)
+        if name.startswith("bath/") and "params/n_bath" in data:
+            inside = np.arange(values.shape[1])[None, :] < data["params/n_bath"][:, None]
+            values = np.where(inside, values, 0.0)
+        record(name, values)
+    for s in solvers:
+        status = data.get(f"solvers/{s}/status")
+        used = None if status is None else status != STATUS_FAILED
+        for field in ("g_l", "sigma_iw", "density"):
+            if f"solvers/{s}/{field}" in data:
+                record(f"solvers/{s}/{field}", data[f"solvers/{s}/{field}"], used)
+    return out
 
 
 def g_tau_rows(g_l: np.ndarray, beta: np.ndarray, n_tau: int = 201) -> np.ndarray:
@@ -41,6 +86,10 @@ def inspect_database(path: str | Path, plots: bool = True,
     data = load_database(path)
     n_rows = len(data["sample_index"])
     aug = data["augmented"].astype(bool)
+    bad = non_finite_rows(data, names)
+    inputs_ok = np.ones(n_rows, dtype=bool)
+    for name in INPUT_NAMES:
+        inputs_ok[bad.get(name, [])] = False
     lines = [f"database     {path}",
              f"created      {attrs.get('created', '?')}  (mldmft {attrs.get('package_version', '?')}"
              f", git {str(attrs.get('git_revision', '?'))[:10]})",
@@ -48,8 +97,13 @@ def inspect_database(path: str | Path, plots: bool = True,
              "particle-hole twins)",
              f"Legendre     n_l = {int(attrs['n_l'])},  Sigma on {int(attrs['n_sigma'])} "
              "Matsubara points"]
+    if bad:
+        lines.append("non-finite values (these rows are left out of the statistics below):")
+        for name, rows in bad.items():
+            shown = ", ".join(str(r) for r in rows[:10]) + (", ..." if rows.size > 10 else "")
+            lines.append(f"  {name:<24} {rows.size} row(s): {shown}")
     for p in ("U", "eps_d", "beta", "D", "n_bath"):
-        v = data[f"params/{p}"][~aug]
+        v = data[f"params/{p}"][~aug & inputs_ok]
         lines.append(f"  {p:<8} min {np.min(v):9.4g}  median {np.median(v):9.4g}  "
                      f"max {np.max(v):9.4g}")
     lines.append("solver       ok  not-conv  failed  median wall [s]")
@@ -60,15 +114,23 @@ def inspect_database(path: str | Path, plots: bool = True,
                      f"{int(np.sum(st == STATUS_NOT_CONVERGED)):>9} "
                      f"{int(np.sum(st == STATUS_FAILED)):>7}  {np.median(wt):.4f}")
     beta = data["params/beta"]
-    ok_t = data[f"solvers/{target}/status"] == STATUS_OK
+
+    def usable(n: str) -> np.ndarray:
+        """Rows where solver ``n`` succeeded with finite values, on a finite model."""
+        ok = inputs_ok & (data[f"solvers/{n}/status"] == STATUS_OK)
+        for field in ("g_l", "density"):
+            ok[bad.get(f"solvers/{n}/{field}", [])] = False
+        return ok
+
+    ok_t = usable(target)
     g_target = g_tau_rows(data[f"solvers/{target}/g_l"], beta)
-    lines.append(f"error against {target} (rows where both succeeded):")
+    lines.append(f"error against {target} (rows where both succeeded with finite values):")
     lines.append("  solver     rows   MSE G(tau) median      mean   |dn| mean")
     errors = {}
     for n in names:
         if n == target:
             continue
-        ok = ok_t & (data[f"solvers/{n}/status"] == STATUS_OK)
+        ok = ok_t & usable(n)
         if not np.any(ok):
             lines.append(f"  {n:<9} {0:>5}   (no rows)")
             continue

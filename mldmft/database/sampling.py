@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from solvers import AndersonModel
+from solvers import AndersonModel, check_type
 
 __all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "MixtureRecipe", "sample_rng",
            "make_recipe", "register_recipe", "Sample"]
@@ -300,7 +300,8 @@ def _make_bethe_random(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bo
     for key in allowed:
         if key not in cfg:
             raise ValueError(f"sampling.{key} is missing")
-    return BetheRandomBath(n_bath=int(cfg["n_bath"]), D=ParamSpec.parse("D", cfg["D"]),
+    return BetheRandomBath(n_bath=check_type("sampling.n_bath", cfg["n_bath"], int),
+                           D=ParamSpec.parse("D", cfg["D"]),
                            U=ParamSpec.parse("U", cfg["U"]),
                            beta=ParamSpec.parse("beta", cfg["beta"]), eps_d=eps_spec,
                            half_filling=half,
@@ -357,7 +358,7 @@ def make_recipe(cfg: Mapping[str, Any]):
     kind = cfg.pop("kind", None)
     if kind == "dmft_iterates" and kind not in _RECIPES:
         from . import dmft_sampling  # noqa: F401  (registers the kind)
-    half = bool(cfg.pop("half_filling", False))
+    half = check_type("sampling.half_filling", cfg.pop("half_filling", False), bool)
     eps_d = cfg.pop("eps_d", None)
     eps_spec = None if (half or eps_d is None) else ParamSpec.parse("eps_d", eps_d)
     if kind not in _RECIPES:

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import h5py
 import numpy as np
 
-from ..h5util import atomic_h5, open_h5, write_header
+from ..h5util import atomic_h5, open_h5, read_errors, write_header
 from ..h5schema import (DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, SchemaError, check_schema,
                         database_datasets)
 
@@ -119,15 +119,18 @@ def open_database(path: str | Path) -> h5py.File:
     path = Path(path)
     if not path.is_file():
         raise SchemaError(f"{path}: no such database file")
-    f = open_h5(path, "; a truncated or corrupt file must be regenerated")
+    hint = "; a truncated or corrupt file must be regenerated"
+    f = open_h5(path, hint)
     try:
-        names = json.loads(f.attrs.get("solver_names", "[]"))
-        check_schema(f, DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, database_datasets(names))
-        n_rows = int(f.attrs["n_rows"])
-        for name in ("sample_index", f"solvers/{names[0]}/g_l" if names else "delta_l"):
-            if f[name].shape[0] != n_rows:
-                raise SchemaError(f"{path}: dataset '{name}' has {f[name].shape[0]} rows, "
-                                  f"the file declares {n_rows} (truncated?)")
+        with read_errors(path, hint):
+            dict(f.attrs)  # every attribute readable (a damaged heap fails here, not later)
+            names = json.loads(f.attrs.get("solver_names", "[]"))
+            check_schema(f, DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, database_datasets(names))
+            n_rows = int(f.attrs["n_rows"])
+            for name in ("sample_index", f"solvers/{names[0]}/g_l" if names else "delta_l"):
+                if f[name].shape[0] != n_rows:
+                    raise SchemaError(f"{path}: dataset '{name}' has {f[name].shape[0]} rows, "
+                                      f"the file declares {n_rows} (truncated?)")
     except Exception:
         f.close()
         raise
@@ -148,5 +151,6 @@ def load_database(path: str | Path, names: Iterable[str] | None = None) -> dict[
                                     dtype=object)
                 out[name] = data
 
-        f.visititems(visit)
+        with read_errors(path, "; a truncated or corrupt file must be regenerated"):
+            f.visititems(visit)
         return out

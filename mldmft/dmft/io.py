@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..h5util import atomic_h5, open_h5, tmp_name, write_header
+from ..h5util import atomic_h5, open_h5, read_h5, tmp_name, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
@@ -112,7 +112,7 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
     """Read a sweep file; with ``expect`` (a plan, see :func:`save_sweep`), refuse a file that
     holds another sweep, naming what differs, in one line."""
     path = Path(path)
-    with open_h5(path) as f:
+    with read_h5(path) as f:
         if f.attrs.get("schema") != SWEEP_SCHEMA:
             raise SchemaError(f"{path}: not a {SWEEP_SCHEMA} file")
         if int(f.attrs.get("schema_version", -1)) > SWEEP_SCHEMA_VERSION:

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvers import (AndersonModel, SolverResult, available_solvers, g_tau_from_l, get_solver,
-                     solve)
+from solvers import (AndersonModel, SolverResult, available_solvers, check_options, g_tau_from_l,
+                     get_solver, solve)
 
 __all__ = ["make_step", "ed_refit_step", "guarded_step", "unphysical"]
 
@@ -24,7 +24,8 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
 
     ``"ed"`` means ED on a bath of ``n_bath`` sites (default 8) refitted to ``Delta`` every
     iteration (:func:`ed_refit_step`). ``n_iw`` is passed to registered solvers (unless given in
-    ``solver_options``) so their ``G`` covers the loop's Matsubara mesh.
+    ``solver_options``) so their ``G`` covers the loop's Matsubara mesh. The options are checked
+    (:func:`solvers.check_options`) before the step is returned.
     """
     solver_options = dict(solver_options or {})
     if isinstance(solver, str):
@@ -33,6 +34,9 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
         load_solver_module(solver)
         if solver == "ed":
             solver_options.setdefault("n_iw", n_iw)
+            # checked without always_fit: the probe's one-site bath is then used as it is
+            # (fitting n_bath poles and solving them would take seconds)
+            check_options("ed_fit", dict({"n_bath": 8}, **solver_options))
             return ed_refit_step(**solver_options)
         if solver not in available_solvers():
             raise ValueError(f"unknown solver {solver!r}; available: "
@@ -40,6 +44,7 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
         get_solver(solver)
         opts = dict(solver_options)
         opts.setdefault("n_iw", n_iw)
+        check_options(solver, opts)
 
         def step(model: AndersonModel, state: dict) -> SolverResult:
             return solve(solver, model, **opts)

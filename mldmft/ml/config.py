@@ -15,14 +15,18 @@ config group / key            dataclass                used by
 ============================  =======================  ====================================
 
 :func:`train_config_from_dict` turns the resolved plain mapping into a :class:`TrainConfig` and
-refuses unknown or ill-typed keys with a ``ValueError`` naming the dotted key.
+refuses unknown or ill-typed keys (``trainer.max_epochs=1.5``, ``constraints.sum_rule="no"``) with a
+``ValueError`` naming the dotted key.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
+
+from solvers import check_type
 
 __all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintConfig",
            "MetricsConfig", "TrainConfig", "train_config_from_dict", "FEATURE_BLOCKS", "TARGETS",
@@ -358,13 +362,14 @@ def _build(cls, prefix: str, values: Mapping[str, Any] | None):
     if unknown:
         raise ValueError(f"{prefix}: unknown key(s) {[f'{prefix}.{k}' for k in unknown]}; "
                          f"known: {sorted(known)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, val in values.items():
         if key in _TUPLES:
             if isinstance(val, (str, bytes)) or not hasattr(val, "__iter__"):
                 val = [val]
             val = tuple(val)
-        kwargs[key] = val
+        kwargs[key] = check_type(f"{prefix}.{key}", val, hints[key])
     missing = [k for k, f in known.items() if k not in kwargs and f.default is MISSING
                and f.default_factory is MISSING]
     if missing:
@@ -406,6 +411,6 @@ def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
         trainer=_build(TrainerConfig, "trainer", cfg.get("trainer")),
         constraints=_build(ConstraintConfig, "constraints", cfg.get("constraints")),
         metrics=_build(MetricsConfig, "metrics", cfg.get("metrics")),
-        seed=int(cfg.get("seed", 0)),
+        seed=check_type("seed", cfg.get("seed", 0), int),
         domain=_domain(cfg.get("domain")),
     )

@@ -4,7 +4,8 @@
   :class:`~mldmft.ml.config.DataConfig` against it (a solver the config names but the database
   lacks is a ``ValueError`` naming it) and returns the :class:`~mldmft.ml.features.EncodingSpec`.
 * :func:`load_rows` reads the needed datasets and drops unusable rows, counting them
-  (:class:`DropReport`): a row is dropped when the target, the base or a feature solver failed
+  (:class:`DropReport`): a row is dropped when its model holds a non-finite value (U, eps_d,
+  beta, D, ``Delta_l``, the bath), when the target, the base or a feature solver failed
   (``status = 2`` or non-finite values) and, unless ``keep_not_converged``, when one of them did
   not converge (``status = 1``). Cheap solvers used only for comparison may fail on kept rows
   (their metrics skip those rows).
@@ -17,7 +18,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 from solvers import AndersonModel, hybridisation_iw, matsubara_freqs
 
 from ..database import load_database, open_database
+from ..database.inspect import INPUT_NAMES, non_finite_rows
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from .config import DataConfig
 from .features import EncodingSpec, RawBatch, build_features, encode_target, feature_groups
@@ -109,10 +111,13 @@ class DropReport:
     failed: dict[str, int]
     not_converged: dict[str, int]
     kept_not_converged: bool
+    non_finite_inputs: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"rows       {self.n_rows} read, {self.kept} kept, "
                f"{self.n_rows - self.kept} dropped"]
+        for name, count in self.non_finite_inputs.items():
+            out.append(f"  {name:<10} non-finite in {count} row(s) (dropped)")
         for name in self.failed:
             action = "kept" if self.kept_not_converged else "dropped"
             out.append(f"  {name:<10} failed {self.failed[name]} (dropped), not converged "
@@ -122,7 +127,8 @@ class DropReport:
     def to_dict(self) -> dict[str, Any]:
         return {"n_rows": self.n_rows, "kept": self.kept, "failed": dict(self.failed),
                 "not_converged": dict(self.not_converged),
-                "kept_not_converged": self.kept_not_converged}
+                "kept_not_converged": self.kept_not_converged,
+                "non_finite_inputs": dict(self.non_finite_inputs)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +201,10 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
         groups = list(dict.fromkeys(data["group_id"].tolist()))[:cfg.max_samples]
         rows = rows[np.isin(data["group_id"], groups)]
     keep = np.ones(rows.size, dtype=bool)
+    # a NaN in a model (U, eps_d, beta, D, Delta_l, the bath) poisons every feature of the row
+    bad_inputs = non_finite_rows({k: data[k][rows] for k in INPUT_NAMES + ("params/n_bath",)})
+    for bad_rows in bad_inputs.values():
+        keep[bad_rows] = False
     failed, not_conv = {}, {}
     for s in needed:
         status = data[f"solvers/{s}/status"][rows]
@@ -210,7 +220,8 @@ def load_rows(cfg: DataConfig, spec: EncodingSpec, info: DatabaseInfo) -> Loaded
         if not cfg.keep_not_converged:
             keep &= ~nc
     report = DropReport(n_rows=int(rows.size), kept=int(keep.sum()), failed=failed,
-                        not_converged=not_conv, kept_not_converged=cfg.keep_not_converged)
+                        not_converged=not_conv, kept_not_converged=cfg.keep_not_converged,
+                        non_finite_inputs={k: int(v.size) for k, v in bad_inputs.items()})
     if not keep.any():
         raise ValueError(f"{info.path}: no usable row: " + "; ".join(report.lines()))
     rows = rows[keep]

@@ -219,14 +219,33 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
                         energy=None, converged=converged, info=info)
 
 
+def _check_ml_options(options: dict) -> None:
+    """Option check of the ``ml`` solver (for :func:`solvers.check_options`): the checkpoint
+    (default: the shipped one) exists and loads; its cheap solvers' stored options are checked
+    when it is used."""
+    from .checkpoint import load_checkpoint_cached
+
+    unknown = sorted(set(options) - {"checkpoint", "extrapolate", "n_iw"})
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} of solver 'ml'; it takes checkpoint, "
+                         "extrapolate, n_iw")
+    checkpoint = options.get("checkpoint")
+    if checkpoint is None:
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise ValueError(f"the ml solver's shipped default model {DEFAULT_CHECKPOINT} is "
+                             "missing; give checkpoint=PATH (a model.pt written by train.py)")
+        checkpoint = DEFAULT_CHECKPOINT
+    load_checkpoint_cached(checkpoint)
+
+
 def _register() -> None:
     try:
-        register_solver("ml", solve_ml)
+        register_solver("ml", solve_ml, check=_check_ml_options)
     except ValueError:
         # a reload of this module re-registers; anything else keeps its name
         if getattr(get_solver("ml"), "__module__", None) != __name__:
             raise
-        register_solver("ml", solve_ml, replace=True)
+        register_solver("ml", solve_ml, replace=True, check=_check_ml_options)
 
 
 _register()
