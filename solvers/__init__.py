@@ -23,6 +23,7 @@ from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g
                        legendre_t_matrix, sum_rule_from_l, tail_moments_from_l)
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
+from .ir import IRBasis
 from .registry import available_solvers, check_options, get_solver, register_solver, solve
 from .result import SolverResult, SolverWarning
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
@@ -38,7 +39,7 @@ from . import nca as _nca  # noqa: E402,F401
 __version__ = "0.1.0"
 
 __all__ = [
-    "AndersonModel", "BathFit", "SolverResult", "SolverWarning", "TailPoles", "available_solvers",
+    "AndersonModel", "BathFit", "IRBasis", "SolverResult", "SolverWarning", "TailPoles", "available_solvers",
     "bethe_delta_iw", "bethe_g_iw", "check_options", "check_type", "density_from_g_iw",
     "density_from_g_l", "dyson_g",
     "dyson_sigma", "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw",
