@@ -448,7 +448,7 @@ def test_progress_counts_samples_as_they_finish(tmp_path, capsys):
     assert sum(ticks) == 4
     # the command line: a finished run says so, with no bar
     args = ["generate", f"out={tmp_path}/cli.h5", "n_samples=1", "seed=5", "sampling.n_bath=2",
-            "cheap_solvers=[hubbard_i]", "n_l=20", "n_sigma=4", "workers=1"]
+            "cheap_solvers=[hubbard_i]", "n_sigma=4", "workers=1"]
     capsys.readouterr()
     assert main(args) == 0
     first = capsys.readouterr()

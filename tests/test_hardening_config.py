@@ -204,7 +204,7 @@ def db(tmp_path_factory) -> Path:
                             sampling=dict(kind="bethe_random", n_bath=2, D=1.0, U=[1.0, 3.0],
                                           eps_d=[-2.0, 0.0], beta=10.0),
                             target=SolverSpec("ed"), cheap=(SolverSpec("hubbard_i"),),
-                            n_l=20, n_sigma=8, chunk_size=4, workers=1, progress=False))
+                            n_l=32, n_sigma=8, chunk_size=4, workers=1, progress=False))
     return out
 
 

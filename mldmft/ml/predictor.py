@@ -147,6 +147,9 @@ class Predictor:
         if self.constraints.causal:
             g_l, step = project_causal(g_l, batch.g_l[self.spec.base], batch.beta, batch.eps_d,
                                        batch.delta_l)
+            if self.constraints.sum_rule and np.any(step < 1):
+                # the base solver's own sum-rule residual (~1e-10) must not leak in
+                g_l = project_sum_rule(g_l, batch.beta)
         if docc is not None and self.constraints.particle_hole:
             # the twin's prediction d' estimates 1 - n + d; n of the returned G keeps the
             # averaged double occupancy exactly equivariant
