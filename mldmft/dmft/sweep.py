@@ -3,16 +3,17 @@
 ``sweep(solver, beta, U_values, direction)`` (at fixed ``mu``, half filling, or fixed
 ``density``) and ``sweep_mu(solver, beta, U, mu_values, direction)`` are the functions behind
 ``dmft_loop.py`` and ``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`); both run the
-same machinery along one parameter axis. The up branch starts from the metal
-(the non-interacting lattice) at the smallest U, the down branch from an insulating seed at the
-largest U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every
-further U starts from the previous converged hybridisation (and, at fixed density, from its
-``mu``). A sweep in ``mu`` starts both branches from the metal, at the smallest (up) or largest
-(down) ``mu``. With ``out`` given, every finished point is saved at once (atomically) and a rerun
-of the same sweep (same plan: solver, options, beta, lattice, mu or density, U or mu values,
-direction, loop settings) resumes after the last saved point; a file holding another sweep is
-refused, naming what differs. While it runs, the sweep holds the lock ``<out>.lock`` (a second
-sweep to the same file stops at once) and first removes the
+same machinery along one parameter axis. The up branch starts from the metal (the
+non-interacting lattice) at the smallest U, the down branch from an insulating seed at the largest
+U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every further U starts from the previous
+converged hybridisation (and, at fixed density, from its ``mu``). A sweep in ``mu`` seeds the
+same way: up from the metal at the smallest ``mu``, down from the insulator at the largest (for a
+range ending at ``mu = U/2``, hole doping, the down branch follows the Mott insulator into the
+doped region, the up branch the doped metal towards it). With ``out`` given, every finished point
+is saved at once (atomically) and a rerun of the same sweep (same plan: solver, options, beta,
+lattice, mu or density, U or mu values, direction, loop settings) resumes after the last saved
+point; a file holding another sweep is refused, naming what differs. While it runs, the sweep
+holds the lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes the
 temporary files a killed run left behind.
 """
 
@@ -115,10 +116,13 @@ def sweep_mu(solver: str | Callable[..., SolverResult], beta: float, U: float,
              mu_values: Sequence[float], direction: str = "up", **options: Any
              ) -> list[DMFTPoint]:
     """DMFT at fixed ``U`` for every chemical potential in ``mu_values`` (the doping-driven
-    transition), along the requested branch(es): ``"up"`` in increasing ``mu``, ``"down"`` in
-    decreasing ``mu``, ``"both"``. Each branch starts from the metal (the free lattice) and every
-    further ``mu`` from the previous converged hybridisation. Nothing is symmetrised except at
-    ``mu = U/2`` on a particle-hole symmetric lattice. Each point stores its ``density``.
+    transition), along the requested branch(es): ``"up"`` in increasing ``mu`` from the metal
+    (the free lattice), ``"down"`` in decreasing ``mu`` from the half-filled insulating seed,
+    ``"both"``; every further ``mu`` starts from the previous converged hybridisation. For a
+    range ``[mu_lo, U/2]`` (hole doping) the down branch follows the Mott insulator into the
+    doped region and the up branch the doped metal towards half filling. Nothing is symmetrised
+    except at ``mu = U/2`` on a particle-hole symmetric lattice. Each point stores its
+    ``density``.
 
     ``options``: every keyword of :func:`sweep` except ``mu``, ``density`` and ``tol_density``
     (``D``, ``solver_options``, loop options, ``guard``, ``out``, ``progress``, ``metadata``,
@@ -258,7 +262,7 @@ def _run(step: Callable, schedule: list[tuple[str, float, float | None]],
                 continue
             if branch in last:
                 delta0 = last[branch].delta_iw
-            elif branch == "up" or axis == "mu":
+            elif branch == "up":
                 delta0 = metal_seed(lattice, beta, n_iw)
             else:
                 delta0 = insulator_seed(lattice, beta, n_iw, U)
