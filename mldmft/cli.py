@@ -290,19 +290,38 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def sweep_arguments(cfg) -> dict:
     """Hydra DictConfig of ``configs/dmft.yaml`` -> plain keyword arguments of
-    :func:`mldmft.dmft.sweep` (the config boundary), plus ``plot``."""
-    import numpy as np
+    :func:`mldmft.dmft.sweep` (or, with ``mu_range``/``mu_values``, of
+    :func:`mldmft.dmft.sweep_mu`: then the dict holds ``U`` and ``mu_values``) (the config
+    boundary), plus ``plot``."""
     from omegaconf import OmegaConf
 
     c = OmegaConf.to_container(cfg, resolve=True)
-    if _typed(c, "U_values", list[float] | None) is not None:
-        U = [float(u) for u in c["U_values"]]
+    mu = _number(c, "mu")
+    density = _number(c, "density")
+    U_one = _number(c, "U")
+    if c.get("mu_range") is not None and c.get("mu_values") is not None:
+        raise ValueError("give either mu_range or mu_values, not both")
+    mu_values = (_range_values("mu_range", c["mu_range"]) if c.get("mu_range") is not None
+                 else _number_list(c, "mu_values"))
+    if mu_values is not None:
+        clash = [k for k, v in (("mu", mu), ("density", density), ("U_values", c.get("U_values")))
+                 if v is not None]
+        if clash:
+            raise ValueError(f"a mu sweep (mu_range/mu_values) fixes U=...; it takes no "
+                             f"{', '.join(clash)}")
+        if U_one is None:
+            raise ValueError("a mu sweep (mu_range/mu_values) needs the fixed U, e.g. U=2.0")
+    from .dmft.loop import check_density_args
+
+    check_density_args(mu, density)
+    if U_one is not None and mu_values is None:
+        if c.get("U_values") is not None:
+            raise ValueError("give either U or U_values, not both")
+        U = [U_one]
+    elif c.get("U_values") is not None:
+        U = _number_list(c, "U_values")
     else:
-        start, stop, step = (float(_typed(c, f"U_range.{k}", float))
-                             for k in ("start", "stop", "step"))
-        if step <= 0 or stop < start:
-            raise ValueError(f"U_range: need step > 0 and stop >= start, got {c['U_range']}")
-        U = [round(float(u), 10) for u in np.arange(start, stop + 0.5 * step, step)]
+        U = _range_values("U_range", c["U_range"])
     solver = _typed(c, "solver", str)
     # declared but unset options (null) are the solver's defaults: not passed
     options = {k: v for k, v in (_typed(c, "solver_options", dict | None) or {}).items()
@@ -317,16 +336,20 @@ def sweep_arguments(cfg) -> dict:
     if guard:
         load_solver_module(str(guard.get("fallback", "ed")))
     beta = float(_typed(c, "beta", float))
-    out = _typed(c, "out", str | None) or str(Path("data") / "dmft" / f"{solver}_beta{beta:g}.h5")
+    tag = (f"_U{U_one:g}_mu" if mu_values is not None
+           else f"_n{density:g}" if density is not None else "")
+    out = (_typed(c, "out", str | None)
+           or str(Path("data") / "dmft" / f"{solver}_beta{beta:g}{tag}.h5"))
     spectra = dict(_typed(c, "spectra", dict | None) or {})
     spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
                if spectra.get("enabled") else None)
-    mu = _typed(c, "mu", float | None)
-    return dict(solver=solver, beta=beta, U_values=U,
+    axis: dict = (dict(U=U_one, mu_values=mu_values) if mu_values is not None else
+                  dict(U_values=U, mu=mu, density=density,
+                       tol_density=float(_typed(c, "loop.tol_density", float))))
+    return dict(solver=solver, beta=beta, **axis,
                 direction=_typed(c, "direction", str),
                 lattice=dict(_typed(c, "lattice", dict | None) or {"name": "bethe"}),
-                mu=None if mu is None else float(mu), spectra=spectra,
-                solver_options=options, n_iw=_typed(c, "loop.n_iw", int),
+                spectra=spectra, solver_options=options, n_iw=_typed(c, "loop.n_iw", int),
                 tol=float(_typed(c, "loop.tol", float)),
                 max_iter=_typed(c, "loop.max_iter", int),
                 mixing=float(_typed(c, "loop.mixing", float)),
@@ -351,38 +374,83 @@ def _check_guard(guard: dict) -> None:
         check_type(f"guard.{key}", val, types[key])
 
 
+def _number(c: dict, key: str) -> float | None:
+    """``c[key]`` as a float (``None`` stays ``None``); one-line error otherwise."""
+    v = c.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        raise ValueError(f"{key} must be a number, got {v!r}")
+    return float(v)
+
+
+def _number_list(c: dict, key: str) -> list[float] | None:
+    """``c[key]`` as a list of floats (``None`` stays ``None``); one-line error otherwise."""
+    v = c.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or not v or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise ValueError(f"{key} must be a non-empty list of numbers, got {v!r}")
+    return [float(x) for x in v]
+
+
+def _range_values(key: str, r) -> list[float]:
+    """``start, start + step, ... <= stop`` from ``{start, stop, step}`` or
+    ``[start, stop, step]`` (rounded to 10 digits)."""
+    import numpy as np
+
+    if isinstance(r, list) and len(r) == 3:
+        r = dict(zip(("start", "stop", "step"), r))
+    if not (isinstance(r, dict) and set(r) == {"start", "stop", "step"} and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in r.values())):
+        raise ValueError(f"{key} must be [start, stop, step] or {{start, stop, step}} (numbers), "
+                         f"got {r!r}")
+    start, stop, step = float(r["start"]), float(r["stop"]), float(r["step"])
+    if not (step > 0 and stop >= start and np.isfinite(start) and np.isfinite(stop)):
+        raise ValueError(f"{key}: need step > 0 and stop >= start, got {r}")
+    return [round(float(u), 10) for u in np.arange(start, stop + 0.5 * step, step)]
+
+
 def run_sweep(kwargs: dict) -> list:
     """Run a sweep from :func:`sweep_arguments`, print the table, write CSV/HDF5/PNG."""
-    from .dmft import plot_spectra, plot_sweeps, sweep
+    from .dmft import plot_spectra, plot_sweeps, sweep, sweep_mu
 
     kwargs = dict(kwargs)
     plot = kwargs.pop("plot")
-    points = sweep(**kwargs)
-    print(f"{'branch':<6} {'U':>6} {'conv':>5} {'iter':>5} {'Z':>8} {'docc':>8} "
-          f"{'-bG(b/2)':>9} {'E_kin':>8} {'time s':>7}")
+    mu_axis = "mu_values" in kwargs
+    points = sweep_mu(**kwargs) if mu_axis else sweep(**kwargs)
+    print(f"{'branch':<6} {'U':>6} {'mu':>9} {'n':>8} {'conv':>5} {'iter':>5} {'Z':>8} "
+          f"{'docc':>8} {'-bG(b/2)':>9} {'E_kin':>8} {'time s':>7}")
     for p in points:
         note = p.note() if p.retried_linear else ""
-        print(f"{p.branch:<6} {p.U:>6.3f} {str(p.converged):>5} {p.iterations:>5} {p.Z:>8.4f} "
-              f"{p.double_occupancy:>8.4f} {p.g_beta_half:>9.4f} {p.kinetic_energy:>8.4f} "
-              f"{p.wall_time:>7.2f}" + (f"  {note}" if note else ""))
+        print(f"{p.branch:<6} {p.U:>6.3f} {p.mu:>9.5f} {p.density:>8.5f} {str(p.converged):>5} "
+              f"{p.iterations:>5} {p.Z:>8.4f} {p.double_occupancy:>8.4f} {p.g_beta_half:>9.4f} "
+              f"{p.kinetic_energy:>8.4f} {p.wall_time:>7.2f}" + (f"  {note}" if note else ""))
     if any(p.retried_linear for p in points):
         print(f"(iter counts both attempts where Anderson acceleration failed within max_iter = "
               f"{kwargs['max_iter']} and the point was redone with linear mixing)")
+    if kwargs.get("density") is not None:
+        print(f"(mu found at every point for density n = {kwargs['density']:g} "
+              f"+- {kwargs['tol_density']:g})")
     out = Path(kwargs["out"])
     print(f"written  {out}  and  {out.with_suffix('.csv')}")
     bad = [p for p in points if not p.converged]
     if bad:
         print(f"NOT CONVERGED at {len(bad)} point(s): "
-              + ", ".join(f"U={p.U:g} ({p.branch})" for p in bad))
+              + ", ".join(f"mu={p.mu:g} ({p.branch})" if mu_axis else f"U={p.U:g} ({p.branch})"
+                          for p in bad))
     if plot:
+        title = f"{kwargs['lattice']['name']} lattice, beta = {kwargs['beta']:g}"
+        title += (f", U = {kwargs['U']:g}" if mu_axis else
+                  f", n = {kwargs['density']:g}" if kwargs.get("density") is not None else "")
         png = plot_sweeps([(kwargs["solver"] if isinstance(kwargs["solver"], str) else "solver",
-                            points)], out.with_suffix(".png"),
-                          title=f"{kwargs['lattice']['name']} lattice, beta = {kwargs['beta']:g}")
+                            points)], out.with_suffix(".png"), title=title,
+                          x="mu" if mu_axis else "U")
         print(f"plot     {png}")
         for branch in sorted({p.branch for p in points if p.spectrum is not None}):
             png = plot_spectra(points, out.with_name(f"{out.stem}_spectra_{branch}.png"),
-                               title=f"{kwargs['lattice']['name']} lattice, "
-                                     f"beta = {kwargs['beta']:g}", branch=branch)
+                               title=title, branch=branch, x="mu" if mu_axis else "U")
             print(f"spectra  {png}")
     return points
 

@@ -148,18 +148,22 @@ __all__ += ["DATABASE_SCHEMA", "DATABASE_SCHEMA_VERSION", "database_datasets", "
 SWEEP_SCHEMA = "mldmft.dmft_sweep"
 SWEEP_SCHEMA_VERSION = 1
 
-_SWEEP_DOC = """DMFT sweep, schema ``mldmft.dmft_sweep`` version 1 (one group per (U, branch), in sweep
-order; a CSV with the scalars is written next to it):
+_SWEEP_DOC = """DMFT sweep, schema ``mldmft.dmft_sweep`` version 1 (one group per (U, branch), or
+per (mu, branch) for a sweep in mu, in sweep order; a CSV with the scalars is written next to it):
 
     /                      attrs: schema, schema_version, package_version, created, n_points,
                                   plan (JSON: what decides the points, compared on resume:
                                   solver, solver_options, guard, beta, lattice, D, mu, U_values,
-                                  direction, n_iw, tol, max_iter, mixing, accel),
+                                  direction, n_iw, tol, max_iter, mixing, accel; at fixed
+                                  density also density, tol_density (then mu = "from
+                                  density"); a sweep in mu has U and mu_values instead of
+                                  U_values and mu),
                                   meta (JSON: the plan plus extra metadata, e.g. the config)
     /points/<k>            attrs: U, branch ('up'|'down'), converged, iterations, residual, Z,
                                   double_occupancy, density, g_beta_half (-beta G(beta/2)),
                                   kinetic_energy (D, per site, both spins), wall_time (s),
-                                  fallbacks, beta, mu, D, retried_linear (Anderson failed,
+                                  fallbacks, beta, mu (the one used; at fixed density the
+                                  one found), D, retried_linear (Anderson failed,
                                   redone with linear mixing; iterations counts both)
     /points/<k>/g_iw       complex128 [n_iw]   local G(i w_n)                      (1/D)
     /points/<k>/sigma_iw   complex128 [n_iw]   Sigma(i w_n)                        (D)

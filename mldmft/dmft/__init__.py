@@ -1,5 +1,5 @@
-"""DMFT on any lattice with any registered impurity solver; sweeps in U with hysteresis;
-real-frequency spectra."""
+"""DMFT on any lattice with any registered impurity solver, at fixed mu or fixed density; sweeps
+in U or mu with hysteresis; real-frequency spectra."""
 
 from .io import load_sweep, load_sweep_csv, save_sweep, write_csv
 from .lattice import (BetheLattice, CubicLattice, HypercubicLattice, Lattice, SquareLattice,
@@ -8,11 +8,11 @@ from .loop import DMFTOptions, DMFTPoint, solve_point
 from .plots import plot_spectra, plot_sweeps
 from .spectra import Spectrum, point_spectrum, result_spectrum
 from .steps import ed_refit_step, guarded_step, make_step
-from .sweep import insulator_seed, metal_seed, sweep
+from .sweep import insulator_seed, metal_seed, sweep, sweep_mu
 
 __all__ = ["BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
            "TabulatedLattice", "Lattice", "available_lattices", "get_lattice", "register_lattice",
-           "DMFTOptions", "DMFTPoint", "solve_point", "sweep", "metal_seed",
+           "DMFTOptions", "DMFTPoint", "solve_point", "sweep", "sweep_mu", "metal_seed",
            "insulator_seed", "make_step", "ed_refit_step", "guarded_step", "save_sweep",
            "load_sweep", "load_sweep_csv", "write_csv", "plot_sweeps", "plot_spectra",
            "Spectrum", "point_spectrum", "result_spectrum"]

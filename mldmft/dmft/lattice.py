@@ -48,9 +48,9 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
-from solvers import bethe_g_iw, matsubara_freqs
+from solvers import bethe_g_iw, density_from_g_iw, matsubara_freqs
 
 __all__ = ["Lattice", "BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
            "TabulatedLattice", "register_lattice", "get_lattice", "available_lattices",
@@ -155,9 +155,63 @@ class Lattice(ABC):
         """New hybridisation and local ``G`` from the impurity ``G`` and the ``Delta`` that
         produced it: ``zeta = Delta + 1/G_imp``, ``G_loc = hilbert(zeta)``,
         ``Delta_new = zeta - 1/G_loc``."""
-        zeta = np.asarray(delta_iw) + 1.0 / np.asarray(g_imp_iw)
+        return self.delta_from_zeta(np.asarray(delta_iw) + 1.0 / np.asarray(g_imp_iw))
+
+    def delta_from_zeta(self, zeta_iw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(Delta, G_loc)`` with ``G_loc = hilbert(zeta)`` and ``Delta = zeta - 1/G_loc``,
+        ``zeta = i w_n + mu - Sigma`` (the cavity field of the lattice at this ``mu``)."""
+        zeta = np.asarray(zeta_iw, dtype=complex)
         g_loc = self.hilbert(zeta)
         return zeta - 1.0 / g_loc, g_loc
+
+    def local_density(self, zeta_iw: np.ndarray, beta: float) -> float:
+        """Filling, both spins, of ``G_loc = hilbert(zeta)``: ``n = 2 (1/beta) sum_{n in Z}
+        G_loc(i w_n) e^{i w_n 0+}`` with the exact ``1/(i w_n)`` tail and the next moments
+        fitted (:func:`solvers.density_from_g_iw`)."""
+        return 2.0 * density_from_g_iw(self.hilbert(np.asarray(zeta_iw, dtype=complex)), beta)
+
+    def chemical_potential(self, density: float, beta: float, sigma_iw: np.ndarray,
+                           mu_guess: float = 0.0, xtol: float = 1e-10) -> float:
+        """The ``mu`` at which the lattice holds ``density`` electrons per site (both spins) at
+        a fixed self-energy: ``local_density(i w_n + mu - Sigma(i w_n)) = density``.
+
+        ``n(mu)`` rises from 0 to 2; the root is bracketed by steps from ``mu_guess`` that double
+        until the sign changes, then found by Brent's method (``scipy.optimize.brentq``; R. P.
+        Brent, Algorithms for Minimization without Derivatives, 1973) to ``xtol`` (units D).
+        ``Sigma = 0`` gives the non-interacting chemical potential.
+        """
+        if not (0.0 < density < 2.0):
+            raise ValueError(f"density must lie in (0, 2), got {density}")
+        sigma = np.asarray(sigma_iw, dtype=complex)
+        base = 1j * matsubara_freqs(beta, sigma.size) - sigma
+
+        def excess(mu: float) -> float:
+            return self.local_density(base + mu, beta) - density
+
+        lo = hi = float(mu_guess)
+        f_lo = f_hi = excess(lo)
+        step = 0.05 * self.D
+        for _ in range(60):
+            if f_lo <= 0.0 <= f_hi:
+                break
+            if f_hi < 0.0:
+                lo, f_lo = hi, f_hi
+                hi += step
+                f_hi = excess(hi)
+            else:
+                hi, f_hi = lo, f_lo
+                lo -= step
+                f_lo = excess(lo)
+            step *= 2.0
+        else:
+            raise RuntimeError(f"{self.name}: no chemical potential gives density {density} "
+                               f"(n = {f_lo + density:.6g} .. {f_hi + density:.6g} at mu = "
+                               f"{lo:.4g} .. {hi:.4g})")
+        if f_lo == 0.0:
+            return lo
+        if f_hi == 0.0:
+            return hi
+        return float(optimize.brentq(excess, lo, hi, xtol=xtol))
 
     def g0_iw(self, beta: float, n_iw: int, mu: float = 0.0) -> np.ndarray:
         """Non-interacting local ``G(i w_n) = hilbert(i w_n + mu)``."""
@@ -194,8 +248,6 @@ class Lattice(ABC):
         """Non-interacting filling, both spins: ``2 int rho(e) f(e - mu) de`` (Matsubara sum of
         ``hilbert(i w_n + mu)`` with the exact ``1/(i w_n)`` and ``(mu - m_1)/(i w_n)^2``
         tails)."""
-        from solvers import density_from_g_iw
-
         n_iw = max(2048, int(20 * beta))
         g = self.g0_iw(beta, n_iw, mu)
         m2 = self.second_moment - 2 * mu * self.first_moment + mu * mu
@@ -248,6 +300,12 @@ class BetheLattice(Lattice):
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The closed form ``Delta_new = t^2 G_imp`` (``G_loc = G_imp``)."""
         return self.delta_iw(g_imp_iw), np.asarray(g_imp_iw)
+
+    def delta_from_zeta(self, zeta_iw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(t^2 G_loc, G_loc)``, ``G_loc = hilbert(zeta)`` (equal to ``zeta - 1/G_loc`` for
+        the semicircle, without its cancellation at high frequency)."""
+        g_loc = self.hilbert(zeta_iw)
+        return self.delta_iw(g_loc), g_loc
 
     def g0_iw(self, beta: float, n_iw: int, mu: float = 0.0) -> np.ndarray:
         """Non-interacting local Green's function (semicircle) at chemical potential ``mu``."""

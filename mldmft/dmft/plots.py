@@ -1,4 +1,5 @@
-"""Mott-transition plots: Z, double occupancy and -beta G(beta/2) against U, up/down branches."""
+"""Mott-transition plots: Z, double occupancy and -beta G(beta/2) against U (or, for sweeps in
+mu, also the density against mu), up/down branches."""
 
 from __future__ import annotations
 
@@ -14,19 +15,28 @@ __all__ = ["plot_sweeps"]
 _MARK = {"up": ">", "down": "<"}
 
 
+_PANELS = {"Z": "quasiparticle weight Z", "double_occupancy": "double occupancy",
+           "g_beta_half": r"$-\beta G(\beta/2)$", "density": "density n"}
+
+
 def plot_sweeps(runs: Sequence[tuple[str, Sequence[DMFTPoint]]], path: str | Path,
-                title: str = "") -> Path:
+                title: str = "", x: str = "U") -> Path:
     """One figure, three panels (Z, double occupancy, -beta G(beta/2) vs U); each run is a
     ``(label, points)`` pair; up branches with ``>`` markers, down with ``<``; non-converged
-    points drawn hollow."""
+    points drawn hollow. ``x="mu"`` (sweeps in mu): against mu, with the density as a fourth
+    panel in front."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if x not in ("U", "mu"):
+        raise ValueError(f"x must be 'U' or 'mu', got {x!r}")
+    keys = ("Z", "double_occupancy", "g_beta_half") if x == "U" else (
+        "density", "Z", "double_occupancy", "g_beta_half")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, len(keys), figsize=(14 if x == "U" else 18, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, points) in enumerate(runs):
         c = colors[i % len(colors)]
@@ -34,20 +44,19 @@ def plot_sweeps(runs: Sequence[tuple[str, Sequence[DMFTPoint]]], path: str | Pat
             pts = [p for p in points if p.branch == branch]
             if not pts:
                 continue
-            U = np.array([p.U for p in pts])
-            order = np.argsort(U)
-            for ax, key in zip(axes, ("Z", "double_occupancy", "g_beta_half")):
+            xs = np.array([getattr(p, x) for p in pts])
+            order = np.argsort(xs)
+            for ax, key in zip(axes, keys):
                 y = np.array([getattr(p, key) for p in pts])[order]
                 ok = np.array([p.converged for p in pts])[order]
-                ax.plot(U[order], y, "-", color=c, alpha=0.6,
-                        label=f"{label} ({branch})" if key == "Z" else None)
-                ax.plot(U[order][ok], y[ok], _MARK[branch], color=c, ms=5)
+                ax.plot(xs[order], y, "-", color=c, alpha=0.6,
+                        label=f"{label} ({branch})" if key == keys[0] else None)
+                ax.plot(xs[order][ok], y[ok], _MARK[branch], color=c, ms=5)
                 if np.any(~ok):
-                    ax.plot(U[order][~ok], y[~ok], _MARK[branch], color=c, mfc="none", ms=7)
-    for ax, lab in zip(axes, ("quasiparticle weight Z", "double occupancy",
-                              r"$-\beta G(\beta/2)$")):
-        ax.set_xlabel("U / D")
-        ax.set_ylabel(lab)
+                    ax.plot(xs[order][~ok], y[~ok], _MARK[branch], color=c, mfc="none", ms=7)
+    for ax, key in zip(axes, keys):
+        ax.set_xlabel("U / D" if x == "U" else "mu / D")
+        ax.set_ylabel(_PANELS[key])
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
@@ -58,9 +67,10 @@ def plot_sweeps(runs: Sequence[tuple[str, Sequence[DMFTPoint]]], path: str | Pat
 
 
 def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
-                 branch: str | None = None) -> Path:
+                 branch: str | None = None, x: str = "U") -> Path:
     """``A(w)`` of every point that holds a spectrum: curves offset by U (left) and a U-omega
-    colour map (right), one branch (default: the first one present)."""
+    colour map (right), one branch (default: the first one present); ``x="mu"``: by mu (sweeps
+    in mu)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,7 +80,7 @@ def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
     if not pts:
         raise ValueError("no point holds a spectrum (run the sweep with spectra=...)")
     branch = branch or pts[0].branch
-    pts = sorted((p for p in pts if p.branch == branch), key=lambda p: p.U)
+    pts = sorted((p for p in pts if p.branch == branch), key=lambda p: getattr(p, x))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, (ax, axm) = plt.subplots(1, 2, figsize=(12, 5))
@@ -79,12 +89,12 @@ def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
     cmap = plt.get_cmap("viridis")
     for i, p in enumerate(pts):
         ax.plot(p.spectrum.omega, p.spectrum.a_w + i * step,
-                color=cmap(i / max(1, len(pts) - 1)), label=f"U = {p.U:g}")
+                color=cmap(i / max(1, len(pts) - 1)), label=f"{x} = {getattr(p, x):g}")
     ax.set_xlabel(r"$\omega / D$")
-    ax.set_ylabel(r"$A(\omega)$ (curves offset with U)")
+    ax.set_ylabel(rf"$A(\omega)$ (curves offset with {x})")
     ax.legend(fontsize=7, ncol=2)
     omega = pts[0].spectrum.omega
-    U = np.array([p.U for p in pts])
+    U = np.array([getattr(p, x) for p in pts])
     grid = np.array([np.interp(omega, p.spectrum.omega, p.spectrum.a_w) for p in pts])
     if len(pts) > 1:
         mesh = axm.pcolormesh(omega, U, grid, shading="nearest", cmap="magma")
@@ -92,7 +102,7 @@ def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
     else:
         axm.plot(omega, grid[0])
     axm.set_xlabel(r"$\omega / D$")
-    axm.set_ylabel("U / D")
+    axm.set_ylabel(f"{x} / D")
     m = pts[0].spectrum
     ax.set_title(f"{branch} branch, {m.method}"
                  + (f", eta = {m.params['eta']:g}" if "eta" in m.params else ""))

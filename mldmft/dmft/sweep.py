@@ -1,14 +1,19 @@
-"""Sweeps in U: trace the Mott transition with up and down branches (hysteresis).
+"""Sweeps in U (Mott transition) or in mu (doping-driven transition) with up and down branches.
 
-``sweep(solver, beta, U_values, direction)`` is the one function behind ``dmft_loop.py`` and
-``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`). The up branch starts from the metal
-(the non-interacting lattice) at the smallest U, the down branch from an insulating seed at the
-largest U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every
-further U starts from the previous converged hybridisation. With ``out`` given, every finished
-point is saved at once (atomically) and a rerun of the same sweep (same plan: solver, options,
-beta, lattice, mu, U values, direction, loop settings) resumes after the last saved point; a
-file holding another sweep is refused, naming what differs. While it runs, the sweep holds the
-lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes the
+``sweep(solver, beta, U_values, direction)`` (at fixed ``mu``, half filling, or fixed
+``density``) and ``sweep_mu(solver, beta, U, mu_values, direction)`` are the functions behind
+``dmft_loop.py`` and ``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`); both run the
+same machinery along one parameter axis. The up branch starts from the metal (the
+non-interacting lattice) at the smallest U, the down branch from an insulating seed at the largest
+U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every further U starts from the previous
+converged hybridisation (and, at fixed density, from its ``mu``). A sweep in ``mu`` seeds the
+same way: up from the metal at the smallest ``mu``, down from the insulator at the largest (for a
+range ending at ``mu = U/2``, hole doping, the down branch follows the Mott insulator into the
+doped region, the up branch the doped metal towards it). With ``out`` given, every finished point
+is saved at once (atomically) and a rerun of the same sweep (same plan: solver, options, beta,
+lattice, mu or density, U or mu values, direction, loop settings) resumes after the last saved
+point; a file holding another sweep is refused, naming what differs. While it runs, the sweep
+holds the lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes the
 temporary files a killed run left behind.
 """
 
@@ -27,11 +32,11 @@ from solvers import SolverResult
 from ..h5util import remove_tmp_litter, run_lock
 from .io import load_sweep, save_sweep
 from .lattice import BetheLattice, Lattice, get_lattice
-from .loop import DMFTOptions, DMFTPoint, IterationCallback, solve_point
+from .loop import DMFTOptions, DMFTPoint, IterationCallback, check_density_args, solve_point
 from .spectra import point_spectrum, real_mesh
 from .steps import guarded_step, make_step
 
-__all__ = ["sweep", "metal_seed", "insulator_seed"]
+__all__ = ["sweep", "sweep_mu", "metal_seed", "insulator_seed"]
 
 
 def metal_seed(lattice: Lattice, beta: float, n_iw: int) -> np.ndarray:
@@ -47,6 +52,7 @@ def insulator_seed(lattice: Lattice, beta: float, n_iw: int, U: float) -> np.nda
 
 def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequence[float],
           direction: str = "up", *, D: float = 1.0, mu: float | None = None,
+          density: float | None = None, tol_density: float = 1e-4,
           solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
           max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
           guard: dict[str, Any] | None = None, out: str | Path | None = None,
@@ -64,6 +70,11 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         direction: ``"up"``, ``"down"`` or ``"both"`` (up, then down).
         D: Bethe half bandwidth (used when ``lattice`` is not given).
         mu: chemical potential (default ``U/2``: half filling, with particle-hole symmetrisation).
+        density: fixed filling ``n`` in ``(0, 2)`` (electrons per site) instead of ``mu``: the
+            loop finds ``mu`` at every point (:mod:`mldmft.dmft.loop`), warm-started from the
+            previous point of the branch; each point stores the ``mu`` found. Excludes ``mu``.
+        tol_density: at fixed density, a point converges only when also
+            ``|n - density| < tol_density``.
         solver_options: passed to the solver.
         n_iw, tol, max_iter, mixing, accel: loop options (:class:`DMFTOptions`).
         guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
@@ -85,13 +96,79 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
     Returns:
         One :class:`DMFTPoint` per ``(U, branch)``, in sweep order.
     """
+    check_density_args(mu, density)
+    U_values = _check_values("U_values", U_values, nonnegative=True)
+    if density is not None:
+        mu_plan: Any = "from density"
+    else:
+        mu_plan = "U/2" if mu is None else float(mu)
+    axis = {"U_values": sorted(U_values), "mu": mu_plan}
+    if density is not None:
+        axis.update(density=float(density), tol_density=float(tol_density))
+    return _sweep(solver, beta, "U", U_values, direction, axis, fixed_U=None, mu=mu,
+                  density=density, tol_density=tol_density, D=D, solver_options=solver_options,
+                  n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel, guard=guard,
+                  out=out, progress=progress, metadata=metadata, lattice=lattice,
+                  spectra=spectra)
+
+
+def sweep_mu(solver: str | Callable[..., SolverResult], beta: float, U: float,
+             mu_values: Sequence[float], direction: str = "up", **options: Any
+             ) -> list[DMFTPoint]:
+    """DMFT at fixed ``U`` for every chemical potential in ``mu_values`` (the doping-driven
+    transition), along the requested branch(es): ``"up"`` in increasing ``mu`` from the metal
+    (the free lattice), ``"down"`` in decreasing ``mu`` from the half-filled insulating seed,
+    ``"both"``; every further ``mu`` starts from the previous converged hybridisation. For a
+    range ``[mu_lo, U/2]`` (hole doping) the down branch follows the Mott insulator into the
+    doped region and the up branch the doped metal towards half filling. Nothing is symmetrised
+    except at ``mu = U/2`` on a particle-hole symmetric lattice. Each point stores its
+    ``density``.
+
+    ``options``: every keyword of :func:`sweep` except ``mu``, ``density`` and ``tol_density``
+    (``D``, ``solver_options``, loop options, ``guard``, ``out``, ``progress``, ``metadata``,
+    ``lattice``, ``spectra``). The plan stored in ``out`` holds ``U`` and ``mu_values``.
+
+    Returns:
+        One :class:`DMFTPoint` per ``(mu, branch)``, in sweep order.
+    """
+    bad = sorted({"mu", "density", "tol_density", "U_values"} & set(options))
+    if bad:
+        raise ValueError(f"sweep_mu sweeps mu at fixed U; it takes no {', '.join(bad)}")
+    if not (np.isfinite(U) and U >= 0):
+        raise ValueError(f"U must be finite and >= 0, got {U}")
+    mu_values = _check_values("mu_values", mu_values, nonnegative=False)
+    axis = {"U": float(U), "mu_values": sorted(mu_values)}
+    return _sweep(solver, beta, "mu", mu_values, direction, axis, fixed_U=float(U), **options)
+
+
+def _check_values(name: str, values: Sequence[float], nonnegative: bool) -> list[float]:
+    """The sweep axis as floats; one-line ``ValueError`` for an empty, non-finite or negative
+    (``nonnegative``) list."""
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}") from None
+    if not out:
+        raise ValueError(f"{name} is empty")
+    if any(not np.isfinite(v) or (nonnegative and v < 0) for v in out):
+        raise ValueError(f"{name} must be finite{' and >= 0' if nonnegative else ''}, got {out}")
+    return out
+
+
+def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
+           values: list[float], direction: str, axis_plan: dict[str, Any], *,
+           fixed_U: float | None, mu: float | None = None, density: float | None = None,
+           tol_density: float = 1e-4, D: float = 1.0,
+           solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
+           max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
+           guard: dict[str, Any] | None = None, out: str | Path | None = None,
+           progress: bool = False, metadata: dict[str, Any] | None = None,
+           lattice: str | Lattice | dict[str, Any] | None = None,
+           spectra: dict[str, Any] | None = None) -> list[DMFTPoint]:
+    """The sweep along ``axis`` (``"U"``: ``values`` are U; ``"mu"``: ``values`` are mu at
+    ``fixed_U``); ``axis_plan``: the plan entries that name the axis and the filling."""
     if direction not in ("up", "down", "both"):
         raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
-    U_values = [float(u) for u in U_values]
-    if not U_values:
-        raise ValueError("U_values is empty")
-    if any(not np.isfinite(u) or u < 0 for u in U_values):
-        raise ValueError(f"U_values must be finite and >= 0, got {U_values}")
     if not np.isfinite(beta) or beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
     lattice = BetheLattice(D) if lattice is None else get_lattice(lattice)
@@ -99,20 +176,22 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
     if spec_opts.get("method", "auto") == "auto":  # ED poles only when every iteration was ED
         spec_opts["method"] = "ed_poles" if solver == "ed" and not guard else "maxent"
     omega = real_mesh(float(spec_opts.pop("omega_max", 4.0)), int(spec_opts.pop("n_omega", 801)))
-    options = DMFTOptions(n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel)
+    options = DMFTOptions(n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel,
+                          tol_density=tol_density)
     solver_options = dict(solver_options or {})
     step = make_step(solver, n_iw, solver_options)
     if guard:
         fb = make_step(guard.get("fallback", "ed"), n_iw, dict(guard.get("fallback_options", {})))
         step = guarded_step(step, fb, float(guard.get("threshold", 1e-3)))
     branches = ["up", "down"] if direction == "both" else [direction]
-    schedule = [(b, u) for b in branches
-                for u in (sorted(U_values) if b == "up" else sorted(U_values, reverse=True))]
+    order = [(b, v) for b in branches
+             for v in (sorted(values) if b == "up" else sorted(values, reverse=True))]
+    # (branch, U, mu): mu None = U/2 or found from the density
+    schedule = [(b, v, mu) if axis == "U" else (b, fixed_U, v) for b, v in order]
     name = solver if isinstance(solver, str) else getattr(solver, "__name__", "callable")
     # everything that decides the points (compared on resume; numbers normalised so 50 == 50.0)
     plan = {"solver": name, "beta": float(beta), "lattice": lattice.params(), "D": float(lattice.D),
-            "mu": "U/2" if mu is None else float(mu), "U_values": sorted(U_values),
-            "direction": direction, "n_iw": int(n_iw), "tol": float(tol),
+            **axis_plan, "direction": direction, "n_iw": int(n_iw), "tol": float(tol),
             "max_iter": int(max_iter), "mixing": float(mixing), "accel": accel,
             "solver_options": solver_options, "guard": guard or {}}
     if spectra is not None:
@@ -127,24 +206,26 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
             remove_tmp_litter(Path(out).with_suffix(".csv"))
             if Path(out).exists():
                 done = load_sweep(out, expect=plan)
-                if [(p.branch, p.U) for p in done] != schedule[:len(done)]:
-                    raise ValueError(f"{out}: its points do not follow the plan's U order; "
+                key = [(p.branch, p.U if axis == "U" else p.mu) for p in done]
+                if key != order[:len(done)]:
+                    raise ValueError(f"{out}: its points do not follow the plan's {axis} order; "
                                      "choose another output file or delete it")
         spectrum = None
         if spectra is not None:
             def spectrum(point: DMFTPoint, state: dict) -> Any:
                 return point_spectrum(point, lattice, state, omega=omega, **spec_opts)
-        return _run(step, schedule, done, lattice, beta, n_iw, mu, options, out, plan, meta,
-                    progress, spectrum)
+        return _run(step, schedule, done, lattice, beta, n_iw, density, options, out, plan, meta,
+                    progress, spectrum, axis)
 
 
 #: Seconds between iteration updates of the progress bar, on a terminal (True) or in a log file.
 _POSTFIX_INTERVAL = {True: 0.5, False: 30.0}
 
 
-def _iteration_display(bar: Any, U: float, branch: str) -> IterationCallback:
+def _iteration_display(bar: Any, label: str, branch: str) -> IterationCallback:
     """Show the loop's iteration and error in the bar's postfix while a point runs (at most
-    every 0.5 s on a terminal, every 30 s in a log file)."""
+    every 0.5 s on a terminal, every 30 s in a log file); ``label`` names the point
+    (``U=2``, ``mu=0.7``)."""
     interval = _POSTFIX_INTERVAL[bool(getattr(bar.fp, "isatty", lambda: False)())]
     last = [time.monotonic()]
 
@@ -153,49 +234,53 @@ def _iteration_display(bar: Any, U: float, branch: str) -> IterationCallback:
         if now - last[0] < interval:
             return
         last[0] = now
-        bar.set_postfix_str(f"U={U:.3g} {branch}: iteration {iteration}, error {residual:.1e}"
+        bar.set_postfix_str(f"{label} {branch}: iteration {iteration}, error {residual:.1e}"
                             + (" (linear-mixing retry)" if retry else ""))
 
     return show
 
 
-def _run(step: Callable, schedule: list[tuple[str, float]], done: list[DMFTPoint],
-         lattice: Lattice, beta: float, n_iw: int, mu: float | None, options: DMFTOptions,
-         out: str | Path | None, plan: dict[str, Any], meta: dict[str, Any],
-         progress: bool, spectrum: Callable | None = None) -> list[DMFTPoint]:
-    """The sweep proper, after the plan has been checked against ``out``."""
+def _run(step: Callable, schedule: list[tuple[str, float, float | None]],
+         done: list[DMFTPoint], lattice: Lattice, beta: float, n_iw: int, density: float | None,
+         options: DMFTOptions, out: str | Path | None, plan: dict[str, Any],
+         meta: dict[str, Any], progress: bool, spectrum: Callable | None = None,
+         axis: str = "U") -> list[DMFTPoint]:
+    """The sweep proper, after the plan has been checked against ``out``; ``schedule`` holds
+    ``(branch, U, mu)`` (``mu`` None: ``U/2``, or found from ``density``)."""
     points = list(done)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(schedule), initial=len(done), unit="U", dynamic_ncols=True,
+        bar = tqdm(total=len(schedule), initial=len(done), unit="point", dynamic_ncols=True,
                    file=sys.stderr)
-    last: dict[str, np.ndarray] = {}
-    for p in done:
-        last[p.branch] = p.delta_iw
+    last: dict[str, DMFTPoint] = {p.branch: p for p in done}
     state: dict[str, Any] = {}
     try:
-        for k, (branch, U) in enumerate(schedule):
+        for k, (branch, U, mu) in enumerate(schedule):
             if k < len(done):
                 continue
             if branch in last:
-                delta0 = last[branch]
+                delta0 = last[branch].delta_iw
             elif branch == "up":
                 delta0 = metal_seed(lattice, beta, n_iw)
             else:
                 delta0 = insulator_seed(lattice, beta, n_iw, U)
-            show = _iteration_display(bar, U, branch) if bar is not None else None
+            label = f"U={U:.3g}" if axis == "U" else f"mu={mu:.4g}"
+            show = _iteration_display(bar, label, branch) if bar is not None else None
+            mu_start = last[branch].mu if density is not None and branch in last else None
             point = solve_point(step, beta, U, delta0, lattice, mu, options, branch, state,
-                                on_iteration=show)
+                                on_iteration=show, density=density, mu_start=mu_start)
             if spectrum is not None:
                 point.spectrum = spectrum(point, state)
             points.append(point)
-            last[branch] = point.delta_iw
+            last[branch] = point
             if out is not None:
                 save_sweep(out, points, meta, plan)
             if bar is not None:
-                bar.set_postfix_str(f"U={U:.3g} {branch}: Z={point.Z:.3f}, "
+                filling = (f"mu={point.mu:.4f}, n={point.density:.4f}, "
+                           if density is not None or axis == "mu" else "")
+                bar.set_postfix_str(f"{label} {branch}: {filling}Z={point.Z:.3f}, "
                                     f"{point.iterations} it, "
                                     + (point.note() or "converged"), refresh=False)
                 bar.update(1)
