@@ -225,7 +225,8 @@ def test_ml_solver_refuses_a_model_outside_the_training_range(trained):
     model = data.rows.model(_first_original_test_row(data))
     lo, hi = trained.predictor.train_range["beta"]
     hot = model.replace(beta=2 * hi)
-    with pytest.raises(ValueError, match=r"outside the training range.*beta = .*extrapolate=True"):
+    with pytest.raises(ValueError,
+                       match=r"beta = .* is outside the training range.*extrapolate=True"):
         solve("ml", hot, checkpoint=trained.checkpoint)
     strong = model.replace(U=10.0)
     with pytest.raises(ValueError, match="U = 10"):
