@@ -5,7 +5,7 @@ Hydra composes ``configs/train.yaml`` (groups ``data``, ``model``, ``trainer``);
 the composed config into a typed :class:`mldmft.ml.config.TrainConfig` -- the only place below the
 command line where a Hydra object is seen -- and runs :func:`mldmft.ml.training.run_training`::
 
-    python train.py data.path=data/aim_db.h5                      # talk MLP over IPT
+    python train.py data.path=data/aim_db.h5                      # small MLP over IPT
     python train.py data.path=data/aim_db.h5 model=resmlp data=collective
     python train.py data.path=data/aim_db.h5 model=krr
     python train.py -m data.path=data/aim_db.h5 model.hidden=32,64   # a sweep

@@ -1,4 +1,4 @@
-"""Benchmark of network-DMFT against ED-DMFT (issue 6), in one process.
+"""Benchmark of network-DMFT against ED-DMFT, in one process.
 
 1. Time per converged U point: ED-DMFT (Nb = 8, bath refitted every iteration) and network-DMFT
    (the shipped demo network) on the same points (``--ed-points``, up branch, warm-started in

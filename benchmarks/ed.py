@@ -1,4 +1,4 @@
-"""Benchmark of the finite-temperature ED solver (issue 2).
+"""Benchmark of the finite-temperature ED solver.
 
 Times the Nb = 8 literature model (U = 2, half filling, bath +-0.1, +-0.4, +-0.9, +-1.5,
 V = sqrt(0.25/8)) at beta = 10, 20, 30, 50, 100, a random Bethe-like Nb = 8 model of the AIM

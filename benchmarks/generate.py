@@ -1,4 +1,4 @@
-"""Benchmark of AIM database generation (issue 4).
+"""Benchmark of AIM database generation.
 
 Generates ``--samples`` (default 200) samples of the standard recipe — exactly
 ``configs/generate.yaml``: ED Nb = 8 target at mixed beta, plus IPT, Hubbard-I, NCA and ED with

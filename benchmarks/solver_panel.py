@@ -1,4 +1,4 @@
-"""Accuracy panel of the cheap impurity solvers against exact ED with Nb = 8 (issue 3).
+"""Accuracy panel of the cheap impurity solvers against exact ED with Nb = 8.
 
 Panel: U in {1, 2, 3, 4}, beta in {10, 50}; half filling (eps_d = -U/2) and off it
 (eps_d = -U/2 + 0.5, i.e. the level raised by 0.5 D: density below 1); bath: the 8-site

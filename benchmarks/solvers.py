@@ -1,4 +1,4 @@
-"""Per-solve wall times of the cheap impurity solvers (issue 3).
+"""Per-solve wall times of the cheap impurity solvers.
 
 Models: U = 2, beta = 50, half filling (eps_d = -U/2 = -1) and off it (eps_d = -0.6), with two
 Bethe-like baths of the same total weight sum_k V_k^2 = 1/4:
@@ -11,7 +11,7 @@ Solvers with their default options: ``ipt``, ``hubbard_i``, ``nca`` and ``ed_fit
 ``n_bath=3``. ``ed_fit`` always fits here (the continuous Delta, and the 8-site bath has more
 sites than 3), so its time includes the bath fit. Each solve is timed with ``time.perf_counter``
 around ``solve(name, model)`` after one untimed warm-up solve (imports, cached Legendre
-matrices); the table gives the median and the minimum over the repeats, the aim of issue 3 and
+matrices); the table gives the median and the minimum over the repeats, the aim (below) and
 the ratio median/aim (<= 1: the aim is met). Aims per solve: IPT <= 10 ms, Hubbard-I <= 1 ms,
 NCA <= 200 ms, ed_fit(3) <= 50 ms including the fit.
 

@@ -1,11 +1,11 @@
-"""Benchmark of the correction networks (issue 5): held-out improvement over the cheap solvers.
+"""Benchmark of the correction networks: held-out improvement over the cheap solvers.
 
-Trains each model config (default: ``talk_mlp``, ``resmlp``, ``ensemble`` and the ``krr``
+Trains each model config (default: ``mlp_small``, ``resmlp``, ``ensemble`` and the ``krr``
 baseline) on one database through exactly the code path of ``train.py`` (same Hydra configs,
 same splits: the test set is the same for every model), and prints for each
 
 * the test-set MSE of ``G(tau)`` (uniform grid of 201 points) and the improvement factor over the
-  best single cheap solver of the database (the issue's aim: >= 10x on the >= 10,000-sample ED
+  best single cheap solver of the database (the project's aim: >= 10x on the >= 10,000-sample ED
   Nb = 8 database at beta >= 20) and over the base solver;
 * the validation MSE (what selected the model), the errors of Z (mean, median and the fraction
   of rows with an acausal ``Im Sigma(i w_0) > 0``) and of the density;
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("database", help="AIM database (mldmft generate)")
     parser.add_argument("--max-samples", type=int, default=None,
                         help="use only the first N samples (groups) of the database")
-    parser.add_argument("--models", nargs="+", default=["talk_mlp", "resmlp", "ensemble", "krr"])
+    parser.add_argument("--models", nargs="+", default=["mlp_small", "resmlp", "ensemble", "krr"])
     parser.add_argument("--data", default="single", help="data config (single, collective, sigma)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
     parser.add_argument("--threads", type=int, default=1,

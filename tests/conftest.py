@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 
 from solvers import AndersonModel  # noqa: E402
 
-# Literature model (issue 2): Nb = 8, U = 2, half filling, V = sqrt(0.25/8).
+# Literature model (mldmft/examples/literature_nb8.yaml): Nb = 8, U = 2, half filling, V = sqrt(0.25/8).
 LIT_BATH_EPS = [-1.5, -0.9, -0.4, -0.1, 0.1, 0.4, 0.9, 1.5]
 LIT_BATH_V = [float(np.sqrt(0.25 / 8))] * 8
 

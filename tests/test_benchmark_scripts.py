@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark scripts (issue 3): they run, write what they promise, and the
+"""Smoke tests of the benchmark scripts: they run, write what they promise, and the
 ED reference cache of the solver panel is reused. Small models only (a few seconds in all)."""
 
 from __future__ import annotations

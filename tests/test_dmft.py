@@ -62,7 +62,7 @@ def test_ipt_mott_hysteresis_beta_100(ipt_hysteresis):
 
 def test_ed_dmft_reference_point():
     """ED-DMFT, Nb = 8, beta = 100, U = 2: Im Sigma(i w_0) = -0.0877 (CT-HYB and the Fortran
-    Lanczos ED agree on this value; project issue 6). Required: within 2 %."""
+    Lanczos ED agree on this value). Required: within 2 %."""
     pts = sweep("ed", 100.0, [2.0], "up", tol=1e-5, max_iter=40)
     assert pts[0].converged
     assert pts[0].sigma_iw[0].imag == pytest.approx(-0.0877, rel=0.02)

@@ -242,8 +242,7 @@ def test_filtered_solver_finds_every_state_of_a_sector():
 # ---------------------------------------------------------------- literature reference
 def test_literature_ground_state_double_occupancy(literature_model):
     """Nb = 8, U = 2, half filling, bath +-0.1, +-0.4, +-0.9, +-1.5, V = sqrt(0.25/8): the
-    established Fortran Lanczos ED gives double occupancy 0.0827152 in its ground state
-    (project issue 2)."""
+    established Fortran Lanczos ED gives double occupancy 0.0827152 in its ground state."""
     res = solve("ed", literature_model, ground_state_only=True)
     assert res.double_occupancy == pytest.approx(0.0827152, abs=1e-6)
     assert res.density == pytest.approx(1.0, abs=1e-10)

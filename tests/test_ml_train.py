@@ -85,7 +85,7 @@ def test_tiny_database_trains_below_the_base_solver(trained):
     assert model < base
     assert test["model"]["mse_g_l"] < test["base"]["mse_g_l"]
     assert test["best_cheap"] == "ipt"   # so the model also beats the best single cheap solver
-    # everything the issue asks for is written
+    # every promised output is written
     out = trained.out_dir
     written = json.loads((out / "metrics.json").read_text())
     assert written["test"]["improvement"] == test["improvement"]
@@ -114,11 +114,11 @@ def test_predictions_obey_the_sum_rule(trained):
 
 
 @pytest.mark.parametrize("overrides", [
-    ["model=talk_mlp"], ["model=resmlp"], ["model=ensemble", "model.n_members=3"],
+    ["model=mlp_small"], ["model=resmlp"], ["model=ensemble", "model.n_members=3"],
     ["model=krr", "model.alphas=[1e-4]", "model.gammas=[0.3]"],
-    ["model=talk_mlp", "data=sigma", "constraints.particle_hole=true"],
+    ["model=mlp_small", "data=sigma", "constraints.particle_hole=true"],
     ["model=resmlp", "model.iw_loss_weight=2.0"],
-], ids=["talk_mlp", "resmlp", "ensemble", "krr", "sigma_ph", "iw_loss"])
+], ids=["mlp_small", "resmlp", "ensemble", "krr", "sigma_ph", "iw_loss"])
 def test_each_model_config_runs(tiny_db, tmp_path, overrides):
     cfg = compose(tiny_db, "trainer.fast_dev_run=true", "metrics.plots=false", *overrides)
     result = run_training(cfg, tmp_path, log=lambda s: None)
@@ -285,7 +285,7 @@ def test_failed_and_unconverged_rows_are_dropped_and_counted(tiny_db, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(tiny_db, tmp_path):
-    cfg = compose(tiny_db, "model=talk_mlp", "trainer.max_epochs=2")
+    cfg = compose(tiny_db, "model=mlp_small", "trainer.max_epochs=2")
     data = prepare_data(cfg.data)
     poisoned = dataclasses.replace(data, targets=data.targets * np.nan)
     with pytest.raises(ValueError, match="training loss is nan"):

@@ -10,7 +10,7 @@ mapping ``{"loguniform": [lo, hi]}`` (``log x`` uniform, ``lo > 0``), or a mappi
 
 Recipes:
 
-* :class:`BetheRandomBath` — the Bethe-like random baths of the ML-DMFT talk: half bandwidth ``D``
+* :class:`BetheRandomBath` — Bethe-like random baths: half bandwidth ``D``
   from a spec, ``V_k`` drawn uniform and rescaled so ``sum_k V_k^2 = D^2/4`` (the Bethe value
   ``t^2``), bath energies drawn uniform and stretched about their centre so that
   ``(max - min)/(2D) = 1``; ``U``, ``eps_d`` (or half filling: ``eps_d = -U/2`` with a mirror-

@@ -3,7 +3,7 @@
 Every network maps standardised features ``x`` ``[batch, n_in]`` to standardised targets and
 returns ``[members, batch, n_out]`` (``members = 1`` for a single network):
 
-* :class:`MLP` -- fully connected; the talk's network is ``MLP(hidden=51, depth=2, tanh)``.
+* :class:`MLP` -- fully connected; ``configs/model/mlp_small.yaml`` is ``MLP(hidden=51, depth=2, tanh)``.
 * :class:`ResMLP` -- input projection, ``depth`` pre-norm residual blocks
   ``h <- h + W2 act(W1 LayerNorm(h))`` (inner width ``2 hidden``), output projection. The last
   layer of every block starts at zero, so the untrained network is a shallow map and depth

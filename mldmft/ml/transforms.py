@@ -4,7 +4,7 @@ A :class:`FittedTransform` maps encoded values ``v`` (features or targets) to ne
 
     z = T((v - mean) / std)
 
-with ``T`` one of the talk's transforms
+with ``T`` one of three element-wise transforms
 
 * ``T0``: ``T(u) = u``                      inverse ``u = z``
 * ``T1``: ``T(u) = tanh(u)``                inverse ``u = artanh(z)``
