@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the database does not give the checkpoint's encoding")
     rows, test = data.rows, data.splits.test
     batch = rows.batch.take(test)
+    if predictor.constraints.exact_base_scale > 0:
+        from dataclasses import replace
+
+        from mldmft.ml.data import base_fit_residuals
+
+        batch = replace(batch, fit_residual=base_fit_residuals(rows, data.spec, test))
     t0 = time.perf_counter()
     pred = predictor.predict(batch)
     t_pred = time.perf_counter() - t0

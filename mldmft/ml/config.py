@@ -286,11 +286,16 @@ class ConstraintConfig:
         causal: move acausal predictions (``Im Sigma(i w_n) > 0`` or ``G(tau) > 0``) toward the
             base solver's causal result until they are causal
             (:func:`mldmft.ml.constraints.project_causal`).
+        exact_base_scale: ``r0 > 0`` scales the correction of a bath-fitting base solver (``edN``)
+            by ``r^2 / (r^2 + r0^2)``, ``r`` its bath-fit residual (units of D): where ``N``
+            poles reproduce the hybridisation (``r -> 0``) the base is exact and the
+            correction vanishes. 0: off.
     """
 
     sum_rule: bool = True
     particle_hole: bool = False
     causal: bool = False
+    exact_base_scale: float = 0.0
 
 
 @dataclass(frozen=True)

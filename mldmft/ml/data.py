@@ -33,7 +33,7 @@ from .config import DataConfig
 from .features import EncodingSpec, RawBatch, build_features, encode_target, feature_groups
 from .transforms import FittedTransform
 
-__all__ = ["DatabaseInfo", "database_info", "make_spec", "DropReport", "LoadedRows",
+__all__ = ["base_fit_residuals", "DatabaseInfo", "database_info", "make_spec", "DropReport", "LoadedRows",
            "load_rows", "Splits", "split_groups", "PreparedData", "prepare_data"]
 
 
@@ -368,3 +368,37 @@ def prepare_data(cfg: DataConfig, split_seed: int | None = None) -> PreparedData
     y_t = FittedTransform.fit(cfg.target_transform, targets[splits.train], "global")
     return PreparedData(info=info, spec=spec, rows=rows, splits=splits, features=features,
                         targets=targets, x_transform=x_t, y_transform=y_t)
+
+
+def base_fit_residuals(rows: LoadedRows, spec: EncodingSpec,
+                       which: np.ndarray | None = None) -> np.ndarray:
+    """The bath-fit residual of the base solver for database rows (``edN`` / ``ed_fit`` bases;
+    NaN for others), recomputed exactly as the solver fits: :func:`solvers.fit_bath` of the
+    row's hybridisation on the solver's default mesh with its stored options. Twins share
+    their original's value (the fit of the mirrored hybridisation is the mirrored fit)."""
+    import re
+
+    from solvers import fit_bath
+    from solvers.ed_fit import DEFAULT_N_IW
+
+    which = np.arange(len(rows)) if which is None else np.asarray(which)
+    opts = dict(spec.solver_options.get(spec.base, {}))
+    m = re.fullmatch(r"ed(\d)", spec.base)
+    if m:
+        n_bath = int(m.group(1))
+    elif spec.base == "ed_fit":
+        n_bath = int(opts.get("n_bath", 3))
+    else:
+        return np.full(which.size, np.nan)
+    keys = {"weight_power", "n_fit", "symmetric", "n_restarts"}
+    fit_opts = {k: v for k, v in opts.items() if k in keys}
+    if "fit_seed" in opts:
+        fit_opts["seed"] = opts["fit_seed"]
+    out = np.empty(which.size)
+    for k, r in enumerate(which):
+        model = rows.model(int(r))
+        if model.n_bath <= n_bath and not opts.get("always_fit", False):
+            out[k] = 0.0
+            continue
+        out[k] = fit_bath(model.delta(DEFAULT_N_IW), model.beta, n_bath, **fit_opts).residual
+    return out

@@ -189,6 +189,9 @@ class RawBatch:
         density: the density each solver reports, each ``[n]`` (for the particle-hole map of
             ``docc``: a solver such as ``ed_fit`` reports the density of its own fitted model,
             not ``-2 G(beta-)`` of its Dyson-corrected ``G``); may be empty.
+        fit_residual: the base solver's bath-fit residual ``[n]`` (weighted RMS deviation of
+            its fitted ``Delta``, units of D) for bath-fitting bases such as ``ed3``; ``None``
+            when unknown (see ``ConstraintConfig.exact_base_scale``).
     """
 
     U: np.ndarray
@@ -201,6 +204,7 @@ class RawBatch:
     sigma_iw: dict[str, np.ndarray] = field(default_factory=dict)
     docc: dict[str, np.ndarray] = field(default_factory=dict)
     density: dict[str, np.ndarray] = field(default_factory=dict)
+    fit_residual: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.beta.shape[0])
@@ -214,7 +218,9 @@ class RawBatch:
                         g_l={k: v[rows] for k, v in self.g_l.items()},
                         sigma_iw={k: v[rows] for k, v in self.sigma_iw.items()},
                         docc={k: v[rows] for k, v in self.docc.items()},
-                        density={k: v[rows] for k, v in self.density.items()})
+                        density={k: v[rows] for k, v in self.density.items()},
+                        fit_residual=None if self.fit_residual is None
+                        else self.fit_residual[rows])
 
     def particle_hole(self) -> "RawBatch":
         """The particle-hole twins: ``eps_d -> -eps_d - U``, ``Delta_l, G_l -> (-1)^l (...)``,

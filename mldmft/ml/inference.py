@@ -113,7 +113,14 @@ def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult
                     docc={s: np.array([np.nan if r.double_occupancy is None
                                        else float(r.double_occupancy)])
                           for s, r in results.items()},
-                    density={s: np.array([float(r.density)]) for s, r in results.items()})
+                    density={s: np.array([float(r.density)]) for s, r in results.items()},
+                    fit_residual=np.array([_fit_residual(results[spec.base])]))
+
+
+def _fit_residual(result: SolverResult) -> float:
+    """The bath-fit residual a fitting solver (``edN``) reports; NaN for other solvers."""
+    value = result.info.get("fit_residual")
+    return np.nan if value is None else float(value)
 
 
 def _hyb_scale(model: AndersonModel) -> float:

@@ -34,9 +34,22 @@ from .constraints import ph_sign, project_causal, project_sum_rule
 from .features import EncodingSpec, RawBatch, build_features, decode_docc, decode_target
 from .transforms import FittedTransform
 
-__all__ = ["Prediction", "Predictor", "TorchBackend"]
+__all__ = ["Prediction", "Predictor", "TorchBackend", "exact_base_gate"]
 
 Backend = Callable[[np.ndarray], np.ndarray]
+
+
+def exact_base_gate(fit_residual: np.ndarray, r0: float) -> np.ndarray:
+    """``r^2 / (r^2 + r0^2)`` per row (1 where the residual is unknown, NaN).
+
+    Example:
+        >>> exact_base_gate(np.array([0.0, 1e-3, np.nan]), 1e-3).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    r = np.asarray(fit_residual, dtype=float)
+    with np.errstate(invalid="ignore"):
+        g = r ** 2 / (r ** 2 + float(r0) ** 2)
+    return np.where(np.isfinite(g), g, 1.0)
 
 
 class TorchBackend:
@@ -139,6 +152,17 @@ class Predictor:
             members = 0.5 * (members + twin * ph_sign(members.shape[-1]))
         else:
             ((members, docc),), n_clipped = self._members([batch])
+            docc_twin = None
+        r0 = float(getattr(self.constraints, "exact_base_scale", 0.0))
+        if r0 > 0 and batch.fit_residual is not None:
+            gate = exact_base_gate(batch.fit_residual, r0)
+            base = batch.g_l[self.spec.base][:, :members.shape[-1]]
+            members = base + gate[:, None] * (members - base)
+            if docc is not None:
+                docc = batch.docc[self.spec.base] + gate * (docc - batch.docc[self.spec.base])
+                if docc_twin is not None:
+                    d_b = batch.particle_hole().docc[self.spec.base]
+                    docc_twin = d_b + gate * (docc_twin - d_b)
         if self.constraints.sum_rule:
             members = project_sum_rule(members, batch.beta)
         spread = members.std(axis=0) if members.shape[0] > 1 else None

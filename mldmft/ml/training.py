@@ -208,13 +208,13 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     train_time = time.perf_counter() - t_fit
 
     rows, splits = data.rows, data.splits
-    val_batch = rows.batch.take(splits.val)
+    val_batch = _with_fit_residuals(rows.batch.take(splits.val), cfg, data, splits.val)
     val_pred = predictor.predict(val_batch)
     val_metrics, _ = evaluate(val_pred.g_l, val_batch, spec.target_solver, spec.base,
                               rows.comparison, cfg.metrics.n_tau, cfg.metrics.n_bins,
                               pred_docc=val_pred.double_occupancy)
     # --- the one and only use of the test split ---
-    test_batch = rows.batch.take(splits.test)
+    test_batch = _with_fit_residuals(rows.batch.take(splits.test), cfg, data, splits.test)
     t0 = time.perf_counter()
     test_pred = predictor.predict(test_batch)
     predict_time = time.perf_counter() - t0
@@ -254,6 +254,18 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     log(f"written    {checkpoint}, {out_dir / 'metrics.json'}")
     return TrainResult(out_dir=out_dir, checkpoint=checkpoint, metrics=metrics,
                        predictor=predictor, data=data)
+
+
+def _with_fit_residuals(batch: Any, cfg: TrainConfig, data: PreparedData,
+                        which: np.ndarray) -> Any:
+    """The batch with the base solver's bath-fit residuals when the constraints use them."""
+    if cfg.constraints.exact_base_scale <= 0:
+        return batch
+    from dataclasses import replace
+
+    from .data import base_fit_residuals
+
+    return replace(batch, fit_residual=base_fit_residuals(data.rows, data.spec, which))
 
 
 def _fmt(x: float | None) -> str:
