@@ -28,7 +28,8 @@ toward the base solver's causal result along the straight line
 
     G(a) = G_base + a (G_pred - G_base),      a = the largest value in [0, 1] that is causal
 
-(bisection, 30 steps). ``G(a)`` keeps the sum rule (both ends satisfy it) and the particle-hole
+(bisection, 30 steps, aiming at half the tolerances so that rounding in later steps cannot
+cross them). ``G(a)`` keeps the sum rule (both ends satisfy it) and the particle-hole
 equivariance of the averaged prediction (the conditions are particle-hole invariant:
 ``G(tau) -> G(beta - tau)``, ``Im Sigma -> Im Sigma``).
 """
@@ -140,9 +141,9 @@ def causality_violation(g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
     return im.max(axis=-1), g_tau.max(axis=-1)
 
 
-def _causal(g_l, beta, eps_d, delta_l) -> np.ndarray:
+def _causal(g_l, beta, eps_d, delta_l, margin: float = 1.0) -> np.ndarray:
     im, gt = causality_violation(g_l, beta, eps_d, delta_l)
-    return (im <= TOL_SIGMA) & (gt <= TOL_TAU)
+    return (im <= margin * TOL_SIGMA) & (gt <= margin * TOL_TAU)
 
 
 def project_causal(g_l: np.ndarray, base_g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
@@ -177,7 +178,7 @@ def project_causal(g_l: np.ndarray, base_g_l: np.ndarray, beta: np.ndarray, eps_
     lo, hi = np.zeros(rows.size), np.ones(rows.size)
     for _ in range(int(steps)):
         mid = 0.5 * (lo + hi)
-        ok = _causal(base_g_l[rows] + mid[:, None] * d_g, *sub)
+        ok = _causal(base_g_l[rows] + mid[:, None] * d_g, *sub, margin=0.5)
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
     out = g_l.copy()

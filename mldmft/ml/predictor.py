@@ -169,11 +169,12 @@ class Predictor:
         g_l = members.mean(axis=0)
         step = None
         if self.constraints.causal:
-            g_l, step = project_causal(g_l, batch.g_l[self.spec.base], batch.beta, batch.eps_d,
-                                       batch.delta_l)
-            if self.constraints.sum_rule and np.any(step < 1):
-                # the base solver's own sum-rule residual (~1e-10) must not leak in
-                g_l = project_sum_rule(g_l, batch.beta)
+            base = batch.g_l[self.spec.base][:, :g_l.shape[-1]]
+            if self.constraints.sum_rule:
+                # both ends of the line on the sum-rule plane: so is every point between them
+                # (the base solver's own residual, up to ~1e-8 at beta = 200, must not leak in)
+                base = project_sum_rule(base, batch.beta)
+            g_l, step = project_causal(g_l, base, batch.beta, batch.eps_d, batch.delta_l)
         if docc is not None and self.constraints.particle_hole:
             # the twin's prediction d' estimates 1 - n + d; n of the returned G keeps the
             # averaged double occupancy exactly equivariant
