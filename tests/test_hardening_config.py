@@ -72,7 +72,8 @@ def test_ml_solver_options_are_checked(tmp_path):
     import mldmft.ml  # noqa: F401  (registers "ml")
 
     check_options("ml", {})   # the shipped default model loads
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(ValueError,
+                       match=r"has no option 'chekpoint' \(did you mean 'checkpoint'\?\)"):
         check_options("ml", {"chekpoint": "x.pt"})
     with pytest.raises(ValueError, match="no such file"):
         check_options("ml", {"checkpoint": str(tmp_path / "missing.pt")})

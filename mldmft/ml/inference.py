@@ -232,10 +232,6 @@ def _check_ml_options(options: dict) -> None:
     when it is used."""
     from .checkpoint import load_checkpoint_cached
 
-    unknown = sorted(set(options) - {"checkpoint", "extrapolate", "n_iw"})
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} of solver 'ml'; it takes checkpoint, "
-                         "extrapolate, n_iw")
     checkpoint = options.get("checkpoint")
     if checkpoint is None:
         if not DEFAULT_CHECKPOINT.is_file():
