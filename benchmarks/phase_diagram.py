@@ -101,25 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from mldmft.ml import DataConfig, load_checkpoint, prepare_data
+    from dataclasses import replace
+
+    from mldmft.ml import load_checkpoint, prepare_data, train_config_from_dict
     from mldmft.ml.inference import DEFAULT_CHECKPOINT
     from mldmft.ml.metrics import evaluate
 
     ckpt = args.checkpoint or DEFAULT_CHECKPOINT
     predictor = load_checkpoint(ckpt)
-    cfg_data = dict(predictor.meta["config"]["data"])
+    cfg_data = train_config_from_dict(predictor.meta["config"]).data
     if args.database is not None:
-        cfg_data["path"] = str(args.database)
-    for key in ("feature_solvers", "features", "split"):
-        cfg_data[key] = tuple(cfg_data[key])
-    data = prepare_data(DataConfig(**cfg_data))
+        cfg_data = replace(cfg_data, path=str(args.database))
+    data = prepare_data(cfg_data)
     if data.spec.to_dict() != predictor.spec.to_dict():
         raise SystemExit("the database does not give the checkpoint's encoding")
     rows, test = data.rows, data.splits.test
     batch = rows.batch.take(test)
-    if predictor.constraints.exact_base_scale > 0:
-        from dataclasses import replace
-
+    if predictor.constraints.uses_fit_residual:
         from mldmft.ml.data import base_fit_residuals
 
         batch = replace(batch, fit_residual=base_fit_residuals(rows, data.spec, test))
@@ -129,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = predictor.spec
     summary, per_row = evaluate(pred.g_l, batch, spec.target_solver, spec.base, rows.comparison,
                                 pred_docc=pred.double_occupancy)
-    print(f"checkpoint {ckpt}\ndatabase   {cfg_data['path']}  test rows {len(batch)} "
-          f"(split seed {cfg_data['split_seed']}); network forward + constraints "
+    print(f"checkpoint {ckpt}\ndatabase   {cfg_data.path}  test rows {len(batch)} "
+          f"(split seed {cfg_data.split_seed}); network forward + constraints "
           f"{1e3 * t_pred / len(batch):.2f} ms per row (batched)")
     print(f"causality projection moved {int(np.sum(pred.causal_step < 1))} of {len(batch)} rows"
           if pred.causal_step is not None else "no causality projection")
@@ -148,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{load[0]:.2f}):")
     for s, t in times.items():
         print(f"  {s:<10} {t * 1e3:9.1f} ms")
-    report = {"checkpoint": str(ckpt), "database": cfg_data["path"], "n_test_rows": len(batch),
+    report = {"checkpoint": str(ckpt), "database": cfg_data.path, "n_test_rows": len(batch),
               "summary": summary, "timing_ms": {k: 1e3 * v for k, v in times.items()},
               "load_average": load[0],
               "causal_projected_rows": None if pred.causal_step is None

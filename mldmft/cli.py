@@ -249,7 +249,7 @@ def _generate_config(cfg):
         raise ValueError(f"solver_options: {sorted(unknown)} not in cheap_solvers")
     for n in opts:
         _typed(c, f"solver_options.{n}", dict | None)
-    target = _typed(c, "target", dict)
+    _typed(c, "target", dict)  # a mapping, checked before its fields
     return GenerateConfig(
         out=str(out), n_samples=c["n_samples"], seed=c["seed"], sampling=c["sampling"],
         target=SolverSpec(_typed(c, "target.solver", str),

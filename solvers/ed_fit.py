@@ -37,7 +37,7 @@ from .registry import register_solver
 from .result import SolverResult
 from .tails import estimate_tail, matsubara_sum
 
-__all__ = ["solve_ed_fit", "solve_ed1", "solve_ed2", "solve_ed3", "DEFAULT_N_IW"]
+__all__ = ["solve_ed_fit", "solve_ed1", "solve_ed2", "solve_ed3", "DEFAULT_N_IW", "ed_fit_bath"]
 
 DEFAULT_N_IW = 1024
 
@@ -55,6 +55,43 @@ def _correction(dg_iw: np.ndarray, beta: float, n_l: int) -> tuple[np.ndarray, f
         return np.zeros(n_l), 0.0
     tail = estimate_tail(dg_iw, beta, (0.0, 0.0), n_moments=4)
     return g_l_from_iw(dg_iw, beta, n_l, tail), -matsubara_sum(dg_iw, beta, tail)
+
+
+def _check_model(model: AndersonModel) -> None:
+    if not isinstance(model, AndersonModel):
+        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
+
+
+def _n_iw(model: AndersonModel, n_iw: int | None) -> int:
+    if n_iw is None:
+        n_iw = DEFAULT_N_IW if model.is_discrete else int(model.delta_iw.size)
+    if int(n_iw) != n_iw or n_iw < 1:
+        raise ValueError(f"n_iw must be an integer >= 1, got {n_iw}")
+    return int(n_iw)
+
+
+def ed_fit_bath(model: AndersonModel, n_bath: int = 3, *, n_iw: int | None = None,
+                always_fit: bool = False, weight_power: float = 1.0, n_fit: int | None = None,
+                symmetric: bool | None = None, n_restarts: int = 4,
+                fit_seed: int = 0) -> BathFit | None:
+    """The ``n_bath``-pole fit of ``model``'s hybridisation exactly as :func:`solve_ed_fit`
+    makes it (same options and defaults), without the ED; ``None`` where the solver uses the
+    model's own bath (discrete, ``Nb <= n_bath``, not ``always_fit``).
+
+    Example:
+        >>> from solvers import AndersonModel
+        >>> m = AndersonModel(U=1.0, eps_d=-0.5, beta=20.0, bath_eps=[-1.0, -0.2, 0.2, 1.0],
+        ...                   bath_v=[0.3, 0.2, 0.2, 0.3])
+        >>> ed_fit_bath(m, 4) is None, ed_fit_bath(m, 2).n_bath
+        (True, 2)
+    """
+    _check_model(model)
+    n_bath = _check_n_bath(n_bath)
+    n_iw = _n_iw(model, n_iw)
+    if model.is_discrete and model.n_bath <= n_bath and not always_fit:
+        return None
+    return fit_bath(model.delta(n_iw), model.beta, n_bath, weight_power=weight_power,
+                    n_fit=n_fit, symmetric=symmetric, n_restarts=n_restarts, seed=fit_seed)
 
 
 @register_solver("ed_fit")
@@ -112,24 +149,18 @@ def solve_ed_fit(model: AndersonModel, *, n_bath: int = 3, n_iw: int | None = No
         >>> round(r.density, 8), r.info["n_bath"]
         (1.0, 3)
     """
-    if not isinstance(model, AndersonModel):
-        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
+    _check_model(model)
     n_bath = _check_n_bath(n_bath)
-    if n_iw is None:
-        n_iw = DEFAULT_N_IW if model.is_discrete else int(model.delta_iw.size)
-    if int(n_iw) != n_iw or n_iw < 1:
-        raise ValueError(f"n_iw must be an integer >= 1, got {n_iw}")
-    n_iw = int(n_iw)
-
+    n_iw = _n_iw(model, n_iw)
     beta = model.beta
     wn = matsubara_freqs(beta, n_iw)
     delta_iw = model.delta(n_iw)
-    fit: BathFit | None = None
-    if model.is_discrete and model.n_bath <= n_bath and not always_fit:
+    fit = ed_fit_bath(model, n_bath, n_iw=n_iw, always_fit=always_fit,
+                      weight_power=weight_power, n_fit=n_fit, symmetric=symmetric,
+                      n_restarts=n_restarts, fit_seed=fit_seed)
+    if fit is None:
         bath_eps, bath_v = model.bath_eps, model.bath_v
     else:
-        fit = fit_bath(delta_iw, beta, n_bath, weight_power=weight_power, n_fit=n_fit,
-                       symmetric=symmetric, n_restarts=n_restarts, seed=fit_seed)
         bath_eps, bath_v = fit.bath_eps, fit.bath_v
     fitted = AndersonModel(U=model.U, eps_d=model.eps_d, beta=beta, bath_eps=bath_eps,
                            bath_v=bath_v)

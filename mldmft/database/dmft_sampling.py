@@ -145,7 +145,7 @@ class DMFTIterateRecipe:
         lat = BetheLattice(D=p["D"])
         name, opts = _parse_solver(p["solver"])
         step = make_step(name, self.n_iw, opts)
-        sym = True if p["half_filling"] else False
+        sym = p["half_filling"]
         state: dict = {}
         if p["start"] in ("metal", "up"):
             delta = metal_seed(lat, beta, self.n_iw)

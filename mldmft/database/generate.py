@@ -36,7 +36,7 @@ from .. import __version__
 from ..h5util import remove_tmp_litter, run_lock
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from .records import RecordLayout, SolverSpec, check_layout_for_target, solve_sample
-from .sampling import BathListRecipe, make_recipe
+from .sampling import make_recipe
 from .store import assemble, chunk_path, config_digest, read_chunk, write_chunk
 
 __all__ = ["GenerateConfig", "generate", "GenerateSummary", "DEFAULT_N_L"]
@@ -150,50 +150,12 @@ class GenerateConfig:
 LEGENDRE_TOL_DB = 1e-8
 
 
-def _recipe_windows(recipe: Any) -> list[tuple[float, float]]:
-    """``(beta_max, e_max)`` pairs that bound a recipe's models: the largest ``beta`` and the
-    spectral window ``e_max = max(|eps_d|, |eps_d + U|) + W`` (``W`` the bath half width: ``D``
-    for Bethe-like baths, ``max |eps_k|`` for listed ones), maximised over the parameter box
-    (it is convex in ``eps_d``, ``U``, ``D``, so the corners suffice)."""
-    def atomic(eps_d_bounds, u_bounds, half):
-        out = 0.0
-        for u in u_bounds:
-            for e in ((-u / 2,) if half else eps_d_bounds):
-                out = max(out, abs(e), abs(e + u))
-        return out
-
-    if hasattr(recipe, "components"):  # a mixture: every component's windows
-        return [w for comp in recipe.components for w in _recipe_windows(comp)]
-    if hasattr(recipe, "windows"):     # a recipe that bounds itself
-        return list(recipe.windows())
-    if isinstance(recipe, BathListRecipe):
-        pairs = []
-        for entry in recipe.entries:
-            u_b = (float(entry["U"]),) * 2 if "U" in entry else recipe.U.bounds
-            if "eps_d" in entry:
-                eps_b, half = (float(entry["eps_d"]),) * 2, False
-            else:
-                half = recipe.half_filling
-                eps_b = None if half else recipe.eps_d.bounds
-            beta = float(entry["beta"]) if "beta" in entry else recipe.beta.bounds[1]
-            width = float(np.max(np.abs(entry["bath_eps"]), initial=0.0))
-            pairs.append((beta, atomic(eps_b, u_b, half) + width))
-        return pairs
-    if getattr(recipe, "eps_d_shift", None) is not None:  # eps_d = -U/2 + s (U/2 + D)
-        lo, hi = recipe.eps_d_shift.bounds
-        e_at = max(abs(u / 2) + abs(s) * (u / 2 + d) for u in recipe.U.bounds for s in (lo, hi)
-                   for d in recipe.D.bounds)
-        return [(recipe.beta.bounds[1], e_at + recipe.D.bounds[1])]
-    eps_b = None if recipe.half_filling else recipe.eps_d.bounds
-    return [(recipe.beta.bounds[1],
-             atomic(eps_b, recipe.U.bounds, recipe.half_filling) + recipe.D.bounds[1])]
-
-
 def check_legendre_order(n_l: int, recipe: Any, tol: float = LEGENDRE_TOL_DB) -> None:
     """Refuse a recipe whose temperatures and energies need more than ``n_l`` Legendre
     coefficients for a ``G(tau)`` error ``<= tol`` (:func:`solvers.legendre.required_n_l` on the
-    window of :func:`_recipe_windows`; the default recipe at ``beta = 100`` needs 110 of 120)."""
-    for beta, e_max in _recipe_windows(recipe):
+    windows the recipe bounds itself with, ``recipe.windows()``; the default recipe at
+    ``beta = 100`` needs 110 of 120)."""
+    for beta, e_max in recipe.windows():
         need = required_n_l(beta, e_max, tol)
         if need > n_l:
             raise ValueError(

@@ -123,6 +123,17 @@ class ParamSpec:
             raise ValueError(f"sampling.{self.name} must be >= 0, got bounds {self.bounds}")
 
 
+def _atomic_window(eps_d_bounds: tuple[float, float] | None, u_bounds: tuple[float, float],
+                   half: bool) -> float:
+    """``max(|eps_d|, |eps_d + U|)`` over the parameter box (convex: the corners suffice;
+    ``half``: ``eps_d = -U/2``)."""
+    out = 0.0
+    for u in u_bounds:
+        for e in ((-u / 2,) if half else eps_d_bounds):
+            out = max(out, abs(e), abs(e + u))
+    return out
+
+
 @dataclass(frozen=True)
 class Sample:
     """One drawn impurity model and the recipe parameters that are not in the model."""
@@ -163,6 +174,18 @@ class BetheRandomBath:
     @property
     def max_bath(self) -> int:
         return int(self.n_bath)
+
+    def windows(self) -> list[tuple[float, float]]:
+        """``[(beta_max, e_max)]``, ``e_max = max(|eps_d|, |eps_d + U|) + D`` over the parameter
+        box (the Legendre-order check of :mod:`mldmft.database.generate`)."""
+        if self.eps_d_shift is not None:  # eps_d = -U/2 + s (U/2 + D)
+            lo, hi = self.eps_d_shift.bounds
+            e_at = max(abs(u / 2) + abs(s) * (u / 2 + d) for u in self.U.bounds
+                       for s in (lo, hi) for d in self.D.bounds)
+        else:
+            e_at = _atomic_window(None if self.half_filling else self.eps_d.bounds,
+                                  self.U.bounds, self.half_filling)
+        return [(self.beta.bounds[1], e_at + self.D.bounds[1])]
 
     def draw(self, seed: int, index: int) -> Sample:
         rng = sample_rng(seed, index)
@@ -239,6 +262,21 @@ class BathListRecipe:
     def max_bath(self) -> int:
         return max(len(e["bath_eps"]) for e in self.entries)
 
+    def windows(self) -> list[tuple[float, float]]:
+        """``(beta, e_max)`` per entry: its atomic levels plus ``max |eps_k|`` of its bath."""
+        pairs = []
+        for entry in self.entries:
+            u_b = (float(entry["U"]),) * 2 if "U" in entry else self.U.bounds
+            if "eps_d" in entry:
+                eps_b, half = (float(entry["eps_d"]),) * 2, False
+            else:
+                half = self.half_filling
+                eps_b = None if half else self.eps_d.bounds
+            beta = float(entry["beta"]) if "beta" in entry else self.beta.bounds[1]
+            width = float(np.max(np.abs(entry["bath_eps"]), initial=0.0))
+            pairs.append((beta, _atomic_window(eps_b, u_b, half) + width))
+        return pairs
+
     def draw(self, seed: int, index: int) -> Sample:
         rng = sample_rng(seed, index)
         entry = self.entries[index % len(self.entries)]
@@ -279,6 +317,10 @@ class MixtureRecipe:
     @property
     def max_bath(self) -> int:
         return max(c.max_bath for c in self.components)
+
+    def windows(self) -> list[tuple[float, float]]:
+        """Every component's windows."""
+        return [w for c in self.components for w in c.windows()]
 
     def component_of(self, seed: int, index: int) -> int:
         """Index of the component sample ``index`` is drawn from."""
@@ -346,7 +388,9 @@ _RECIPES: dict[str, Any] = {"bethe_random": _make_bethe_random, "bath_list": _ma
 def register_recipe(kind: str, factory: Any) -> None:
     """Register ``factory(cfg, eps_d_spec, half_filling) -> recipe`` under ``kind``.
 
-    A recipe has ``max_bath`` (largest bath) and ``draw(seed, index) -> Sample``.
+    A recipe has ``max_bath`` (largest bath), ``windows()`` (``[(beta_max, e_max)]`` bounding
+    its models' temperatures and spectra, for the Legendre-order check) and
+    ``draw(seed, index) -> Sample``.
     """
     _RECIPES[str(kind)] = factory
 

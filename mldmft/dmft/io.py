@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..h5util import atomic_h5, open_h5, read_h5, tmp_name, write_header
+from ..h5util import atomic_h5, read_h5, tmp_name, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 

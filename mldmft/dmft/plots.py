@@ -58,12 +58,7 @@ def plot_sweeps(runs: Sequence[tuple[str, Sequence[DMFTPoint]]], path: str | Pat
         ax.set_xlabel("U / D" if x == "U" else "mu / D")
         ax.set_ylabel(_PANELS[key])
     axes[0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
@@ -106,6 +101,13 @@ def plot_spectra(points: Sequence[DMFTPoint], path: str | Path, title: str = "",
     m = pts[0].spectrum
     ax.set_title(f"{branch} branch, {m.method}"
                  + (f", eta = {m.params['eta']:g}" if "eta" in m.params else ""))
+    return _save(fig, path, title)
+
+
+def _save(fig, path: Path, title: str) -> Path:
+    """Title, layout, write the PNG and release the figure."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -304,6 +304,11 @@ class ConstraintConfig:
     exact_base_scale: float = 0.0
     trust_ratio: float = 0.0
 
+    @property
+    def uses_fit_residual(self) -> bool:
+        """Whether predictions need the base solver's bath-fit residual."""
+        return self.exact_base_scale > 0 or self.trust_ratio > 0
+
 
 @dataclass(frozen=True)
 class MetricsConfig:

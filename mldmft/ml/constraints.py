@@ -43,6 +43,7 @@ import numpy as np
 from solvers import legendre_t_matrix
 
 __all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign",
+           "density_from_g_l_rows",
            "causality_violation", "project_causal", "TOL_SIGMA", "TOL_TAU"]
 
 #: ``Im Sigma(i w_n)`` above this (units of D) is acausal.
@@ -94,6 +95,12 @@ def project_sum_rule(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
     return g_l + np.asarray(lam)[..., None] * s
 
 
+def density_from_g_l_rows(g_l: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Total density ``-2 G(beta-) = -2 sum_l sqrt(2l+1) G_l / beta`` of every row."""
+    g_l = np.asarray(g_l, dtype=float)
+    return -2.0 * (g_l @ np.sqrt(2 * np.arange(g_l.shape[-1]) + 1.0)) / beta
+
+
 def ph_sign(n_l: int) -> np.ndarray:
     """``(-1)^l`` for ``l < n_l``: the particle-hole map of Legendre coefficients."""
     return (-1.0) ** np.arange(int(n_l))
@@ -136,7 +143,7 @@ def causality_violation(g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = 1j * wn - np.asarray(eps_d)[:, None] - delta_iw - 1.0 / g_iw
     im = np.where(wn <= _W_MAX, sigma.imag, -np.inf)
-    im = np.where(np.isfinite(im) | (im == -np.inf), im, np.inf)
+    im = np.where(np.isnan(im), np.inf, im)  # 1/G undefined: not causal
     g_tau = (g_l @ p.T) / beta[:, None]
     return im.max(axis=-1), g_tau.max(axis=-1)
 

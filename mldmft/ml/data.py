@@ -373,13 +373,12 @@ def prepare_data(cfg: DataConfig, split_seed: int | None = None) -> PreparedData
 def base_fit_residuals(rows: LoadedRows, spec: EncodingSpec,
                        which: np.ndarray | None = None) -> np.ndarray:
     """The bath-fit residual of the base solver for database rows (``edN`` / ``ed_fit`` bases;
-    NaN for others), recomputed exactly as the solver fits: :func:`solvers.fit_bath` of the
-    row's hybridisation on the solver's default mesh with its stored options. Twins share
-    their original's value (the fit of the mirrored hybridisation is the mirrored fit)."""
+    NaN for others): :func:`solvers.ed_fit.ed_fit_bath`, the fit that solver makes, with its
+    stored options (0 where it uses the model's own bath)."""
+    import inspect
     import re
 
-    from solvers import fit_bath
-    from solvers.ed_fit import DEFAULT_N_IW
+    from solvers.ed_fit import ed_fit_bath
 
     which = np.arange(len(rows)) if which is None else np.asarray(which)
     opts = dict(spec.solver_options.get(spec.base, {}))
@@ -390,15 +389,10 @@ def base_fit_residuals(rows: LoadedRows, spec: EncodingSpec,
         n_bath = int(opts.get("n_bath", 3))
     else:
         return np.full(which.size, np.nan)
-    keys = {"weight_power", "n_fit", "symmetric", "n_restarts"}
+    keys = set(inspect.signature(ed_fit_bath).parameters) - {"model", "n_bath"}
     fit_opts = {k: v for k, v in opts.items() if k in keys}
-    if "fit_seed" in opts:
-        fit_opts["seed"] = opts["fit_seed"]
     out = np.empty(which.size)
     for k, r in enumerate(which):
-        model = rows.model(int(r))
-        if model.n_bath <= n_bath and not opts.get("always_fit", False):
-            out[k] = 0.0
-            continue
-        out[k] = fit_bath(model.delta(DEFAULT_N_IW), model.beta, n_bath, **fit_opts).residual
+        fit = ed_fit_bath(rows.model(int(r)), n_bath, **fit_opts)
+        out[k] = 0.0 if fit is None else fit.residual
     return out

@@ -54,7 +54,7 @@ import numpy as np
 from solvers import legendre_t_matrix
 from solvers.ir import IRBasis
 
-from .constraints import ph_sign
+from .constraints import density_from_g_l_rows, ph_sign
 
 __all__ = ["EncodingSpec", "RawBatch", "build_features", "encode_target", "decode_target",
            "decode_docc", "feature_names", "feature_groups", "BASES"]
@@ -230,11 +230,8 @@ class RawBatch:
         sign = ph_sign(self.delta_l.shape[-1])
         docc = {}
         for k, d in self.docc.items():
-            if k in self.density:
-                n = self.density[k]
-            else:
-                g = self.g_l[k]
-                n = -2.0 * (g @ np.sqrt(2 * np.arange(g.shape[-1]) + 1.0)) / self.beta
+            n = (self.density[k] if k in self.density
+                 else density_from_g_l_rows(self.g_l[k], self.beta))
             docc[k] = 1.0 - n + d
         return replace(self, eps_d=-self.eps_d - self.U, delta_l=self.delta_l * sign,
                        delta_iw=-np.conj(self.delta_iw),

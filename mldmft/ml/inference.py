@@ -91,12 +91,10 @@ def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult
 
     beta = model.beta
     n_iw_delta = spec.n_iw_delta
+    c1 = _delta_c1(model)
     if model.is_discrete:
-        v2 = model.bath_v ** 2
-        delta_l = g_l_from_poles(v2, model.bath_eps, beta, spec.n_l)
-        c1 = float(np.sum(v2))
+        delta_l = g_l_from_poles(model.bath_v ** 2, model.bath_eps, beta, spec.n_l)
     else:
-        c1 = delta_tail_c1(model.delta_iw, beta)
         tail = estimate_tail(model.delta_iw, beta, c1)  # c1 known; c2, c3 fitted
         delta_l = g_l_from_iw(model.delta_iw, beta, spec.n_l, tail=tail)
     if not model.is_discrete and model.delta_iw.size < n_iw_delta:
@@ -123,11 +121,16 @@ def _fit_residual(result: SolverResult) -> float:
     return np.nan if value is None else float(value)
 
 
-def _hyb_scale(model: AndersonModel) -> float:
-    """``D = 2 sqrt(sum_k V_k^2)`` of a discrete bath, or from the tail of ``delta_iw``."""
+def _delta_c1(model: AndersonModel) -> float:
+    """``c1 = sum_k V_k^2`` of a discrete bath, or from the tail of ``delta_iw``."""
     if model.is_discrete:
-        return float(2.0 * np.sqrt(np.sum(model.bath_v ** 2)))
-    return float(2.0 * np.sqrt(max(delta_tail_c1(model.delta_iw, model.beta), 0.0)))
+        return float(np.sum(model.bath_v ** 2))
+    return delta_tail_c1(model.delta_iw, model.beta)
+
+
+def _hyb_scale(model: AndersonModel) -> float:
+    """The half-bandwidth-like scale ``D = 2 sqrt(c1)`` of the hybridisation."""
+    return float(2.0 * np.sqrt(max(_delta_c1(model), 0.0)))
 
 
 def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,

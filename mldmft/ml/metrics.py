@@ -36,7 +36,7 @@ import numpy as np
 
 from solvers import g_iw_from_l, g_tau_from_l, tau_mesh
 
-from .constraints import TOL_SIGMA, TOL_TAU, causality_violation
+from .constraints import TOL_SIGMA, TOL_TAU, causality_violation, density_from_g_l_rows
 from .features import RawBatch
 
 __all__ = ["g_tau_rows", "z_from_g_l", "density_from_g_l_rows", "row_errors", "evaluate",
@@ -57,12 +57,6 @@ def z_from_g_l(g_l: np.ndarray, batch: RawBatch) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma0 = 1j * w0 - batch.eps_d - batch.delta_iw[:, 0] - 1.0 / g0
         return 1.0 / (1.0 - sigma0.imag / w0)
-
-
-def density_from_g_l_rows(g_l: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Total density ``-2 G(beta-) = -2 sum_l sqrt(2l+1) G_l / beta`` of every row."""
-    g_l = np.asarray(g_l, dtype=float)
-    return -2.0 * (g_l @ np.sqrt(2 * np.arange(g_l.shape[-1]) + 1.0)) / beta
 
 
 def acausal_rows(g_l: np.ndarray, batch: RawBatch) -> np.ndarray:

@@ -30,13 +30,27 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import ConstraintConfig
-from .constraints import ph_sign, project_causal, project_sum_rule
+from .constraints import density_from_g_l_rows, ph_sign, project_causal, project_sum_rule
 from .features import EncodingSpec, RawBatch, build_features, decode_docc, decode_target
 from .transforms import FittedTransform
 
-__all__ = ["Prediction", "Predictor", "TorchBackend", "exact_base_gate"]
+__all__ = ["Prediction", "Predictor", "TorchBackend", "exact_base_gate", "trust_scale"]
 
 Backend = Callable[[np.ndarray], np.ndarray]
+
+
+def trust_scale(correction: np.ndarray, beta: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """``min(1, bound / rms)`` per row, ``rms = sqrt(sum_l (dG_l / beta)^2)`` the RMS of the
+    ``G(tau)`` correction (1 where the bound is unknown, NaN).
+
+    Example:
+        >>> trust_scale(np.array([[3.0, 4.0]]), np.array([10.0]), np.array([0.25])).tolist()
+        [0.5]
+    """
+    rms = np.sqrt(np.sum((np.asarray(correction) / np.asarray(beta)[:, None]) ** 2, axis=-1))
+    bound = np.asarray(bound, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(bound) & (rms > bound), bound / np.maximum(rms, 1e-300), 1.0)
 
 
 def exact_base_gate(fit_residual: np.ndarray, r0: float) -> np.ndarray:
@@ -149,56 +163,48 @@ class Predictor:
         """Corrected ``G_l`` (and ensemble spread, double occupancy) of every row of ``batch``."""
         if len(batch) == 0:
             raise ValueError("cannot predict an empty batch")
-        if self.constraints.particle_hole:
-            ((members, docc), (twin, docc_twin)), n_clipped = self._members(
-                [batch, batch.particle_hole()])
+        twin_batch = batch.particle_hole() if self.constraints.particle_hole else None
+        if twin_batch is not None:
+            ((members, docc), (twin, docc_twin)), n_clipped = self._members([batch, twin_batch])
             members = 0.5 * (members + twin * ph_sign(members.shape[-1]))
         else:
             ((members, docc),), n_clipped = self._members([batch])
             docc_twin = None
-        r0 = float(getattr(self.constraints, "exact_base_scale", 0.0))
+        base = batch.g_l[self.spec.base][:, :members.shape[-1]]
+
+        def shrink(factor: np.ndarray) -> None:
+            """Scale every row's correction (G and docc, of the row and its twin) by factor."""
+            nonlocal members, docc, docc_twin
+            members = base + factor[None, :, None] * (members - base)
+            if docc is not None:
+                d_b = batch.docc[self.spec.base]
+                docc = d_b + factor * (docc - d_b)
+                if docc_twin is not None:
+                    d_t = twin_batch.docc[self.spec.base]
+                    docc_twin = d_t + factor * (docc_twin - d_t)
+
         trust = None
-        c_trust = float(getattr(self.constraints, "trust_ratio", 0.0))
-        if c_trust > 0 and batch.fit_residual is not None:
-            base = batch.g_l[self.spec.base][:, :members.shape[-1]]
-            rms = np.sqrt(np.sum(((members.mean(axis=0) - base) / batch.beta[:, None]) ** 2,
-                                 axis=-1))
-            bound = c_trust * np.asarray(batch.fit_residual, dtype=float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                trust = np.where(np.isfinite(bound) & (rms > bound),
-                                 bound / np.maximum(rms, 1e-300), 1.0)
-            members = base + trust[None, :, None] * (members - base)
-            if docc is not None:
-                docc = batch.docc[self.spec.base] + trust * (docc - batch.docc[self.spec.base])
-                if docc_twin is not None:
-                    d_b = batch.particle_hole().docc[self.spec.base]
-                    docc_twin = d_b + trust * (docc_twin - d_b)
-        if r0 > 0 and batch.fit_residual is not None:
-            gate = exact_base_gate(batch.fit_residual, r0)
-            base = batch.g_l[self.spec.base][:, :members.shape[-1]]
-            members = base + gate[:, None] * (members - base)
-            if docc is not None:
-                docc = batch.docc[self.spec.base] + gate * (docc - batch.docc[self.spec.base])
-                if docc_twin is not None:
-                    d_b = batch.particle_hole().docc[self.spec.base]
-                    docc_twin = d_b + gate * (docc_twin - d_b)
+        if batch.fit_residual is not None:
+            if self.constraints.trust_ratio > 0:
+                trust = trust_scale(members.mean(axis=0) - base, batch.beta,
+                                    self.constraints.trust_ratio * batch.fit_residual)
+                shrink(trust)
+            if self.constraints.exact_base_scale > 0:
+                shrink(exact_base_gate(batch.fit_residual, self.constraints.exact_base_scale))
         if self.constraints.sum_rule:
             members = project_sum_rule(members, batch.beta)
         spread = members.std(axis=0) if members.shape[0] > 1 else None
         g_l = members.mean(axis=0)
         step = None
         if self.constraints.causal:
-            base = batch.g_l[self.spec.base][:, :g_l.shape[-1]]
-            if self.constraints.sum_rule:
-                # both ends of the line on the sum-rule plane: so is every point between them
-                # (the base solver's own residual, up to ~1e-8 at beta = 200, must not leak in)
-                base = project_sum_rule(base, batch.beta)
-            g_l, step = project_causal(g_l, base, batch.beta, batch.eps_d, batch.delta_l)
-        if docc is not None and self.constraints.particle_hole:
+            # both ends of the line on the sum-rule plane: so is every point between them
+            # (the base solver's own residual, up to ~1e-8 at beta = 200, must not leak in)
+            anchor = project_sum_rule(base, batch.beta) if self.constraints.sum_rule else base
+            g_l, step = project_causal(g_l, anchor, batch.beta, batch.eps_d, batch.delta_l)
+        if docc is not None and twin_batch is not None:
             # the twin's prediction d' estimates 1 - n + d; n of the returned G keeps the
             # averaged double occupancy exactly equivariant
-            n = -2.0 * (g_l @ np.sqrt(2 * np.arange(g_l.shape[-1]) + 1.0)) / batch.beta
-            docc = 0.5 * (docc + docc_twin - 1.0 + n)
+            docc = 0.5 * (docc + docc_twin - 1.0 + density_from_g_l_rows(g_l, batch.beta))
         return Prediction(g_l=g_l, spread=spread, members=members, n_clipped=n_clipped,
                           double_occupancy=None if docc is None else docc.mean(axis=0),
                           causal_step=step, trust_scale=trust)

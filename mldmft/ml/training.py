@@ -259,7 +259,7 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
 def _with_fit_residuals(batch: Any, cfg: TrainConfig, data: PreparedData,
                         which: np.ndarray) -> Any:
     """The batch with the base solver's bath-fit residuals when the constraints use them."""
-    if cfg.constraints.exact_base_scale <= 0:
+    if not cfg.constraints.uses_fit_residual:
         return batch
     from dataclasses import replace
 
