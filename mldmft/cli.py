@@ -333,7 +333,7 @@ def sweep_arguments(cfg) -> dict:
     from . import load_solver_module
 
     load_solver_module(solver)
-    if guard:
+    if guard and guard.get("fallback", "ed") is not None:
         load_solver_module(str(guard.get("fallback", "ed")))
     beta = float(_typed(c, "beta", float))
     tag = (f"_U{U_one:g}_mu" if mu_values is not None
@@ -364,7 +364,7 @@ def _check_guard(guard: dict) -> None:
 
     from solvers import check_type
 
-    types = {"fallback": str, "threshold": float, "fallback_options": dict}
+    types = {"fallback": str | None, "threshold": float, "fallback_options": dict}
     for key, val in guard.items():
         if key not in types:
             close = difflib.get_close_matches(str(key), list(types), n=1)

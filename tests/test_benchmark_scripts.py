@@ -90,3 +90,29 @@ def test_solver_panel_small_model_and_cache(panel_script, tmp_path):
         assert len(list(csv.DictReader(fh))) == 2
     md = (tmp_path / "panel.md").read_text()
     assert "Summary per solver" in md and "ed1" in md
+
+
+def test_ml_dmft_benchmark_small(tmp_path, capsys):
+    """The ML-DMFT benchmark on a toy grid (2-site ED as the reference, 1-site ED as the
+    method): fine windows placed around the reference's branch ends, figures against the
+    reference, and a --report-only rerun reads the same numbers back from the sweep files."""
+    import json
+
+    bench = _load("ml_dmft.py", "bench_ml_dmft")
+    args = ["--betas", "30", "--densities", "1", "--methods", "ed1", "--reference", "ed2",
+            "--coarse", "2.0,3.0", "--out-dir", str(tmp_path)]
+    assert bench.main(args) == 0
+    first = json.loads((tmp_path / "report.json").read_text())["cases"]["beta=30, n=1"]
+    ref, ed1 = first["methods"]["ed2"], first["methods"]["ed1"]
+    # the up window [Uc2 - 0.1, Uc2 + 0.1] and the down window around Uc1, 11 points each
+    assert ref["points"] == 4 + 11 + 11 and ref["max_abs_dZ"] == 0.0
+    assert ref["Uc2"] is not None and ref["Uc1"] is not None
+    assert 0.01 < ed1["max_abs_dZ"] < 0.5 and ed1["max_abs_dn"] < 1e-8  # half filling exact
+    assert (tmp_path / "front.png").stat().st_size > 0
+    assert (tmp_path / "ed2_beta30_n1.csv").read_text().count("\n") == 27
+    capsys.readouterr()
+    assert bench.main(args + ["--report-only"]) == 0
+    again = json.loads((tmp_path / "report.json").read_text())["cases"]["beta=30, n=1"]
+    assert again["methods"]["ed1"]["max_abs_dZ"] == ed1["max_abs_dZ"]
+    with pytest.raises(SystemExit):
+        bench.main(["--methods", "ed9"])

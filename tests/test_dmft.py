@@ -200,6 +200,13 @@ def test_guarded_mode_counts_fallbacks():
     assert pts[0].fallbacks == pts[0].iterations
     ipt = sweep("ipt", 20.0, [1.0], "up")
     assert pts[0].Z == pytest.approx(ipt[0].Z, abs=1e-5)
+    # fallback None: every iteration is flagged and counted, the result stays the primary's
+    watched = sweep(shaky, 20.0, [1.0], "up", guard={"fallback": None, "threshold": 0.1},
+                    max_iter=50)
+    plain = sweep("hubbard_i", 20.0, [1.0], "up", max_iter=50)
+    assert watched[0].fallbacks == watched[0].iterations > 0
+    assert watched[0].Z == pytest.approx(plain[0].Z, abs=1e-12)
+    assert abs(watched[0].Z - ipt[0].Z) > 1e-3
 
 
 def test_bad_input():

@@ -87,11 +87,14 @@ def unphysical(result: SolverResult, rtol: float = 1e-3) -> bool:
 
 
 def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
-                 fallback: Callable[[AndersonModel, dict], SolverResult],
+                 fallback: Callable[[AndersonModel, dict], SolverResult] | None,
                  threshold: float) -> Callable[[AndersonModel, dict], SolverResult]:
     """Use ``primary`` (the network) unless its ensemble spread ``max |std G_l|`` exceeds
     ``threshold`` or its ``G(tau)`` is unphysical (positive somewhere, see :func:`unphysical`);
     then this iteration uses ``fallback`` (ED) and ``state["fallbacks"]`` counts it.
+
+    With ``fallback=None`` the guard only watches: flagged iterations are counted in
+    ``state["fallbacks"]`` but keep the primary's result (the unguarded network's guard rate).
     """
     if not threshold > 0:
         raise ValueError(f"guard threshold must be > 0, got {threshold}")
@@ -102,7 +105,7 @@ def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
         wide = spread is not None and float(np.max(np.abs(spread))) > threshold
         if wide or unphysical(res):
             state["fallbacks"] = state.get("fallbacks", 0) + 1
-            return fallback(model, state)
+            return res if fallback is None else fallback(model, state)
         return res
 
     return step

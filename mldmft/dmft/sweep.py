@@ -79,7 +79,9 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         n_iw, tol, max_iter, mixing, accel: loop options (:class:`DMFTOptions`).
         guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
             fallback solver in any iteration where the network's ensemble spread exceeds the
-            threshold; the count is reported per point (``fallbacks``).
+            threshold or its ``G(tau)`` is positive somewhere; the count is reported per point
+            (``fallbacks``). ``"fallback": None`` only counts such iterations (the unguarded
+            network's guard rate) and keeps the network's result.
         out: HDF5 file for the results; written after every point; a rerun with the same plan
             resumes, one with another plan is refused (``ValueError`` naming the difference).
         progress: show a progress bar (with the iteration number and error inside a point).
@@ -181,7 +183,9 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
     solver_options = dict(solver_options or {})
     step = make_step(solver, n_iw, solver_options)
     if guard:
-        fb = make_step(guard.get("fallback", "ed"), n_iw, dict(guard.get("fallback_options", {})))
+        fb_name = guard.get("fallback", "ed")
+        fb = (None if fb_name is None
+              else make_step(fb_name, n_iw, dict(guard.get("fallback_options", {}))))
         step = guarded_step(step, fb, float(guard.get("threshold", 1e-3)))
     branches = ["up", "down"] if direction == "both" else [direction]
     order = [(b, v) for b in branches

@@ -1,0 +1,364 @@
+"""Network-DMFT against 8-site ED-DMFT and the small-bath ED front, across temperature and filling.
+
+    python benchmarks/ml_dmft.py [--betas 30,75,150] [--densities 1,0.9] [--methods ...]
+                                 [--report-only] [--out-dir data/ml_dmft]
+
+Bethe lattice (D = 1). For every beta and filling, Mott sweeps up and down in U with
+
+* ``ed8``: ED-DMFT with 8 bath sites refitted every iteration -- the reference;
+* ``ed1`` ... ``ed5``: the same with 1-5 bath sites (the small-bath front);
+* ``net``: the default network (``mldmft/pretrained/phase_diagram.pt``) unguarded; its guard rate
+  is counted without acting (``guard={"fallback": None}``);
+* ``net_guarded``: the network with the ED guard (an iteration whose ensemble spread exceeds the
+  threshold or whose ``G(tau)`` is positive somewhere is done by 8-site ED instead).
+
+Grids: half filling ``U = 1.0, 1.1, ..., 3.6`` both ways, then step 0.02 across each branch end
+(``[U_end - 0.1, U_end + 0.1]``, located on the 8-site coarse sweep: the up window started from
+the metal, the down window from the insulator, the same for every method); density 0.9:
+``U = 1.0, 1.2, ..., 3.6`` both ways, ``mu`` found in the loop to ``|n - 0.9| < 1e-4``. All loops
+``tol = 1e-5``. Guard threshold: ``max_l std(G_l) > 4e-4 beta`` (the shipped beta = 50 guard's 0.02,
+scaled with beta because ``G_l`` scales with beta).
+
+Figures, per beta and filling and method, against ``ed8`` on the points both converged: max |dZ|,
+max |dn|, max |d docc| (and max |dZ| over the points where both are in the same phase), the branch
+ends Uc2 (last metallic U of the up branch) and Uc1 (last insulating U of the down branch;
+metallic: ``-beta G(beta/2) > 0.5``), the guard rate (flagged / all iterations), the median time
+per converged point and the load average while it ran; the cheapest small-bath ED at least as
+accurate as the network (max |dZ|) and the time ratios. Writes ``report.json``, ``front.png``
+(time per point against max |dZ|) and ``z_curves.png`` under the output directory, and the
+8-site reference curves as ``ed8_beta<B>_n<n>.csv``.
+
+Every sweep is its own resumable HDF5 file under the output directory: an interrupted run
+continues where it stopped, finished sweeps are read back, and betas can run in separate
+processes (``--betas 150`` and ``--betas 30,75``) before one ``--report-only`` run prints all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+METHODS = ("ed8", "net", "net_guarded", "ed1", "ed2", "ed3", "ed4", "ed5")
+TOL = 1e-5
+METAL = 0.5          # metallic point: -beta G(beta/2) > METAL
+GUARD_PER_BETA = 4e-4
+AIMS = {"max_abs_dZ": 0.005, "max_abs_dn": 0.002, "dUc": 0.05, "guard_rate": 0.01,
+        "speedup_vs_ed8": 100.0, "speedup_vs_front": 10.0}
+
+
+def coarse_grid(density: float) -> list[float]:
+    step = 0.1 if density == 1.0 else 0.2
+    return [float(u) for u in np.round(np.arange(1.0, 3.6 + 1e-9, step), 6)]
+
+
+def fine_window(u_end: float) -> list[float]:
+    return [float(u) for u in np.round(np.arange(u_end - 0.1, u_end + 0.1 + 1e-9, 0.02), 6)]
+
+
+def _metal(p) -> bool:
+    return p.g_beta_half > METAL
+
+
+def branch_ends(points) -> tuple[float | None, float | None]:
+    """(Uc2, Uc1): the up branch's last metallic U, the down branch's last insulating U."""
+    up = [p.U for p in points if p.branch == "up" and p.converged and _metal(p)]
+    down = [p.U for p in points if p.branch == "down" and p.converged and not _metal(p)]
+    return (max(up) if up else None), (min(down) if down else None)
+
+
+def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
+    thr = GUARD_PER_BETA * beta
+    if method == "net":
+        return "ml", {}, {"fallback": None, "threshold": thr}
+    if method == "net_guarded":
+        return "ml", {}, {"fallback": "ed", "threshold": thr, "fallback_options": {"n_bath": 8}}
+    return "ed", {"n_bath": int(method[2:])}, None
+
+
+def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: str,
+              U_values: list[float], direction: str, report_only: bool = False) -> list:
+    """One resumable sweep (``out_dir/b<beta>_n<n>_<method>_<stage>.h5``); ``report_only``:
+    read it back as far as it got, compute nothing (``ValueError`` when it was never started)."""
+    from mldmft.dmft import sweep
+    from mldmft.dmft.io import load_sweep
+
+    solver, opts, guard = _solver(method, beta)
+    out = out_dir / f"b{beta:g}_n{density:g}_{method}_{stage}.h5"
+    if report_only:
+        if not out.exists():
+            raise ValueError(f"{out.name} not computed yet")
+        return load_sweep(out)
+    kwargs = {} if density == 1.0 else {"density": density}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sweep(solver, beta, U_values, direction, solver_options=opts, guard=guard,
+                     tol=TOL, out=out, progress=True,
+                     metadata={"load_average_start": os.getloadavg()[0]}, **kwargs)
+
+
+def _load_start(out_dir: Path, method: str, beta: float, density: float) -> list[float]:
+    import h5py
+
+    loads = []
+    for f in sorted(out_dir.glob(f"b{beta:g}_n{density:g}_{method}_*.h5")):
+        with h5py.File(f, "r") as h:
+            meta = json.loads(h.attrs.get("meta", "{}"))
+        if "load_average_start" in meta:
+            loads.append(float(meta["load_average_start"]))
+    return loads
+
+
+def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
+             reference: str = "ed8", coarse: list[float] | None = None,
+             report_only: bool = False) -> dict[str, list]:
+    """All sweeps of one (beta, filling): ``{method: [(stage, point), ...]}`` (the coarse sweep,
+    then the fine windows around the reference's branch ends)."""
+    coarse = coarse_grid(density) if coarse is None else coarse
+    ref = run_sweep(out_dir, reference, beta, density, "coarse", coarse, "both", report_only)
+    stages = [("coarse", coarse, "both")]
+    if density == 1.0:
+        u2, u1 = branch_ends(ref)
+        if u2 is not None:
+            stages.append(("fine_up", fine_window(u2), "up"))
+        if u1 is not None:
+            stages.append(("fine_down", fine_window(u1), "down"))
+    result = {}
+    for method in [reference] + [m for m in methods if m != reference]:
+        pts = []
+        for stage, grid, direction in stages:
+            print(f"beta = {beta:g}, n = {density:g}: {method} {stage} ({len(grid)} U values, "
+                  f"{direction})", flush=True)
+            try:
+                pts += [(stage, p) for p in run_sweep(out_dir, method, beta, density, stage,
+                                                      grid, direction, report_only)]
+            except ValueError as err:
+                if not report_only:
+                    raise
+                print(f"  ({err})")
+        result[method] = pts
+    return result
+
+
+def compare(points: list, ref: list) -> dict:
+    """Figures of one method's points against the reference (same stage, branch and U)."""
+    by = {(s, p.branch, round(p.U, 6)): p for s, p in ref}
+    dz, dz_same, dn, dd, missing = [], [], [], [], 0
+    for s, p in points:
+        r = by.get((s, p.branch, round(p.U, 6)))
+        if r is None or not (p.converged and r.converged):
+            missing += 1
+            continue
+        dz.append(abs(p.Z - r.Z))
+        if _metal(p) == _metal(r):
+            dz_same.append(abs(p.Z - r.Z))
+        dn.append(abs(p.density - r.density))
+        dd.append(abs(p.double_occupancy - r.double_occupancy))
+    pts = [p for _, p in points]
+    uc2, uc1 = branch_ends(pts)
+    iters = sum(p.iterations for p in pts)
+    times = [p.wall_time for p in pts if p.converged]
+    worst = None
+    if dz:
+        cmp = [(abs(p.Z - by[(s, p.branch, round(p.U, 6))].Z), p.branch, p.U) for s, p in points
+               if (s, p.branch, round(p.U, 6)) in by and p.converged
+               and by[(s, p.branch, round(p.U, 6))].converged]
+        worst = max(cmp)[1:]
+    return {"points": len(pts), "converged": sum(p.converged for p in pts),
+            "not_compared": missing, "max_abs_dZ": max(dz) if dz else None,
+            "max_abs_dZ_same_phase": max(dz_same) if dz_same else None,
+            "worst_dZ_at": worst, "max_abs_dn": max(dn) if dn else None,
+            "max_abs_ddocc": max(dd) if dd else None, "Uc2": uc2, "Uc1": uc1,
+            "iterations": int(iters), "flagged_iterations": int(sum(p.fallbacks for p in pts)),
+            "guard_rate": sum(p.fallbacks for p in pts) / max(iters, 1),
+            "median_time_per_point_s": statistics.median(times) if times else None,
+            "total_time_s": float(sum(p.wall_time for p in pts))}
+
+
+def _write_reference_csv(out_dir: Path, beta: float, density: float, ref: list,
+                         name: str = "ed8") -> Path:
+    path = out_dir / f"{name}_beta{beta:g}_n{density:g}.csv"
+    keys = ("U", "branch", "converged", "iterations", "Z", "double_occupancy", "density",
+            "g_beta_half", "mu", "wall_time")
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("stage",) + keys)
+        for s, p in ref:
+            w.writerow((s,) + tuple(getattr(p, k) for k in keys))
+    return path
+
+
+def front_summary(figs: dict, reference: str = "ed8") -> dict:
+    """The network against the cheapest small-bath ED at least as accurate (max |dZ|)."""
+    net = figs.get("net")
+    if not net or net["max_abs_dZ"] is None:
+        return {}
+    out = {}
+    as_good = [(figs[m]["median_time_per_point_s"], m) for m in ("ed1", "ed2", "ed3", "ed4", "ed5")
+               if m in figs and figs[m]["max_abs_dZ"] is not None
+               and figs[m]["not_compared"] == 0 and figs[m]["max_abs_dZ"] <= net["max_abs_dZ"]]
+    t_net = net["median_time_per_point_s"]
+    if as_good:
+        t, m = min(as_good)
+        out.update(cheapest_as_accurate=m, its_time_s=t, speedup_vs_front=t / t_net)
+    if reference in figs:
+        out[f"speedup_vs_{reference}"] = figs[reference]["median_time_per_point_s"] / t_net
+    return out
+
+
+def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    betas = sorted({b for b, _ in cases})
+    dens = sorted({n for _, n in cases}, reverse=True)
+    colors = {m: c for m, c in zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"])}
+    fig, axes = plt.subplots(1, len(betas), figsize=(5 * len(betas), 4), squeeze=False)
+    for ax, b in zip(axes[0], betas):
+        for n, marker in zip(dens, ("o", "s")):
+            figs = report.get(f"beta={b:g}, n={n:g}", {}).get("methods", {})
+            for m, f in figs.items():
+                if m == reference or f["max_abs_dZ"] is None:
+                    continue
+                ax.loglog(f["median_time_per_point_s"], max(f["max_abs_dZ"], 1e-6), marker,
+                          color=colors[m], ms=8, label=f"{m}, n = {n:g}")
+            if reference in figs:
+                ax.axvline(figs[reference]["median_time_per_point_s"], color="k", ls=":", lw=1)
+        ax.axhline(AIMS["max_abs_dZ"], color="gray", ls="--", lw=1)
+        ax.set_xlabel(f"median time per DMFT point (s); dotted: {reference}")
+        ax.set_ylabel(f"max |Z - Z({reference}-DMFT)|")
+        ax.set_title(f"beta = {b:g}")
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle("Cost-accuracy front, Bethe lattice (dashed: the aim |dZ| = 0.005)")
+    fig.tight_layout()
+    paths.append(out_dir / "front.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(len(dens), len(betas), figsize=(5 * len(betas), 3.6 * len(dens)),
+                             squeeze=False)
+    for i, n in enumerate(dens):
+        for j, b in enumerate(betas):
+            ax = axes[i][j]
+            res = cases.get((b, n), {})
+            for m, style in ((reference, dict(lw=5, alpha=0.3)), ("ed3", dict(lw=1, ls="--")),
+                             ("net", dict(lw=1))):
+                if m not in res:
+                    continue
+                for branch, mk in (("up", ">"), ("down", "<")):
+                    pts = sorted((p for _, p in res[m] if p.branch == branch), key=lambda p: p.U)
+                    if not pts:
+                        continue
+                    ax.plot([p.U for p in pts], [p.Z for p in pts], color=colors[m],
+                            marker=mk if m == "net" else None, ms=3,
+                            label=f"{m} {branch}", **style)
+            ax.set_title(f"beta = {b:g}, n = {n:g}")
+            ax.set_xlabel("U / D")
+            ax.set_ylabel("Z")
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    paths.append(out_dir / "z_curves.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _fmt(x, spec=".4f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--betas", default="30,75,150")
+    ap.add_argument("--densities", default="1,0.9")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--out-dir", type=Path, default=REPO / "data" / "ml_dmft")
+    ap.add_argument("--report-only", action="store_true",
+                    help="read the finished sweeps, run nothing new")
+    ap.add_argument("--reference", default="ed8", help="reference method (default ed8)")
+    ap.add_argument("--coarse", default=None,
+                    help="comma-separated coarse U grid instead of the default (smoke tests)")
+    args = ap.parse_args(argv)
+    betas = [float(b) for b in args.betas.split(",")]
+    densities = [float(n) for n in args.densities.split(",")]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    coarse = None if args.coarse is None else [float(u) for u in args.coarse.split(",")]
+    bad = [m for m in methods + [args.reference] if m not in METHODS]
+    if bad:
+        ap.error(f"unknown method(s) {bad}; choose from {', '.join(METHODS)}")
+    if any(not 20 <= b <= 200 for b in betas):
+        ap.error("betas must lie in the network's domain [20, 200]")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+
+    import torch
+
+    torch.set_num_threads(1)
+    import mldmft.ml  # noqa: F401
+
+    cases, report = {}, {}
+    for b in betas:
+        for n in densities:
+            try:
+                cases[(b, n)] = res = run_case(args.out_dir, b, n, methods, args.reference,
+                                               coarse, args.report_only)
+            except ValueError as err:          # --report-only: the reference not started
+                if not args.report_only:
+                    raise
+                print(f"beta = {b:g}, n = {n:g}: {err}")
+                continue
+            ref = res[args.reference]
+            _write_reference_csv(args.out_dir, b, n, ref, args.reference)
+            figs = {m: compare(pts, ref) for m, pts in res.items() if pts}
+            for m in figs:
+                loads = _load_start(args.out_dir, m, b, n)
+                figs[m]["load_average"] = [min(loads), max(loads)] if loads else None
+            report[f"beta={b:g}, n={n:g}"] = {"methods": figs,
+                                              "front": front_summary(figs, args.reference)}
+    for key, r in report.items():
+        figs = r["methods"]
+        ref_uc2, ref_uc1 = figs[args.reference]["Uc2"], figs[args.reference]["Uc1"]
+        print(f"\n{key}  ({args.reference}: Uc2 {_fmt(ref_uc2, '.2f')}, Uc1 {_fmt(ref_uc1, '.2f')})")
+        print(f"{'method':<12}{'pts':>5}{'conv':>5}{'max|dZ|':>9}{'same ph':>9}{'max|dn|':>10}"
+              f"{'max|dD|':>9}{'Uc2':>6}{'Uc1':>6}{'guard':>8}{'s/pt':>8}{'load':>10}")
+        for m, f in figs.items():
+            load = "-" if f["load_average"] is None else \
+                f"{f['load_average'][0]:.1f}-{f['load_average'][1]:.1f}"
+            print(f"{m:<12}{f['points']:>5}{f['converged']:>5}{_fmt(f['max_abs_dZ']):>9}"
+                  f"{_fmt(f['max_abs_dZ_same_phase']):>9}{_fmt(f['max_abs_dn'], '.1e'):>10}"
+                  f"{_fmt(f['max_abs_ddocc']):>9}{_fmt(f['Uc2'], '.2f'):>6}{_fmt(f['Uc1'], '.2f'):>6}"
+                  f"{f['guard_rate']:>8.3%}{_fmt(f['median_time_per_point_s'], '.2f'):>8}{load:>10}")
+        fr = r["front"]
+        if fr:
+            print(f"network: {_fmt(fr.get('speedup_vs_' + args.reference), '.1f')}x faster per "
+                  f"point than {args.reference}; cheapest small-bath ED as accurate: "
+                  f"{fr.get('cheapest_as_accurate', 'none')}"
+                  + (f" ({fr['speedup_vs_front']:.2f}x the network's time)"
+                     if "speedup_vs_front" in fr else ""))
+    if report:
+        (args.out_dir / "report.json").write_text(json.dumps(
+            {"aims": AIMS, "guard_threshold": f"{GUARD_PER_BETA} beta", "tol": TOL,
+             "cases": report}, indent=2) + "\n")
+        for p in _plots(args.out_dir, cases, report, args.reference):
+            print(f"figure: {p}")
+        print(f"report: {args.out_dir / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
