@@ -90,7 +90,8 @@ def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
 
 
 def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: str,
-              U_values: list[float], direction: str, report_only: bool = False) -> list:
+              U_values: list[float], direction: str, report_only: bool = False,
+              max_iter: int = 300) -> list:
     """One resumable sweep (``out_dir/b<beta>_n<n>_<method>_<stage>.h5``); ``report_only``:
     read it back as far as it got, compute nothing (``ValueError`` when it was never started)."""
     from mldmft.dmft import sweep
@@ -106,7 +107,7 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sweep(solver, beta, U_values, direction, solver_options=opts, guard=guard,
-                     tol=TOL, out=out, progress=True,
+                     tol=TOL, max_iter=max_iter, out=out, progress=True,
                      metadata={"load_average_start": os.getloadavg()[0]}, **kwargs)
 
 
@@ -124,11 +125,12 @@ def _load_start(out_dir: Path, method: str, beta: float, density: float) -> list
 
 def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
              reference: str = "ed8", coarse: list[float] | None = None,
-             report_only: bool = False) -> dict[str, list]:
+             report_only: bool = False, max_iter: int = 300) -> dict[str, list]:
     """All sweeps of one (beta, filling): ``{method: [(stage, point), ...]}`` (the coarse sweep,
     then the fine windows around the reference's branch ends)."""
     coarse = coarse_grid(density) if coarse is None else coarse
-    ref = run_sweep(out_dir, reference, beta, density, "coarse", coarse, "both", report_only)
+    ref = run_sweep(out_dir, reference, beta, density, "coarse", coarse, "both", report_only,
+                    max_iter)
     stages = [("coarse", coarse, "both")]
     if density == 1.0:
         u2, u1 = branch_ends(ref)
@@ -144,7 +146,8 @@ def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
                   f"{direction})", flush=True)
             try:
                 pts += [(stage, p) for p in run_sweep(out_dir, method, beta, density, stage,
-                                                      grid, direction, report_only)]
+                                                      grid, direction, report_only,
+                                                      max_iter)]
             except ValueError as err:
                 if not report_only:
                     raise
@@ -291,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", type=Path, default=REPO / "data" / "ml_dmft")
     ap.add_argument("--report-only", action="store_true",
                     help="read the finished sweeps, run nothing new")
+    ap.add_argument("--max-iter", type=int, default=300,
+                    help="loop iterations per point (and again for the linear-mixing retry)")
     ap.add_argument("--reference", default="ed8", help="reference method (default ed8)")
     ap.add_argument("--coarse", default=None,
                     help="comma-separated coarse U grid instead of the default (smoke tests)")
@@ -316,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in densities:
             try:
                 cases[(b, n)] = res = run_case(args.out_dir, b, n, methods, args.reference,
-                                               coarse, args.report_only)
+                                               coarse, args.report_only, args.max_iter)
             except ValueError as err:          # --report-only: the reference not started
                 if not args.report_only:
                     raise
