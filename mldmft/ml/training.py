@@ -37,7 +37,7 @@ from .metrics import evaluate
 from .predictor import Predictor, TorchBackend
 
 __all__ = ["TrainResult", "run_training", "fit_network", "fit_krr_predictor",
-           "improvement_lines", "load_init_checkpoint", "warm_start_data"]
+           "improvement_lines", "load_init_checkpoint", "warm_start_data", "spec_difference"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,14 +116,18 @@ def load_init_checkpoint(cfg: TrainConfig) -> Predictor | None:
     return init
 
 
+def spec_difference(old: Any, new: Any) -> list[str]:
+    """The fields in which two :class:`~mldmft.ml.features.EncodingSpec` differ."""
+    a, b = json.loads(_plain_json(old.to_dict())), json.loads(_plain_json(new.to_dict()))
+    return [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
 def warm_start_data(data: PreparedData, init: Predictor, path: str) -> PreparedData:
     """``data`` with the feature and target standardisation of the warm-start model ``init``
     (so its weights mean the same thing); refuses another encoding, naming the difference."""
     from dataclasses import replace
 
-    old, new = init.spec.to_dict(), data.spec.to_dict()
-    old, new = json.loads(_plain_json(old)), json.loads(_plain_json(new))
-    diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diff = spec_difference(init.spec, data.spec)
     if diff:
         raise ValueError(f"init_checkpoint {path}: its encoding differs from this run's "
                          f"({', '.join(diff)}); a warm start needs the same data settings and "
