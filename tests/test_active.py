@@ -24,6 +24,7 @@ from mldmft.cli import _compose, main  # noqa: E402
 from mldmft.database import GenerateConfig, SolverSpec, generate  # noqa: E402
 from mldmft.database.merge import sample_keys  # noqa: E402
 from mldmft.database.store import load_database  # noqa: E402
+from mldmft.h5util import RunLockedError, run_lock  # noqa: E402
 from mldmft.ml.checkpoint import load_checkpoint  # noqa: E402
 from mldmft.ml.config import train_config_from_dict  # noqa: E402
 from mldmft.ml.training import run_training  # noqa: E402
@@ -177,11 +178,14 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny, two_rounds, monkeypatch):
     np.testing.assert_array_equal(ga, gb)
 
 
-def test_a_changed_setting_is_refused_naming_it(tiny, two_rounds):
+def test_a_changed_setting_and_a_second_run_are_refused(tiny, two_rounds):
     cfg, _ = two_rounds
     other = active_config(tiny, cfg.run_dir, **{"flag.spread_threshold": 1e-8})
     with pytest.raises(ValueError, match=r"another active-learning run \(flag.spread_threshold"):
         run_active(other, log=lambda s: None)
+    with run_lock(Path(cfg.run_dir) / "run"):        # a live run holds the directory
+        with pytest.raises(RunLockedError, match="being written by another run"):
+            run_active(cfg, log=lambda s: None)
 
 
 def test_install_copies_the_final_model(tiny, two_rounds, tmp_path, monkeypatch):
@@ -251,3 +255,19 @@ def test_farthest_point_sampling_skips_near_duplicates_and_refused_picks():
     assert farthest_point_sampling(x, ref, 10, 0.1) == [0, 3, 2]
     assert farthest_point_sampling(x, ref, 1, 0.1) == [0]
     assert farthest_point_sampling(x, ref, 10, 0.1, accept=lambda i: i != 0)[0] == 1
+
+
+def test_guard_reasons_and_the_probe_outside_the_domain(tiny):
+    from mldmft.active.evaluate import NetworkProbe
+    from mldmft.dmft.steps import guard_reasons
+
+    res = solve("ipt", _model_probe(), n_iw=256)
+    assert guard_reasons(res, 1e-3) == []
+    res.info.update(spread=np.array([0.0, 2e-3]), causal_step=0.5, unlike_training=True)
+    assert guard_reasons(res, 1e-3) == ["spread", "acausal", "unlike_training"]
+    assert guard_reasons(res, 1e-2) == ["acausal", "unlike_training"]
+    probe = NetworkProbe(tiny["start"], 256, 1e-9)
+    inside = probe(_model_probe())
+    outside = probe(replace(_model_probe(), U=9.0, eps_d=-4.5))   # U beyond the training range
+    assert (probe.iterations, probe.outside_domain, len(probe.flagged)) == (2, 1, 1)
+    assert inside.info["spread"] is not None and outside.info["extrapolated"]
