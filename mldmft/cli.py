@@ -465,7 +465,8 @@ def _cmd_dmft(args: argparse.Namespace) -> int:
 def active_config(overrides: Sequence[str]):
     """``configs/active.yaml`` with overrides -> :class:`mldmft.active.ActiveConfig` (the
     config boundary); its ``train`` section names a training config and its overrides, composed
-    like ``python train.py --config-name NAME OVERRIDES``."""
+    like ``python train.py --config-name NAME OVERRIDES``; the grid's ``U`` is ``U_values`` (a
+    list) if given, else ``U_range``."""
     from omegaconf import OmegaConf
 
     from .active import active_config_from_dict
@@ -481,6 +482,11 @@ def active_config(overrides: Sequence[str]):
             OmegaConf.to_container(_compose(name, train_overrides), resolve=True))
     except ValueError as err:
         raise ValueError(f"train ({name}): {err}") from None
+    grid = dict(_typed(c, "grid", dict))
+    values, rng = grid.pop("U_values", None), grid.pop("U_range", None)
+    grid["U"] = (_number_list({"grid.U_values": values}, "grid.U_values") if values is not None
+                 else _range_values("grid.U_range", rng))
+    c["grid"] = grid
     return active_config_from_dict({k: v for k, v in c.items() if k != "train"}, train)
 
 

@@ -258,17 +258,10 @@ def _build(cls, prefix: str, values: Any):
 def active_config_from_dict(c: Mapping[str, Any], train: Any) -> ActiveConfig:
     """:class:`ActiveConfig` from the resolved plain mapping of ``configs/active.yaml`` (its
     ``train`` section already composed into the typed ``train``, a
-    :class:`~mldmft.ml.config.TrainConfig`); the ``U`` of the grid is ``grid.U_values`` (a
-    list) if given, else ``grid.U_range`` (``{start, stop, step}``)."""
+    :class:`~mldmft.ml.config.TrainConfig`, and ``grid.U`` resolved to a list by the CLI)."""
     c = dict(c)
     run_dir = c.get("run_dir") or str(Path("data") / "active" / str(c.get("name", "active")))
     grid = dict(c.get("grid") or {})
-    values, rng = grid.pop("U_values", None), grid.pop("U_range", None)
-    if "U" not in grid:
-        if values is not None:
-            grid["U"] = check_type("grid.U_values", values, list[float])
-        elif rng is not None:
-            grid["U"] = _range(check_type("grid.U_range", rng, dict))
     ref = dict(c.get("reference") or {})
     points = ref.pop("points", None) or []
     if not isinstance(points, list):
@@ -300,19 +293,6 @@ def active_config_from_dict(c: Mapping[str, Any], train: Any) -> ActiveConfig:
         max_rounds=check_type("max_rounds", c.get("max_rounds", 5), int),
         install=check_type("install", c.get("install", False), bool),
         progress=check_type("progress", c.get("progress", True), bool))
-
-
-def _range(r: Mapping[str, Any]) -> list[float]:
-    """``start, start + step, ... <= stop`` (rounded to 10 digits)."""
-    import numpy as np
-
-    if set(r) != {"start", "stop", "step"} or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in r.values()):
-        raise ValueError(f"grid.U_range must be {{start, stop, step}} (numbers), got {dict(r)!r}")
-    start, stop, step = float(r["start"]), float(r["stop"]), float(r["step"])
-    if not (step > 0 and stop >= start):
-        raise ValueError(f"grid.U_range: need step > 0 and stop >= start, got {dict(r)}")
-    return [round(float(u), 10) for u in np.arange(start, stop + 0.5 * step, step)]
 
 
 @dataclass(frozen=True)
