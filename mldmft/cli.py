@@ -8,6 +8,8 @@
   (``configs/generate.yaml``).
 * ``mldmft inspect FILE`` summarises a database and writes PNG plots.
 * ``mldmft demo`` runs the shipped Mott-transition demo (network vs IPT vs ED-DMFT).
+* ``mldmft active [hydra overrides]`` runs (or resumes) active learning for the network
+  (``configs/active.yaml``, :mod:`mldmft.active`).
 * ``mldmft dmft [hydra overrides]`` runs a DMFT sweep (``configs/dmft.yaml``, ``lattice=...``);
   ``mldmft overlay A.h5 B.h5 ... [--out FIG.png]`` overlays several sweeps in one figure
   (default ``overlay_A_B.png`` beside ``A.h5``; the path is printed).
@@ -158,7 +160,7 @@ def config_error_message(err: Exception) -> str:
 #: Mappings whose keys are checked by the code that uses them (solver options, recipes), not
 #: against the config files.
 _OPEN_KEYS = {"generate": ("sampling", "target.options", "solver_options"),
-              "dmft": ("solver_options", "guard")}
+              "dmft": ("solver_options", "guard"), "active": ("reference.options",)}
 
 
 def _check_keys(cfg: dict, ref: dict, open_keys: Sequence[str], prefix: str = "") -> None:
@@ -460,6 +462,43 @@ def _cmd_dmft(args: argparse.Namespace) -> int:
     return 0
 
 
+def active_config(overrides: Sequence[str]):
+    """``configs/active.yaml`` with overrides -> :class:`mldmft.active.ActiveConfig` (the
+    config boundary); its ``train`` section names a training config and its overrides, composed
+    like ``python train.py --config-name NAME OVERRIDES``; the grid's ``U`` is ``U_values`` (a
+    list) if given, else ``U_range``."""
+    from omegaconf import OmegaConf
+
+    from .active import active_config_from_dict
+    from .ml.config import train_config_from_dict
+
+    c = OmegaConf.to_container(_compose("active", overrides), resolve=True)
+    name = _typed(c, "train.config", str)
+    train_overrides = _typed(c, "train.overrides", list[str])
+    if not (_config_dir() / f"{name}.yaml").is_file():
+        raise ValueError(f"train.config: no training config configs/{name}.yaml")
+    try:
+        train = train_config_from_dict(
+            OmegaConf.to_container(_compose(name, train_overrides), resolve=True))
+    except ValueError as err:
+        raise ValueError(f"train ({name}): {err}") from None
+    grid = dict(_typed(c, "grid", dict))
+    values, rng = grid.pop("U_values", None), grid.pop("U_range", None)
+    grid["U"] = (_number_list({"grid.U_values": values}, "grid.U_values") if values is not None
+                 else _range_values("grid.U_range", rng))
+    c["grid"] = grid
+    return active_config_from_dict({k: v for k, v in c.items() if k != "train"}, train)
+
+
+def _cmd_active(args: argparse.Namespace) -> int:
+    from .active import run_active
+
+    summary = run_active(active_config(args.overrides), log=lambda s: print(s, flush=True))
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
 def _cmd_overlay(args: argparse.Namespace) -> int:
     from .dmft import load_sweep, plot_sweeps
 
@@ -550,6 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dmft", help="DMFT sweep in U on any lattice (Hydra config dmft.yaml)")
     d.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver=ipt beta=50")
     d.set_defaults(func=_cmd_dmft)
+    a = sub.add_parser("active", help="active learning: network-DMFT sweeps, ED on the flagged "
+                       "hybridisations, retraining (Hydra config active.yaml)")
+    a.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. max_rounds=2")
+    a.set_defaults(func=_cmd_active)
     o = sub.add_parser("overlay", help="overlay several DMFT sweeps (Z, docc vs U) in one PNG")
     o.add_argument("files", nargs="+", help="sweep HDF5 files")
     o.add_argument("--out", default=None, help="output figure (.png/.pdf/.svg; default: "

@@ -194,3 +194,60 @@ SPECTRUM_DATASETS = (
 
 __doc__ += "\n\n" + _SWEEP_DOC
 __all__ += ["SWEEP_SCHEMA", "SWEEP_SCHEMA_VERSION", "SWEEP_POINT_DATASETS", "SPECTRUM_DATASETS"]
+
+
+# --------------------------------------------------------------------------- active learning
+ACTIVE_ROUNDS_SCHEMA = "mldmft.active_rounds"
+ACTIVE_ROUNDS_SCHEMA_VERSION = 1
+ACTIVE_CELL_SCHEMA = "mldmft.active_cell"
+ACTIVE_CELL_SCHEMA_VERSION = 1
+
+_ACTIVE_DOC = """Active learning (``mldmft active``, :mod:`mldmft.active`), in the run directory.
+
+``rounds.h5``, schema ``mldmft.active_rounds`` version 1, one entry per round ``k`` (round ``k``
+evaluates model ``k``: the starting model for ``k = 0``, else the one trained in round ``k - 1``),
+rewritten atomically after every round (``rounds.csv`` holds the same scalar columns)::
+
+    /                       attrs: schema, schema_version, package_version, created,
+                                   plan (JSON: the run's settings compared on resume),
+                                   stop_reason ('' while running), final_checkpoint,
+                                   heldout_points (JSON list of {beta, U, density, branch})
+    /round                  int64   [round]   k
+    /checkpoint             str     [round]   the model evaluated in the round
+    /iterations             int64   [round]   network calls of the grid sweeps
+    /flagged                int64   [round]   flagged iterations (any configured reason)
+    /guard_rate             float64 [round]   flagged / iterations
+    /flagged_<reason>       int64   [round]   per reason: spread, unphysical, acausal,
+                                              unlike_training (an iteration may have several)
+    /outside_domain         int64   [round]   iterations outside the model's domain
+    /points                 int64   [round]   DMFT points of the grid sweeps
+    /converged_points       int64   [round]   of which converged
+    /heldout_max_abs_dz     float64 [round]   max |Z_net - Z_ref| over the held-out points
+                                              (NaN without held-out points)
+    /heldout_max_abs_dn     float64 [round]   max |n_net - n_ref| (both spins)
+    /heldout_abs_dz         float64 [round, point]   per held-out point
+    /heldout_abs_dn         float64 [round, point]
+    /candidates             int64   [round]   flagged iterates considered (0: not selected)
+    /selected               int64   [round]   baths chosen (farthest-point sampling)
+    /samples_added          int64   [round]   new samples in the merged database
+    /db_samples             int64   [round]   samples of the database after the round's merge
+    /val_mse_g_tau          float64 [round]   the retrained model's validation MSE of G(tau)
+    /test_mse_g_tau         float64 [round]   its test MSE (NaN: no training in the round)
+
+``round_<k>/sweeps/cell_<i>.h5``, schema ``mldmft.active_cell`` version 1 (one network-DMFT
+sweep of the grid, written atomically when finished)::
+
+    /                       attrs: schema, schema_version, package_version, created, beta,
+                                   density, iterations, flagged, outside_domain,
+                                   by_reason (JSON), points (JSON list: U, branch, converged,
+                                   iterations, Z, density, mu), reason_bits (JSON names)
+    /flagged/U              float64    [m]          U of each flagged iterate      (D)
+    /flagged/eps_d          float64    [m]          eps_d = -mu                    (D)
+    /flagged/beta           float64    [m]                                         (1/D)
+    /flagged/delta_iw       complex128 [m, n_iw]    the iterate's Delta(i w_n)     (D)
+    /flagged/reasons        int8       [m]          bit i set: reason_bits[i]
+    /flagged/spread         float64    [m]          max_l |std G_l| (NaN: one network) (1/D)"""
+
+__doc__ += "\n\n" + _ACTIVE_DOC
+__all__ += ["ACTIVE_ROUNDS_SCHEMA", "ACTIVE_ROUNDS_SCHEMA_VERSION", "ACTIVE_CELL_SCHEMA",
+            "ACTIVE_CELL_SCHEMA_VERSION"]

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import h5py
 
-__all__ = ["atomic_h5", "write_header", "open_h5", "run_lock", "RunLockedError",
+__all__ = ["atomic_h5", "write_text_atomic", "replace_atomic", "write_header", "open_h5", "run_lock", "RunLockedError",
            "remove_tmp_litter", "tmp_name", "read_errors", "read_h5"]
 
 #: What h5py raises on a damaged file (a bad header, heap or B-tree, an unreadable chunk): it
@@ -47,6 +47,37 @@ def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` under its temporary name, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def replace_atomic(src: str | Path, path: str | Path) -> Path:
+    """Copy the file ``src`` to ``path`` under its temporary name, then rename it into place
+    (a reader never sees a half-copied ``path``)."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def write_header(f: h5py.File, schema: str, version: int) -> None:

@@ -192,6 +192,30 @@ def test_low_frequency_loss_needs_the_identity_target_transform(tiny_db, tmp_pat
         run_training(cfg, tmp_path, log=lambda s: None)
 
 
+def test_warm_start_begins_at_the_given_model(tiny_db, tmp_path):
+    """init_checkpoint: the run starts from that network's weights and standardisation, so with
+    a vanishing learning rate it predicts what that model predicts (a fresh seeded start does
+    not); another network or a KRR model is refused in one line."""
+    first = run_training(compose(tiny_db, "model=mlp_small", "model.hidden=8",
+                                 "trainer.max_epochs=2", "metrics.plots=false",
+                                 "data.split_seed=1"),
+                         tmp_path / "a", log=lambda s: None)
+    still = ["model=mlp_small", "model.hidden=8", "model.lr=1e-12", "trainer.max_epochs=1",
+             "metrics.plots=false", "seed=7"]
+    warm = run_training(compose(tiny_db, *still, f"init_checkpoint={first.checkpoint}"),
+                        tmp_path / "b", log=lambda s: None)
+    cold = run_training(compose(tiny_db, *still), tmp_path / "c", log=lambda s: None)
+    batch = warm.data.rows.batch.take(warm.data.splits.test)
+    before = first.predictor.predict(batch).g_l
+    assert np.max(np.abs(warm.predictor.predict(batch).g_l - before)) < 1e-8
+    assert np.max(np.abs(cold.predictor.predict(batch).g_l - before)) > 1e-4
+    with pytest.raises(ValueError, match=r"differs from model \(model.hidden"):
+        run_training(compose(tiny_db, "model=mlp_small", "model.hidden=9",
+                             f"init_checkpoint={first.checkpoint}"), tmp_path / "d")
+    with pytest.raises(ValueError, match="krr is always fitted from scratch"):
+        compose(tiny_db, "model=krr", f"init_checkpoint={first.checkpoint}")
+
+
 # ------------------------------------------------------------------ the ml solver
 def _first_original_test_row(data) -> int:
     rows = [int(r) for r in data.splits.test if not data.rows.augmented[r]]

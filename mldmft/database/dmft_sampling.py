@@ -38,9 +38,20 @@ from solvers import AndersonModel, fit_bath
 
 from .sampling import ParamSpec, Sample, register_recipe, sample_rng
 
-__all__ = ["DMFTIterateRecipe"]
+__all__ = ["DMFTIterateRecipe", "iterate_bath"]
 
 _STARTS = ("metal", "insulator", "up", "down")
+
+
+def iterate_bath(delta_iw: np.ndarray, beta: float, n_bath: int, half_filling: bool = False):
+    """The ``n_bath``-pole discrete bath (:func:`solvers.fit_bath`, two random restarts) of a
+    DMFT iterate's ``Delta(i w_n)``: at half filling the particle-hole symmetric fit of
+    ``i Im Delta``; a positive ``Im Delta`` (acausal transient) is clipped to 0 first."""
+    delta = np.asarray(delta_iw, dtype=complex)
+    if half_filling:
+        delta = 1j * delta.imag
+    delta = delta.real + 1j * np.minimum(delta.imag, 0.0)
+    return fit_bath(delta, beta, n_bath, symmetric=True if half_filling else None, n_restarts=2)
 
 
 def _parse_solver(name: str) -> tuple[str, dict[str, Any]]:
@@ -161,10 +172,7 @@ class DMFTIterateRecipe:
             run = DMFTOptions(n_iw=self.n_iw, tol=1e-6, max_iter=p["iterations"],
                               accel=p["accel"], symmetrise=sym)
             delta = solve_point(step, beta, U, delta, lat, mu, run, state=state).delta_iw
-        if sym:
-            delta = 1j * delta.imag
-        delta = delta.real + 1j * np.minimum(delta.imag, 0.0)
-        fit = fit_bath(delta, beta, self.n_bath, symmetric=True if sym else None, n_restarts=2)
+        fit = iterate_bath(delta, beta, self.n_bath, half_filling=sym)
         model = AndersonModel(U=U, eps_d=-mu, beta=beta, bath_eps=fit.bath_eps,
                               bath_v=fit.bath_v)
         return Sample(index=index, model=model,

@@ -14,7 +14,8 @@ import numpy as np
 from solvers import (AndersonModel, SolverResult, available_solvers, check_options, g_tau_from_l,
                      get_solver, solve)
 
-__all__ = ["make_step", "ed_refit_step", "guarded_step", "unphysical"]
+__all__ = ["make_step", "ed_refit_step", "guarded_step", "unphysical", "guard_reasons",
+           "GUARD_REASONS"]
 
 
 def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
@@ -86,6 +87,38 @@ def unphysical(result: SolverResult, rtol: float = 1e-3) -> bool:
     return bool(np.max(g) > rtol * np.max(np.abs(g)))
 
 
+#: Why a network result can be distrusted (:func:`guard_reasons`).
+GUARD_REASONS = ("spread", "unphysical", "acausal", "unlike_training")
+
+
+def guard_reasons(result: SolverResult, threshold: float) -> list[str]:
+    """The reasons (of :data:`GUARD_REASONS`, in that order) to distrust a network result:
+
+    * ``spread``: the ensemble spread ``max_l |std G_l|`` exceeds ``threshold`` (1/D);
+    * ``unphysical``: ``G(tau)`` is positive somewhere (:func:`unphysical`);
+    * ``acausal``: the raw prediction was acausal and the causality projection moved it toward
+      the base solver (``info["causal_step"] < 1``; the ``ml`` solver's warning "acausal
+      prediction moved toward ...");
+    * ``unlike_training``: the trust region cut the correction below half its size
+      (``info["unlike_training"]``; the warning "the hybridisation looks unlike the training
+      data ...").
+
+    A result without these ``info`` entries (another solver) can only be ``unphysical``.
+    """
+    out = []
+    spread = result.info.get("spread")
+    if spread is not None and float(np.max(np.abs(spread))) > threshold:
+        out.append("spread")
+    if unphysical(result):
+        out.append("unphysical")
+    step = result.info.get("causal_step")
+    if step is not None and step < 1:
+        out.append("acausal")
+    if result.info.get("unlike_training"):
+        out.append("unlike_training")
+    return out
+
+
 def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
                  fallback: Callable[[AndersonModel, dict], SolverResult] | None,
                  threshold: float) -> Callable[[AndersonModel, dict], SolverResult]:
@@ -101,9 +134,7 @@ def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
 
     def step(model: AndersonModel, state: dict) -> SolverResult:
         res = primary(model, state)
-        spread = res.info.get("spread")
-        wide = spread is not None and float(np.max(np.abs(spread))) > threshold
-        if wide or unphysical(res):
+        if {"spread", "unphysical"} & set(guard_reasons(res, threshold)):
             state["fallbacks"] = state.get("fallbacks", 0) + 1
             return res if fallback is None else fallback(model, state)
         return res

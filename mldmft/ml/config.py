@@ -332,7 +332,14 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run."""
+    """A whole training run.
+
+    Attributes:
+        init_checkpoint: warm start: a ``model.pt`` of a network with the same ``model`` config
+            and the same encoding; its weights are the starting point and its fitted feature
+            and target standardisation is kept (so epoch 0 predicts exactly as that model).
+            ``None``: a fresh, seeded initialisation. KRR is always fitted from scratch.
+    """
 
     data: DataConfig
     model: NetConfig | KRRConfig
@@ -341,6 +348,12 @@ class TrainConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     seed: int = 0
     domain: dict | None = None
+    init_checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.init_checkpoint is not None and isinstance(self.model, KRRConfig):
+            raise ValueError("init_checkpoint: a warm start needs a network; model.kind = krr "
+                             "is always fitted from scratch")
 
 
 #: Parameters a model's domain may bound (see :meth:`mldmft.ml.predictor.Predictor.out_of_range`).
@@ -410,7 +423,8 @@ def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
         (51, 'g_l_correction', True)
     """
     cfg = {k: v for k, v in dict(cfg).items() if k != "hydra"}
-    allowed = {"data", "model", "trainer", "constraints", "metrics", "seed", "domain"}
+    allowed = {"data", "model", "trainer", "constraints", "metrics", "seed", "domain",
+               "init_checkpoint"}
     unknown = sorted(set(cfg) - allowed)
     if unknown:
         raise ValueError(f"config: unknown top-level key(s) {unknown}; known: {sorted(allowed)}")
@@ -430,4 +444,5 @@ def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
         metrics=_build(MetricsConfig, "metrics", cfg.get("metrics")),
         seed=check_type("seed", cfg.get("seed", 0), int),
         domain=_domain(cfg.get("domain")),
+        init_checkpoint=check_type("init_checkpoint", cfg.get("init_checkpoint"), str | None),
     )

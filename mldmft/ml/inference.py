@@ -42,7 +42,11 @@ For each call :func:`solve_ml`
    * ``converged``: True, unless a cheap input solver did not converge (then a warning says so:
      such inputs were excluded from training);
    * ``info``: ``spread`` (ensemble standard deviation of ``g_l``, ``None`` for one model),
-     ``base``, ``checkpoint``, ``extrapolated``, ``cheap_wall_time``, ``warnings``.
+     ``base``, ``checkpoint``, ``extrapolated``, ``causal_step``, ``trust_scale``,
+     ``unlike_training`` (the trust region cut the correction below half: the hybridisation
+     looks unlike the training data), ``cheap_wall_time``, ``warnings``.
+
+A model outside the domain raises :class:`OutsideDomainError` (a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -56,11 +60,16 @@ from solvers import (AndersonModel, SolverResult, density_from_g_l, estimate_tai
                      g_l_from_iw, g_l_from_poles, get_solver, matsubara_freqs, register_solver,
                      solve)
 
-__all__ = ["solve_ml", "model_batch", "delta_tail_c1", "DEFAULT_CHECKPOINT"]
+__all__ = ["solve_ml", "model_batch", "delta_tail_c1", "hybridisation_l", "DEFAULT_CHECKPOINT",
+           "OutsideDomainError"]
 
 #: The shipped network for the Bethe-lattice phase diagram (``beta`` 20-200, ``U`` 0.5-5,
 #: density 0.5-1.5, ``D`` 0.7-1.3), used when ``solve("ml", model)`` gets no checkpoint.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "phase_diagram.pt"
+
+
+class OutsideDomainError(ValueError):
+    """The ``ml`` solver refuses a model outside its checkpoint's domain (``extrapolate=False``)."""
 
 
 def delta_tail_c1(delta_iw: np.ndarray, beta: float) -> float:
@@ -85,6 +94,16 @@ def delta_tail_c1(delta_iw: np.ndarray, beta: float) -> float:
     return float(np.linalg.lstsq(a, -w * delta_iw.imag[start:], rcond=None)[0][0])
 
 
+def hybridisation_l(model: AndersonModel, n_l: int) -> np.ndarray:
+    """Legendre coefficients ``Delta_l`` (``l < n_l``, 1/D) of the model's hybridisation: exact
+    from the poles of a discrete bath, else from ``delta_iw`` with the fitted tail (module doc,
+    step 4)."""
+    if model.is_discrete:
+        return g_l_from_poles(model.bath_v ** 2, model.bath_eps, model.beta, n_l)
+    tail = estimate_tail(model.delta_iw, model.beta, _delta_c1(model))  # c1 known; c2, c3 fit
+    return g_l_from_iw(model.delta_iw, model.beta, n_l, tail=tail)
+
+
 def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult]):
     """The one-row :class:`~mldmft.ml.features.RawBatch` of ``model`` with solved cheap results."""
     from .features import RawBatch
@@ -92,11 +111,7 @@ def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult
     beta = model.beta
     n_iw_delta = spec.n_iw_delta
     c1 = _delta_c1(model)
-    if model.is_discrete:
-        delta_l = g_l_from_poles(model.bath_v ** 2, model.bath_eps, beta, spec.n_l)
-    else:
-        tail = estimate_tail(model.delta_iw, beta, c1)  # c1 known; c2, c3 fitted
-        delta_l = g_l_from_iw(model.delta_iw, beta, spec.n_l, tail=tail)
+    delta_l = hybridisation_l(model, spec.n_l)
     if not model.is_discrete and model.delta_iw.size < n_iw_delta:
         raise ValueError(f"ml solver: delta_iw holds {model.delta_iw.size} frequencies, the "
                          f"checkpoint needs at least {n_iw_delta}")
@@ -164,7 +179,7 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
     scale = {"D": _hyb_scale(model)} if "D" in predictor.domain else {}
     warnings = predictor.out_of_range(model.beta, model.U, **scale)
     if warnings and not extrapolate:
-        raise ValueError(f"ml solver: the model is outside the domain of checkpoint "
+        raise OutsideDomainError(f"ml solver: the model is outside the domain of checkpoint "
                          f"{checkpoint}: {'; '.join(warnings)}. Pass extrapolate=True to "
                          "predict anyway")
     lo, hi = predictor.train_range.get("eps_d", (-np.inf, np.inf))
@@ -198,7 +213,7 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
         outside = [w.replace("density", f"density (estimated by {spec.base})", 1)
                    for w in outside if w.startswith("density")]
         if outside and not extrapolate:
-            raise ValueError(f"ml solver: the model is outside the domain of checkpoint "
+            raise OutsideDomainError(f"ml solver: the model is outside the domain of checkpoint "
                              f"{checkpoint}: {'; '.join(outside)}. Pass extrapolate=True to "
                              "predict anyway")
         warnings += outside
@@ -216,7 +231,8 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
     if pred.n_clipped:
         warnings.append(f"{pred.n_clipped} target value(s) clipped by the inverse tanh")
     residual = batch.fit_residual[0] if batch.fit_residual is not None else np.nan
-    if pred.trust_scale is not None and pred.trust_scale[0] < 0.5 and residual > 1e-8:
+    unlike = bool(pred.trust_scale is not None and pred.trust_scale[0] < 0.5 and residual > 1e-8)
+    if unlike:
         warnings.append(f"the hybridisation looks unlike the training data: the correction was "
                         f"cut to {pred.trust_scale[0]:.2f} of its size by the trust region "
                         f"(|dG| <= {predictor.constraints.trust_ratio:g} x the {spec.base} bath-fit "
@@ -229,6 +245,7 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
             "extrapolated": bool(extrapolate and warnings),
             "causal_step": None if pred.causal_step is None else float(pred.causal_step[0]),
             "trust_scale": None if pred.trust_scale is None else float(pred.trust_scale[0]),
+            "unlike_training": unlike,
             "cheap_wall_time": cheap_time, "warnings": warnings}
     docc = None if pred.double_occupancy is None else float(pred.double_occupancy[0])
     return SolverResult(solver="ml", beta=model.beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,

@@ -37,7 +37,7 @@ from .metrics import evaluate
 from .predictor import Predictor, TorchBackend
 
 __all__ = ["TrainResult", "run_training", "fit_network", "fit_krr_predictor",
-           "improvement_lines"]
+           "improvement_lines", "load_init_checkpoint", "warm_start_data", "spec_difference"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,9 +83,65 @@ def _progress_bar(wanted: bool) -> bool:
     return bool(wanted) and sys.stdout.isatty()
 
 
+def _plain_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=lambda o: o.tolist() if hasattr(o, "tolist")
+                      else str(o))
+
+
+#: The model keys that decide a network's architecture (its weights); the optimiser's (lr,
+#: weight decay, batch size, ...) may change between a warm start and its checkpoint.
+ARCHITECTURE_KEYS = ("kind", "hidden", "depth", "activation", "n_members", "member")
+
+
+def load_init_checkpoint(cfg: TrainConfig) -> Predictor | None:
+    """The warm-start model of ``cfg.init_checkpoint`` (``None`` without one), checked against
+    ``cfg.model``: a torch network of the same architecture (:data:`ARCHITECTURE_KEYS`;
+    one-line ``ValueError`` naming the differing keys otherwise)."""
+    if cfg.init_checkpoint is None:
+        return None
+    from .checkpoint import load_checkpoint
+
+    init = load_checkpoint(cfg.init_checkpoint)
+    if init.kind != "torch":
+        raise ValueError(f"init_checkpoint {cfg.init_checkpoint}: a {init.kind} model cannot "
+                         "start a network's training")
+    old = json.loads(_plain_json(init.meta["net"]["config"]))
+    new = json.loads(_plain_json(asdict(cfg.model)))
+    diff = [k for k in ARCHITECTURE_KEYS if old.get(k) != new.get(k)]
+    if diff:
+        k = diff[0]
+        raise ValueError(f"init_checkpoint {cfg.init_checkpoint}: its network differs from "
+                         f"model ({', '.join(f'model.{d}' for d in diff)}; e.g. model.{k}: "
+                         f"checkpoint {old.get(k)!r}, config {new.get(k)!r})")
+    return init
+
+
+def spec_difference(old: Any, new: Any) -> list[str]:
+    """The fields in which two :class:`~mldmft.ml.features.EncodingSpec` differ."""
+    a, b = json.loads(_plain_json(old.to_dict())), json.loads(_plain_json(new.to_dict()))
+    return [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def warm_start_data(data: PreparedData, init: Predictor, path: str) -> PreparedData:
+    """``data`` with the feature and target standardisation of the warm-start model ``init``
+    (so its weights mean the same thing); refuses another encoding, naming the difference."""
+    from dataclasses import replace
+
+    diff = spec_difference(init.spec, data.spec)
+    if diff:
+        raise ValueError(f"init_checkpoint {path}: its encoding differs from this run's "
+                         f"({', '.join(diff)}); a warm start needs the same data settings and "
+                         "database layout")
+    return replace(data, x_transform=init.x_transform, y_transform=init.y_transform)
+
+
 def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
-                log: Callable[[str], None] = print) -> tuple[Predictor, dict[str, Any]]:
+                log: Callable[[str], None] = print, init: Predictor | None = None
+                ) -> tuple[Predictor, dict[str, Any]]:
     """Train the network of ``cfg.model`` with Lightning; keep the weights of the best val epoch.
+
+    ``init``: a warm-start model (:func:`load_init_checkpoint`) whose weights replace the
+    seeded initialisation; its input and output sizes must match.
 
     Raises:
         NonFiniteLossError: the training or validation loss became NaN/inf.
@@ -127,6 +183,13 @@ def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
     n_in, n_out = data.spec.n_features, data.spec.n_targets
     net_config = asdict(cfg.model)
     module = CorrectionModule(net_config, n_in, n_out, iw_matrix=_iw_matrix(cfg, data))
+    if init is not None:
+        net = init.meta["net"]
+        if (int(net["n_in"]), int(net["n_out"])) != (n_in, n_out):
+            raise ValueError(f"init_checkpoint: its network maps {net['n_in']} -> "
+                             f"{net['n_out']} numbers, this run's {n_in} -> {n_out}")
+        module.net.load_state_dict(init.backend.net.state_dict())
+        log(f"warm start from {cfg.init_checkpoint}")
     dm = CorrectionDataModule(data, batch_size=cfg.model.batch_size, seed=cfg.seed)
     best = BestState()
     logger = CSVLogger(save_dir=str(out_dir), name="logs")
@@ -193,7 +256,10 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    init = load_init_checkpoint(cfg)
     data = prepare_data(cfg.data)
+    if init is not None:
+        data = warm_start_data(data, init, str(cfg.init_checkpoint))
     spec = data.spec
     for line in data.rows.report.lines():
         log(line)
@@ -204,7 +270,7 @@ def run_training(cfg: TrainConfig, out_dir: str | Path,
     if isinstance(cfg.model, KRRConfig):
         predictor, fit_info = fit_krr_predictor(cfg, data, log)
     else:
-        predictor, fit_info = fit_network(cfg, data, out_dir, log)
+        predictor, fit_info = fit_network(cfg, data, out_dir, log, init=init)
     train_time = time.perf_counter() - t_fit
 
     rows, splits = data.rows, data.splits
