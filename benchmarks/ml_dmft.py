@@ -205,14 +205,16 @@ def _write_reference_csv(out_dir: Path, beta: float, density: float, ref: list,
 
 
 def front_summary(figs: dict, reference: str = "ed8") -> dict:
-    """The network against the cheapest small-bath ED at least as accurate (max |dZ|)."""
+    """The network against the cheapest small-bath ED at least as accurate (max |dZ| over the
+    points both it and the reference converged; its unconverged points are counted in its
+    ``not_compared``)."""
     net = figs.get("net")
     if not net or net["max_abs_dZ"] is None:
         return {}
     out = {}
     as_good = [(figs[m]["median_time_per_point_s"], m) for m in ("ed1", "ed2", "ed3", "ed4", "ed5")
                if m in figs and figs[m]["max_abs_dZ"] is not None
-               and figs[m]["not_compared"] == 0 and figs[m]["max_abs_dZ"] <= net["max_abs_dZ"]]
+               and figs[m]["max_abs_dZ"] <= net["max_abs_dZ"]]
     t_net = net["median_time_per_point_s"]
     if as_good:
         t, m = min(as_good)
