@@ -225,6 +225,10 @@ def front_summary(figs: dict, reference: str = "ed8") -> dict:
 
 
 def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> list[Path]:
+    """``front.png``: time per point against max |dZ| per beta (methods labelled at their
+    points, circles half filling, squares n = 0.9); ``z_curves.png``: per (beta, filling) Z(U)
+    of the reference and the network, and below it Z - Z_ref of the network and the 3-5-site
+    EDs (up solid, down dashed) with the aim's band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,52 +238,74 @@ def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> 
     betas = sorted({b for b, _ in cases})
     dens = sorted({n for _, n in cases}, reverse=True)
     colors = {m: c for m, c in zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"])}
-    fig, axes = plt.subplots(1, len(betas), figsize=(5 * len(betas), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(betas), figsize=(5 * len(betas), 4.4), squeeze=False)
     for ax, b in zip(axes[0], betas):
         for n, marker in zip(dens, ("o", "s")):
             figs = report.get(f"beta={b:g}, n={n:g}", {}).get("methods", {})
             for m, f in figs.items():
                 if m == reference or f["max_abs_dZ"] is None:
                     continue
-                ax.loglog(f["median_time_per_point_s"], max(f["max_abs_dZ"], 1e-6), marker,
-                          color=colors[m], ms=8, label=f"{m}, n = {n:g}")
+                x, y = f["median_time_per_point_s"], max(f["max_abs_dZ"], 1e-6)
+                ax.loglog(x, y, marker, color=colors[m], ms=8, mfc="none" if n != 1 else None)
+                ax.annotate(m.replace("_guarded", "+guard"), (x, y), fontsize=7,
+                            xytext=(4, 3 if marker == "o" and m != "net_guarded" else -9),
+                            textcoords="offset points")
             if reference in figs:
-                ax.axvline(figs[reference]["median_time_per_point_s"], color="k", ls=":", lw=1)
+                ax.axvline(figs[reference]["median_time_per_point_s"], color="k",
+                           ls="-" if n == 1 else ":", lw=1)
         ax.axhline(AIMS["max_abs_dZ"], color="gray", ls="--", lw=1)
-        ax.set_xlabel(f"median time per DMFT point (s); dotted: {reference}")
-        ax.set_ylabel(f"max |Z - Z({reference}-DMFT)|")
-        ax.set_title(f"beta = {b:g}")
-        ax.legend(fontsize=6, ncol=2)
-    fig.suptitle("Cost-accuracy front, Bethe lattice (dashed: the aim |dZ| = 0.005)")
+        ax.set_xlabel(f"median time per DMFT point (s); vertical: {reference}")
+        ax.set_ylabel(f"max |Z - Z({reference})|")
+        ax.set_title(f"beta = {b:g} (o: n = 1, open square: n = 0.9)", fontsize=9)
+    fig.suptitle("Cost-accuracy front, Bethe lattice; dashed: the aim |dZ| = 0.005", fontsize=10)
     fig.tight_layout()
     paths.append(out_dir / "front.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(len(dens), len(betas), figsize=(5 * len(betas), 3.6 * len(dens)),
-                             squeeze=False)
-    for i, n in enumerate(dens):
-        for j, b in enumerate(betas):
-            ax = axes[i][j]
-            res = cases.get((b, n), {})
-            for m, style in ((reference, dict(lw=5, alpha=0.3)), ("ed3", dict(lw=1, ls="--")),
-                             ("net", dict(lw=1))):
-                if m not in res:
+    fig, axes = plt.subplots(2 * len(dens), len(betas), figsize=(4.6 * len(betas),
+                             3.2 * 2 * len(dens)), squeeze=False, sharex="col")
+    for (i, n), (j, b) in ((a, c) for a in enumerate(dens) for c in enumerate(betas)):
+        top, bottom = axes[2 * i][j], axes[2 * i + 1][j]
+        if (b, n) not in cases:
+            top.set_visible(False)
+            bottom.set_visible(False)
+            continue
+        res = cases[(b, n)]
+        ref = {(s, p.branch, round(p.U, 6)): p for s, p in res[reference]}
+        for m in [reference, "net"] + [f"ed{k}" for k in (3, 4, 5)]:
+            if m not in res:
+                continue
+            for branch, ls, mk in (("up", "-", ">"), ("down", "--", "<")):
+                pts = sorted(((s, p) for s, p in res[m] if p.branch == branch),
+                             key=lambda sp: sp[1].U)
+                if not pts:
                     continue
-                for branch, mk in (("up", ">"), ("down", "<")):
-                    pts = sorted((p for _, p in res[m] if p.branch == branch), key=lambda p: p.U)
-                    if not pts:
-                        continue
-                    ax.plot([p.U for p in pts], [p.Z for p in pts], color=colors[m],
-                            marker=mk if m == "net" else None, ms=3,
-                            label=f"{m} {branch}", **style)
-            ax.set_title(f"beta = {b:g}, n = {n:g}")
-            ax.set_xlabel("U / D")
-            ax.set_ylabel("Z")
-            ax.legend(fontsize=6)
+                u = [p.U for _, p in pts]
+                if m in (reference, "net"):
+                    style = (dict(lw=5, alpha=0.3) if m == reference
+                             else dict(lw=1, marker=mk, ms=3))
+                    top.plot(u, [p.Z for _, p in pts], ls, color=colors[m],
+                             label=f"{m} {branch}", **style)
+                if m == reference:
+                    continue
+                pairs = [(p.U, p.Z - ref[(s, p.branch, round(p.U, 6))].Z) for s, p in pts
+                         if (s, p.branch, round(p.U, 6)) in ref and p.converged
+                         and ref[(s, p.branch, round(p.U, 6))].converged]
+                if pairs:
+                    bottom.plot(*zip(*pairs), ls, color=colors[m], lw=1, marker=mk, ms=2,
+                                label=f"{m} {branch}")
+        bottom.axhspan(-AIMS["max_abs_dZ"], AIMS["max_abs_dZ"], color="gray", alpha=0.15)
+        bottom.set_ylim(-0.06, 0.06)
+        top.set_title(f"beta = {b:g}, n = {n:g}")
+        top.set_ylabel("Z")
+        bottom.set_ylabel(f"Z - Z({reference}) (clipped at 0.06)")
+        bottom.set_xlabel("U / D")
+        top.legend(fontsize=6)
+        bottom.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     paths.append(out_dir / "z_curves.png")
-    fig.savefig(paths[-1], dpi=120)
+    fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
     return paths
 
