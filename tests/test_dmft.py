@@ -304,3 +304,28 @@ def test_shipped_network_dmft_matches_ed_dmft(tmp_path):
     for key, z in net.items():
         assert z == pytest.approx(ref[key], abs=0.02), key
     assert any("max |Z - Z_ED|" in line for line in lines)
+
+
+def test_branch_ends_and_the_plot_options(tmp_path):
+    """branch_ends takes converged points only; plot_sweeps draws a reference, a zoom and the
+    branch ends, and names a bad option in one line."""
+    import dataclasses
+
+    from mldmft.dmft import load_sweep_csv, plot_sweeps
+    from mldmft.dmft.demo import PRETRAINED
+    from mldmft.dmft.transition import branch_ends
+
+    ed = load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")
+    assert branch_ends([p for p in ed if p.branch == "up"]) == (None, 2.3)
+    # a non-converged metallic point further up does not move the end
+    fake = dataclasses.replace(next(p for p in ed if p.U == 2.3 and p.branch == "up"), U=2.35,
+                               converged=False)
+    assert branch_ends(ed + [fake]) == (2.4, 2.3)
+    half = [p for p in ed if round(p.U * 10) % 2 == 0]
+    png = plot_sweeps([("ED", ed), ("half", half)], tmp_path / "m.png", reference="ED",
+                      zoom=(2.0, 2.8), mark_ends=True)
+    assert png.exists()
+    with pytest.raises(ValueError, match="reference 'ED8' is not one of the runs"):
+        plot_sweeps([("ED", ed)], tmp_path / "x.png", reference="ED8")
+    with pytest.raises(ValueError, match="zoom must be"):
+        plot_sweeps([("ED", ed)], tmp_path / "x.png", zoom=(3.0, 2.0))
