@@ -25,13 +25,19 @@ import numpy as np  # noqa: E402
 
 import mldmft.ml  # noqa: E402,F401
 from mldmft.dmft import load_sweep_csv, sweep  # noqa: E402
-from mldmft.dmft.demo import DEMO_BETA, GUARD, PRETRAINED, demo_checkpoint  # noqa: E402
+from mldmft.dmft.demo import GUARD, PRETRAINED, demo_checkpoint  # noqa: E402
+from mldmft.dmft.transition import branch_ends  # noqa: E402
+
+#: the temperature of the ``beta = 50`` demo network (``demo_beta50.pt``) and its reference
+BETA = 50.0
+#: the grid of that reference (``mldmft/pretrained/ed_dmft_beta50.csv``)
+U_REF = tuple(float(u) for u in np.round(np.arange(1.5, 3.51, 0.1), 2))
 
 
 def uc2(points) -> float:
     """Largest U of the up branch that is still metallic (-beta G(beta/2) > 0.5)."""
-    metal = [p.U for p in points if p.branch == "up" and p.converged and p.g_beta_half > 0.5]
-    return max(metal) if metal else float("nan")
+    end = branch_ends(points)[1]
+    return float("nan") if end is None else end
 
 
 def main() -> None:
@@ -40,7 +46,7 @@ def main() -> None:
     parser.add_argument("--ed-full", action="store_true")
     args = parser.parse_args()
     ckpt = str(demo_checkpoint())
-    beta = DEMO_BETA
+    beta = BETA
     U_time = [float(u) for u in args.ed_points.split(",")]
 
     t0 = time.perf_counter()
@@ -68,8 +74,7 @@ def main() -> None:
               f"{sum(p.g_beta_half < 0 for p in full)} unphysical points")
 
     if args.ed_full:
-        from mldmft.dmft.demo import DEMO_U
-        ref = sweep("ed", beta, DEMO_U, "both", tol=1e-5)
+        ref = sweep("ed", beta, U_REF, "both", tol=1e-5)
     else:
         ref = load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")
     grid = sorted({p.U for p in ref})

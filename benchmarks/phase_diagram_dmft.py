@@ -42,14 +42,6 @@ def _reference() -> dict[tuple[str, float], dict[str, float]]:
     return ref
 
 
-def _branch_end(points, branch: str, metal: bool) -> float | None:
-    """Last U of a branch on the metallic (g_beta_half > 0.5) or insulating side."""
-    us = [p.U for p in points if p.branch == branch and (p.g_beta_half > 0.5) == metal]
-    if not us:
-        return None
-    return max(us) if metal else min(us)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None, help="default: the shipped network")
@@ -62,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     import mldmft.ml  # noqa: F401
     from mldmft.dmft import sweep
+    from mldmft.dmft.transition import branch_ends
 
     opts = {} if args.checkpoint is None else {"checkpoint": args.checkpoint}
     U = np.round(np.arange(1.5, 3.5001, 0.1), 6)
@@ -84,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     worst = pts[int(np.argmax([abs(p.Z - ref.get((p.branch, round(p.U, 6)), {"Z": p.Z})["Z"])
                                for p in pts]))]
     times = [p.wall_time for p in pts if p.converged]
+    uc1, uc2 = branch_ends(pts)
     res = {
         "half_filling_beta50": {
             "points": len(pts), "converged": sum(p.converged for p in pts),
             "max_abs_dZ": max(dz), "max_abs_dn": max(dn), "max_abs_ddocc": max(dd),
             "worst_dZ_at": [worst.branch, worst.U],
-            "metal_end_up": _branch_end(pts, "up", True),
-            "insulator_end_down": _branch_end(pts, "down", False),
+            "metal_end_up": uc2, "insulator_end_down": uc1,
             "median_time_per_point_s": statistics.median(times), "wall_s": wall,
             "iterations": int(sum(p.iterations for p in pts)), "not_compared": missing,
             "load_average_start": load0}}

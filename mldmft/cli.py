@@ -611,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", required=True, help="merged database")
     mg.set_defaults(func=_cmd_merge)
     m = sub.add_parser("demo", help="the Mott-transition demo: network-DMFT vs IPT vs ED-DMFT "
-                       "at beta = 50 with the shipped pretrained network")
+                       "through the coexistence window (beta = 100) with the shipped network")
     m.add_argument("--out", default="data/demo", help="output directory")
     m.add_argument("--compute-ed", action="store_true",
                    help="recompute the ED-DMFT reference (minutes) instead of the shipped curve")

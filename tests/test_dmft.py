@@ -292,22 +292,86 @@ def test_unphysical_green_function_is_detected():
 
 
 def test_shipped_network_dmft_matches_ed_dmft(tmp_path):
-    """The beta = 50 demo network (mldmft/pretrained) in the DMFT loop: Z within 0.02 of the
-    shipped ED-DMFT (Nb = 8) curve at beta = 50 on both sides of the transition; the demo (with
-    the default phase-diagram network, unguarded) runs and lands within 0.005 of ED-DMFT."""
+    """The demo (default phase-diagram network, unguarded, at DEMO_BETA) runs on two metallic
+    points and lands within 0.005 of the shipped ED-DMFT (Nb = 8) reference there, on both
+    branches (below Uc1 the metal is the only solution, so a point missing from the reference's
+    down branch is compared with its up branch), reporting the branch ends; the beta = 50 demo
+    network (mldmft/pretrained) in the DMFT loop gives Z within 0.02 of the beta = 50 ED-DMFT
+    curve on the metallic side."""
     from mldmft.dmft import load_sweep_csv
-    from mldmft.dmft.demo import PRETRAINED, run_demo
+    from mldmft.dmft.demo import DEMO_BETA, PRETRAINED, reference_csv, run_demo
 
-    lines = run_demo(out_dir=tmp_path, U_values=(2.8, 3.2), progress=False)  # insulator
-    assert (tmp_path / "mott_beta50.png").exists()
-    ref = {(p.U, p.branch): p.Z for p in load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")}
-    default = {(p.U, p.branch): p for p in load_sweep(tmp_path / "ml_beta50.h5")}
-    for key, p in default.items():   # the default network, no ED fallback
-        assert p.converged and p.fallbacks == 0 and p.Z == pytest.approx(ref[key], abs=0.005)
-    net = {}
+    lines = run_demo(out_dir=tmp_path, U_values=(1.5, 1.8), progress=False)  # metal
+    assert (tmp_path / f"mott_beta{DEMO_BETA:g}.png").exists()
+    ref = {(p.U, p.branch): p.Z for p in load_sweep_csv(reference_csv())}
+    default = {(p.U, p.branch): p for p in load_sweep(tmp_path / f"ml_beta{DEMO_BETA:g}.h5")}
+    assert len(default) == 4
+    for (u, branch), p in default.items():   # the default network, no ED fallback
+        z_ed = ref.get((u, branch), ref[(u, "up")])
+        assert p.converged and p.fallbacks == 0 and p.Z == pytest.approx(z_ed, abs=0.005)
+    assert any("max |Z - Z_ED| over" in line for line in lines)
+    assert any(line.strip().startswith("network ") and "metal up to U = 1.80" in line
+               for line in lines)
+    ref50 = {(p.U, p.branch): p.Z for p in load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")}
     metal = sweep("ml", 50.0, [1.5, 2.0], "up",
                   solver_options={"checkpoint": str(PRETRAINED / "demo_beta50.pt")})
-    net.update({(p.U, p.branch): p.Z for p in metal})
-    for key, z in net.items():
-        assert z == pytest.approx(ref[key], abs=0.02), key
-    assert any("max |Z - Z_ED|" in line for line in lines)
+    for p in metal:
+        assert p.Z == pytest.approx(ref50[(p.U, p.branch)], abs=0.02), p.U
+
+
+def test_ed_dmft_coexistence_appears_between_beta_50_and_100():
+    """ED-DMFT on 4 refitted bath sites (benchmarks/coexistence.py, step 0.02: no window wider
+    than one step at beta = 50, Uc1 ... Uc2 = 2.38 ... 2.52 at beta = 100), at U = 2.45 from the
+    metallic and from the insulating seed: at beta = 100 the metal seed stays metallic and the
+    insulating seed insulating (coexistence); at beta = 50 both end insulating. This is why the
+    demo runs at beta = 100."""
+    from mldmft.dmft import branch_ends
+
+    cold = sweep("ed", 100.0, [2.45], "both", solver_options={"n_bath": 4}, tol=1e-5)
+    hot = sweep("ed", 50.0, [2.45], "both", solver_options={"n_bath": 4}, tol=1e-5)
+    assert all(p.converged for p in hot + cold)
+    assert branch_ends(cold) == (2.45, 2.45)   # both solutions at 2.45
+    assert branch_ends(hot) == (2.45, None)    # no metal at 2.45
+    assert max(p.g_beta_half for p in hot) < 0.05
+
+
+def test_shipped_references():
+    """The shipped ED-DMFT (Nb = 8) references: at beta = 50 no hysteresis on the 0.1 grid (the
+    metallic branch ends at U = 2.3, the insulating one at 2.4); at the demo's beta, on the demo
+    grid, the metallic branch reaches into the window located with 4 bath sites (Uc2 >= 2.5)."""
+    from mldmft.dmft import load_sweep_csv
+    from mldmft.dmft.demo import DEMO_BETA, DEMO_U, PRETRAINED, reference_csv
+    from mldmft.dmft.transition import branch_ends
+
+    assert branch_ends(load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")) == (2.4, 2.3)
+    ed = load_sweep_csv(reference_csv())
+    assert {round(p.U, 6) for p in ed} <= {round(u, 6) for u in DEMO_U}
+    assert all(p.converged and p.beta == DEMO_BETA for p in ed)
+    up = sorted(round(p.U, 6) for p in ed if p.branch == "up")
+    assert up == sorted(round(u, 6) for u in DEMO_U)[:len(up)]   # from the start of the grid
+    assert branch_ends(ed)[1] >= 2.5
+
+
+def test_branch_ends_and_the_plot_options(tmp_path):
+    """branch_ends takes converged points only; plot_sweeps draws a reference, a zoom and the
+    branch ends, and names a bad option in one line."""
+    import dataclasses
+
+    from mldmft.dmft import load_sweep_csv, plot_sweeps
+    from mldmft.dmft.demo import PRETRAINED
+    from mldmft.dmft.transition import branch_ends
+
+    ed = load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")
+    assert branch_ends([p for p in ed if p.branch == "up"]) == (None, 2.3)
+    # a non-converged metallic point further up does not move the end
+    fake = dataclasses.replace(next(p for p in ed if p.U == 2.3 and p.branch == "up"), U=2.35,
+                               converged=False)
+    assert branch_ends(ed + [fake]) == (2.4, 2.3)
+    half = [p for p in ed if round(p.U * 10) % 2 == 0]
+    png = plot_sweeps([("ED", ed), ("half", half)], tmp_path / "m.png", reference="ED",
+                      zoom=(2.0, 2.8), mark_ends=True)
+    assert png.exists()
+    with pytest.raises(ValueError, match="reference 'ED8' is not one of the runs"):
+        plot_sweeps([("ED", ed)], tmp_path / "x.png", reference="ED8")
+    with pytest.raises(ValueError, match="zoom must be"):
+        plot_sweeps([("ED", ed)], tmp_path / "x.png", zoom=(3.0, 2.0))

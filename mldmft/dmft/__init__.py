@@ -9,10 +9,11 @@ from .plots import plot_spectra, plot_sweeps
 from .spectra import Spectrum, point_spectrum, result_spectrum
 from .steps import ed_refit_step, guarded_step, make_step
 from .sweep import insulator_seed, metal_seed, sweep, sweep_mu
+from .transition import branch_ends
 
 __all__ = ["BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
            "TabulatedLattice", "Lattice", "available_lattices", "get_lattice", "register_lattice",
            "DMFTOptions", "DMFTPoint", "solve_point", "sweep", "sweep_mu", "metal_seed",
            "insulator_seed", "make_step", "ed_refit_step", "guarded_step", "save_sweep",
            "load_sweep", "load_sweep_csv", "write_csv", "plot_sweeps", "plot_spectra",
-           "Spectrum", "point_spectrum", "result_spectrum"]
+           "Spectrum", "point_spectrum", "result_spectrum", "branch_ends"]
