@@ -54,7 +54,6 @@ sys.path.insert(0, str(REPO))
 
 METHODS = ("ed8", "net", "net_guarded", "ed1", "ed2", "ed3", "ed4", "ed5")
 TOL = 1e-5
-METAL = 0.5          # metallic point: -beta G(beta/2) > METAL
 GUARD_PER_BETA = 4e-4
 AIMS = {"max_abs_dZ": 0.005, "max_abs_dn": 0.002, "dUc": 0.05, "guard_rate": 0.01,
         "speedup_vs_ed8": 100.0, "speedup_vs_front": 10.0}
@@ -70,14 +69,18 @@ def fine_window(u_end: float) -> list[float]:
 
 
 def _metal(p) -> bool:
-    return p.g_beta_half > METAL
+    from mldmft.dmft.transition import is_metallic
+
+    return is_metallic(p)
 
 
 def branch_ends(points) -> tuple[float | None, float | None]:
-    """(Uc2, Uc1): the up branch's last metallic U, the down branch's last insulating U."""
-    up = [p.U for p in points if p.branch == "up" and p.converged and _metal(p)]
-    down = [p.U for p in points if p.branch == "down" and p.converged and not _metal(p)]
-    return (max(up) if up else None), (min(down) if down else None)
+    """(Uc2, Uc1): the up branch's last metallic U, the down branch's last insulating U
+    (:func:`mldmft.dmft.branch_ends`, in this script's order)."""
+    from mldmft.dmft import branch_ends as ends
+
+    uc1, uc2 = ends(points)
+    return uc2, uc1
 
 
 def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
