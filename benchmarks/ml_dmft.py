@@ -28,6 +28,10 @@ accurate as the network (max |dZ|) and the time ratios. Writes ``report.json``, 
 (time per point against max |dZ|) and ``z_curves.png`` under the output directory, and the
 8-site reference curves as ``ed8_beta<B>_n<n>.csv``.
 
+The figures of 2026-11-29 (``--max-iter 100`` at beta = 75 and 150, where the slow passage past
+a branch end otherwise costs half an hour per 8-site point) are committed in
+``benchmarks/results/ml_dmft/`` and discussed in ``docs/dmft.md``.
+
 Every sweep is its own resumable HDF5 file under the output directory: an interrupted run
 continues where it stopped, finished sweeps are read back, and betas can run in separate
 processes (``--betas 150`` and ``--betas 30,75``) before one ``--report-only`` run prints all.
