@@ -375,3 +375,20 @@ def test_branch_ends_and_the_plot_options(tmp_path):
         plot_sweeps([("ED", ed)], tmp_path / "x.png", reference="ED8")
     with pytest.raises(ValueError, match="zoom must be"):
         plot_sweeps([("ED", ed)], tmp_path / "x.png", zoom=(3.0, 2.0))
+
+
+def test_anderson_gives_up_when_it_stalls():
+    """Anderson acceleration hands over to linear mixing once ``stall`` iterations brought no
+    halving of the best residual (the slow passage past a branch end), not while it progresses."""
+    from mldmft.dmft.loop import DMFTOptions, _stalled
+
+    opts = DMFTOptions(stall=10)
+    flat = [1e-1] * 5 + [2e-2] * 15           # best 2e-2 before the last 10, no better since
+    assert _stalled(flat, opts)
+    assert not _stalled(flat[:19], opts)      # fewer than 2 x stall iterations: too early
+    slow = list(np.geomspace(1e-1, 1e-3, 20))  # steady progress
+    assert not _stalled(slow, opts)
+    assert not _stalled(flat, DMFTOptions(stall=0))
+    assert not _stalled(flat, DMFTOptions(stall=10, accel="linear"))
+    with pytest.raises(ValueError, match="stall"):
+        DMFTOptions(stall=-1)

@@ -68,6 +68,10 @@ class DMFTOptions:
         symmetrise: force ``Re Delta = 0`` (default: at half filling, ``mu = U/2``, on a
             particle-hole symmetric lattice).
         tol_density: at fixed density, convergence also needs ``|n_imp - n| < tol_density``.
+        stall: Anderson acceleration gives up (and :func:`solve_point` retries with linear
+            mixing) when the smallest residual of its last ``stall`` iterations is not below half
+            the smallest one before them -- e.g. in the slow passage past the end of a branch,
+            where it otherwise spends all ``max_iter`` iterations; 0: never.
     """
 
     n_iw: int = 1024
@@ -78,6 +82,7 @@ class DMFTOptions:
     history: int = 5
     symmetrise: bool | None = None
     tol_density: float = 1e-4
+    stall: int = 50
 
     def __post_init__(self) -> None:
         if self.n_iw < 8:
@@ -90,6 +95,8 @@ class DMFTOptions:
             raise ValueError("tol must be > 0, max_iter >= 1 and history >= 1")
         if not (self.tol_density > 0):
             raise ValueError(f"tol_density must be > 0, got {self.tol_density}")
+        if self.stall < 0:
+            raise ValueError(f"stall must be >= 0 iterations, got {self.stall}")
 
 
 @dataclass
@@ -153,6 +160,15 @@ class DMFTPoint:
             return (f"{how} after linear-mixing retry (Anderson acceleration failed), "
                     f"{self.iterations} iterations in total")
         return "" if self.converged else f"NOT converged in {self.iterations} iterations"
+
+
+def _stalled(residuals: list[float], options: DMFTOptions) -> bool:
+    """Anderson acceleration made no progress: the last ``options.stall`` residuals stay above
+    half the smallest one before them (see :class:`DMFTOptions`)."""
+    k = options.stall
+    if options.accel != "anderson" or k == 0 or len(residuals) < 2 * k:
+        return False
+    return min(residuals[-k:]) > 0.5 * min(residuals[:-k])
 
 
 def _to_vec(delta: np.ndarray, mu: float, with_mu: bool) -> np.ndarray:
@@ -228,6 +244,7 @@ def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray
     retry.retried_linear = True
     retry.info["retried_linear"] = True
     retry.info["anderson_iterations"] = point.iterations
+    retry.info["anderson_stalled"] = bool(point.info.get("anderson_stalled", False))
     return retry
 
 
@@ -260,6 +277,8 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
     xs: list[np.ndarray] = []
     fs: list[np.ndarray] = []
     residual = math.inf
+    residuals: list[float] = []
+    stalled = False
     result = None
     converged = False
     clipped = 0
@@ -287,11 +306,15 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
             break
         diff = new - delta
         residual = float(np.max(np.abs(diff)))
+        residuals.append(residual)
         if on_iteration is not None:
             on_iteration(offset + it, residual, offset > 0)
         if residual < options.tol and (not fixed_n or abs(n_imp - density) < options.tol_density):
             delta = new
             converged = True
+            break
+        if _stalled(residuals, options):
+            stalled = True
             break
         x, f = _to_vec(delta, mu, fixed_n), _to_vec(diff, mu_new - mu, fixed_n)
         x_lin = x + weights * f
@@ -332,6 +355,8 @@ def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
     g_half = float(-beta * np.real(g_tau_from_l(result.g_l, beta, np.array([beta / 2]))[0]))
     docc = np.nan if result.double_occupancy is None else float(result.double_occupancy)
     info: dict[str, Any] = {"acausal_clipped": clipped, "retried_linear": False}
+    if stalled:
+        info["anderson_stalled"] = True
     if fixed_n:
         info.update(density_target=float(density), density_error=float(n_imp - density),
                     mu_next=float(mu))
