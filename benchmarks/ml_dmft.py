@@ -30,7 +30,9 @@ accurate as the network (max |dZ|) and the time ratios. Writes ``report.json``, 
 
 The figures of 2026-11-29 (``--max-iter 100`` at beta = 75 and 150, where the slow passage past
 a branch end otherwise costs half an hour per 8-site point) are committed in
-``benchmarks/results/ml_dmft/`` and discussed in ``docs/dmft.md``.
+``benchmarks/results/ml_dmft/`` and discussed in ``docs/dmft.md``; ``--reference-dir
+benchmarks/results/ml_dmft`` compares another network (or method) with those 8-site curves on
+the same grids without recomputing them (~3 core-hours).
 
 Every sweep is its own resumable HDF5 file under the output directory: an interrupted run
 continues where it stopped, finished sweeps are read back, and betas can run in separate
@@ -47,6 +49,8 @@ import statistics
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -129,11 +133,42 @@ def _load_start(out_dir: Path, method: str, beta: float, density: float) -> list
     return loads
 
 
+def read_reference_csv(path: Path) -> list[tuple[str, Any]]:
+    """``[(stage, point), ...]`` from a reference CSV this script wrote (the scalars only)."""
+    pts = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            pts.append((row["stage"], SimpleNamespace(
+                U=float(row["U"]), branch=row["branch"], converged=row["converged"] == "True",
+                iterations=int(row["iterations"]), Z=float(row["Z"]),
+                double_occupancy=float(row["double_occupancy"]), density=float(row["density"]),
+                g_beta_half=float(row["g_beta_half"]), mu=float(row["mu"]),
+                wall_time=float(row["wall_time"]), fallbacks=0)))
+    return pts
+
+
 def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
              reference: str = "ed8", coarse: list[float] | None = None,
-             report_only: bool = False, max_iter: int = 300) -> dict[str, list]:
+             report_only: bool = False, max_iter: int = 300,
+             reference_dir: Path | None = None) -> dict[str, list]:
     """All sweeps of one (beta, filling): ``{method: [(stage, point), ...]}`` (the coarse sweep,
-    then the fine windows around the reference's branch ends)."""
+    then the fine windows around the reference's branch ends). With ``reference_dir`` the
+    reference is read from its ``<reference>_beta<B>_n<n>.csv`` (e.g. the committed
+    ``benchmarks/results/ml_dmft/``) instead of being computed, and its grids are reused."""
+    if reference_dir is not None:
+        ref_pts = read_reference_csv(reference_dir / f"{reference}_beta{beta:g}_n{density:g}.csv")
+        grids: dict[str, list[float]] = {}
+        for stage, p in ref_pts:
+            if p.U not in grids.setdefault(stage, []):
+                grids[stage].append(p.U)
+        stages = [(st, sorted(g), {"coarse": "both", "fine_up": "up", "fine_down": "down"}[st])
+                  for st, g in grids.items()]
+        result = {reference: ref_pts}
+        for method in [m for m in methods if m != reference]:
+            result[method] = [(st, p) for st, grid, direction in stages
+                              for p in run_sweep(out_dir, method, beta, density, st, grid,
+                                                 direction, report_only, max_iter)]
+        return result
     coarse = coarse_grid(density) if coarse is None else coarse
     ref = run_sweep(out_dir, reference, beta, density, "coarse", coarse, "both", report_only,
                     max_iter)
@@ -331,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-iter", type=int, default=300,
                     help="loop iterations per point (and again for the linear-mixing retry)")
     ap.add_argument("--reference", default="ed8", help="reference method (default ed8)")
+    ap.add_argument("--reference-dir", type=Path, default=None,
+                    help="read the reference curves from <reference>_beta<B>_n<n>.csv there "
+                         "(e.g. benchmarks/results/ml_dmft) instead of computing them")
     ap.add_argument("--coarse", default=None,
                     help="comma-separated coarse U grid instead of the default (smoke tests)")
     args = ap.parse_args(argv)
@@ -355,14 +393,16 @@ def main(argv: list[str] | None = None) -> int:
         for n in densities:
             try:
                 cases[(b, n)] = res = run_case(args.out_dir, b, n, methods, args.reference,
-                                               coarse, args.report_only, args.max_iter)
+                                               coarse, args.report_only, args.max_iter,
+                                               args.reference_dir)
             except ValueError as err:          # --report-only: the reference not started
                 if not args.report_only:
                     raise
                 print(f"beta = {b:g}, n = {n:g}: {err}")
                 continue
             ref = res[args.reference]
-            _write_reference_csv(args.out_dir, b, n, ref, args.reference)
+            if args.reference_dir is None:
+                _write_reference_csv(args.out_dir, b, n, ref, args.reference)
             figs = {m: compare(pts, ref) for m, pts in res.items() if pts}
             for m in figs:
                 loads = _load_start(args.out_dir, m, b, n)

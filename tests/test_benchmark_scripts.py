@@ -114,5 +114,12 @@ def test_ml_dmft_benchmark_small(tmp_path, capsys):
     assert bench.main(args + ["--report-only"]) == 0
     again = json.loads((tmp_path / "report.json").read_text())["cases"]["beta=30, n=1"]
     assert again["methods"]["ed1"]["max_abs_dZ"] == ed1["max_abs_dZ"]
+    # the reference read back from its CSV (as from benchmarks/results/): same grids, same figures
+    other = tmp_path / "from_csv"
+    assert bench.main(args[:-1] + [str(other), "--reference-dir", str(tmp_path)]) == 0
+    from_csv = json.loads((other / "report.json").read_text())["cases"]["beta=30, n=1"]
+    assert from_csv["methods"]["ed1"]["points"] == ed1["points"]
+    assert from_csv["methods"]["ed1"]["max_abs_dZ"] == pytest.approx(ed1["max_abs_dZ"], abs=1e-6)
+    assert not list(other.glob("b30_n1_ed2_*.h5"))             # the reference was not recomputed
     with pytest.raises(SystemExit):
         bench.main(["--methods", "ed9"])
