@@ -20,8 +20,9 @@ from typing import Iterator
 
 import h5py
 
-__all__ = ["atomic_h5", "write_text_atomic", "replace_atomic", "write_header", "open_h5", "run_lock", "RunLockedError",
-           "remove_tmp_litter", "tmp_name", "read_errors", "read_h5"]
+__all__ = ["atomic_path", "atomic_h5", "write_text_atomic", "replace_atomic", "write_header",
+           "open_h5", "run_lock", "RunLockedError", "remove_tmp_litter", "tmp_name",
+           "read_errors", "read_h5"]
 
 #: What h5py raises on a damaged file (a bad header, heap or B-tree, an unreadable chunk): it
 #: maps HDF5's error stack onto these built-in types, mostly at the first access, not at open.
@@ -35,32 +36,34 @@ def tmp_name(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
-    """``with atomic_h5(path) as f: ...`` writes ``f`` and renames it to ``path`` on success."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """``with atomic_path(path) as tmp: write(tmp)`` -- the file is written under its temporary
+    name (:func:`tmp_name`) and renamed to ``path`` only when the block succeeds; otherwise the
+    temporary file is removed. A reader never sees a half-written ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(path)
     try:
-        with h5py.File(tmp, "w") as f:
-            yield f
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
+    """``with atomic_h5(path) as f: ...`` writes ``f`` and renames it to ``path`` on success."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            yield f
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` under its temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def replace_atomic(src: str | Path, path: str | Path) -> Path:
@@ -68,16 +71,9 @@ def replace_atomic(src: str | Path, path: str | Path) -> Path:
     (a reader never sees a half-copied ``path``)."""
     import shutil
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def write_header(f: h5py.File, schema: str, version: int) -> None:

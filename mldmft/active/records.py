@@ -8,14 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..dmft.steps import GUARD_REASONS
-from ..h5util import atomic_h5, read_h5, tmp_name, write_header, write_text_atomic
+from ..h5util import atomic_h5, atomic_path, read_h5, write_header, write_text_atomic
 from ..h5schema import ACTIVE_ROUNDS_SCHEMA, ACTIVE_ROUNDS_SCHEMA_VERSION, SchemaError
 
 __all__ = ["COLUMNS", "write_records", "read_rounds_csv", "read_rounds_h5"]
@@ -121,12 +120,9 @@ def _plot(path: Path, rows: Sequence[dict[str, Any]], plan: dict[str, Any]) -> P
         ax.set_xticks(k)
     fig.suptitle("active learning: model k is evaluated in round k")
     fig.tight_layout()
-    tmp = tmp_name(path)
     try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..h5util import atomic_h5, read_h5, tmp_name, write_header
+from ..h5util import atomic_h5, atomic_path, read_h5, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
 from .loop import DMFTPoint
 
@@ -84,14 +83,12 @@ def read_spectrum(g: Any) -> Any:
 def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
     """Scalars of every point, one row each (atomic rewrite)."""
     path = Path(path)
-    tmp = tmp_name(path)
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(_SCALARS)
         for p in points:
             s = p.scalars()
             w.writerow([s[k] for k in _SCALARS])
-    os.replace(tmp, path)
     return path
 
 

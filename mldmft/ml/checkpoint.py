@@ -27,7 +27,6 @@ Networks and KRR models load through the same :func:`load_checkpoint`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..h5util import atomic_path
 from .config import ConstraintConfig, NetConfig
 from .features import EncodingSpec
 from .predictor import Predictor, TorchBackend
@@ -87,14 +87,8 @@ def save_checkpoint(predictor: Predictor, path: str | Path) -> Path:
     else:
         raise ValueError(f"unknown predictor kind {predictor.kind!r}")
     payload["meta"] = _plain(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
