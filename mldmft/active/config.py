@@ -9,11 +9,9 @@ reference solver's options).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
-import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +19,7 @@ from solvers import check_type
 
 from ..dmft.loop import DMFTOptions
 from ..dmft.steps import GUARD_REASONS
+from ..ml.config import build_dataclass
 
 __all__ = ["GridConfig", "FlagConfig", "SelectionConfig", "GenerationConfig", "HeldOutPoint",
            "ReferenceConfig", "ActiveConfig", "active_config_from_dict", "check_config",
@@ -233,26 +232,7 @@ _TUPLES = {"beta", "U", "density", "reasons"}
 
 
 def _build(cls, prefix: str, values: Any):
-    """``cls`` from a mapping, keys and types checked (one-line errors naming the key)."""
-    if values is None:
-        values = {}
-    if not isinstance(values, Mapping):
-        raise ValueError(f"{prefix}: expected a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls)]
-    kwargs = {}
-    for key, val in values.items():
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean '{prefix}.{close[0]}'?)" if close else ""
-            raise ValueError(f"config: unknown key '{prefix}.{key}'{hint}")
-        if key in _TUPLES and isinstance(val, (list, tuple)):
-            val = tuple(val)
-        kwargs[key] = check_type(f"{prefix}.{key}", val, hints[key])
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ValueError(f"{prefix}: {err}") from None
+    return build_dataclass(cls, prefix, values, _TUPLES)
 
 
 def active_config_from_dict(c: Mapping[str, Any], train: Any) -> ActiveConfig:

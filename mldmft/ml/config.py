@@ -21,6 +21,7 @@ refuses unknown or ill-typed keys (``trainer.max_epochs=1.5``, ``constraints.sum
 
 from __future__ import annotations
 
+import difflib
 import math
 import typing
 from dataclasses import MISSING, dataclass, field, fields
@@ -30,7 +31,7 @@ from solvers import check_type
 
 __all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintConfig",
            "MetricsConfig", "TrainConfig", "train_config_from_dict", "FEATURE_BLOCKS", "TARGETS",
-           "TRANSFORMS", "NET_KINDS", "ACTIVATIONS", "KERNELS"]
+           "TRANSFORMS", "NET_KINDS", "ACTIVATIONS", "KERNELS", "build_dataclass"]
 
 #: Feature blocks (see :mod:`mldmft.ml.features`).
 FEATURE_BLOCKS = ("delta_l", "scalars", "g_l", "sigma_iw", "docc")
@@ -382,23 +383,34 @@ def _domain(values: Any) -> dict[str, tuple[float, float]] | None:
 _TUPLES = {"feature_solvers", "features", "split", "alphas", "gammas"}
 
 
-def _build(cls, prefix: str, values: Mapping[str, Any] | None):
+def build_dataclass(cls, prefix: str, values: Mapping[str, Any] | None,
+                    tuples: typing.Collection[str] = (), wrap_scalars: bool = False):
+    """``cls(**values)`` for a config dataclass, every key and type checked first.
+
+    Unknown keys (named with the closest known one), ill-typed values
+    (:func:`solvers.check_type`) and missing required keys give a one-line ``ValueError``
+    naming the dotted key ``<prefix>.<key>``. Keys in ``tuples`` take lists (made tuples);
+    with ``wrap_scalars`` a single value there counts as a one-element list.
+    """
     if values is None:
         values = {}
     if not isinstance(values, Mapping):
         raise ValueError(f"{prefix}: expected a mapping, got {values!r}")
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(str(k) for k in set(values) - set(known))
     if unknown:
-        raise ValueError(f"{prefix}: unknown key(s) {[f'{prefix}.{k}' for k in unknown]}; "
-                         f"known: {sorted(known)}")
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
+        hint = f" (did you mean '{prefix}.{close[0]}'?)" if close else ""
+        raise ValueError(f"config: unknown key '{prefix}.{unknown[0]}'{hint}; {prefix} takes "
+                         f"{', '.join(sorted(known))}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, val in values.items():
-        if key in _TUPLES:
-            if isinstance(val, (str, bytes)) or not hasattr(val, "__iter__"):
+        if key in tuples:
+            if wrap_scalars and (isinstance(val, (str, bytes)) or not hasattr(val, "__iter__")):
                 val = [val]
-            val = tuple(val)
+            if isinstance(val, (list, tuple)) or wrap_scalars:
+                val = tuple(val)
         kwargs[key] = check_type(f"{prefix}.{key}", val, hints[key])
     missing = [k for k, f in known.items() if k not in kwargs and f.default is MISSING
                and f.default_factory is MISSING]
@@ -408,6 +420,10 @@ def _build(cls, prefix: str, values: Mapping[str, Any] | None):
         return cls(**kwargs)
     except TypeError as err:
         raise ValueError(f"{prefix}: {err}") from None
+
+
+def _build(cls, prefix: str, values: Mapping[str, Any] | None):
+    return build_dataclass(cls, prefix, values, _TUPLES, wrap_scalars=True)
 
 
 def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
