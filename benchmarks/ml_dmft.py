@@ -59,6 +59,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mldmft.dmft.transition import branch_ends, is_metallic  # noqa: E402
+
 METHODS = ("ed8", "net", "net_guarded", "ed1", "ed2", "ed3", "ed4", "ed5")
 TOL = 1e-5
 GUARD_PER_BETA = 4e-4
@@ -73,21 +75,6 @@ def coarse_grid(density: float) -> list[float]:
 
 def fine_window(u_end: float) -> list[float]:
     return [float(u) for u in np.round(np.arange(u_end - 0.1, u_end + 0.1 + 1e-9, 0.02), 6)]
-
-
-def _metal(p) -> bool:
-    from mldmft.dmft.transition import is_metallic
-
-    return is_metallic(p)
-
-
-def branch_ends(points) -> tuple[float | None, float | None]:
-    """(Uc2, Uc1): the up branch's last metallic U, the down branch's last insulating U
-    (:func:`mldmft.dmft.branch_ends`, in this script's order)."""
-    from mldmft.dmft import branch_ends as ends
-
-    uc1, uc2 = ends(points)
-    return uc2, uc1
 
 
 def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
@@ -147,6 +134,10 @@ def read_reference_csv(path: Path) -> list[tuple[str, Any]]:
     return pts
 
 
+#: The sweep direction of each stage.
+_DIRECTION = {"coarse": "both", "fine_up": "up", "fine_down": "down"}
+
+
 def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
              reference: str = "ed8", coarse: list[float] | None = None,
              report_only: bool = False, max_iter: int = 300,
@@ -156,31 +147,24 @@ def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
     reference is read from its ``<reference>_beta<B>_n<n>.csv`` (e.g. the committed
     ``benchmarks/results/ml_dmft/``) instead of being computed, and its grids are reused."""
     if reference_dir is not None:
-        ref_pts = read_reference_csv(reference_dir / f"{reference}_beta{beta:g}_n{density:g}.csv")
-        grids: dict[str, list[float]] = {}
-        for stage, p in ref_pts:
-            if p.U not in grids.setdefault(stage, []):
-                grids[stage].append(p.U)
-        stages = [(st, sorted(g), {"coarse": "both", "fine_up": "up", "fine_down": "down"}[st])
-                  for st, g in grids.items()]
-        result = {reference: ref_pts}
-        for method in [m for m in methods if m != reference]:
-            result[method] = [(st, p) for st, grid, direction in stages
-                              for p in run_sweep(out_dir, method, beta, density, st, grid,
-                                                 direction, report_only, max_iter)]
-        return result
-    coarse = coarse_grid(density) if coarse is None else coarse
-    ref = run_sweep(out_dir, reference, beta, density, "coarse", coarse, "both", report_only,
-                    max_iter)
-    stages = [("coarse", coarse, "both")]
-    if density == 1.0:
-        u2, u1 = branch_ends(ref)
-        if u2 is not None:
-            stages.append(("fine_up", fine_window(u2), "up"))
-        if u1 is not None:
-            stages.append(("fine_down", fine_window(u1), "down"))
-    result = {}
-    for method in [reference] + [m for m in methods if m != reference]:
+        ref = read_reference_csv(reference_dir / f"{reference}_beta{beta:g}_n{density:g}.csv")
+        grids: dict[str, set[float]] = {}
+        for stage, p in ref:
+            grids.setdefault(stage, set()).add(p.U)
+        stages = [(st, sorted(g), _DIRECTION[st]) for st, g in grids.items()]
+        result, todo = {reference: ref}, [m for m in methods if m != reference]
+    else:
+        coarse = coarse_grid(density) if coarse is None else coarse
+        ref_coarse = run_sweep(out_dir, reference, beta, density, "coarse", coarse, "both",
+                               report_only, max_iter)
+        stages = [("coarse", coarse, "both")]
+        uc1, uc2 = branch_ends(ref_coarse)
+        if density == 1.0 and uc2 is not None:
+            stages.append(("fine_up", fine_window(uc2), "up"))
+        if density == 1.0 and uc1 is not None:
+            stages.append(("fine_down", fine_window(uc1), "down"))
+        result, todo = {}, [reference] + [m for m in methods if m != reference]
+    for method in todo:
         pts = []
         for stage, grid, direction in stages:
             print(f"beta = {beta:g}, n = {density:g}: {method} {stage} ({len(grid)} U values, "
@@ -200,31 +184,26 @@ def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
 def compare(points: list, ref: list) -> dict:
     """Figures of one method's points against the reference (same stage, branch and U)."""
     by = {(s, p.branch, round(p.U, 6)): p for s, p in ref}
-    dz, dz_same, dn, dd, missing = [], [], [], [], 0
+    dz, dz_same, dn, dd, missing = [], [], [], [], 0     # dz: (|dZ|, branch, U)
     for s, p in points:
         r = by.get((s, p.branch, round(p.U, 6)))
         if r is None or not (p.converged and r.converged):
             missing += 1
             continue
-        dz.append(abs(p.Z - r.Z))
-        if _metal(p) == _metal(r):
+        dz.append((abs(p.Z - r.Z), p.branch, p.U))
+        if is_metallic(p) == is_metallic(r):
             dz_same.append(abs(p.Z - r.Z))
         dn.append(abs(p.density - r.density))
         dd.append(abs(p.double_occupancy - r.double_occupancy))
     pts = [p for _, p in points]
-    uc2, uc1 = branch_ends(pts)
+    uc1, uc2 = branch_ends(pts)
     iters = sum(p.iterations for p in pts)
     times = [p.wall_time for p in pts if p.converged]
-    worst = None
-    if dz:
-        cmp = [(abs(p.Z - by[(s, p.branch, round(p.U, 6))].Z), p.branch, p.U) for s, p in points
-               if (s, p.branch, round(p.U, 6)) in by and p.converged
-               and by[(s, p.branch, round(p.U, 6))].converged]
-        worst = max(cmp)[1:]
+    worst = max(dz) if dz else None
     return {"points": len(pts), "converged": sum(p.converged for p in pts),
-            "not_compared": missing, "max_abs_dZ": max(dz) if dz else None,
+            "not_compared": missing, "max_abs_dZ": worst[0] if worst else None,
             "max_abs_dZ_same_phase": max(dz_same) if dz_same else None,
-            "worst_dZ_at": worst, "max_abs_dn": max(dn) if dn else None,
+            "worst_dZ_at": list(worst[1:]) if worst else None, "max_abs_dn": max(dn) if dn else None,
             "max_abs_ddocc": max(dd) if dd else None, "Uc2": uc2, "Uc1": uc1,
             "iterations": int(iters), "flagged_iterations": int(sum(p.fallbacks for p in pts)),
             "guard_rate": sum(p.fallbacks for p in pts) / max(iters, 1),
