@@ -71,6 +71,12 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "phase
 class OutsideDomainError(ValueError):
     """The ``ml`` solver refuses a model outside its checkpoint's domain (``extrapolate=False``)."""
 
+    @classmethod
+    def naming(cls, checkpoint: str | Path, reasons: list[str]) -> "OutsideDomainError":
+        """The error naming the checkpoint and every reason (one line)."""
+        return cls(f"ml solver: the model is outside the domain of checkpoint {checkpoint}: "
+                   f"{'; '.join(reasons)}. Pass extrapolate=True to predict anyway")
+
 
 def delta_tail_c1(delta_iw: np.ndarray, beta: float) -> float:
     """``c1 = lim w_n -> inf  -w_n Im Delta(i w_n)`` (``= sum_k V_k^2``) from the given values.
@@ -179,9 +185,7 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
     scale = {"D": _hyb_scale(model)} if "D" in predictor.domain else {}
     warnings = predictor.out_of_range(model.beta, model.U, **scale)
     if warnings and not extrapolate:
-        raise OutsideDomainError(f"ml solver: the model is outside the domain of checkpoint "
-                         f"{checkpoint}: {'; '.join(warnings)}. Pass extrapolate=True to "
-                         "predict anyway")
+        raise OutsideDomainError.naming(checkpoint, warnings)
     lo, hi = predictor.train_range.get("eps_d", (-np.inf, np.inf))
     if not predictor.domain and not lo <= model.eps_d <= hi:
         warnings.append(f"eps_d = {model.eps_d:g} is outside the training range [{lo:g}, {hi:g}]")
@@ -213,9 +217,7 @@ def solve_ml(model: AndersonModel, *, checkpoint: str | Path | None = None,
         outside = [w.replace("density", f"density (estimated by {spec.base})", 1)
                    for w in outside if w.startswith("density")]
         if outside and not extrapolate:
-            raise OutsideDomainError(f"ml solver: the model is outside the domain of checkpoint "
-                             f"{checkpoint}: {'; '.join(outside)}. Pass extrapolate=True to "
-                             "predict anyway")
+            raise OutsideDomainError.naming(checkpoint, outside)
         warnings += outside
     batch = model_batch(model, spec, results)
     pred = predictor.predict(batch)
