@@ -103,10 +103,12 @@ class CellRecord:
     spread: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
 
-def _sweep_kwargs(cfg: ActiveConfig) -> dict[str, Any]:
+def _sweep_kwargs(cfg: ActiveConfig, density: float) -> dict[str, Any]:
+    """The loop settings of every sweep here, and the filling (``density = 1``: half filling,
+    ``mu = U/2``)."""
     o = cfg.loop
     return dict(n_iw=o.n_iw, tol=o.tol, max_iter=o.max_iter, mixing=o.mixing, accel=o.accel,
-                tol_density=o.tol_density)
+                tol_density=o.tol_density, density=None if density == 1.0 else density)
 
 
 def run_cell(cfg: ActiveConfig, checkpoint: str | Path, beta: float, density: float,
@@ -115,9 +117,8 @@ def run_cell(cfg: ActiveConfig, checkpoint: str | Path, beta: float, density: fl
     from ..dmft.sweep import sweep
 
     probe = NetworkProbe(checkpoint, cfg.loop.n_iw, cfg.flag.spread_threshold, cfg.flag.reasons)
-    points = sweep(probe, beta, list(cfg.grid.U), cfg.grid.direction,
-                   density=None if density == 1.0 else density, progress=progress,
-                   **_sweep_kwargs(cfg))
+    points = sweep(probe, beta, list(cfg.grid.U), cfg.grid.direction, progress=progress,
+                   **_sweep_kwargs(cfg, density))
     fl = probe.flagged
     n_iw = cfg.loop.n_iw
     return CellRecord(
@@ -174,9 +175,8 @@ def reference_point(cfg: ActiveConfig, point: HeldOutPoint, out: str | Path,
 
     load_solver_module(cfg.reference.solver)
     return sweep(cfg.reference.solver, point.beta, [point.U], point.branch,
-                 density=None if point.density == 1.0 else point.density,
                  solver_options=dict(cfg.reference.options), out=out, progress=progress,
-                 **_sweep_kwargs(cfg))[0]
+                 **_sweep_kwargs(cfg, point.density))[0]
 
 
 def heldout_errors(cfg: ActiveConfig, checkpoint: str | Path, references: list,
@@ -189,8 +189,7 @@ def heldout_errors(cfg: ActiveConfig, checkpoint: str | Path, references: list,
     for point, ref in zip(cfg.reference.points, references):
         probe = NetworkProbe(checkpoint, cfg.loop.n_iw, cfg.flag.spread_threshold)
         p = sweep(probe, point.beta, [point.U], point.branch,
-                  density=None if point.density == 1.0 else point.density,
-                  **_sweep_kwargs(cfg))[0]
+                  **_sweep_kwargs(cfg, point.density))[0]
         out["abs_dz"].append(abs(p.Z - ref.Z))
         out["abs_dn"].append(abs(p.density - ref.density))
         out["z"].append(p.Z)
