@@ -7,8 +7,8 @@ Bethe lattice (D = 1). For every beta and filling, Mott sweeps up and down in U 
 
 * ``ed8``: ED-DMFT with 8 bath sites refitted every iteration -- the reference;
 * ``ed1`` ... ``ed5``: the same with 1-5 bath sites (the small-bath front);
-* ``net``: the default network (``mldmft/pretrained/phase_diagram.pt``) unguarded; its guard rate
-  is counted without acting (``guard={"fallback": None}``);
+* ``net``: the default network (``mldmft/pretrained/phase_diagram.pt``, or ``--checkpoint``)
+  unguarded; its guard rate is counted without acting (``guard={"fallback": None}``);
 * ``net_guarded``: the network with the ED guard (an iteration whose ensemble spread exceeds the
   threshold or whose ``G(tau)`` is positive somewhere is done by 8-site ED instead).
 
@@ -77,12 +77,17 @@ def fine_window(u_end: float) -> list[float]:
     return [float(u) for u in np.round(np.arange(u_end - 0.1, u_end + 0.1 + 1e-9, 0.02), 6)]
 
 
+#: The network's checkpoint (``--checkpoint``); None: the shipped default.
+CHECKPOINT: str | None = None
+
+
 def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
     thr = GUARD_PER_BETA * beta
+    net = {} if CHECKPOINT is None else {"checkpoint": CHECKPOINT}
     if method == "net":
-        return "ml", {}, {"fallback": None, "threshold": thr}
+        return "ml", net, {"fallback": None, "threshold": thr}
     if method == "net_guarded":
-        return "ml", {}, {"fallback": "ed", "threshold": thr, "fallback_options": {"n_bath": 8}}
+        return "ml", net, {"fallback": "ed", "threshold": thr, "fallback_options": {"n_bath": 8}}
     return "ed", {"n_bath": int(method[2:])}, None
 
 
@@ -348,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference-dir", type=Path, default=None,
                     help="read the reference curves from <reference>_beta<B>_n<n>.csv there "
                          "(e.g. benchmarks/results/ml_dmft) instead of computing them")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="the network of net and net_guarded (default: the shipped "
+                         "mldmft/pretrained/phase_diagram.pt), e.g. an active-learning round's")
     ap.add_argument("--coarse", default=None,
                     help="comma-separated coarse U grid instead of the default (smoke tests)")
     args = ap.parse_args(argv)
@@ -360,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown method(s) {bad}; choose from {', '.join(METHODS)}")
     if any(not 20 <= b <= 200 for b in betas):
         ap.error("betas must lie in the network's domain [20, 200]")
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            ap.error(f"--checkpoint {args.checkpoint}: no such file")
+        global CHECKPOINT
+        CHECKPOINT = str(args.checkpoint.resolve())
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
     import torch

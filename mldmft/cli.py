@@ -355,7 +355,8 @@ def sweep_arguments(cfg) -> dict:
                 tol=float(_typed(c, "loop.tol", float)),
                 max_iter=_typed(c, "loop.max_iter", int),
                 mixing=float(_typed(c, "loop.mixing", float)),
-                accel=_typed(c, "loop.accel", str), guard=guard, out=out,
+                accel=_typed(c, "loop.accel", str), history=_typed(c, "loop.history", int),
+                stall=_typed(c, "loop.stall", int), guard=guard, out=out,
                 progress=_typed(c, "progress", bool), plot=_typed(c, "plot", bool),
                 metadata={"config": json.dumps(c, sort_keys=True)})
 

@@ -244,6 +244,9 @@ def test_grid_outside_the_model_domain_and_a_foreign_warm_start_are_refused(tiny
                                     train_config(tiny["db"], "model.hidden=17"))
     with pytest.raises(ValueError, match="model.hidden"):
         run_active(other)
+    # the sweeps decide symmetrisation by the filling; a loop setting they would ignore is refused
+    with pytest.raises(ValueError, match="loop.symmetrise: the sweeps symmetrise at half filling"):
+        active_config(tiny, tmp_path / "r", **{"loop.symmetrise": True})
     assert not (tmp_path / "r").exists()
 
 

@@ -114,6 +114,8 @@ def test_resume_only_the_same_plan(tmp_path):
                          (dict(direction="down"), "direction"),
                          (dict(direction="both"), "direction"),
                          (dict(mixing=0.3), "mixing"),
+                         (dict(stall=10), "stall"),
+                         (dict(history=3), "history"),
                          (dict(mu=0.8), "mu"),
                          (dict(solver_options={"n_iw": 512}), "solver_options")):
         kw = dict(solver="ipt", beta=20.0, U_values=[1.0, 2.0, 3.0], out=out, n_iw=256)
@@ -124,6 +126,23 @@ def test_resume_only_the_same_plan(tmp_path):
         assert len(str(err.value).splitlines()) == 1
     # metadata (e.g. the resolved CLI config with progress/plot flags) is not part of the plan
     assert len(sweep("ipt", 20.0, [1, 2, 3], out=out, n_iw=256, metadata={"x": 1})) == 3
+
+
+def test_sweep_hands_every_loop_option_to_the_loop(monkeypatch):
+    """``history`` and ``stall`` reach :func:`solve_point` (the active-learning and CLI configs
+    accept them; they used to be dropped silently)."""
+    sweep_module = sys.modules["mldmft.dmft.sweep"]        # the package re-exports the function
+    seen = []
+    real = sweep_module.solve_point
+
+    def spy(*args, **kwargs):
+        seen.append(args[6])                      # the DMFTOptions
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "solve_point", spy)
+    sweep("ipt", 20.0, [1.0], n_iw=256, history=3, stall=7, max_iter=40, tol_density=1e-3)
+    assert [(o.history, o.stall, o.max_iter, o.n_iw, o.tol_density) for o in seen] == \
+        [(3, 7, 40, 256, 1e-3)]
 
 
 def test_sweep_output_is_locked_and_litter_is_removed(tmp_path):

@@ -257,6 +257,9 @@ def active_config_from_dict(c: Mapping[str, Any], train: Any) -> ActiveConfig:
         raise ValueError(f"generation.dask must be a mapping, got {dask!r}")
     gen.update({"dask_address": dask.get("address"), "dask_workers": dask.get("n_workers", 2)})
     loop = _build(DMFTOptions, "loop", c.get("loop"))
+    if loop.symmetrise is not None:
+        raise ValueError("loop.symmetrise: the sweeps symmetrise at half filling only "
+                         "(density 1.0, mu = U/2); remove the key")
     return ActiveConfig(
         run_dir=str(run_dir),
         database=check_type("database", c.get("database"), str),

@@ -108,7 +108,8 @@ def _sweep_kwargs(cfg: ActiveConfig, density: float) -> dict[str, Any]:
     ``mu = U/2``)."""
     o = cfg.loop
     return dict(n_iw=o.n_iw, tol=o.tol, max_iter=o.max_iter, mixing=o.mixing, accel=o.accel,
-                tol_density=o.tol_density, density=None if density == 1.0 else density)
+                history=o.history, stall=o.stall, tol_density=o.tol_density,
+                density=None if density == 1.0 else density)
 
 
 def run_cell(cfg: ActiveConfig, checkpoint: str | Path, beta: float, density: float,

@@ -55,6 +55,7 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
           density: float | None = None, tol_density: float = 1e-4,
           solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
           max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
+          history: int = 5, stall: int = 50,
           guard: dict[str, Any] | None = None, out: str | Path | None = None,
           progress: bool = False, metadata: dict[str, Any] | None = None,
           lattice: str | Lattice | dict[str, Any] | None = None,
@@ -76,7 +77,8 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         tol_density: at fixed density, a point converges only when also
             ``|n - density| < tol_density``.
         solver_options: passed to the solver.
-        n_iw, tol, max_iter, mixing, accel: loop options (:class:`DMFTOptions`).
+        n_iw, tol, max_iter, mixing, accel, history, stall: loop options
+            (:class:`DMFTOptions`); symmetrisation follows the filling (half filling only).
         guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
             fallback solver in any iteration where the network's ensemble spread exceeds the
             threshold or its ``G(tau)`` is positive somewhere; the count is reported per point
@@ -109,8 +111,8 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         axis.update(density=float(density), tol_density=float(tol_density))
     return _sweep(solver, beta, "U", U_values, direction, axis, fixed_U=None, mu=mu,
                   density=density, tol_density=tol_density, D=D, solver_options=solver_options,
-                  n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel, guard=guard,
-                  out=out, progress=progress, metadata=metadata, lattice=lattice,
+                  n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel,
+                  history=history, stall=stall, guard=guard, out=out, progress=progress, metadata=metadata, lattice=lattice,
                   spectra=spectra)
 
 
@@ -163,6 +165,7 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
            tol_density: float = 1e-4, D: float = 1.0,
            solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
            max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
+           history: int = 5, stall: int = 50,
            guard: dict[str, Any] | None = None, out: str | Path | None = None,
            progress: bool = False, metadata: dict[str, Any] | None = None,
            lattice: str | Lattice | dict[str, Any] | None = None,
@@ -179,7 +182,7 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
         spec_opts["method"] = "ed_poles" if solver == "ed" and not guard else "maxent"
     omega = real_mesh(float(spec_opts.pop("omega_max", 4.0)), int(spec_opts.pop("n_omega", 801)))
     options = DMFTOptions(n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel,
-                          tol_density=tol_density)
+                          history=history, tol_density=tol_density, stall=stall)
     solver_options = dict(solver_options or {})
     step = make_step(solver, n_iw, solver_options)
     if guard:
@@ -198,6 +201,9 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
             **axis_plan, "direction": direction, "n_iw": int(n_iw), "tol": float(tol),
             "max_iter": int(max_iter), "mixing": float(mixing), "accel": accel,
             "solver_options": solver_options, "guard": guard or {}}
+    # Anderson settings enter the plan only when not the defaults (older files stay resumable)
+    plan.update({k: getattr(options, k) for k in ("history", "stall")
+                 if getattr(options, k) != getattr(DMFTOptions(), k)})
     if spectra is not None:
         plan["spectra"] = dict(spectra)
     meta = {**plan, **(metadata or {})}
