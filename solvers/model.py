@@ -24,6 +24,8 @@ __all__ = ["AndersonModel"]
 
 
 def _finite_scalar(name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_, str, bytes)):   # float(True) == 1.0, float("2") == 2.0
+        raise ValueError(f"AndersonModel.{name} must be a real number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):

@@ -20,6 +20,8 @@ TWO_POLE = (np.array([0.4, 0.6]), np.array([-1.1, 0.8]))  # atomic-like G at U ~
     (dict(beta=-1.0), "beta"),
     (dict(beta=0.0), "beta"),
     (dict(U=-0.1), "U"),
+    (dict(U=True), "U"),            # float(True) == 1.0: a flag in a number's place is a mistake
+    (dict(beta="50"), "beta"),
     (dict(bath_v=[0.1, 0.2, 0.3]), "bath_v"),
     (dict(bath_eps=[0.0, np.nan]), "bath_eps"),
 ])
