@@ -5,6 +5,7 @@ records; an interrupted run resumed gives the same records and the same final mo
 uninterrupted one; a run whose starting model is trusted stops at round 0 without ED or
 training; bad configurations are refused in one line before any work."""
 
+import json
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -75,7 +76,7 @@ def active_dict(tiny, run_dir, **changes):
          "generation": {"seed": 3, "chunk_size": 3, "workers": 1},
          "reference": {"solver": "ed", "options": {"n_bath": 3},
                        "points": [{"beta": 15.0, "U": 2.0, "density": 1.0, "branch": "up"}]},
-         "max_rounds": 2, "progress": False}
+         "max_rounds": 2, "final": "last", "progress": False}
     for key, val in changes.items():
         node = c
         *parents, last = key.split(".")
@@ -248,6 +249,45 @@ def test_grid_outside_the_model_domain_and_a_foreign_warm_start_are_refused(tiny
     with pytest.raises(ValueError, match="loop.symmetrise: the sweeps symmetrise at half filling"):
         active_config(tiny, tmp_path / "r", **{"loop.symmetrise": True})
     assert not (tmp_path / "r").exists()
+
+
+def test_final_model_rule():
+    from mldmft.active.run import final_model
+
+    run_dir = Path("/runs/a")
+    rows = [{"checkpoint": "start_model.pt", "heldout_max_abs_dz": 0.022},
+            {"checkpoint": "round_000/train/model.pt", "heldout_max_abs_dz": 0.0074},
+            {"checkpoint": "round_001/train/model.pt", "heldout_max_abs_dz": 0.0028},
+            {"checkpoint": "round_002/train/model.pt", "heldout_max_abs_dz": 0.020}]
+    last = run_dir / "round_002/train/model.pt"
+    said = []
+    assert final_model("best_heldout", run_dir, rows, last, said.append) == \
+        run_dir / "round_001/train/model.pt"
+    assert "model of round 2" in said[0] and "(the last model's: 0.0200)" in said[0]
+    assert final_model("last", run_dir, rows, last) == last
+    rows[3]["heldout_max_abs_dz"] = 0.0028                      # a tie: the later model
+    assert final_model("best_heldout", run_dir, rows, last) == last
+    nan = [dict(r, heldout_max_abs_dz=float("nan")) for r in rows]  # no held-out points
+    assert final_model("best_heldout", run_dir, nan, last) == last
+
+
+def test_a_finished_run_can_end_with_its_best_heldout_model(tiny, two_rounds):
+    """``final`` may change on a rerun of a finished run: nothing is recomputed, the records
+    name the chosen model."""
+    cfg, summary = two_rounds
+    rows, run_dir = summary.rounds, Path(cfg.run_dir)
+    dz = [r["heldout_max_abs_dz"] for r in rows]
+    best = max(k for k in range(len(dz)) if dz[k] == min(dz))
+    try:
+        again = run_active(replace(cfg, final="best_heldout"), log=lambda s: None)
+        assert json.dumps(again.rounds, sort_keys=True) == json.dumps(rows, sort_keys=True)
+        assert again.final_checkpoint == run_dir / rows[best]["checkpoint"]
+        assert read_rounds_h5(run_dir / "rounds.h5")["final_checkpoint"] == \
+            rows[best]["checkpoint"]
+    finally:
+        run_active(cfg, log=lambda s: None)                    # the fixture's records back
+    with pytest.raises(ValueError, match="final must be one of best_heldout, last"):
+        replace(cfg, final="best")
 
 
 def test_farthest_point_sampling_skips_near_duplicates_and_refused_picks():

@@ -174,6 +174,10 @@ class ActiveConfig:
         flag, selection, generation, reference: see their classes.
         stop_guard_rate: stop when a round's guard rate is below this.
         max_rounds: at most this many retrainings (a rerun may raise it and continue).
+        final: which model the run ends with (and installs): ``"best_heldout"``, the model
+            (of any round, the starting one included) with the smallest held-out max |dZ|
+            (the latest on a tie; the last one when there are no held-out points), or
+            ``"last"``, the last round's.
         install: copy the final model over the shipped default network at the end.
         progress: progress bars.
     """
@@ -191,10 +195,14 @@ class ActiveConfig:
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     stop_guard_rate: float = 0.01
     max_rounds: int = 5
+    final: str = "best_heldout"
     install: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.final not in FINAL_CHOICES:
+            raise ValueError(f"final must be one of {', '.join(FINAL_CHOICES)}, got "
+                             f"{self.final!r}")
         if not 0 <= self.stop_guard_rate <= 1:
             raise ValueError(f"stop_guard_rate must lie in [0, 1], got {self.stop_guard_rate}")
         if self.max_rounds < 0:
@@ -212,8 +220,12 @@ class ActiveConfig:
                 if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_KEYS)}
 
 
-#: Keys a rerun of a run directory may change: how far to go, how to run, where to install.
-RESUMABLE_KEYS = ("max_rounds", "install", "progress", "run_dir", "generation.backend",
+#: How the final model is chosen (:attr:`ActiveConfig.final`).
+FINAL_CHOICES = ("best_heldout", "last")
+
+#: Keys a rerun of a run directory may change: how far to go, which model to end with, how to
+#: run, where to install.
+RESUMABLE_KEYS = ("max_rounds", "final", "install", "progress", "run_dir", "generation.backend",
                   "generation.workers", "generation.dask_address", "generation.dask_workers",
                   "train.trainer.progress_bar")
 
@@ -274,6 +286,7 @@ def active_config_from_dict(c: Mapping[str, Any], train: Any) -> ActiveConfig:
         stop_guard_rate=float(check_type("stop_guard_rate", c.get("stop_guard_rate", 0.01),
                                          float)),
         max_rounds=check_type("max_rounds", c.get("max_rounds", 5), int),
+        final=check_type("final", c.get("final", "best_heldout"), str),
         install=check_type("install", c.get("install", False), bool),
         progress=check_type("progress", c.get("progress", True), bool))
 
