@@ -61,7 +61,7 @@ def write_records(run_dir: str | Path, rows: Sequence[dict[str, Any]], heldout: 
     for r in rows:
         w.writerow([_csv_value(r[name], kind) for name, kind in COLUMNS])
     csv_path = write_text_atomic(run_dir / "rounds.csv", buf.getvalue())
-    return [h5, csv_path, _plot(run_dir / "rounds.png", rows, plan)]
+    return [h5, csv_path, _plot(run_dir / "rounds.png", rows, plan, final_checkpoint)]
 
 
 def _csv_value(v: Any, kind: str) -> str:
@@ -91,9 +91,11 @@ def read_rounds_h5(path: str | Path) -> dict[str, Any]:
         return out
 
 
-def _plot(path: Path, rows: Sequence[dict[str, Any]], plan: dict[str, Any]) -> Path:
+def _plot(path: Path, rows: Sequence[dict[str, Any]], plan: dict[str, Any],
+          final_checkpoint: str = "") -> Path:
     """Three panels against the round: guard rate (with the stop line), held-out max |dZ| and
-    max |dn|, samples added; written to a temporary name and renamed."""
+    max |dn| (the final model ringed), samples added; written to a temporary name and
+    renamed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,6 +112,10 @@ def _plot(path: Path, rows: Sequence[dict[str, Any]], plan: dict[str, Any]) -> P
     ax = axes[1]
     for key, label in (("heldout_max_abs_dz", "max |dZ|"), ("heldout_max_abs_dn", "max |dn|")):
         ax.plot(k, [r[key] for r in rows], "o-", label=label)
+    final = [r["round"] for r in rows if r["checkpoint"] == final_checkpoint]
+    if final:
+        ax.plot(final[-1], rows[final[-1]]["heldout_max_abs_dz"], "o", ms=14, mfc="none",
+                mec="k", label="final model")
     ax.set_ylabel("held-out DMFT error vs the exact solver")
     ax.legend(fontsize=8)
     ax = axes[2]
