@@ -24,7 +24,8 @@ from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .ir import IRBasis
-from .registry import available_solvers, check_options, get_solver, register_solver, solve
+from .registry import (available_solvers, check_options, get_solver, register_solver, solve,
+                       solver_identity)
 from .result import SolverResult, SolverWarning
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
                     matsubara_sum, pole_moments)
@@ -46,6 +47,7 @@ __all__ = [
     "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",
     "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_moments", "iw_to_tau",
     "legendre_t_matrix", "matsubara_freqs", "matsubara_sum", "poles_g_iw", "poles_g_tau",
-    "pole_moments", "quasiparticle_weight", "register_solver", "solve", "sum_rule_from_l",
+    "pole_moments", "quasiparticle_weight", "register_solver", "solve", "solver_identity",
+    "sum_rule_from_l",
     "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
 ]

@@ -6,6 +6,8 @@ call :func:`register_solver` without any edit here.
 
 :func:`check_options` refuses options a solver cannot take (unknown or missing names, wrong
 types, values the solver's own checks reject) before any work, e.g. before a database run.
+:func:`solver_identity` names what besides its options decides a solver's results (e.g. the
+bytes of a network's model file), so that stored results are not resumed with another one.
 """
 
 from __future__ import annotations
@@ -22,16 +24,19 @@ from ._checks import check_type
 from .model import AndersonModel
 from .result import SolverResult
 
-__all__ = ["register_solver", "solve", "available_solvers", "get_solver", "check_options"]
+__all__ = ["register_solver", "solve", "available_solvers", "get_solver", "check_options",
+           "solver_identity"]
 
 SolverFunction = Callable[..., SolverResult]
 OptionCheck = Callable[[dict], None]
+IdentityHook = Callable[[dict], dict]
 _REGISTRY: dict[str, SolverFunction] = {}
 _CHECKS: dict[str, OptionCheck] = {}
+_IDENTITIES: dict[str, IdentityHook] = {}
 
 
 def register_solver(name: str, func: SolverFunction | None = None, *, replace: bool = False,
-                    check: OptionCheck | None = None):
+                    check: OptionCheck | None = None, identity: IdentityHook | None = None):
     """Register ``func`` under ``name`` (usable as a decorator).
 
     ``check(options)`` (optional) validates the options without solving a model and raises
@@ -44,13 +49,27 @@ def register_solver(name: str, func: SolverFunction | None = None, *, replace: b
         if not replace and name in _REGISTRY and _REGISTRY[name] is not f:
             raise ValueError(f"a solver named {name!r} is already registered")
         _REGISTRY[name] = f
-        if check is not None:
-            _CHECKS[name] = check
-        else:
-            _CHECKS.pop(name, None)
+        for table, hook in ((_CHECKS, check), (_IDENTITIES, identity)):
+            if hook is not None:
+                table[name] = hook
+            else:
+                table.pop(name, None)
         return f
 
     return deco if func is None else deco(func)
+
+
+def solver_identity(name: str, options: Mapping[str, Any] | None = None) -> dict:
+    """What, besides ``options``, decides the results of solver ``name`` -- ``{}`` for a solver
+    defined by its code and options alone; for a network, e.g. ``{"checkpoint_sha256": ...}``.
+    Stored with results (a DMFT sweep's plan) so that a file written with another model is not
+    resumed as if it were this one's.
+
+    >>> solver_identity("ipt")
+    {}
+    """
+    hook = _IDENTITIES.get(name)
+    return {} if hook is None else dict(hook(dict(options or {})))
 
 
 def available_solvers() -> list[str]:

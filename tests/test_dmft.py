@@ -145,6 +145,48 @@ def test_sweep_hands_every_loop_option_to_the_loop(monkeypatch):
         [(3, 7, 40, 256, 1e-3)]
 
 
+def test_a_sweep_is_not_resumed_with_another_model_behind_the_same_solver_name(tmp_path):
+    """What besides its options decides a solver's results (the registry's ``identity`` hook;
+    for the ``ml`` solver the SHA-256 of its model file) is part of the plan: replacing the
+    model behind a name (as installing a retrained default network does) makes the stored
+    sweep another sweep."""
+    import hashlib
+
+    import mldmft.ml  # noqa: F401  (registers "ml")
+    from mldmft.dmft import PlanMismatchError
+    from mldmft.ml.inference import DEFAULT_CHECKPOINT
+    from solvers import register_solver, solver_identity
+
+    assert solver_identity("ipt") == {}
+    shipped = hashlib.sha256(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()
+    assert solver_identity("ml") == {"checkpoint_sha256": shipped}
+    other = tmp_path / "other.pt"
+    other.write_bytes(DEFAULT_CHECKPOINT.read_bytes()[:-1] + b"x")
+    assert solver_identity("ml", {"checkpoint": str(other)})["checkpoint_sha256"] != shipped
+
+    version = {"v": 1}
+
+    def ipt_with_a_model(model, **options):
+        return solve("ipt", model, **options)
+
+    from solvers import registry
+
+    register_solver("ipt_with_a_model", ipt_with_a_model, replace=True,
+                    identity=lambda options: dict(version))
+    try:
+        out = tmp_path / "s.h5"
+        first = sweep("ipt_with_a_model", 20.0, [1.0], out=out, n_iw=256)
+        assert sweep("ipt_with_a_model", 20.0, [1.0], out=out, n_iw=256)[0].wall_time == \
+            first[0].wall_time                                    # same model: read back
+        version["v"] = 2
+        with pytest.raises(PlanMismatchError,
+                           match=r'solver_identity: file \{"v": 1\}, now \{"v": 2\}'):
+            sweep("ipt_with_a_model", 20.0, [1.0], out=out, n_iw=256)
+    finally:                                  # the registry is process-wide: leave it as found
+        for table in (registry._REGISTRY, registry._CHECKS, registry._IDENTITIES):
+            table.pop("ipt_with_a_model", None)
+
+
 def test_sweep_output_is_locked_and_litter_is_removed(tmp_path):
     from mldmft.h5util import RunLockedError
 
@@ -310,7 +352,7 @@ def test_unphysical_green_function_is_detected():
     assert unphysical(bad)
 
 
-def test_shipped_network_dmft_matches_ed_dmft(tmp_path):
+def test_shipped_network_dmft_matches_ed_dmft(tmp_path, capsys):
     """The demo (default phase-diagram network, unguarded, at DEMO_BETA) runs on two metallic
     points and lands within 0.005 of the shipped ED-DMFT (Nb = 8) reference there, on both
     branches (below Uc1 the metal is the only solution, so a point missing from the reference's
@@ -331,6 +373,18 @@ def test_shipped_network_dmft_matches_ed_dmft(tmp_path):
     assert any("max |Z - Z_ED| over" in line for line in lines)
     assert any(line.strip().startswith("network ") and "metal up to U = 1.80" in line
                for line in lines)
+    # an earlier demo's sweep of another default network is not resumed: recomputed
+    import h5py
+
+    ml_file = tmp_path / f"ml_beta{DEMO_BETA:g}.h5"
+    with h5py.File(ml_file, "r+") as f:
+        plan = json.loads(f.attrs["plan"])
+        plan["solver_identity"]["checkpoint_sha256"] = "0" * 64
+        f.attrs["plan"] = json.dumps(plan)
+    run_demo(out_dir=tmp_path, U_values=(1.5, 1.8), progress=False)
+    assert "holds another sweep (solver_identity" in capsys.readouterr().out
+    again = {(p.U, p.branch): p.Z for p in load_sweep(ml_file)}
+    assert again == pytest.approx({k: p.Z for k, p in default.items()}, abs=1e-12)
     ref50 = {(p.U, p.branch): p.Z for p in load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")}
     metal = sweep("ml", 50.0, [1.5, 2.0], "up",
                   solver_options={"checkpoint": str(PRETRAINED / "demo_beta50.pt")})

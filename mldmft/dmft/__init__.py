@@ -1,7 +1,7 @@
 """DMFT on any lattice with any registered impurity solver, at fixed mu or fixed density; sweeps
 in U or mu with hysteresis; real-frequency spectra."""
 
-from .io import load_sweep, load_sweep_csv, save_sweep, write_csv
+from .io import PlanMismatchError, load_sweep, load_sweep_csv, save_sweep, write_csv
 from .lattice import (BetheLattice, CubicLattice, HypercubicLattice, Lattice, SquareLattice,
                       TabulatedLattice, available_lattices, get_lattice, register_lattice)
 from .loop import DMFTOptions, DMFTPoint, solve_point
@@ -16,4 +16,4 @@ __all__ = ["BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
            "DMFTOptions", "DMFTPoint", "solve_point", "sweep", "sweep_mu", "metal_seed",
            "insulator_seed", "make_step", "ed_refit_step", "guarded_step", "save_sweep",
            "load_sweep", "load_sweep_csv", "write_csv", "plot_sweeps", "plot_spectra",
-           "Spectrum", "point_spectrum", "result_spectrum", "branch_ends"]
+           "Spectrum", "point_spectrum", "result_spectrum", "branch_ends", "PlanMismatchError"]

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import load_sweep_csv
+from .io import PlanMismatchError, load_sweep_csv
 from .loop import DMFTPoint
 from .plots import plot_sweeps
 from .sweep import sweep
@@ -104,8 +104,14 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
     lines = [f"Bethe lattice, half filling, beta = {DEMO_BETA:g}, {len(U_values)} U values "
              f"{min(U_values):g}...{max(U_values):g} (up and down sweeps)"]
     t0 = time.perf_counter()
-    ml = sweep("ml", DEMO_BETA, U_values, "both", out=out_dir / f"ml_{tag}.h5", tol=1e-5,
-               progress=progress)
+    ml_out = out_dir / f"ml_{tag}.h5"
+    try:
+        ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, tol=1e-5, progress=progress)
+    except PlanMismatchError as err:     # e.g. an earlier demo's run of another default network
+        print(f"{ml_out} holds another sweep ({err.difference}); it is recomputed", flush=True)
+        for old in (ml_out, ml_out.with_suffix(".csv"), ml_out.with_suffix(".png")):
+            old.unlink(missing_ok=True)
+        ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, tol=1e-5, progress=progress)
     t_ml = time.perf_counter() - t0
     t0 = time.perf_counter()
     ipt = sweep("ipt", DEMO_BETA, U_values, "both", out=out_dir / f"ipt_{tag}.h5",

@@ -21,7 +21,18 @@ from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION,
 from .loop import DMFTPoint
 
 __all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_difference",
-           "write_spectrum", "read_spectrum"]
+           "PlanMismatchError", "write_spectrum", "read_spectrum"]
+
+
+class PlanMismatchError(ValueError):
+    """A sweep file holds another sweep than the one asked for (:func:`load_sweep` with
+    ``expect``); the message names the file and what differs, ``difference`` the latter."""
+
+    def __init__(self, path: str | Path, difference: str) -> None:
+        super().__init__(f"{path} holds another sweep, not resumed ({difference}); choose "
+                         "another output file or delete it")
+        self.path, self.difference = Path(path), difference
+
 
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
@@ -122,8 +133,7 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                                  "delete it")
             diff = plan_difference(json.loads(f.attrs["plan"]), expect)
             if diff:
-                raise ValueError(f"{path} holds another sweep, not resumed ({diff}); choose "
-                                 "another output file or delete it")
+                raise PlanMismatchError(path, diff)
         points = []
         for key in sorted(f["points"]):
             g = f["points"][key]

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from solvers import SolverResult
+from solvers import SolverResult, solver_identity
 
 from ..h5util import remove_tmp_litter, run_lock
 from .io import load_sweep, save_sweep
@@ -85,7 +85,10 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
             (``fallbacks``). ``"fallback": None`` only counts such iterations (the unguarded
             network's guard rate) and keeps the network's result.
         out: HDF5 file for the results; written after every point; a rerun with the same plan
-            resumes, one with another plan is refused (``ValueError`` naming the difference).
+            resumes, one with another plan is refused (:class:`~mldmft.dmft.io.PlanMismatchError`,
+            a ``ValueError`` naming the difference). The plan holds the solver's identity
+            (:func:`solvers.solver_identity`; for ``ml`` the SHA-256 of the model file), so
+            results of a replaced network are not resumed as the new one's.
         progress: show a progress bar (with the iteration number and error inside a point).
         metadata: extra attributes stored with the results (e.g. the resolved config); not part
             of the plan compared on resume.
@@ -204,6 +207,14 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
     # Anderson settings enter the plan only when not the defaults (older files stay resumable)
     plan.update({k: getattr(options, k) for k in ("history", "stall")
                  if getattr(options, k) != getattr(DMFTOptions(), k)})
+    # what else decides the solver's results (the network's model file): not resumed with another
+    identity = solver_identity(solver, solver_options) if isinstance(solver, str) else {}
+    if guard and guard.get("fallback", "ed") is not None:
+        fb_identity = solver_identity(str(guard.get("fallback", "ed")),
+                                      guard.get("fallback_options", {}))
+        identity.update({f"fallback.{k}": v for k, v in fb_identity.items()})
+    if identity:
+        plan["solver_identity"] = identity
     if spectra is not None:
         plan["spectra"] = dict(spectra)
     meta = {**plan, **(metadata or {})}

@@ -270,14 +270,30 @@ def _check_ml_options(options: dict) -> None:
     load_checkpoint_cached(checkpoint)
 
 
+def _ml_identity(options: dict) -> dict:
+    """The ``ml`` solver's results depend on the model file's bytes, not only on its path (the
+    shipped default is replaced when the network is retrained): its SHA-256."""
+    import hashlib
+
+    path = Path(options.get("checkpoint") or DEFAULT_CHECKPOINT)
+    if not path.is_file():
+        return {"checkpoint_sha256": None}
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return {"checkpoint_sha256": h.hexdigest()}
+
+
 def _register() -> None:
+    hooks = dict(check=_check_ml_options, identity=_ml_identity)
     try:
-        register_solver("ml", solve_ml, check=_check_ml_options)
+        register_solver("ml", solve_ml, **hooks)
     except ValueError:
         # a reload of this module re-registers; anything else keeps its name
         if getattr(get_solver("ml"), "__module__", None) != __name__:
             raise
-        register_solver("ml", solve_ml, replace=True, check=_check_ml_options)
+        register_solver("ml", solve_ml, replace=True, **hooks)
 
 
 _register()
