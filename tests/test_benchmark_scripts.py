@@ -123,3 +123,12 @@ def test_ml_dmft_benchmark_small(tmp_path, capsys):
     assert not list(other.glob("b30_n1_ed2_*.h5"))             # the reference was not recomputed
     with pytest.raises(SystemExit):
         bench.main(["--methods", "ed9"])
+    # --checkpoint: the network methods run another model (e.g. an active-learning round's)
+    with pytest.raises(SystemExit):
+        bench.main(["--checkpoint", str(tmp_path / "missing.pt")])
+    assert bench.CHECKPOINT is None and bench._solver("net", 30.0)[1] == {}
+    model = tmp_path / "round.pt"
+    model.write_bytes(b"")
+    assert bench.main(args[:-1] + [str(tmp_path / "ck"), "--checkpoint", str(model),
+                                   "--report-only"]) == 0
+    assert bench._solver("net_guarded", 30.0)[1] == {"checkpoint": str(model.resolve())}
