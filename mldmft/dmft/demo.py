@@ -109,7 +109,7 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
         ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, tol=1e-5, progress=progress)
     except PlanMismatchError as err:     # e.g. an earlier demo's run of another default network
         print(f"{ml_out} holds another sweep ({err.difference}); it is recomputed", flush=True)
-        for old in (ml_out, ml_out.with_suffix(".csv"), ml_out.with_suffix(".png")):
+        for old in (ml_out, ml_out.with_suffix(".csv")):    # the sweep and its CSV twin
             old.unlink(missing_ok=True)
         ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, tol=1e-5, progress=progress)
     t_ml = time.perf_counter() - t0

@@ -115,8 +115,8 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
     return _sweep(solver, beta, "U", U_values, direction, axis, fixed_U=None, mu=mu,
                   density=density, tol_density=tol_density, D=D, solver_options=solver_options,
                   n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel,
-                  history=history, stall=stall, guard=guard, out=out, progress=progress, metadata=metadata, lattice=lattice,
-                  spectra=spectra)
+                  history=history, stall=stall, guard=guard, out=out, progress=progress,
+                  metadata=metadata, lattice=lattice, spectra=spectra)
 
 
 def sweep_mu(solver: str | Callable[..., SolverResult], beta: float, U: float,
@@ -188,10 +188,10 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
                           history=history, tol_density=tol_density, stall=stall)
     solver_options = dict(solver_options or {})
     step = make_step(solver, n_iw, solver_options)
+    fb_name = guard.get("fallback", "ed") if guard else None
+    fb_options = dict((guard or {}).get("fallback_options", {}))
     if guard:
-        fb_name = guard.get("fallback", "ed")
-        fb = (None if fb_name is None
-              else make_step(fb_name, n_iw, dict(guard.get("fallback_options", {}))))
+        fb = None if fb_name is None else make_step(fb_name, n_iw, fb_options)
         step = guarded_step(step, fb, float(guard.get("threshold", 1e-3)))
     branches = ["up", "down"] if direction == "both" else [direction]
     order = [(b, v) for b in branches
@@ -205,14 +205,14 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
             "max_iter": int(max_iter), "mixing": float(mixing), "accel": accel,
             "solver_options": solver_options, "guard": guard or {}}
     # Anderson settings enter the plan only when not the defaults (older files stay resumable)
+    defaults = DMFTOptions()
     plan.update({k: getattr(options, k) for k in ("history", "stall")
-                 if getattr(options, k) != getattr(DMFTOptions(), k)})
+                 if getattr(options, k) != getattr(defaults, k)})
     # what else decides the solver's results (the network's model file): not resumed with another
     identity = solver_identity(solver, solver_options) if isinstance(solver, str) else {}
-    if guard and guard.get("fallback", "ed") is not None:
-        fb_identity = solver_identity(str(guard.get("fallback", "ed")),
-                                      guard.get("fallback_options", {}))
-        identity.update({f"fallback.{k}": v for k, v in fb_identity.items()})
+    if fb_name is not None:
+        identity.update({f"fallback.{k}": v
+                         for k, v in solver_identity(str(fb_name), fb_options).items()})
     if identity:
         plan["solver_identity"] = identity
     if spectra is not None:
