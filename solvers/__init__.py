@@ -2,9 +2,10 @@
 
 Public API::
 
-    from solvers import AndersonModel, solve
+    from solvers import AndersonModel, solve, solve_many
     result = solve("ed", AndersonModel(U=2.0, eps_d=-1.0, beta=50.0,
                                        bath_eps=[-0.5, 0.5], bath_v=[0.5, 0.5]))
+    results = solve_many("ipt", models)     # many models, one call (see supports_batch)
 
 Toolkit: ``mesh`` (Matsubara and ``tau`` meshes), ``tails`` (high-frequency moments, tail poles,
 Matsubara sums), ``legendre``, ``fourier``, ``greens`` (Dyson, poles, Bethe lattice).
@@ -25,7 +26,7 @@ from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .ir import IRBasis
 from .registry import (available_solvers, check_options, get_solver, register_solver, solve,
-                       solver_identity)
+                       solve_many, solver_identity, supports_batch)
 from .result import SolverResult, SolverWarning
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
                     matsubara_sum, pole_moments)
@@ -47,7 +48,7 @@ __all__ = [
     "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",
     "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_moments", "iw_to_tau",
     "legendre_t_matrix", "matsubara_freqs", "matsubara_sum", "poles_g_iw", "poles_g_tau",
-    "pole_moments", "quasiparticle_weight", "register_solver", "solve", "solver_identity",
-    "sum_rule_from_l",
+    "pole_moments", "quasiparticle_weight", "register_solver", "solve", "solve_many",
+    "solver_identity", "sum_rule_from_l", "supports_batch",
     "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
 ]

@@ -1,8 +1,11 @@
-"""One registry of impurity solvers: ``solve(name, model, **options) -> SolverResult``.
+"""One registry of impurity solvers: ``solve(name, model, **options) -> SolverResult`` and
+``solve_many(name, models, **options) -> list[SolverResult]``.
 
 A solver is a function ``f(model: AndersonModel, **options) -> SolverResult``. Solvers inside
 ``solvers`` register themselves on import; packages built on top (e.g. ``mldmft``'s network solver)
-call :func:`register_solver` without any edit here.
+call :func:`register_solver` without any edit here. A solver that can treat many models at once
+also registers a batch function ``batch(models, **options) -> list[SolverResult]``
+(:func:`supports_batch`); :func:`solve_many` uses it, or else loops over the models.
 
 :func:`check_options` refuses options a solver cannot take (unknown or missing names, wrong
 types, values the solver's own checks reject) before any work, e.g. before a database run.
@@ -18,30 +21,37 @@ import inspect
 import re
 import time
 import typing
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ._checks import check_type
 from .model import AndersonModel
 from .result import SolverResult
 
-__all__ = ["register_solver", "solve", "available_solvers", "get_solver", "check_options",
-           "solver_identity"]
+__all__ = ["register_solver", "solve", "solve_many", "supports_batch", "available_solvers",
+           "get_solver", "check_options", "solver_identity"]
 
 SolverFunction = Callable[..., SolverResult]
+BatchFunction = Callable[..., "list[SolverResult]"]
 OptionCheck = Callable[[dict], None]
 IdentityHook = Callable[[dict], dict]
 _REGISTRY: dict[str, SolverFunction] = {}
 _CHECKS: dict[str, OptionCheck] = {}
 _IDENTITIES: dict[str, IdentityHook] = {}
+_BATCHES: dict[str, BatchFunction] = {}
 
 
 def register_solver(name: str, func: SolverFunction | None = None, *, replace: bool = False,
-                    check: OptionCheck | None = None, identity: IdentityHook | None = None):
+                    check: OptionCheck | None = None, identity: IdentityHook | None = None,
+                    batch: BatchFunction | None = None):
     """Register ``func`` under ``name`` (usable as a decorator).
 
     ``check(options)`` (optional) validates the options without solving a model and raises
     ``ValueError`` naming a bad one; :func:`check_options` uses it instead of its probe solve
     (for solvers whose probe would not be cheap or would need a particular model).
+    ``identity(options)`` (optional): see :func:`solver_identity`.
+    ``batch(models, **options) -> list[SolverResult]`` (optional) solves a sequence of models at
+    once, with the same options as ``func`` and results equal to ``[func(m, **options) for m in
+    models]``; :func:`solve_many` calls it.
 
     Raises ``ValueError`` if the name is taken and ``replace`` is false.
     """
@@ -49,7 +59,7 @@ def register_solver(name: str, func: SolverFunction | None = None, *, replace: b
         if not replace and name in _REGISTRY and _REGISTRY[name] is not f:
             raise ValueError(f"a solver named {name!r} is already registered")
         _REGISTRY[name] = f
-        for table, hook in ((_CHECKS, check), (_IDENTITIES, identity)):
+        for table, hook in ((_CHECKS, check), (_IDENTITIES, identity), (_BATCHES, batch)):
             if hook is not None:
                 table[name] = hook
             else:
@@ -70,6 +80,17 @@ def solver_identity(name: str, options: Mapping[str, Any] | None = None) -> dict
     """
     hook = _IDENTITIES.get(name)
     return {} if hook is None else dict(hook(dict(options or {})))
+
+
+def supports_batch(name: str) -> bool:
+    """Whether solver ``name`` registered a batch function (:func:`solve_many` then treats the
+    whole batch at once instead of looping over ``solve``); ``ValueError`` for an unknown name.
+
+    >>> supports_batch("ed")
+    False
+    """
+    get_solver(name)
+    return name in _BATCHES
 
 
 def available_solvers() -> list[str]:
@@ -112,6 +133,63 @@ def solve(name: str, model: AndersonModel, **options: Any) -> SolverResult:
     return dataclasses.replace(result, wall_time=time.perf_counter() - t0)
 
 
+def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> list[SolverResult]:
+    """Solve every model of ``models`` with solver ``name`` and the same ``options``.
+
+    The name, every model and the options (unknown names, wrong types, missing required ones:
+    the first steps of :func:`check_options`, without its probe solve) are checked once, before
+    any work. A solver that registered a batch function (:func:`supports_batch`: ``ipt``,
+    ``hubbard_i``) treats the whole batch at once; the others are called model by model. The
+    results equal ``[solve(name, m, **options) for m in models]`` (the batch functions are
+    tested to agree with it).
+
+    Args:
+        name: registry name, e.g. ``"ipt"``.
+        models: the impurity models (any sequence; may be empty).
+        **options: solver options shared by every model.
+
+    Returns:
+        One :class:`SolverResult` per model, in order; each ``wall_time`` is the wall time of the
+        whole call divided by the number of models. ``[]`` for no models.
+
+    Raises:
+        ValueError: one line naming an unknown solver, a model that is not an
+            :class:`AndersonModel` (by its index) or a bad option.
+
+    Example:
+        >>> from solvers import AndersonModel, solve_many
+        >>> ms = [AndersonModel(U=u, eps_d=-u / 2, beta=10.0, bath_eps=[-0.5, 0.5],
+        ...                     bath_v=[0.5, 0.5]) for u in (1.0, 2.0)]
+        >>> [r.density for r in solve_many("ipt", ms)]
+        [1.0, 1.0]
+    """
+    func = get_solver(name)
+    if isinstance(models, (AndersonModel, str, bytes, Mapping)) or not isinstance(models,
+                                                                                 Sequence):
+        raise ValueError(f"solve_many: models must be a sequence of AndersonModel, got "
+                         f"{type(models).__name__}")
+    models = list(models)
+    for i, model in enumerate(models):
+        if not isinstance(model, AndersonModel):
+            raise ValueError(f"solve_many: models[{i}] must be an AndersonModel, got "
+                             f"{type(model).__name__}")
+    _check_names_and_types(name, func, options)
+    _check_required(name, func, options)
+    if not models:
+        return []
+    t0 = time.perf_counter()
+    batch = _BATCHES.get(name)
+    if batch is not None:
+        results = list(batch(models, **options))
+        if len(results) != len(models):
+            raise RuntimeError(f"solver {name!r}: its batch function returned {len(results)} "
+                               f"results for {len(models)} models")
+    else:
+        results = [func(model, **options) for model in models]
+    per_model = (time.perf_counter() - t0) / len(models)
+    return [dataclasses.replace(r, wall_time=per_model) for r in results]
+
+
 #: Model solved by :func:`check_options` to run a solver's own option checks: one bath site,
 #: off half filling (every branch of IPT's set-up), milliseconds for every shipped solver.
 _PROBE_MODEL = dict(U=1.0, eps_d=-0.3, beta=10.0, bath_eps=[0.2], bath_v=[0.5])
@@ -134,6 +212,36 @@ def _unknown(name: str, key: str, known: set[str]) -> ValueError:
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ValueError(f"solver {name!r} has no option {key!r}{hint}")
+
+
+def _type_hints(func: SolverFunction) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # an annotation that does not resolve: no type checks
+        return {}
+
+
+def _check_names_and_types(name: str, func: SolverFunction, options: Any) -> None:
+    """Unknown option names (with the closest known one) and values of the wrong type (against
+    the solver's annotations): one-line ``ValueError``; cheap (no model is solved)."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
+                         f"got {options!r}")
+    params, var_kw = _parameters(func)
+    for key in options:
+        if key not in params and not var_kw:
+            raise _unknown(name, key, set(params))
+    hints = _type_hints(func)
+    for key, value in options.items():
+        if key in hints:
+            check_type(f"solver {name!r}: option {key!r}", value, hints[key])
+
+
+def _check_required(name: str, func: SolverFunction, options: Mapping[str, Any]) -> None:
+    params, _ = _parameters(func)
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in options]
+    if missing:
+        raise ValueError(f"solver {name!r} needs option(s) {', '.join(map(repr, missing))}")
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> SolverResult | None:
@@ -161,26 +269,11 @@ def check_options(name: str, options: Mapping[str, Any]) -> SolverResult | None:
         512
     """
     func = get_solver(name)
-    if not isinstance(options, Mapping):
-        raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
-                         f"got {options!r}")
+    _check_names_and_types(name, func, options)
     options = dict(options)
-    params, var_kw = _parameters(func)
-    for key in options:
-        if key not in params and not var_kw:
-            raise _unknown(name, key, set(params))
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # an annotation that does not resolve: no type checks
-        hints = {}
-    for key, value in options.items():
-        if key in hints:
-            check_type(f"solver {name!r}: option {key!r}", value, hints[key])
     if name in _CHECKS:
         _CHECKS[name](options)
-    missing = [k for k, p in params.items() if p.default is p.empty and k not in options]
-    if missing:
-        raise ValueError(f"solver {name!r} needs option(s) {', '.join(map(repr, missing))}")
+    _check_required(name, func, options)
     if name in _CHECKS:
         return None
     try:
