@@ -8,6 +8,7 @@
   (``configs/generate.yaml``).
 * ``mldmft inspect FILE`` summarises a database and writes PNG plots.
 * ``mldmft demo`` runs the shipped Mott-transition demo (network vs IPT vs ED-DMFT).
+* ``mldmft models`` lists the shipped networks of the ``ml`` solver (:mod:`mldmft.ml.shipped`).
 * ``mldmft active [hydra overrides]`` runs (or resumes) active learning for the network
   (``configs/active.yaml``, :mod:`mldmft.active`).
 * ``mldmft dmft [hydra overrides]`` runs a DMFT sweep (``configs/dmft.yaml``, ``lattice=...``);
@@ -552,6 +553,14 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .ml.shipped import describe_shipped
+
+    for line in describe_shipped():
+        print(line)
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .database.inspect import inspect_database
 
@@ -611,6 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("files", nargs="+", help="database files")
     mg.add_argument("--out", required=True, help="merged database")
     mg.set_defaults(func=_cmd_merge)
+    ms = sub.add_parser("models", help="list the shipped networks of the ml solver (name, "
+                        "file size, domain, what each is; the default marked)")
+    ms.set_defaults(func=_cmd_models)
     m = sub.add_parser("demo", help="the Mott-transition demo: network-DMFT vs IPT vs ED-DMFT "
                        "through the coexistence window (beta = 100) with the shipped network")
     m.add_argument("--out", default="data/demo", help="output directory")

@@ -4,8 +4,11 @@
 torch: that happens on the first prediction), so a trained checkpoint is used like any solver::
 
     import mldmft.ml  # noqa: F401
-    from solvers import solve
+    from solvers import solve, solve_many
+    result = solve("ml", model)                       # the default shipped network
+    result = solve("ml", model, network="fast")       # a shipped network by name (mldmft models)
     result = solve("ml", model, checkpoint="data/train/<run>/model.pt")
+    results = solve_many("ml", models)                # one forward pass for the whole batch
 
 Training goes through ``train.py`` (Hydra, ``configs/train.yaml``), which builds a typed
 :class:`~mldmft.ml.config.TrainConfig` and calls :func:`~mldmft.ml.training.run_training`.
@@ -26,7 +29,9 @@ Modules (see ``docs/networks.md``):
 ``metrics``         test-set errors and improvement factors
 ``plots``           PNG plots of a run
 ``training``        a whole run
-``inference``       the ``ml`` solver
+``hybridisation``   ``Delta_l`` and ``D`` of many models (the bath inputs, no bath fit)
+``inference``       the ``ml`` solver (one model or a batch)
+``shipped``         the shipped networks by name, the default
 ==================  ============================================================================
 """
 
@@ -49,6 +54,10 @@ _LAZY = {
     "RawBatch": "mldmft.ml.features",
     "EncodingSpec": "mldmft.ml.features",
     "solve_ml": "mldmft.ml.inference",
+    "solve_ml_many": "mldmft.ml.inference",
+    "SHIPPED": "mldmft.ml.shipped",
+    "DEFAULT_NETWORK": "mldmft.ml.shipped",
+    "shipped_network": "mldmft.ml.shipped",
 }
 
 __all__ = sorted(_LAZY)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
@@ -31,7 +32,8 @@ from solvers import check_type
 
 __all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintConfig",
            "MetricsConfig", "TrainConfig", "train_config_from_dict", "FEATURE_BLOCKS", "TARGETS",
-           "TRANSFORMS", "NET_KINDS", "ACTIVATIONS", "KERNELS", "build_dataclass"]
+           "TRANSFORMS", "NET_KINDS", "ACTIVATIONS", "KERNELS", "build_dataclass",
+           "is_bath_fitting"]
 
 #: Feature blocks (see :mod:`mldmft.ml.features`).
 FEATURE_BLOCKS = ("delta_l", "scalars", "g_l", "sigma_iw", "docc")
@@ -355,6 +357,21 @@ class TrainConfig:
         if self.init_checkpoint is not None and isinstance(self.model, KRRConfig):
             raise ValueError("init_checkpoint: a warm start needs a network; model.kind = krr "
                              "is always fitted from scratch")
+        if self.constraints.uses_fit_residual and not is_bath_fitting(self.data.base):
+            raise ValueError(f"constraints.exact_base_scale / trust_ratio scale the correction by "
+                             f"the base solver's bath-fit residual; data.base = {self.data.base} "
+                             "fits no bath (set both to 0, or use an edN / ed_fit base)")
+
+
+def is_bath_fitting(solver: str) -> bool:
+    """Whether ``solver`` fits a bath to the hybridisation (``ed1``..``ed9``, ``ed_fit``) and so
+    reports the bath-fit residual the exact-base gate and the trust region use.
+
+    Example:
+        >>> is_bath_fitting("ed3"), is_bath_fitting("ipt")
+        (True, False)
+    """
+    return solver == "ed_fit" or re.fullmatch(r"ed\d", solver) is not None
 
 
 #: Parameters a model's domain may bound (see :meth:`mldmft.ml.predictor.Predictor.out_of_range`).

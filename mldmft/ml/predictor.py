@@ -18,8 +18,9 @@
 (:meth:`RawBatch.particle_hole`), mapped back: the averaged predictor is exactly equivariant.
 Both constraints are linear, so they commute with the member mean.
 
-The backend is a torch network (float32 weights, evaluated in ``no_grad`` eval mode) or a
-:class:`~mldmft.ml.krr.KRRModel`; everything else is numpy float64.
+The backend is a torch network (trained in float32, evaluated in float64 in ``no_grad`` eval
+mode: :class:`TorchBackend`) or a :class:`~mldmft.ml.krr.KRRModel`; everything else is numpy
+float64.
 """
 
 from __future__ import annotations
@@ -67,7 +68,14 @@ def exact_base_gate(fit_residual: np.ndarray, r0: float) -> np.ndarray:
 
 
 class TorchBackend:
-    """Evaluate a torch network ``[n, n_in] -> [members, n, n_out]`` on numpy input.
+    """Evaluate a torch network ``[n, n_in] -> [members, n, n_out]`` on numpy input, in float64.
+
+    The network trains in float32; predictions run on a float64 copy of its weights (made here,
+    so ``net`` itself -- the one saved in the checkpoint -- is left as it is). In float32 the
+    result for one row depends on how many rows share the call (the matrix kernels accumulate in
+    another order for one or two rows than for many: ~1e-6 relative on the shipped network); in
+    float64 that difference is at rounding level, so a batch of models gives what each model
+    alone gives (``solve_many("ml", ...)`` equals the loop to 1e-10).
 
     The forward pass runs on one intra-op thread (the previous setting is restored): for the
     small tensors of a prediction, waking an OpenMP team costs far more than it saves -- on a
@@ -75,9 +83,12 @@ class TorchBackend:
     """
 
     def __init__(self, net: Any) -> None:
+        import copy
+
         import torch
 
         self.net = net.eval()
+        self._net64 = copy.deepcopy(net).to(torch.float64).eval()
         self._torch = torch
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -87,11 +98,11 @@ class TorchBackend:
             if threads != 1:
                 torch.set_num_threads(1)
             with torch.no_grad():
-                out = self.net(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+                out = self._net64(torch.as_tensor(np.asarray(x, dtype=np.float64)))
         finally:
             if threads != 1:
                 torch.set_num_threads(threads)
-        return out.to(torch.float64).numpy()
+        return out.numpy()
 
 
 @dataclass(frozen=True, eq=False)
