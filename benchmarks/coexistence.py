@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "data" / "coexistence")
     args = ap.parse_args(argv)
 
-    from mldmft.dmft import sweep
+    from mldmft.dmft import DMFTOptions, sweep
     from mldmft.dmft.transition import branch_ends
 
     start, stop, step = (float(x) for x in args.U.split(","))
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pts = sweep("ed", beta, U, "both", solver_options={"n_bath": args.n_bath}, tol=1e-5,
+            pts = sweep("ed", beta, U, "both", solver_options={"n_bath": args.n_bath},
+                        options=DMFTOptions(tol=1e-5),
                         out=args.out / f"ed{args.n_bath}_beta{beta:g}.h5")
         wall = time.perf_counter() - t0
         uc1, uc2 = branch_ends(pts)

@@ -24,7 +24,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mldmft.ml  # noqa: E402,F401
-from mldmft.dmft import load_sweep_csv, sweep  # noqa: E402
+from mldmft.dmft import DMFTOptions, load_sweep_csv, sweep  # noqa: E402
 from mldmft.dmft.demo import GUARD, PRETRAINED, demo_checkpoint  # noqa: E402
 from mldmft.dmft.transition import branch_ends  # noqa: E402
 
@@ -50,7 +50,7 @@ def main() -> None:
     U_time = [float(u) for u in args.ed_points.split(",")]
 
     t0 = time.perf_counter()
-    ed_pts = sweep("ed", beta, U_time, "up", tol=1e-5)
+    ed_pts = sweep("ed", beta, U_time, "up", options=DMFTOptions(tol=1e-5))
     t_ed_total = time.perf_counter() - t0
     ml_pts = sweep("ml", beta, U_time, "up", solver_options={"checkpoint": ckpt})
     t_ed = statistics.median(p.wall_time for p in ed_pts)
@@ -74,7 +74,7 @@ def main() -> None:
               f"{sum(p.g_beta_half < 0 for p in full)} unphysical points")
 
     if args.ed_full:
-        ref = sweep("ed", beta, U_REF, "both", tol=1e-5)
+        ref = sweep("ed", beta, U_REF, "both", options=DMFTOptions(tol=1e-5))
     else:
         ref = load_sweep_csv(PRETRAINED / "ed_dmft_beta50.csv")
     grid = sorted({p.U for p in ref})

@@ -96,7 +96,7 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
               max_iter: int = 300) -> list:
     """One resumable sweep (``out_dir/b<beta>_n<n>_<method>_<stage>.h5``); ``report_only``:
     read it back as far as it got, compute nothing (``ValueError`` when it was never started)."""
-    from mldmft.dmft import sweep
+    from mldmft.dmft import DMFTOptions, sweep
     from mldmft.dmft.io import load_sweep
 
     solver, opts, guard = _solver(method, beta)
@@ -109,7 +109,7 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sweep(solver, beta, U_values, direction, solver_options=opts, guard=guard,
-                     tol=TOL, max_iter=max_iter, out=out, progress=True,
+                     options=DMFTOptions(tol=TOL, max_iter=max_iter), out=out, progress=True,
                      metadata={"load_average_start": os.getloadavg()[0]}, **kwargs)
 
 

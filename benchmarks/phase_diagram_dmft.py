@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     import mldmft.ml  # noqa: F401
-    from mldmft.dmft import sweep
+    from mldmft.dmft import DMFTOptions, sweep
     from mldmft.dmft.transition import branch_ends
 
     opts = {} if args.checkpoint is None else {"checkpoint": args.checkpoint}
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pts = sweep("ml", 50.0, U, "both", solver_options=opts, tol=1e-5)
+        pts = sweep("ml", 50.0, U, "both", solver_options=opts, options=DMFTOptions(tol=1e-5))
     wall = time.perf_counter() - t0
     dz, dn, dd, missing = [], [], [], []
     for p in pts:
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                p = sweep(solver, 50.0, [u], "up", mu=mu, solver_options=sopts, tol=1e-5)[0]
+                p = sweep(solver, 50.0, [u], "up", mu=mu, solver_options=sopts,
+                          options=DMFTOptions(tol=1e-5))[0]
             row[name] = {"Z": p.Z, "density": p.density, "double_occupancy": p.double_occupancy,
                          "converged": p.converged, "time_s": time.perf_counter() - t}
         doped.append(row)

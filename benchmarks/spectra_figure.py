@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mldmft.dmft import sweep  # noqa: E402
+from mldmft.dmft import DMFTOptions, sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,8 @@ def main() -> None:
     fig, axes = plt.subplots(2, 3, figsize=(18, 9))
     for row, lattice in enumerate(("bethe", "square")):
         t0 = time.perf_counter()
-        pts = sweep("ed", a.beta, U, "up", lattice=lattice, n_iw=512, tol=1e-5, max_iter=150,
+        pts = sweep("ed", a.beta, U, "up", lattice=lattice,
+                    options=DMFTOptions(n_iw=512, tol=1e-5, max_iter=150),
                     solver_options={"n_bath": a.n_bath},
                     spectra={"eta": a.eta, "omega_max": 4.0, "n_omega": 801})
         wall = time.perf_counter() - t0
@@ -76,7 +77,8 @@ def main() -> None:
         axes[row, 1].set_ylabel("U / D")
         axes[row, 1].set_title(f"{lattice}: quasiparticle peak and Hubbard bands")
         t0 = time.perf_counter()
-        net = sweep("ml", a.beta, U, "up", lattice=lattice, n_iw=512, tol=1e-5, max_iter=150,
+        net = sweep("ml", a.beta, U, "up", lattice=lattice,
+                    options=DMFTOptions(n_iw=512, tol=1e-5, max_iter=150),
                     spectra={"method": "maxent", "omega_max": 4.0, "n_omega": 801})
         print(f"  network-DMFT + MaxEnt: {time.perf_counter() - t0:.1f} s; Z network / ED: "
               + ", ".join(f"{q.U:g}: {q.Z:.3f}/{p.Z:.3f}" for q, p in zip(net, pts)))

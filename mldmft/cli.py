@@ -292,10 +292,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def sweep_arguments(cfg) -> dict:
-    """Hydra DictConfig of ``configs/dmft.yaml`` -> plain keyword arguments of
+    """Hydra DictConfig of ``configs/dmft.yaml`` -> keyword arguments of
     :func:`mldmft.dmft.sweep` (or, with ``mu_range``/``mu_values``, of
     :func:`mldmft.dmft.sweep_mu`: then the dict holds ``U`` and ``mu_values``) (the config
-    boundary), plus ``plot``."""
+    boundary): the loop section as one :class:`~mldmft.dmft.DMFTOptions` (``options``), plus
+    ``plot``."""
     from omegaconf import OmegaConf
 
     c = OmegaConf.to_container(cfg, resolve=True)
@@ -346,18 +347,16 @@ def sweep_arguments(cfg) -> dict:
     spectra = dict(_typed(c, "spectra", dict | None) or {})
     spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
                if spectra.get("enabled") else None)
+    from .dmft.loop import DMFTOptions
+    from .ml.config import build_dataclass
+
+    loop = build_dataclass(DMFTOptions, "loop", c.get("loop"))
     axis: dict = (dict(U=U_one, mu_values=mu_values) if mu_values is not None else
-                  dict(U_values=U, mu=mu, density=density,
-                       tol_density=float(_typed(c, "loop.tol_density", float))))
+                  dict(U_values=U, mu=mu, density=density))
     return dict(solver=solver, beta=beta, **axis,
-                direction=_typed(c, "direction", str),
+                direction=_typed(c, "direction", str), start=_typed(c, "start", str),
                 lattice=dict(_typed(c, "lattice", dict | None) or {"name": "bethe"}),
-                spectra=spectra, solver_options=options, n_iw=_typed(c, "loop.n_iw", int),
-                tol=float(_typed(c, "loop.tol", float)),
-                max_iter=_typed(c, "loop.max_iter", int),
-                mixing=float(_typed(c, "loop.mixing", float)),
-                accel=_typed(c, "loop.accel", str), history=_typed(c, "loop.history", int),
-                stall=_typed(c, "loop.stall", int), guard=guard, out=out,
+                spectra=spectra, solver_options=options, options=loop, guard=guard, out=out,
                 progress=_typed(c, "progress", bool), plot=_typed(c, "plot", bool),
                 metadata={"config": json.dumps(c, sort_keys=True)})
 
@@ -427,23 +426,30 @@ def run_sweep(kwargs: dict) -> list:
     print(f"{'branch':<6} {'U':>6} {'mu':>9} {'n':>8} {'conv':>5} {'iter':>5} {'Z':>8} "
           f"{'docc':>8} {'-bG(b/2)':>9} {'E_kin':>8} {'time s':>7}")
     for p in points:
-        note = p.note() if p.retried_linear else ""
+        note = p.note()
         print(f"{p.branch:<6} {p.U:>6.3f} {p.mu:>9.5f} {p.density:>8.5f} {str(p.converged):>5} "
               f"{p.iterations:>5} {p.Z:>8.4f} {p.double_occupancy:>8.4f} {p.g_beta_half:>9.4f} "
               f"{p.kinetic_energy:>8.4f} {p.wall_time:>7.2f}" + (f"  {note}" if note else ""))
+    loop = kwargs["options"]
     if any(p.retried_linear for p in points):
         print(f"(iter counts both attempts where Anderson acceleration failed within max_iter = "
-              f"{kwargs['max_iter']} and the point was redone with linear mixing)")
+              f"{loop.max_iter} and the point was redone with linear mixing)")
     if kwargs.get("density") is not None:
         print(f"(mu found at every point for density n = {kwargs['density']:g} "
-              f"+- {kwargs['tol_density']:g})")
+              f"+- {loop.tol_density:g})")
     out = Path(kwargs["out"])
     print(f"written  {out}  and  {out.with_suffix('.csv')}")
+
+    def where(p) -> str:
+        return f"mu={p.mu:g} ({p.branch})" if mu_axis else f"U={p.U:g} ({p.branch})"
+
     bad = [p for p in points if not p.converged]
     if bad:
-        print(f"NOT CONVERGED at {len(bad)} point(s): "
-              + ", ".join(f"mu={p.mu:g} ({p.branch})" if mu_axis else f"U={p.U:g} ({p.branch})"
-                          for p in bad))
+        print(f"NOT CONVERGED at {len(bad)} point(s): " + ", ".join(map(where, bad)))
+    warned = [p for p in points if p.warnings]
+    if warned:
+        print(f"SOLVER WARNINGS at {len(warned)} point(s): {', '.join(map(where, warned))} "
+              "(the notes above say what; stored as 'warnings' in the HDF5 and CSV files)")
     if plot:
         title = f"{kwargs['lattice']['name']} lattice, beta = {kwargs['beta']:g}"
         title += (f", U = {kwargs['U']:g}" if mu_axis else

@@ -154,7 +154,8 @@ per (mu, branch) for a sweep in mu, in sweep order; a CSV with the scalars is wr
     /                      attrs: schema, schema_version, package_version, created, n_points,
                                   plan (JSON: what decides the points, compared on resume:
                                   solver, solver_options, guard, beta, lattice, D, mu, U_values,
-                                  direction, n_iw, tol, max_iter, mixing, accel; at fixed
+                                  direction, start (continuation | seeded; absent: continuation),
+                                  n_iw, tol, max_iter, mixing, accel; at fixed
                                   density also density, tol_density (then mu = "from
                                   density"); a sweep in mu has U and mu_values instead of
                                   U_values and mu),
@@ -164,7 +165,11 @@ per (mu, branch) for a sweep in mu, in sweep order; a CSV with the scalars is wr
                                   kinetic_energy (D, per site, both spins), wall_time (s),
                                   fallbacks, beta, mu (the one used; at fixed density the
                                   one found), D, retried_linear (Anderson failed,
-                                  redone with linear mixing; iterations counts both)
+                                  redone with linear mixing; iterations counts both),
+                                  warnings (JSON list: the solver's warnings about its
+                                  result of the last iteration; absent: none), error (why
+                                  the loop stopped early, e.g. no chemical potential
+                                  found; '' or absent: it did not)
     /points/<k>/g_iw       complex128 [n_iw]   local G(i w_n)                      (1/D)
     /points/<k>/sigma_iw   complex128 [n_iw]   Sigma(i w_n)                        (D)
     /points/<k>/delta_iw   complex128 [n_iw]   converged Delta(i w_n)              (D)

@@ -59,8 +59,8 @@ def test_requested_density_is_the_impurity_density_when_the_solver_is_slightly_i
         res = solve("ipt", model, **options)
         return dataclasses.replace(res, density=res.density + bias)
 
-    p = sweep(biased_ipt, BETA, [U], density=0.9, tol=1e-6)[0]
-    exact = sweep("ipt", BETA, [U], density=0.9 - bias, tol=1e-6)[0]
+    p = sweep(biased_ipt, BETA, [U], density=0.9, options=DMFTOptions(tol=1e-6))[0]
+    exact = sweep("ipt", BETA, [U], density=0.9 - bias, options=DMFTOptions(tol=1e-6))[0]
     assert p.converged and abs(p.density - 0.9) < 1e-4
     # the same physical solution as an unbiased solver at the shifted filling
     assert p.mu == pytest.approx(exact.mu, abs=1e-4)
@@ -86,8 +86,8 @@ def test_particle_hole_mirror_of_the_chemical_potential(doped):
 
 
 def test_density_one_is_half_filling():
-    half = sweep("ipt", 20.0, [U], n_iw=512)[0]
-    at_one = sweep("ipt", 20.0, [U], n_iw=512, density=1.0)[0]
+    half = sweep("ipt", 20.0, [U], options=DMFTOptions(n_iw=512))[0]
+    at_one = sweep("ipt", 20.0, [U], options=DMFTOptions(n_iw=512), density=1.0)[0]
     assert at_one.mu == U / 2 and at_one.Z == pytest.approx(half.Z, abs=1e-12)
     # the same with the search running (no symmetrisation): it lands on mu = U/2
     lat = BetheLattice()
@@ -103,7 +103,7 @@ def test_density_one_is_half_filling():
 def test_density_on_another_lattice():
     """The general Hilbert-transform path (hypercubic lattice, Faddeeva function)."""
     lat = HypercubicLattice()
-    p = sweep("ipt", 20.0, [U], n_iw=512, lattice=lat, density=0.8)[0]
+    p = sweep("ipt", 20.0, [U], options=DMFTOptions(n_iw=512), lattice=lat, density=0.8)[0]
     assert p.converged and abs(p.density - 0.8) < 1e-4
     iw = 1j * matsubara_freqs(20.0, 512)
     assert lat.local_density(iw + p.mu - p.sigma_iw, 20.0) == pytest.approx(0.8, abs=1e-4)
@@ -123,7 +123,7 @@ def test_mu_sweep_density_rises_with_mu():
     """Compressibility dn/dmu >= 0 along a sweep in mu at fixed U (both directions), and the
     particle-hole mirror n(mu) + n(U - mu) = 2."""
     mus = [0.2, 0.6, 1.0, 1.4, 1.8]
-    pts = sweep_mu("ipt", 20.0, U, mus, "both", n_iw=512)
+    pts = sweep_mu("ipt", 20.0, U, mus, "both", options=DMFTOptions(n_iw=512))
     assert [(p.branch, p.mu) for p in pts] == [("up", m) for m in mus] + [
         ("down", m) for m in mus[::-1]]
     assert all(p.converged and p.U == U for p in pts)
@@ -161,7 +161,8 @@ def test_resume_refuses_another_density_plan(doped, tmp_path):
     assert again[0].wall_time == p.wall_time and again[0].mu == p.mu
     for change, name in ((dict(density=0.8), "density: file 0.9, now 0.8"),
                          (dict(density=None), 'density: file 0.9, now "\\(absent\\)"'),
-                         (dict(density=0.9, tol_density=1e-6), "tol_density")):
+                         (dict(density=0.9, options=DMFTOptions(tol_density=1e-6)),
+                          "tol_density")):
         kw = dict(density=0.9)
         kw.update(change)
         with pytest.raises(ValueError, match=f"holds another sweep, not resumed.*{name}") as err:
@@ -169,11 +170,11 @@ def test_resume_refuses_another_density_plan(doped, tmp_path):
         assert len(str(err.value).splitlines()) == 1
     # a sweep in mu stores its mu values: another list is refused
     mu_file = tmp_path / "mu.h5"
-    sweep_mu("ipt", 20.0, U, [0.5], n_iw=256, out=mu_file)
+    sweep_mu("ipt", 20.0, U, [0.5], options=DMFTOptions(n_iw=256), out=mu_file)
     with pytest.raises(ValueError, match="mu_values: file \\[0.5\\], now \\[0.5, 0.6\\]"):
-        sweep_mu("ipt", 20.0, U, [0.5, 0.6], n_iw=256, out=mu_file)
+        sweep_mu("ipt", 20.0, U, [0.5, 0.6], options=DMFTOptions(n_iw=256), out=mu_file)
     with pytest.raises(ValueError, match="holds another sweep"):
-        sweep("ipt", 20.0, [U], n_iw=256, out=mu_file)
+        sweep("ipt", 20.0, [U], options=DMFTOptions(n_iw=256), out=mu_file)
 
 
 def test_cli_config_keys(capsys):
@@ -181,7 +182,7 @@ def test_cli_config_keys(capsys):
 
     kw = sweep_arguments(_compose("dmft", ["density=0.9", "U=2", "beta=50"]))
     assert kw["density"] == 0.9 and kw["U_values"] == [2.0] and kw["mu"] is None
-    assert kw["tol_density"] == 1e-4 and kw["out"].endswith("ipt_beta50_n0.9.h5")
+    assert kw["options"].tol_density == 1e-4 and kw["out"].endswith("ipt_beta50_n0.9.h5")
     kw = sweep_arguments(_compose("dmft", ["U=2", "mu_range=[0.0,1.0,0.25]", "beta=50"]))
     assert kw["U"] == 2.0 and kw["mu_values"] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert "U_values" not in kw and kw["out"].endswith("ipt_beta50_U2_mu.h5")

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mldmft.dmft import BetheLattice, load_sweep, sweep
+from mldmft.dmft import BetheLattice, DMFTOptions, load_sweep, sweep
 from solvers import SolverResult, bethe_g_iw, matsubara_freqs, solve
 
 
 def test_u_zero_converges_to_the_semicircle():
-    pts = sweep("ipt", 50.0, [0.0], "up", n_iw=512, tol=1e-10)
+    pts = sweep("ipt", 50.0, [0.0], "up", options=DMFTOptions(n_iw=512, tol=1e-10))
     g = bethe_g_iw(matsubara_freqs(50.0, 512))
     assert pts[0].converged
     np.testing.assert_allclose(pts[0].g_iw, g, atol=1e-9)
@@ -35,7 +35,7 @@ def test_kinetic_energy_of_the_free_band():
 @pytest.fixture(scope="module")
 def ipt_hysteresis():
     U = [1.0, 2.0] + [round(u, 2) for u in np.arange(2.4, 3.51, 0.1)]
-    return sweep("ipt", 100.0, U, "both", tol=1e-7, max_iter=500)
+    return sweep("ipt", 100.0, U, "both", options=DMFTOptions(tol=1e-7, max_iter=500))
 
 
 def test_ipt_mott_hysteresis_beta_100(ipt_hysteresis):
@@ -63,14 +63,14 @@ def test_ipt_mott_hysteresis_beta_100(ipt_hysteresis):
 def test_ed_dmft_reference_point():
     """ED-DMFT, Nb = 8, beta = 100, U = 2: Im Sigma(i w_0) = -0.0877 (CT-HYB and the Fortran
     Lanczos ED agree on this value). Required: within 2 %."""
-    pts = sweep("ed", 100.0, [2.0], "up", tol=1e-5, max_iter=40)
+    pts = sweep("ed", 100.0, [2.0], "up", options=DMFTOptions(tol=1e-5, max_iter=40))
     assert pts[0].converged
     assert pts[0].sigma_iw[0].imag == pytest.approx(-0.0877, rel=0.02)
 
 
 def test_non_convergence_is_flagged_everywhere(tmp_path):
     out = tmp_path / "nc.h5"
-    pts = sweep("ipt", 100.0, [3.0], "up", max_iter=2, tol=1e-12, out=out)
+    pts = sweep("ipt", 100.0, [3.0], "up", options=DMFTOptions(max_iter=2, tol=1e-12), out=out)
     assert not pts[0].converged
     assert not load_sweep(out)[0].converged
     with open(out.with_suffix(".csv")) as fh:
@@ -107,40 +107,45 @@ def test_resume_only_the_same_plan(tmp_path):
     other loop settings used to return the stored points silently; now a one-line error names
     the setting that differs."""
     out = tmp_path / "a.h5"
-    first = sweep("ipt", 20.0, [1.0, 2.0, 3.0], out=out, n_iw=256)
-    again = sweep("ipt", 20, [3.0, 1.0, 2.0], out=out, n_iw=256)  # same plan: read back
+    first = sweep("ipt", 20.0, [1.0, 2.0, 3.0], out=out, options=DMFTOptions(n_iw=256))
+    # same plan: read back
+    again = sweep("ipt", 20, [3.0, 1.0, 2.0], out=out, options=DMFTOptions(n_iw=256))
     assert [p.wall_time for p in again] == [p.wall_time for p in first]
     for change, name in ((dict(U_values=[1.5, 2.5]), "U_values"),
                          (dict(direction="down"), "direction"),
                          (dict(direction="both"), "direction"),
-                         (dict(mixing=0.3), "mixing"),
-                         (dict(stall=10), "stall"),
-                         (dict(history=3), "history"),
+                         (dict(start="seeded"), "start"),
+                         (dict(options=DMFTOptions(n_iw=256, mixing=0.3)), "mixing"),
+                         (dict(options=DMFTOptions(n_iw=256, stall=10)), "stall"),
+                         (dict(options=DMFTOptions(n_iw=256, history=3)), "history"),
                          (dict(mu=0.8), "mu"),
                          (dict(solver_options={"n_iw": 512}), "solver_options")):
-        kw = dict(solver="ipt", beta=20.0, U_values=[1.0, 2.0, 3.0], out=out, n_iw=256)
+        kw = dict(solver="ipt", beta=20.0, U_values=[1.0, 2.0, 3.0], out=out,
+                  options=DMFTOptions(n_iw=256))
         kw.update(change)
         with pytest.raises(ValueError, match=f"holds another sweep, not resumed \\({name}: file"
                            ) as err:
             sweep(**kw)
         assert len(str(err.value).splitlines()) == 1
     # metadata (e.g. the resolved CLI config with progress/plot flags) is not part of the plan
-    assert len(sweep("ipt", 20.0, [1, 2, 3], out=out, n_iw=256, metadata={"x": 1})) == 3
+    assert len(sweep("ipt", 20.0, [1, 2, 3], out=out, options=DMFTOptions(n_iw=256),
+                     metadata={"x": 1})) == 3
 
 
 def test_sweep_hands_every_loop_option_to_the_loop(monkeypatch):
-    """``history`` and ``stall`` reach :func:`solve_point` (the active-learning and CLI configs
-    accept them; they used to be dropped silently)."""
-    sweep_module = sys.modules["mldmft.dmft.sweep"]        # the package re-exports the function
+    """The sweep's ``options`` (``history``, ``stall``, ...) reach every problem's loop
+    (:class:`~mldmft.dmft.loop.LoopRun` in the engine)."""
+    engine = sys.modules["mldmft.dmft.engine"]
     seen = []
-    real = sweep_module.solve_point
+    real = engine.LoopRun
 
     def spy(*args, **kwargs):
-        seen.append(args[6])                      # the DMFTOptions
+        seen.append(args[5])                      # the DMFTOptions
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sweep_module, "solve_point", spy)
-    sweep("ipt", 20.0, [1.0], n_iw=256, history=3, stall=7, max_iter=40, tol_density=1e-3)
+    monkeypatch.setattr(engine, "LoopRun", spy)
+    sweep("ipt", 20.0, [1.0], options=DMFTOptions(n_iw=256, history=3, stall=7, max_iter=40,
+                                                  tol_density=1e-3))
     assert [(o.history, o.stall, o.max_iter, o.n_iw, o.tol_density) for o in seen] == \
         [(3, 7, 40, 256, 1e-3)]
 
@@ -175,13 +180,13 @@ def test_a_sweep_is_not_resumed_with_another_model_behind_the_same_solver_name(t
                     identity=lambda options: dict(version))
     try:
         out = tmp_path / "s.h5"
-        first = sweep("ipt_with_a_model", 20.0, [1.0], out=out, n_iw=256)
-        assert sweep("ipt_with_a_model", 20.0, [1.0], out=out, n_iw=256)[0].wall_time == \
-            first[0].wall_time                                    # same model: read back
+        first = sweep("ipt_with_a_model", 20.0, [1.0], out=out, options=DMFTOptions(n_iw=256))
+        assert sweep("ipt_with_a_model", 20.0, [1.0], out=out,
+                     options=DMFTOptions(n_iw=256))[0].wall_time == first[0].wall_time                                    # same model: read back
         version["v"] = 2
         with pytest.raises(PlanMismatchError,
                            match=r'solver_identity: file \{"v": 1\}, now \{"v": 2\}'):
-            sweep("ipt_with_a_model", 20.0, [1.0], out=out, n_iw=256)
+            sweep("ipt_with_a_model", 20.0, [1.0], out=out, options=DMFTOptions(n_iw=256))
     finally:                                  # the registry is process-wide: leave it as found
         for table in (registry._REGISTRY, registry._CHECKS, registry._IDENTITIES):
             table.pop("ipt_with_a_model", None)
@@ -196,10 +201,10 @@ def test_sweep_output_is_locked_and_litter_is_removed(tmp_path):
     (tmp_path / "s.h5.lock").write_text(json.dumps(
         {"pid": os.getppid(), "host": socket.gethostname(), "command": "another sweep"}))
     with pytest.raises(RunLockedError, match="another run.*another sweep"):
-        sweep("ipt", 20.0, [1.0], out=out, n_iw=256)
+        sweep("ipt", 20.0, [1.0], out=out, options=DMFTOptions(n_iw=256))
     assert litter.exists() and not out.exists()  # nothing touched while the other run holds it
     (tmp_path / "s.h5.lock").unlink()
-    sweep("ipt", 20.0, [1.0], out=out, n_iw=256)
+    sweep("ipt", 20.0, [1.0], out=out, options=DMFTOptions(n_iw=256))
     assert not litter.exists() and out.exists()
     assert not (tmp_path / "s.h5.lock").exists()
 
@@ -232,7 +237,7 @@ def test_sweep_progress_shows_the_iteration(monkeypatch, capsys):
 
     sweep_module = importlib.import_module("mldmft.dmft.sweep")  # the name is also a function
     monkeypatch.setattr(sweep_module, "_POSTFIX_INTERVAL", {True: 0.0, False: 0.0})
-    sweep("ipt", 20.0, [2.0], n_iw=256, progress=True)
+    sweep("ipt", 20.0, [2.0], options=DMFTOptions(n_iw=256), progress=True)
     err = capsys.readouterr().err
     assert "U=2 up: iteration 3, error" in err
     assert "U=2 up: Z=" in err
@@ -257,14 +262,14 @@ def test_guarded_mode_counts_fallbacks():
         return res
 
     pts = sweep(shaky, 20.0, [1.0], "up", guard={"fallback": "ipt", "threshold": 0.1},
-                max_iter=50)
+                options=DMFTOptions(max_iter=50))
     assert pts[0].fallbacks == pts[0].iterations
     ipt = sweep("ipt", 20.0, [1.0], "up")
     assert pts[0].Z == pytest.approx(ipt[0].Z, abs=1e-5)
     # fallback None: every iteration is flagged and counted, the result stays the primary's
     watched = sweep(shaky, 20.0, [1.0], "up", guard={"fallback": None, "threshold": 0.1},
-                    max_iter=50)
-    plain = sweep("hubbard_i", 20.0, [1.0], "up", max_iter=50)
+                    options=DMFTOptions(max_iter=50))
+    plain = sweep("hubbard_i", 20.0, [1.0], "up", options=DMFTOptions(max_iter=50))
     assert watched[0].fallbacks == watched[0].iterations > 0
     assert watched[0].Z == pytest.approx(plain[0].Z, abs=1e-12)
     assert abs(watched[0].Z - ipt[0].Z) > 1e-3
@@ -301,7 +306,7 @@ def test_overlay_default_name_is_beside_the_inputs_and_printed(tmp_path, capsys)
     from mldmft.cli import main
 
     for name in ("a", "b"):
-        sweep("ipt", 20.0, [1.0], n_iw=256, out=tmp_path / f"{name}.h5")
+        sweep("ipt", 20.0, [1.0], options=DMFTOptions(n_iw=256), out=tmp_path / f"{name}.h5")
     assert main(["overlay", str(tmp_path / "a.h5"), str(tmp_path / "b.h5")]) == 0
     assert (tmp_path / "overlay_a_b.png").exists()
     assert f"{tmp_path / 'overlay_a_b.png'}  (default name" in capsys.readouterr().out
@@ -400,8 +405,9 @@ def test_ed_dmft_coexistence_appears_between_beta_50_and_100():
     demo runs at beta = 100."""
     from mldmft.dmft import branch_ends
 
-    cold = sweep("ed", 100.0, [2.45], "both", solver_options={"n_bath": 4}, tol=1e-5)
-    hot = sweep("ed", 50.0, [2.45], "both", solver_options={"n_bath": 4}, tol=1e-5)
+    loose = DMFTOptions(tol=1e-5)
+    cold = sweep("ed", 100.0, [2.45], "both", solver_options={"n_bath": 4}, options=loose)
+    hot = sweep("ed", 50.0, [2.45], "both", solver_options={"n_bath": 4}, options=loose)
     assert all(p.converged for p in hot + cold)
     assert branch_ends(cold) == (2.45, 2.45)   # both solutions at 2.45
     assert branch_ends(hot) == (2.45, None)    # no metal at 2.45

@@ -89,11 +89,11 @@ def test_documented_dmft_overrides_work():
                                            "solver_options.n_bath=8"]))
     assert kw["solver_options"] == {"n_bath": 8}  # undeclared options (null) are not passed
     assert json.loads(kw["metadata"]["config"])["solver_options"] == {"n_bath": 8}
-    assert callable(make_step("ed", kw["n_iw"], kw["solver_options"]))
+    assert callable(make_step("ed", kw["options"].n_iw, kw["solver_options"]))
     kw = sweep_arguments(_compose("dmft", ["solver=ml", "beta=50",
                                            f"solver_options.checkpoint={DEMO_CHECKPOINT}"]))
     assert kw["solver_options"] == {"checkpoint": str(DEMO_CHECKPOINT)}
-    assert callable(make_step("ml", kw["n_iw"], kw["solver_options"]))
+    assert callable(make_step("ml", kw["options"].n_iw, kw["solver_options"]))
     kw = sweep_arguments(_compose("dmft", ["solver=ed", "+solver_options.cutoff=1e-8"]))
     assert kw["solver_options"] == {"cutoff": 1e-8}
 

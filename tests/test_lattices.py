@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from mldmft.dmft import (BetheLattice, CubicLattice, HypercubicLattice, Lattice, SquareLattice,
-                         available_lattices, get_lattice, load_sweep, register_lattice, sweep)
+from mldmft.dmft import (BetheLattice, CubicLattice, DMFTOptions, HypercubicLattice, Lattice,
+                         SquareLattice, available_lattices, get_lattice, load_sweep,
+                         register_lattice, sweep)
 from mldmft.dmft.lattice import TabulatedLattice, square_dos
 from solvers import fermi, matsubara_freqs
 
@@ -54,7 +55,8 @@ def test_u_zero_reproduces_the_free_local_g(name):
     lat = LATTICES[name]
     beta = 50.0
     mu = 0.0 if lat.particle_hole_symmetric else -0.1
-    pts = sweep("ipt", beta, [0.0], "up", n_iw=256, tol=1e-11, lattice=lat, mu=mu)
+    pts = sweep("ipt", beta, [0.0], "up", options=DMFTOptions(n_iw=256, tol=1e-11), lattice=lat,
+                mu=mu)
     assert pts[0].converged
     wn = matsubara_freqs(beta, 256)
     for n in (0, 3, 40):
@@ -180,14 +182,15 @@ def test_registry_unknown_and_custom_lattice():
         def __hash__(self):
             return 1
 
-    pts = sweep("ipt", 20.0, [0.0, 1.0], "up", lattice="test_flat", n_iw=256)
+    pts = sweep("ipt", 20.0, [0.0, 1.0], "up", lattice="test_flat", options=DMFTOptions(n_iw=256))
     assert all(p.converged for p in pts)
     assert pts[0].g_iw[0] == pytest.approx(Flat().hilbert(1j * np.pi / 20.0), abs=1e-10)
 
 
 def test_lattice_is_stored_with_the_sweep(tmp_path):
     out = tmp_path / "sq.h5"
-    sweep("ipt", 20.0, [1.0], "up", lattice={"name": "square", "tp": 0.0}, n_iw=256, out=out)
+    sweep("ipt", 20.0, [1.0], "up", lattice={"name": "square", "tp": 0.0},
+          options=DMFTOptions(n_iw=256), out=out)
     import json
 
     import h5py
@@ -197,7 +200,7 @@ def test_lattice_is_stored_with_the_sweep(tmp_path):
     assert meta["lattice"] == {"name": "square", "t": 0.25, "tp": 0.0}
     assert load_sweep(out)[0].U == 1.0
     with pytest.raises(ValueError, match="holds another sweep.*lattice"):
-        sweep("ipt", 20.0, [1.0], "up", lattice="cubic", n_iw=256, out=out)
+        sweep("ipt", 20.0, [1.0], "up", lattice="cubic", options=DMFTOptions(n_iw=256), out=out)
 
 
 def test_ipt_mott_transition_on_the_hypercubic_lattice():
@@ -208,7 +211,8 @@ def test_ipt_mott_transition_on_the_hypercubic_lattice():
     lattice's transition lies close to them (measured here: metal up to U = 3.0, insulator
     down to U = 2.6)."""
     U = [2.4, 2.8, 3.0, 3.2]
-    pts = sweep("ipt", 100.0, U, "both", lattice="hypercubic", tol=1e-7, max_iter=500)
+    pts = sweep("ipt", 100.0, U, "both", lattice="hypercubic",
+                options=DMFTOptions(tol=1e-7, max_iter=500))
     up = {p.U: p for p in pts if p.branch == "up"}
     down = {p.U: p for p in pts if p.branch == "down"}
     metal = lambda p: p.converged and p.g_beta_half > 0.5  # noqa: E731

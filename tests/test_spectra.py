@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
-from mldmft.dmft import load_sweep, plot_spectra, result_spectrum, sweep
+from mldmft.dmft import DMFTOptions, load_sweep, plot_spectra, result_spectrum, sweep
 from mldmft.dmft.spectra import pole_spectrum, real_mesh
 from solvers import AndersonModel, solve
 
@@ -94,7 +94,8 @@ def test_ed_dmft_point_spectra_through_the_lattice(tmp_path, lattice):
     stored in HDF5 and plotted; the metal at U = 1 has a quasiparticle peak at w = 0, the
     insulator at U = 5 a gap."""
     out = tmp_path / "ed.h5"
-    pts = sweep("ed", 20.0, [1.0, 5.0], "up", lattice=lattice, n_iw=256, tol=1e-5,
+    pts = sweep("ed", 20.0, [1.0, 5.0], "up", lattice=lattice,
+                options=DMFTOptions(n_iw=256, tol=1e-5),
                 solver_options={"n_bath": 4}, out=out,
                 spectra={"eta": 0.05, "omega_max": 6.0, "n_omega": 601})
     for p in pts:
@@ -113,7 +114,7 @@ def test_ed_dmft_point_spectra_through_the_lattice(tmp_path, lattice):
 
 @needs_ana_cont
 def test_ipt_sweep_spectra_by_maxent(tmp_path):
-    pts = sweep("ipt", 20.0, [1.0], "up", n_iw=256, spectra={"n_omega": 201})
+    pts = sweep("ipt", 20.0, [1.0], "up", options=DMFTOptions(n_iw=256), spectra={"n_omega": 201})
     s = pts[0].spectrum
     assert s.method == "maxent" and s.params["package"] == "ana_cont"
     assert np.all(s.a_w >= 0) and s.norm == pytest.approx(1.0, abs=0.02)

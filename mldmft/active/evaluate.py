@@ -104,12 +104,9 @@ class CellRecord:
 
 
 def _sweep_kwargs(cfg: ActiveConfig, density: float) -> dict[str, Any]:
-    """The loop settings of every sweep here, and the filling (``density = 1``: half filling,
+    """The loop options of every sweep here, and the filling (``density = 1``: half filling,
     ``mu = U/2``)."""
-    o = cfg.loop
-    return dict(n_iw=o.n_iw, tol=o.tol, max_iter=o.max_iter, mixing=o.mixing, accel=o.accel,
-                history=o.history, stall=o.stall, tol_density=o.tol_density,
-                density=None if density == 1.0 else density)
+    return dict(options=cfg.loop, density=None if density == 1.0 else density)
 
 
 def run_cell(cfg: ActiveConfig, checkpoint: str | Path, beta: float, density: float,

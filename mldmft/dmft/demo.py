@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from .io import PlanMismatchError, load_sweep_csv
-from .loop import DMFTPoint
+from .loop import DMFTOptions, DMFTPoint
 from .plots import plot_sweeps
 from .sweep import sweep
 from .transition import branch_ends
@@ -106,12 +106,14 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
     t0 = time.perf_counter()
     ml_out = out_dir / f"ml_{tag}.h5"
     try:
-        ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, tol=1e-5, progress=progress)
+        ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, options=DMFTOptions(tol=1e-5),
+                   progress=progress)
     except PlanMismatchError as err:     # e.g. an earlier demo's run of another default network
         print(f"{ml_out} holds another sweep ({err.difference}); it is recomputed", flush=True)
         for old in (ml_out, ml_out.with_suffix(".csv")):    # the sweep and its CSV twin
             old.unlink(missing_ok=True)
-        ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, tol=1e-5, progress=progress)
+        ml = sweep("ml", DEMO_BETA, U_values, "both", out=ml_out, options=DMFTOptions(tol=1e-5),
+                   progress=progress)
     t_ml = time.perf_counter() - t0
     t0 = time.perf_counter()
     ipt = sweep("ipt", DEMO_BETA, U_values, "both", out=out_dir / f"ipt_{tag}.h5",
@@ -119,7 +121,7 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
     t_ipt = time.perf_counter() - t0
     if compute_ed:
         ed = sweep("ed", DEMO_BETA, U_values, "both", out=out_dir / f"ed_{tag}.h5",
-                   progress=progress, tol=1e-5)
+                   progress=progress, options=DMFTOptions(tol=1e-5))
         ed_label = "ED-DMFT Nb=8 (computed)"
     else:
         ed = load_sweep_csv(reference_csv())

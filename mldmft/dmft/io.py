@@ -2,9 +2,13 @@
 
 Both are rewritten atomically after every point, so an interrupted sweep leaves a readable file
 holding every finished point. The file stores the sweep's plan (everything that decides its
-points: solver, options, beta, lattice, mu, the U values and direction, loop settings) in the
-root attribute ``plan``; :func:`load_sweep` with ``expect`` resumes only the same plan and
-otherwise names every setting that differs.
+points: solver, options, beta, lattice, mu, the U values, direction and start mode, loop
+settings) in the root attribute ``plan``; :func:`load_sweep` with ``expect`` resumes only the
+same plan and otherwise names every setting that differs. A stored plan without ``start`` (a
+file written before sweeps had start modes) is a continuation sweep.
+
+A point's solver warnings are stored as the attribute ``warnings`` (a JSON list) and in the CSV
+column ``warnings`` (joined by `` | ``); why a loop stopped early, as ``error``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ class PlanMismatchError(ValueError):
 
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
-            "D", "retried_linear")
+            "D", "retried_linear", "warnings", "error")
+
+#: Plan entries of files written before the entry existed, and what those files did.
+_PLAN_DEFAULTS = {"start": "continuation"}
+
+#: Separator of the warnings in a CSV cell.
+_CSV_WARNING_SEPARATOR = " | "
 
 
 def _json(meta: dict[str, Any]) -> str:
@@ -61,7 +71,7 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
         for k, p in enumerate(points):
             g = grp.create_group(f"{k:04d}")
             for key, val in p.scalars().items():
-                g.attrs[key] = val
+                g.attrs[key] = _json(val) if key == "warnings" else val
             g["g_iw"] = p.g_iw
             g["sigma_iw"] = p.sigma_iw
             g["delta_iw"] = p.delta_iw
@@ -99,6 +109,7 @@ def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
         w.writerow(_SCALARS)
         for p in points:
             s = p.scalars()
+            s["warnings"] = _CSV_WARNING_SEPARATOR.join(s["warnings"])
             w.writerow([s[k] for k in _SCALARS])
     return path
 
@@ -131,7 +142,11 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                 raise ValueError(f"{path} holds a sweep written without its plan (older mldmft), "
                                  "so it cannot be resumed safely; choose another output file or "
                                  "delete it")
-            diff = plan_difference(json.loads(f.attrs["plan"]), expect)
+            stored = json.loads(f.attrs["plan"])
+            for key, value in _PLAN_DEFAULTS.items():
+                if key in expect:
+                    stored.setdefault(key, value)
+            diff = plan_difference(stored, expect)
             if diff:
                 raise PlanMismatchError(path, diff)
         points = []
@@ -150,7 +165,8 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
                 wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
                 delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"]),
                 retried_linear=bool(a.get("retried_linear", False)),
-                spectrum=read_spectrum(g)))
+                spectrum=read_spectrum(g), warnings=list(json.loads(a.get("warnings", "[]"))),
+                error=str(a.get("error", ""))))
         return points
 
 
@@ -169,5 +185,8 @@ def load_sweep_csv(path: str | Path) -> list[DMFTPoint]:
                 g_beta_half=float(r["g_beta_half"]), kinetic_energy=float(r["kinetic_energy"]),
                 wall_time=float(r["wall_time"]), g_iw=empty, sigma_iw=empty, delta_iw=empty,
                 fallbacks=int(r["fallbacks"]),
-                retried_linear=r.get("retried_linear", "False") == "True"))
+                retried_linear=r.get("retried_linear", "False") == "True",
+                warnings=[w for w in (r.get("warnings") or "").split(_CSV_WARNING_SEPARATOR)
+                          if w],
+                error=r.get("error") or ""))
     return points

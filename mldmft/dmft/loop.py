@@ -27,8 +27,18 @@ The vector ``(Delta, mu)`` is iterated together: ``Delta`` mixed with weight ``a
 and the impurity's density is within ``tol_density`` of ``n``. Off half filling nothing is
 symmetrised; ``n = 1`` on a particle-hole symmetric lattice is half filling, ``mu = U/2`` exactly
 (by symmetry), solved as such (unless ``symmetrise=False`` is asked, which runs the search).
+The target is kept within ``[n/2, 1 + n/2]``: the first iterations from a half-filled seed can
+put ``n_imp`` far from ``n_loc`` (IPT at ``n = 0.02``, beta = 20: 0.15 against 0.011), and an
+uncorrected target below zero names no chemical potential. The correction is small near the
+solution, where the clip never acts. A search that fails all the same ends the attempt and the
+point says why (:attr:`DMFTPoint.error`).
 This is the usual scheme of DMFT codes away from half filling (the lattice Dyson equation with the
 impurity self-energy; Georges, Kotliar, Krauth, Rozenberg, Rev. Mod. Phys. 68, 13 (1996)).
+
+The iteration arithmetic of one problem lives in one place, :class:`LoopRun`, a state machine
+between solver calls: :func:`solve_point` drives one with a single solver, the batched engine
+(:func:`mldmft.dmft.engine.run_chains`) drives many in lockstep with one batched solver call per
+iteration.
 """
 
 from __future__ import annotations
@@ -45,8 +55,8 @@ from solvers import AndersonModel, SolverResult, g_tau_from_l, matsubara_freqs
 
 from .lattice import BetheLattice, Lattice
 
-__all__ = ["DMFTOptions", "DMFTPoint", "solve_point", "check_density_args", "ImpurityStep",
-           "IterationCallback"]
+__all__ = ["DMFTOptions", "DMFTPoint", "LoopRun", "solve_point", "check_density_args",
+           "free_mu_start", "solver_warnings", "ImpurityStep", "IterationCallback"]
 
 #: ``step(model, state) -> SolverResult``; ``state`` is a dict the step may keep between
 #: iterations (e.g. the last fitted bath). It may set ``state["fallbacks"]``.
@@ -126,6 +136,12 @@ class DMFTPoint:
             mixing from the same start (``iterations`` counts both attempts).
         spectrum: the real-frequency spectrum ``A(w)`` (:class:`~mldmft.dmft.spectra.Spectrum`)
             when the sweep computed one.
+        warnings: what the solver reported about its result of the last iteration (its
+            ``info["warnings"]``, e.g. IPT's double occupancy outside the physical bounds, a
+            truncated Legendre expansion; or that its own iteration did not converge): a point
+            can be ``converged`` and still carry them, and :meth:`note` says so.
+        error: why the loop stopped before ``max_iter`` without converging (e.g. the
+            chemical-potential search found no ``mu``); empty otherwise.
     """
 
     U: float
@@ -149,21 +165,43 @@ class DMFTPoint:
     info: dict = field(default_factory=dict, repr=False)
     retried_linear: bool = False
     spectrum: Any = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
 
     def scalars(self) -> dict[str, Any]:
-        """The scalar fields (for CSV summaries)."""
+        """The scalar fields (for CSV summaries and HDF5 attributes; ``warnings`` as a list)."""
         return {k: getattr(self, k) for k in (
             "U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
-            "D", "retried_linear")}
+            "D", "retried_linear", "warnings", "error")}
 
     def note(self) -> str:
-        """How the point ended, in words (e.g. for tables): empty for a plain convergence."""
+        """How the point ended, in words (e.g. for tables): empty for a plain convergence
+        without solver warnings.
+
+        Example:
+            >>> import numpy as np
+            >>> p = DMFTPoint(U=2.0, beta=20.0, mu=1.0, D=1.0, branch="up", converged=True,
+            ...               iterations=9, residual=1e-7, Z=0.5, double_occupancy=-0.001,
+            ...               density=1.0, g_beta_half=0.9, kinetic_energy=-0.4, wall_time=0.1,
+            ...               g_iw=np.zeros(0), sigma_iw=np.zeros(0), delta_iw=np.zeros(0),
+            ...               warnings=["double_occupancy=-0.001 is unphysical"])
+            >>> p.note()
+            'converged, but the solver warned: double_occupancy=-0.001 is unphysical'
+        """
         if self.retried_linear:
             how = "converged" if self.converged else "NOT converged, also"
-            return (f"{how} after linear-mixing retry (Anderson acceleration failed), "
+            text = (f"{how} after linear-mixing retry (Anderson acceleration failed), "
                     f"{self.iterations} iterations in total")
-        return "" if self.converged else f"NOT converged in {self.iterations} iterations"
+        else:
+            text = "" if self.converged else f"NOT converged in {self.iterations} iterations"
+        if self.error:
+            text += f": {self.error}"
+        if self.warnings:
+            said = "; ".join(self.warnings)
+            text = (f"{text}; the solver warned: {said}" if text
+                    else f"converged, but the solver warned: {said}")
+        return text
 
 
 def _stalled(residuals: list[float], options: DMFTOptions) -> bool:
@@ -194,13 +232,282 @@ def check_density_args(mu: float | None, density: float | None) -> None:
         raise ValueError(f"density must lie in (0, 2) electrons per site, got {density}")
 
 
+def free_mu_start(lattice: Lattice, beta: float, U: float, density: float, n_iw: int) -> float:
+    """First ``mu`` at fixed density without a warm start: the non-interacting lattice's
+    chemical potential at ``density`` plus the Hartree shift ``U n/2``.
+
+    A density the free lattice cannot hold is a one-line ``ValueError`` (before any solve).
+
+    Example:
+        >>> round(free_mu_start(BetheLattice(), 20.0, 2.0, 1.0, 256), 9)
+        1.0
+    """
+    try:
+        return lattice.chemical_potential(density, beta, np.zeros(n_iw)) + U * density / 2
+    except RuntimeError as err:
+        raise ValueError(f"density {density}: {err}") from None
+
+
+
+class LoopRun:
+    """The self-consistency loop of one problem, advanced one solver call at a time.
+
+    ``model()`` is the impurity model of the current iterate; ``feed(result)`` takes the solver's
+    result for it and does the rest of the iteration (self-consistency, the fixed-density ``mu``
+    step, convergence test, stall rule, mixing). Anderson acceleration that fails (no
+    convergence within ``max_iter``, a stall, or a step that cannot go on) is retried once with
+    plain linear mixing from the same start -- unless it failed in its first iteration, which the
+    retry would repeat. When ``done``, ``point`` holds the :class:`DMFTPoint`.
+
+    Args: as :func:`solve_point` (``delta0_iw`` the start, ``mu`` the fixed chemical potential,
+    ``density``/``mu_start`` the fixed filling and the first ``mu`` of its search).
+
+    Example:
+        >>> from solvers import solve
+        >>> lat = BetheLattice()
+        >>> run = LoopRun(20.0, 0.0, lat.seed_delta_iw(20.0, 64), lat,
+        ...               options=DMFTOptions(n_iw=64, tol=1e-10))
+        >>> while not run.done:
+        ...     run.feed(solve("ipt", run.model(), n_iw=64))
+        >>> run.point.converged, run.point.iterations, round(run.point.Z, 12)
+        (True, 1, 1.0)
+    """
+
+    def __init__(self, beta: float, U: float, delta0_iw: np.ndarray,
+                 lattice: Lattice = BetheLattice(), mu: float | None = None,
+                 options: DMFTOptions = DMFTOptions(), branch: str = "up",
+                 state: dict | None = None, on_iteration: IterationCallback | None = None, *,
+                 density: float | None = None, mu_start: float | None = None) -> None:
+        check_density_args(mu, density)
+        if density is not None and options.symmetrise is None \
+                and lattice.particle_hole_symmetric and abs(density - 1.0) < 1e-12:
+            mu, density = U / 2, None     # half filling: mu = U/2 by particle-hole symmetry
+        if density is not None and options.symmetrise:
+            raise ValueError(f"symmetrise=True needs half filling, got density={density}")
+        if density is not None and mu_start is None:
+            mu_start = free_mu_start(lattice, beta, U, density, options.n_iw)
+        mu = mu_start if density is not None else mu
+        self.beta, self.U, self.lattice, self.branch = float(beta), float(U), lattice, branch
+        self.options, self.density, self.on_iteration = options, density, on_iteration
+        self.mu0 = U / 2 if mu is None else float(mu)
+        self.fixed_n = density is not None
+        self.symmetrise = (not self.fixed_n and abs(self.mu0 - U / 2) < 1e-12
+                           and lattice.particle_hole_symmetric
+                           if options.symmetrise is None else options.symmetrise)
+        self.delta0 = np.array(delta0_iw, dtype=complex)
+        if self.delta0.ndim != 1 or self.delta0.size != options.n_iw:
+            raise ValueError(f"delta0_iw has {self.delta0.size} frequencies, options.n_iw = "
+                             f"{options.n_iw}")
+        self.state = {} if state is None else state
+        self.state.setdefault("fallbacks", 0)
+        self.iw = 1j * matsubara_freqs(beta, options.n_iw)
+        # Anderson state: (Re Delta, Im Delta[, mu]); step weights: mixing for Delta, 1 for mu
+        self.weights = np.full(2 * options.n_iw + int(self.fixed_n), options.mixing)
+        if self.fixed_n:
+            self.weights[-1] = 1.0
+        self.first: DMFTPoint | None = None   # the failed Anderson attempt, before the retry
+        self.point: DMFTPoint | None = None
+        self.done = False
+        self._begin(options)
+
+    def _begin(self, options: DMFTOptions) -> None:
+        """Start an attempt from ``delta0`` with ``options`` (Anderson, or the linear retry)."""
+        self.opts = options
+        self.offset = 0 if self.first is None else self.first.iterations
+        self.elapsed = 0.0
+        self.delta = 1j * self.delta0.imag if self.symmetrise else self.delta0.copy()
+        self.mu = self.mu0
+        self.xs: list[np.ndarray] = []
+        self.fs: list[np.ndarray] = []
+        self.residual = math.inf
+        self.residuals: list[float] = []
+        self.stalled = False
+        self.converged = False
+        self.clipped = 0
+        self.it = 0
+        self.result: SolverResult | None = None
+        self.delta_in, self.mu_in, self.n_imp = self.delta, self.mu, math.nan
+        self.fallbacks0 = self.state["fallbacks"]
+        self.error = ""
+
+    @property
+    def iteration(self) -> int:
+        """Iterations so far, over both attempts."""
+        return self.offset + self.it
+
+    @property
+    def retrying(self) -> bool:
+        """This is the linear-mixing retry."""
+        return self.first is not None
+
+    def model(self) -> AndersonModel:
+        """The impurity model of the current iterate: ``(U, eps_d = -mu, beta, Delta)``."""
+        return AndersonModel(U=self.U, eps_d=-self.mu, beta=self.beta, delta_iw=self.delta)
+
+    def feed(self, result: SolverResult, solve_time: float = 0.0) -> None:
+        """One iteration with the solver's ``result`` for :meth:`model` (``solve_time``: the
+        seconds it cost, counted in the point's ``wall_time``)."""
+        if self.done:
+            raise RuntimeError("feed() on a finished loop")
+        t0 = time.perf_counter()
+        self.elapsed += solve_time
+        o, lattice = self.opts, self.lattice
+        self.it += 1
+        self.delta_in, self.mu_in = self.delta, self.mu
+        self.result = result
+        g_iw = np.asarray(result.g_iw[:o.n_iw])
+        if self.symmetrise:
+            g_iw = 1j * g_iw.imag
+        mu, mu_new = self.mu, self.mu
+        if self.fixed_n:
+            n = self.density
+            self.n_imp = float(result.density)
+            zeta = self.delta_in + 1.0 / g_iw                  # i w_n + mu - Sigma
+            try:
+                # aim the lattice at n + (n_loc(mu) - n_imp): the step moves mu by about
+                # (n - n_imp) / compressibility, so the converged *impurity* density is n even
+                # when the solver's G(i w_n) and its density differ slightly (a network); kept
+                # within [n/2, 1 + n/2] while the two are far apart (module doc)
+                n_target = n + lattice.local_density(zeta, self.beta) - self.n_imp
+                n_target = min(max(n_target, 0.5 * n), 1.0 + 0.5 * n)
+                mu_new = lattice.chemical_potential(n_target, self.beta, self.iw + mu - zeta, mu)
+            except (RuntimeError, ValueError) as err:
+                return self._stop(t0, f"the chemical-potential search failed: {err}")
+            new = lattice.delta_from_zeta(zeta + (mu_new - mu))[0]
+        else:
+            new = lattice.self_consistency(g_iw, self.delta_in)[0]
+        if not (np.all(np.isfinite(new)) and np.isfinite(mu_new)):
+            return self._stop(t0, "the self-consistency gave a non-finite hybridisation")
+        diff = new - self.delta
+        self.residual = float(np.max(np.abs(diff)))
+        self.residuals.append(self.residual)
+        if self.on_iteration is not None:
+            self.on_iteration(self.iteration, self.residual, self.retrying)
+        if self.residual < o.tol and (not self.fixed_n
+                                      or abs(self.n_imp - self.density) < o.tol_density):
+            self.delta = new
+            self.converged = True
+            return self._stop(t0)
+        if _stalled(self.residuals, o):
+            self.stalled = True
+            return self._stop(t0)
+        self._mix(diff, mu_new)
+        if self.it >= o.max_iter:
+            return self._stop(t0)
+        self.elapsed += time.perf_counter() - t0
+
+    def _mix(self, diff: np.ndarray, mu_new: float) -> None:
+        """The next iterate ``(Delta, mu)``: linear, or Anderson (type II) over the history."""
+        o, fixed_n, mu = self.opts, self.fixed_n, self.mu
+        x, f = _to_vec(self.delta, mu, fixed_n), _to_vec(diff, mu_new - mu, fixed_n)
+        x_lin = x + self.weights * f
+        if o.accel == "anderson":
+            self.xs.append(x)
+            self.fs.append(f)
+            if len(self.xs) > o.history + 1:
+                self.xs.pop(0)
+                self.fs.pop(0)
+            x_new = x_lin
+            xs, fs = self.xs, self.fs
+            if len(xs) > 1:
+                dx = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], axis=1)
+                df = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], axis=1)
+                gamma = np.linalg.lstsq(df, f, rcond=1e-10)[0]
+                x_new = x_new - (dx + self.weights[:, None] * df) @ gamma
+                if not np.all(np.isfinite(x_new)):
+                    x_new = x_lin
+                    self.xs, self.fs = [x], [f]
+            delta, mu = _from_vec(x_new, mu, fixed_n)
+            if np.any(delta.imag > 0):  # keep causality: fall back to a plain step
+                delta, mu = _from_vec(x_lin, mu, fixed_n)
+                self.xs, self.fs = [x], [f]
+        else:
+            delta, mu = _from_vec(x_lin, mu, fixed_n)
+        if self.symmetrise:
+            delta = 1j * delta.imag
+        if np.any(delta.imag > 0):  # an acausal solver output: clip, and count it
+            delta = delta.real + 1j * np.minimum(delta.imag, 0.0)
+            self.clipped += 1
+        self.delta, self.mu = delta, mu
+
+    def _stop(self, t0: float, error: str = "") -> None:
+        """End the attempt: build its point; retry with linear mixing or finish."""
+        self.error = error
+        point = self._attempt_point()
+        point.wall_time = self.elapsed + time.perf_counter() - t0
+        first = self.first
+        if first is None and not point.converged and self.opts.accel == "anderson" \
+                and not (error and self.it == 1):
+            self.first = point
+            self._begin(dataclasses.replace(self.options, accel="linear"))
+            return
+        if first is None:
+            self.point, self.done = point, True
+            return
+        point.iterations += first.iterations
+        point.wall_time += first.wall_time
+        point.fallbacks += first.fallbacks
+        point.retried_linear = True
+        point.info["retried_linear"] = True
+        point.info["anderson_iterations"] = first.iterations
+        point.info["anderson_stalled"] = bool(first.info.get("anderson_stalled", False))
+        if first.error:
+            point.info["anderson_error"] = first.error
+        self.point, self.done = point, True
+
+    def _attempt_point(self) -> DMFTPoint:
+        """The point at the end of an attempt (its last solver result and iterate)."""
+        result, o, lattice, beta = self.result, self.opts, self.lattice, self.beta
+        if result is None:
+            raise RuntimeError("the DMFT loop ran no iteration")
+        g_iw = np.asarray(result.g_iw[:o.n_iw])
+        sigma = np.asarray(result.sigma_iw[:o.n_iw])
+        if self.symmetrise:
+            g_iw = 1j * g_iw.imag
+        w0 = math.pi / beta
+        z = float(1.0 / (1.0 - sigma[0].imag / w0))
+        g_half = float(-beta * np.real(g_tau_from_l(result.g_l, beta, np.array([beta / 2]))[0]))
+        docc = np.nan if result.double_occupancy is None else float(result.double_occupancy)
+        info: dict[str, Any] = {"acausal_clipped": self.clipped, "retried_linear": False}
+        if self.stalled:
+            info["anderson_stalled"] = True
+        if self.fixed_n:
+            info.update(density_target=float(self.density),
+                        density_error=float(self.n_imp - self.density), mu_next=float(self.mu))
+        delta_in = self.delta_in
+        return DMFTPoint(
+            U=self.U, beta=beta, mu=float(self.mu_in), D=lattice.D, branch=self.branch,
+            converged=self.converged, iterations=self.it, residual=self.residual, Z=z,
+            double_occupancy=docc, density=float(result.density), g_beta_half=g_half,
+            kinetic_energy=lattice.kinetic_energy(lattice.self_consistency(g_iw, delta_in)[1],
+                                                  beta, delta_in + 1.0 / g_iw),
+            wall_time=0.0, g_iw=g_iw, sigma_iw=sigma, delta_iw=self.delta,
+            fallbacks=self.state["fallbacks"] - self.fallbacks0, info=info,
+            warnings=solver_warnings(result), error=self.error)
+
+
+def solver_warnings(result: SolverResult) -> list[str]:
+    """What a solver result says about its own trustworthiness: its ``info["warnings"]``
+    (each once, in order), or -- when it reports ``converged=False`` without a reason -- that its
+    own iteration did not converge."""
+    out: list[str] = []
+    for w in result.info.get("warnings", None) or []:
+        if str(w) not in out:
+            out.append(str(w))
+    if not out and not result.converged:
+        out.append(f"{result.solver}: the solver's own iteration did not converge")
+    return out
+
+
 def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
                 lattice: Lattice = BetheLattice(), mu: float | None = None,
                 options: DMFTOptions = DMFTOptions(), branch: str = "up",
                 state: dict | None = None,
                 on_iteration: IterationCallback | None = None, *,
                 density: float | None = None, mu_start: float | None = None) -> DMFTPoint:
-    """Iterate the lattice self-consistency at one ``U`` from ``delta0_iw``.
+    """Iterate the lattice self-consistency at one ``U`` from ``delta0_iw`` (one
+    :class:`LoopRun` driven by ``step``; the batched engine drives many,
+    :func:`mldmft.dmft.engine.run_chains`).
 
     Anderson acceleration that fails (no convergence within ``max_iter``, e.g. after a jump
     between branches) is retried once with plain linear mixing from the same start (up to
@@ -222,157 +529,14 @@ def solve_point(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray
         density: fixed filling ``n`` in ``(0, 2)`` (both spins) instead of ``mu``: ``mu`` is
             found inside the loop (module doc) and stored in the point.
         mu_start: first ``mu`` at fixed density (warm start, e.g. the previous point's);
-            default the non-interacting lattice's ``mu`` at ``n`` plus the Hartree shift
-            ``U n/2``.
+            default :func:`free_mu_start` (the free lattice's ``mu`` at ``n`` plus the Hartree
+            shift ``U n/2``).
     """
-    check_density_args(mu, density)
-    if density is not None and options.symmetrise is None and lattice.particle_hole_symmetric \
-            and abs(density - 1.0) < 1e-12:
-        mu, density = U / 2, None     # half filling: mu = U/2 by particle-hole symmetry
-    if density is not None and options.symmetrise:
-        raise ValueError(f"symmetrise=True needs half filling, got density={density}")
-    if density is not None and mu_start is None:
-        mu_start = (lattice.chemical_potential(density, beta, np.zeros(options.n_iw))
-                    + U * density / 2)
-    mu = mu_start if density is not None else mu
-    point = _iterate(step, beta, U, delta0_iw, lattice, mu, options, branch, state,
-                     on_iteration, density=density)
-    if point.converged or options.accel != "anderson":
-        return point
-    linear = dataclasses.replace(options, accel="linear")
-    retry = _iterate(step, beta, U, delta0_iw, lattice, mu, linear, branch, state,
-                     on_iteration, offset=point.iterations, density=density)
-    retry.iterations += point.iterations
-    retry.wall_time += point.wall_time
-    retry.fallbacks += point.fallbacks
-    retry.retried_linear = True
-    retry.info["retried_linear"] = True
-    retry.info["anderson_iterations"] = point.iterations
-    retry.info["anderson_stalled"] = bool(point.info.get("anderson_stalled", False))
-    return retry
-
-
-def _iterate(step: ImpurityStep, beta: float, U: float, delta0_iw: np.ndarray,
-             lattice: Lattice = BetheLattice(), mu: float | None = None,
-             options: DMFTOptions = DMFTOptions(), branch: str = "up",
-             state: dict | None = None, on_iteration: IterationCallback | None = None,
-             offset: int = 0, density: float | None = None) -> DMFTPoint:
-    """One run of the loop (see :func:`solve_point`); ``offset``: iterations of an earlier
-    attempt (for ``on_iteration``; a nonzero offset marks the retry); with ``density``, ``mu``
-    is the starting chemical potential."""
-    t0 = time.perf_counter()
-    mu = U / 2 if mu is None else float(mu)
-    fixed_n = density is not None
-    symmetrise = (not fixed_n and abs(mu - U / 2) < 1e-12 and lattice.particle_hole_symmetric
-                  if options.symmetrise is None else options.symmetrise)
-    state = {} if state is None else state
-    state.setdefault("fallbacks", 0)
-    fallbacks0 = state["fallbacks"]
-    delta = np.array(delta0_iw, dtype=complex)
-    if delta.size != options.n_iw:
-        raise ValueError(f"delta0_iw has {delta.size} frequencies, options.n_iw = {options.n_iw}")
-    if symmetrise:
-        delta = 1j * delta.imag
-    iw = 1j * matsubara_freqs(beta, options.n_iw)
-    # Anderson state: (Re Delta, Im Delta[, mu]); step weights: mixing for Delta, 1 for mu
-    weights = np.full(2 * options.n_iw + int(fixed_n), options.mixing)
-    if fixed_n:
-        weights[-1] = 1.0
-    xs: list[np.ndarray] = []
-    fs: list[np.ndarray] = []
-    residual = math.inf
-    residuals: list[float] = []
-    stalled = False
-    result = None
-    converged = False
-    clipped = 0
-    it = 0
-    delta_in, mu_in, n_imp = delta, mu, math.nan
-    for it in range(1, options.max_iter + 1):
-        delta_in, mu_in = delta, mu
-        model = AndersonModel(U=U, eps_d=-mu, beta=beta, delta_iw=delta)
-        result = step(model, state)
-        g_iw = np.asarray(result.g_iw[:options.n_iw])
-        if symmetrise:
-            g_iw = 1j * g_iw.imag
-        mu_new = mu
-        if fixed_n:
-            n_imp = float(result.density)
-            zeta = delta_in + 1.0 / g_iw                  # i w_n + mu - Sigma
-            try:
-                # aim the lattice at n + (n_loc(mu) - n_imp): the step moves mu by about
-                # (n - n_imp) / compressibility, so the converged *impurity* density is n even
-                # when the solver's G(i w_n) and its density differ slightly (a network)
-                n_target = density + lattice.local_density(zeta, beta) - n_imp
-                mu_new = lattice.chemical_potential(min(max(n_target, 1e-6), 2.0 - 1e-6), beta,
-                                                    iw + mu - zeta, mu)
-            except (RuntimeError, ValueError):
-                break
-            new = lattice.delta_from_zeta(zeta + (mu_new - mu))[0]
-        else:
-            new = lattice.self_consistency(g_iw, delta_in)[0]
-        if not (np.all(np.isfinite(new)) and np.isfinite(mu_new)):
-            break
-        diff = new - delta
-        residual = float(np.max(np.abs(diff)))
-        residuals.append(residual)
-        if on_iteration is not None:
-            on_iteration(offset + it, residual, offset > 0)
-        if residual < options.tol and (not fixed_n or abs(n_imp - density) < options.tol_density):
-            delta = new
-            converged = True
-            break
-        if _stalled(residuals, options):
-            stalled = True
-            break
-        x, f = _to_vec(delta, mu, fixed_n), _to_vec(diff, mu_new - mu, fixed_n)
-        x_lin = x + weights * f
-        if options.accel == "anderson":
-            xs.append(x)
-            fs.append(f)
-            if len(xs) > options.history + 1:
-                xs.pop(0)
-                fs.pop(0)
-            x_new = x_lin
-            if len(xs) > 1:
-                dx = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], axis=1)
-                df = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], axis=1)
-                gamma = np.linalg.lstsq(df, f, rcond=1e-10)[0]
-                x_new = x_new - (dx + weights[:, None] * df) @ gamma
-                if not np.all(np.isfinite(x_new)):
-                    x_new = x_lin
-                    xs, fs = [x], [f]
-            delta, mu = _from_vec(x_new, mu, fixed_n)
-            if np.any(delta.imag > 0):  # keep causality: fall back to a plain step
-                delta, mu = _from_vec(x_lin, mu, fixed_n)
-                xs, fs = [x], [f]
-        else:
-            delta, mu = _from_vec(x_lin, mu, fixed_n)
-        if symmetrise:
-            delta = 1j * delta.imag
-        if np.any(delta.imag > 0):  # an acausal solver output: clip, and count it
-            delta = delta.real + 1j * np.minimum(delta.imag, 0.0)
-            clipped += 1
-    if result is None:
-        raise RuntimeError("the DMFT loop ran no iteration")
-    g_iw = np.asarray(result.g_iw[:options.n_iw])
-    sigma = np.asarray(result.sigma_iw[:options.n_iw])
-    if symmetrise:
-        g_iw = 1j * g_iw.imag
-    w0 = math.pi / beta
-    z = float(1.0 / (1.0 - sigma[0].imag / w0))
-    g_half = float(-beta * np.real(g_tau_from_l(result.g_l, beta, np.array([beta / 2]))[0]))
-    docc = np.nan if result.double_occupancy is None else float(result.double_occupancy)
-    info: dict[str, Any] = {"acausal_clipped": clipped, "retried_linear": False}
-    if stalled:
-        info["anderson_stalled"] = True
-    if fixed_n:
-        info.update(density_target=float(density), density_error=float(n_imp - density),
-                    mu_next=float(mu))
-    return DMFTPoint(U=float(U), beta=float(beta), mu=float(mu_in), D=lattice.D, branch=branch,
-                     converged=converged, iterations=it, residual=residual, Z=z,
-                     double_occupancy=docc, density=float(result.density), g_beta_half=g_half,
-                     kinetic_energy=lattice.kinetic_energy(
-                         lattice.self_consistency(g_iw, delta_in)[1], beta, delta_in + 1.0 / g_iw),
-                     wall_time=time.perf_counter() - t0, g_iw=g_iw, sigma_iw=sigma,
-                     delta_iw=delta, fallbacks=state["fallbacks"] - fallbacks0, info=info)
+    run = LoopRun(beta, U, delta0_iw, lattice, mu, options, branch, state, on_iteration,
+                  density=density, mu_start=mu_start)
+    while not run.done:
+        t0 = time.perf_counter()
+        result = step(run.model(), run.state)
+        run.feed(result, time.perf_counter() - t0)
+    assert run.point is not None
+    return run.point

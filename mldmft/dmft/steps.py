@@ -40,8 +40,8 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
             check_options("ed_fit", dict({"n_bath": 8}, **solver_options))
             return ed_refit_step(**solver_options)
         if solver not in available_solvers():
-            raise ValueError(f"unknown solver {solver!r}; available: "
-                             f"{', '.join(available_solvers())}, ml")
+            known = available_solvers() + [n for n in ("ml",) if n not in available_solvers()]
+            raise ValueError(f"unknown solver {solver!r}; available: {', '.join(known)}")
         get_solver(solver)
         opts = dict(solver_options)
         opts.setdefault("n_iw", n_iw)

@@ -1,27 +1,42 @@
-"""Sweeps in U (Mott transition) or in mu (doping-driven transition) with up and down branches.
+"""Sweeps in U (Mott transition) or in mu (doping-driven transition) with up and down branches,
+run on the batched engine (:mod:`mldmft.dmft.engine`).
 
 ``sweep(solver, beta, U_values, direction)`` (at fixed ``mu``, half filling, or fixed
 ``density``) and ``sweep_mu(solver, beta, U, mu_values, direction)`` are the functions behind
-``dmft_loop.py`` and ``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`); both run the
-same machinery along one parameter axis. The up branch starts from the metal (the
-non-interacting lattice) at the smallest U, the down branch from an insulating seed at the largest
-U (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`); every further U starts from the previous
-converged hybridisation (and, at fixed density, from its ``mu``). A sweep in ``mu`` seeds the
-same way: up from the metal at the smallest ``mu``, down from the insulator at the largest (for a
-range ending at ``mu = U/2``, hole doping, the down branch follows the Mott insulator into the
-doped region, the up branch the doped metal towards it). With ``out`` given, every finished point
-is saved at once (atomically) and a rerun of the same sweep (same plan: solver, options, beta,
-lattice, mu or density, U or mu values, direction, loop settings) resumes after the last saved
+``dmft_loop.py`` and ``mldmft dmft``, on any lattice (:mod:`mldmft.dmft.lattice`); both build the
+problems of one parameter axis and hand them to the engine. How they run is one typed object,
+:class:`SweepSettings` (the loop's :class:`~mldmft.dmft.loop.DMFTOptions`, the lattice, the
+start mode, solver options, guard, output file, progress, spectra), given as keywords.
+
+Starts. The up branch starts from the metal (the non-interacting lattice), the down branch from
+an insulating seed (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`). With
+``start="continuation"`` (default) each branch is one chain: the first value from its seed, every
+further one from the previous point's final hybridisation (and, at fixed density, its ``mu``) --
+the up branch in increasing, the down branch in decreasing order, which follows each solution
+through the coexistence window of the first-order Mott transition. With ``start="seeded"``
+every value of a branch starts from the branch's seed, all in one batch: the same points away
+from the coexistence window, where there is one solution, but near the window's ends a seed can
+land on the other solution. With ``direction="both"`` the two branches run side by side in one
+batch. A sweep in ``mu`` seeds the same way: up from the metal at the smallest ``mu``, down from
+the insulator at the largest (for a range ending at ``mu = U/2``, hole doping, the down branch
+follows the Mott insulator into the doped region, the up branch the doped metal towards it).
+
+Output and resume. With ``out`` given, every finished point is saved at once (atomically; the
+file holds the finished points in sweep order) and a rerun of the same sweep (same plan: solver,
+options, beta, lattice, mu or density, U or mu values, direction, start mode, loop settings)
+solves only the points the file lacks -- in continuation, a branch resumes from its last saved
 point; a file holding another sweep is refused, naming what differs. While it runs, the sweep
-holds the lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes the
-temporary files a killed run left behind.
+holds the lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes
+the temporary files a killed run left behind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,13 +45,20 @@ import numpy as np
 from solvers import SolverResult, solver_identity
 
 from ..h5util import remove_tmp_litter, run_lock
+from .engine import DMFTProblem, ProblemProgress, _check_chains, _run, make_solver_batch
 from .io import load_sweep, save_sweep
 from .lattice import BetheLattice, Lattice, get_lattice
-from .loop import DMFTOptions, DMFTPoint, IterationCallback, check_density_args, solve_point
+from .loop import DMFTOptions, DMFTPoint, check_density_args
 from .spectra import point_spectrum, real_mesh
-from .steps import guarded_step, make_step
 
-__all__ = ["sweep", "sweep_mu", "metal_seed", "insulator_seed"]
+__all__ = ["sweep", "sweep_mu", "SweepSettings", "SWEEP_STARTS", "metal_seed", "insulator_seed"]
+
+#: How the points of a branch start (module doc).
+SWEEP_STARTS = ("continuation", "seeded")
+
+#: Loop options always stored in a sweep's plan; the others enter it when not the defaults
+#: (``tol_density`` with a fixed density), so files of earlier sweeps stay resumable.
+_PLAN_OPTIONS = ("n_iw", "tol", "max_iter", "mixing", "accel")
 
 
 def metal_seed(lattice: Lattice, beta: float, n_iw: int) -> np.ndarray:
@@ -50,16 +72,83 @@ def insulator_seed(lattice: Lattice, beta: float, n_iw: int, U: float) -> np.nda
     return lattice.seed_delta_iw(beta, n_iw, U)
 
 
+@dataclass(frozen=True)
+class SweepSettings:
+    """How a sweep runs (validated on construction: one-line ``ValueError``); the keywords of
+    :func:`sweep` and :func:`sweep_mu`.
+
+    Attributes:
+        options: the loop's numerical options (:class:`~mldmft.dmft.loop.DMFTOptions`:
+            ``n_iw``, ``tol``, ``max_iter``, ``mixing``, ``accel``, ``history``, ``stall``,
+            ``tol_density``); ``symmetrise`` left ``None`` follows the filling (half filling
+            only).
+        lattice: a :class:`~mldmft.dmft.lattice.Lattice`, a registered name (``"bethe"``,
+            ``"square"``, ``"cubic"``, ``"hypercubic"``, ``"file"``) or a dict
+            ``{"name": ..., **parameters}``; default ``BetheLattice()``. Part of the plan.
+        start: ``"continuation"`` or ``"seeded"`` (module doc). Part of the plan.
+        solver_options: passed to the solver.
+        guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
+            fallback solver in any iteration where the network's ensemble spread exceeds the
+            threshold or its ``G(tau)`` is positive somewhere; the count is reported per point
+            (``fallbacks``). ``"fallback": None`` only counts such iterations (the unguarded
+            network's guard rate) and keeps the network's result.
+        out: HDF5 file for the results (plus a CSV beside it); written as points finish; a
+            rerun with the same plan resumes, one with another plan is refused
+            (:class:`~mldmft.dmft.io.PlanMismatchError`, a ``ValueError`` naming the
+            difference). The plan holds the solver's identity (:func:`solvers.solver_identity`;
+            for ``ml`` the SHA-256 of the model file), so results of a replaced network are not
+            resumed as the new one's.
+        progress: a progress bar (points done; after every batched iteration the number of
+            active problems, their iterations and largest error).
+        metadata: extra attributes stored with the results (e.g. the resolved config); not part
+            of the plan compared on resume.
+        spectra: compute ``A(w)`` for every point (:mod:`mldmft.dmft.spectra`):
+            ``{"method": "auto"|"ed_poles"|"maxent"|"pade", "eta": 0.05, "omega_max": 4.0,
+            "n_omega": 801, ...method options}``; ``auto`` = ED poles for ``solver="ed"``,
+            MaxEnt otherwise.
+    """
+
+    options: DMFTOptions = DMFTOptions()
+    lattice: Lattice | str | dict | None = None
+    start: str = "continuation"
+    solver_options: dict | None = None
+    guard: dict | None = None
+    out: str | Path | None = None
+    progress: bool = False
+    metadata: dict | None = None
+    spectra: dict | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, DMFTOptions):
+            raise ValueError(f"options must be a DMFTOptions, got {type(self.options).__name__}")
+        object.__setattr__(self, "lattice", BetheLattice() if self.lattice is None
+                           else get_lattice(self.lattice))
+        if self.start not in SWEEP_STARTS:
+            raise ValueError(f"start must be one of {', '.join(SWEEP_STARTS)}, got "
+                             f"{self.start!r}")
+        for name in ("solver_options", "guard", "metadata", "spectra"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{name} must be a dict, got {type(value).__name__}")
+        if self.out is not None and not isinstance(self.out, (str, Path)):
+            raise ValueError(f"out must be a file name, got {type(self.out).__name__}")
+
+    @classmethod
+    def of(cls, keywords: dict[str, Any]) -> "SweepSettings":
+        """From the keywords of :func:`sweep`; an unknown one is a one-line ``ValueError``
+        naming it and the known ones."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        bad = sorted(set(keywords) - set(known))
+        if bad:
+            raise ValueError(f"sweep: unknown keyword{'s' if len(bad) > 1 else ''} "
+                             f"{', '.join(bad)}; the sweep takes {', '.join(known)} (loop "
+                             "options go in options=DMFTOptions(...))")
+        return cls(**keywords)
+
+
 def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequence[float],
-          direction: str = "up", *, D: float = 1.0, mu: float | None = None,
-          density: float | None = None, tol_density: float = 1e-4,
-          solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
-          max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
-          history: int = 5, stall: int = 50,
-          guard: dict[str, Any] | None = None, out: str | Path | None = None,
-          progress: bool = False, metadata: dict[str, Any] | None = None,
-          lattice: str | Lattice | dict[str, Any] | None = None,
-          spectra: dict[str, Any] | None = None) -> list[DMFTPoint]:
+          direction: str = "up", *, mu: float | None = None, density: float | None = None,
+          **settings: Any) -> list[DMFTPoint]:
     """DMFT on a lattice (default: Bethe) for every U, along the requested branch(es).
 
     Args:
@@ -67,42 +156,29 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
             ``"hubbard_i"``, ``"ml"`` with ``solver_options={"checkpoint": PATH}``, ...) or a
             callable ``f(model, **solver_options) -> SolverResult``.
         beta: inverse temperature (1/D).
-        U_values: interaction strengths (sorted internally per branch).
-        direction: ``"up"``, ``"down"`` or ``"both"`` (up, then down).
-        D: Bethe half bandwidth (used when ``lattice`` is not given).
+        U_values: interaction strengths, each once (sorted per branch).
+        direction: ``"up"``, ``"down"`` or ``"both"`` (side by side).
         mu: chemical potential (default ``U/2``: half filling, with particle-hole symmetrisation).
         density: fixed filling ``n`` in ``(0, 2)`` (electrons per site) instead of ``mu``: the
-            loop finds ``mu`` at every point (:mod:`mldmft.dmft.loop`), warm-started from the
-            previous point of the branch; each point stores the ``mu`` found. Excludes ``mu``.
-        tol_density: at fixed density, a point converges only when also
-            ``|n - density| < tol_density``.
-        solver_options: passed to the solver.
-        n_iw, tol, max_iter, mixing, accel, history, stall: loop options
-            (:class:`DMFTOptions`); symmetrisation follows the filling (half filling only).
-        guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
-            fallback solver in any iteration where the network's ensemble spread exceeds the
-            threshold or its ``G(tau)`` is positive somewhere; the count is reported per point
-            (``fallbacks``). ``"fallback": None`` only counts such iterations (the unguarded
-            network's guard rate) and keeps the network's result.
-        out: HDF5 file for the results; written after every point; a rerun with the same plan
-            resumes, one with another plan is refused (:class:`~mldmft.dmft.io.PlanMismatchError`,
-            a ``ValueError`` naming the difference). The plan holds the solver's identity
-            (:func:`solvers.solver_identity`; for ``ml`` the SHA-256 of the model file), so
-            results of a replaced network are not resumed as the new one's.
-        progress: show a progress bar (with the iteration number and error inside a point).
-        metadata: extra attributes stored with the results (e.g. the resolved config); not part
-            of the plan compared on resume.
-        lattice: a :class:`~mldmft.dmft.lattice.Lattice`, a registered name (``"bethe"``,
-            ``"square"``, ``"cubic"``, ``"hypercubic"``, ``"file"``) or a dict
-            ``{"name": ..., **parameters}``; default ``BetheLattice(D)``. Part of the plan.
-        spectra: compute ``A(w)`` for every point (:mod:`mldmft.dmft.spectra`):
-            ``{"method": "auto"|"ed_poles"|"maxent"|"pade", "eta": 0.05, "omega_max": 4.0,
-            "n_omega": 801, ...method options}``; ``auto`` = ED poles for ``solver="ed"``,
-            MaxEnt otherwise.
+            loop finds ``mu`` at every point (:mod:`mldmft.dmft.loop`); in continuation
+            warm-started from the previous point of the branch; each point stores the ``mu``
+            found. Excludes ``mu``. A point converges only when also
+            ``|n - density| < options.tol_density``.
+        **settings: :class:`SweepSettings` (``options=DMFTOptions(...)``, ``lattice``,
+            ``start``, ``solver_options``, ``guard``, ``out``, ``progress``, ``metadata``,
+            ``spectra``).
 
     Returns:
-        One :class:`DMFTPoint` per ``(U, branch)``, in sweep order.
+        One :class:`DMFTPoint` per ``(U, branch)``, in sweep order (the up branch in increasing
+        U, then the down branch in decreasing U).
+
+    Example:
+        >>> from mldmft.dmft import DMFTOptions, sweep
+        >>> pts = sweep("ipt", 20.0, [1.0, 2.0], "both", options=DMFTOptions(n_iw=256))
+        >>> [(p.branch, p.U) for p in pts]
+        [('up', 1.0), ('up', 2.0), ('down', 2.0), ('down', 1.0)]
     """
+    s = SweepSettings.of(settings)
     check_density_args(mu, density)
     U_values = _check_values("U_values", U_values, nonnegative=True)
     if density is not None:
@@ -111,46 +187,54 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         mu_plan = "U/2" if mu is None else float(mu)
     axis = {"U_values": sorted(U_values), "mu": mu_plan}
     if density is not None:
-        axis.update(density=float(density), tol_density=float(tol_density))
-    return _sweep(solver, beta, "U", U_values, direction, axis, fixed_U=None, mu=mu,
-                  density=density, tol_density=tol_density, D=D, solver_options=solver_options,
-                  n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel,
-                  history=history, stall=stall, guard=guard, out=out, progress=progress,
-                  metadata=metadata, lattice=lattice, spectra=spectra)
+        axis.update(density=float(density), tol_density=float(s.options.tol_density))
+
+    def problem(branch: str, U: float) -> DMFTProblem:
+        return DMFTProblem(beta=beta, U=U, mu=mu, density=density, branch=branch,
+                           start="metal" if branch == "up" else "insulator",
+                           lattice=s.lattice)
+
+    return _sweep(solver, beta, "U", U_values, direction, axis, problem, s)
 
 
 def sweep_mu(solver: str | Callable[..., SolverResult], beta: float, U: float,
-             mu_values: Sequence[float], direction: str = "up", **options: Any
+             mu_values: Sequence[float], direction: str = "up", **settings: Any
              ) -> list[DMFTPoint]:
     """DMFT at fixed ``U`` for every chemical potential in ``mu_values`` (the doping-driven
     transition), along the requested branch(es): ``"up"`` in increasing ``mu`` from the metal
     (the free lattice), ``"down"`` in decreasing ``mu`` from the half-filled insulating seed,
-    ``"both"``; every further ``mu`` starts from the previous converged hybridisation. For a
-    range ``[mu_lo, U/2]`` (hole doping) the down branch follows the Mott insulator into the
-    doped region and the up branch the doped metal towards half filling. Nothing is symmetrised
-    except at ``mu = U/2`` on a particle-hole symmetric lattice. Each point stores its
-    ``density``.
+    ``"both"``. In continuation every further ``mu`` starts from the previous converged
+    hybridisation. For a range ``[mu_lo, U/2]`` (hole doping) the down branch follows the Mott
+    insulator into the doped region and the up branch the doped metal towards half filling.
+    Nothing is symmetrised except at ``mu = U/2`` on a particle-hole symmetric lattice. Each
+    point stores its ``density``.
 
-    ``options``: every keyword of :func:`sweep` except ``mu``, ``density`` and ``tol_density``
-    (``D``, ``solver_options``, loop options, ``guard``, ``out``, ``progress``, ``metadata``,
-    ``lattice``, ``spectra``). The plan stored in ``out`` holds ``U`` and ``mu_values``.
+    ``settings``: :class:`SweepSettings`, as for :func:`sweep`. The plan stored in ``out`` holds
+    ``U`` and ``mu_values``.
 
     Returns:
         One :class:`DMFTPoint` per ``(mu, branch)``, in sweep order.
     """
-    bad = sorted({"mu", "density", "tol_density", "U_values"} & set(options))
+    bad = sorted({"mu", "density", "U_values"} & set(settings))
     if bad:
         raise ValueError(f"sweep_mu sweeps mu at fixed U; it takes no {', '.join(bad)}")
-    if not (np.isfinite(U) and U >= 0):
+    s = SweepSettings.of(settings)
+    if not (isinstance(U, (int, float)) and np.isfinite(U) and U >= 0):
         raise ValueError(f"U must be finite and >= 0, got {U}")
     mu_values = _check_values("mu_values", mu_values, nonnegative=False)
     axis = {"U": float(U), "mu_values": sorted(mu_values)}
-    return _sweep(solver, beta, "mu", mu_values, direction, axis, fixed_U=float(U), **options)
+
+    def problem(branch: str, mu: float) -> DMFTProblem:
+        return DMFTProblem(beta=beta, U=U, mu=mu, branch=branch,
+                           start="metal" if branch == "up" else "insulator",
+                           lattice=s.lattice)
+
+    return _sweep(solver, beta, "mu", mu_values, direction, axis, problem, s)
 
 
 def _check_values(name: str, values: Sequence[float], nonnegative: bool) -> list[float]:
-    """The sweep axis as floats; one-line ``ValueError`` for an empty, non-finite or negative
-    (``nonnegative``) list."""
+    """The sweep axis as floats; one-line ``ValueError`` for an empty, non-finite, negative
+    (``nonnegative``) or repeated value."""
     try:
         out = [float(v) for v in values]
     except (TypeError, ValueError):
@@ -159,153 +243,198 @@ def _check_values(name: str, values: Sequence[float], nonnegative: bool) -> list
         raise ValueError(f"{name} is empty")
     if any(not np.isfinite(v) or (nonnegative and v < 0) for v in out):
         raise ValueError(f"{name} must be finite{' and >= 0' if nonnegative else ''}, got {out}")
+    twice = sorted({v for v in out if out.count(v) > 1})
+    if twice:
+        raise ValueError(f"{name} holds {', '.join(f'{v:g}' for v in twice)} more than once "
+                         f"({out}); give each value once")
+    return out
+
+
+def _plan_options(options: DMFTOptions, fixed_density: bool) -> dict[str, Any]:
+    """The loop options that enter a sweep's plan (see :data:`_PLAN_OPTIONS`)."""
+    defaults = DMFTOptions()
+    out = {}
+    for f in dataclasses.fields(DMFTOptions):
+        value = getattr(options, f.name)
+        if f.name == "tol_density":
+            continue               # with a fixed density: beside it in the axis entries
+        if f.name in _PLAN_OPTIONS or value != getattr(defaults, f.name):
+            out[f.name] = float(value) if isinstance(value, float) else value
     return out
 
 
 def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
-           values: list[float], direction: str, axis_plan: dict[str, Any], *,
-           fixed_U: float | None, mu: float | None = None, density: float | None = None,
-           tol_density: float = 1e-4, D: float = 1.0,
-           solver_options: dict[str, Any] | None = None, n_iw: int = 1024, tol: float = 1e-6,
-           max_iter: int = 300, mixing: float = 0.5, accel: str = "anderson",
-           history: int = 5, stall: int = 50,
-           guard: dict[str, Any] | None = None, out: str | Path | None = None,
-           progress: bool = False, metadata: dict[str, Any] | None = None,
-           lattice: str | Lattice | dict[str, Any] | None = None,
-           spectra: dict[str, Any] | None = None) -> list[DMFTPoint]:
-    """The sweep along ``axis`` (``"U"``: ``values`` are U; ``"mu"``: ``values`` are mu at
-    ``fixed_U``); ``axis_plan``: the plan entries that name the axis and the filling."""
+           values: list[float], direction: str, axis_plan: dict[str, Any],
+           problem: Callable[[str, float], DMFTProblem], s: SweepSettings) -> list[DMFTPoint]:
+    """The sweep along ``axis`` (``"U"`` or ``"mu"``) over ``values``; ``axis_plan``: the plan
+    entries that name the axis and the filling; ``problem(branch, value)``: the seeded problem
+    of one point."""
     if direction not in ("up", "down", "both"):
         raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
     if not np.isfinite(beta) or beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
-    lattice = BetheLattice(D) if lattice is None else get_lattice(lattice)
-    spec_opts = dict(spectra or {})
+    lattice, options, out = s.lattice, s.options, s.out
+    spec_opts = dict(s.spectra or {})
     if spec_opts.get("method", "auto") == "auto":  # ED poles only when every iteration was ED
-        spec_opts["method"] = "ed_poles" if solver == "ed" and not guard else "maxent"
+        spec_opts["method"] = "ed_poles" if solver == "ed" and not s.guard else "maxent"
     omega = real_mesh(float(spec_opts.pop("omega_max", 4.0)), int(spec_opts.pop("n_omega", 801)))
-    options = DMFTOptions(n_iw=n_iw, tol=tol, max_iter=max_iter, mixing=mixing, accel=accel,
-                          history=history, tol_density=tol_density, stall=stall)
-    solver_options = dict(solver_options or {})
-    step = make_step(solver, n_iw, solver_options)
-    fb_name = guard.get("fallback", "ed") if guard else None
-    fb_options = dict((guard or {}).get("fallback_options", {}))
-    if guard:
-        fb = None if fb_name is None else make_step(fb_name, n_iw, fb_options)
-        step = guarded_step(step, fb, float(guard.get("threshold", 1e-3)))
+    solver_options = dict(s.solver_options or {})
+    guard = dict(s.guard or {})
+    batch = make_solver_batch(solver, options.n_iw, solver_options, guard)
     branches = ["up", "down"] if direction == "both" else [direction]
     order = [(b, v) for b in branches
              for v in (sorted(values) if b == "up" else sorted(values, reverse=True))]
-    # (branch, U, mu): mu None = U/2 or found from the density
-    schedule = [(b, v, mu) if axis == "U" else (b, fixed_U, v) for b, v in order]
+    problems = {key: problem(*key) for key in order}
     name = solver if isinstance(solver, str) else getattr(solver, "__name__", "callable")
     # everything that decides the points (compared on resume; numbers normalised so 50 == 50.0)
-    plan = {"solver": name, "beta": float(beta), "lattice": lattice.params(), "D": float(lattice.D),
-            **axis_plan, "direction": direction, "n_iw": int(n_iw), "tol": float(tol),
-            "max_iter": int(max_iter), "mixing": float(mixing), "accel": accel,
-            "solver_options": solver_options, "guard": guard or {}}
-    # Anderson settings enter the plan only when not the defaults (older files stay resumable)
-    defaults = DMFTOptions()
-    plan.update({k: getattr(options, k) for k in ("history", "stall")
-                 if getattr(options, k) != getattr(defaults, k)})
+    plan = {"solver": name, "beta": float(beta), "lattice": lattice.params(),
+            "D": float(lattice.D), **axis_plan, "direction": direction, "start": s.start,
+            **_plan_options(options, "density" in axis_plan),
+            "solver_options": solver_options, "guard": guard}
     # what else decides the solver's results (the network's model file): not resumed with another
     identity = solver_identity(solver, solver_options) if isinstance(solver, str) else {}
+    fb_name = guard.get("fallback", "ed") if guard else None
     if fb_name is not None:
-        identity.update({f"fallback.{k}": v
-                         for k, v in solver_identity(str(fb_name), fb_options).items()})
+        identity.update({f"fallback.{k}": v for k, v in solver_identity(
+            str(fb_name), dict(guard.get("fallback_options", {}))).items()})
     if identity:
         plan["solver_identity"] = identity
-    if spectra is not None:
-        plan["spectra"] = dict(spectra)
-    meta = {**plan, **(metadata or {})}
+    if s.spectra is not None:
+        plan["spectra"] = dict(s.spectra)
+    meta = {**plan, **(s.metadata or {})}
     lock = (run_lock(out, command=f"sweep {name} beta={beta:g} -> {out}")
             if out is not None else nullcontext())
     with lock:
-        done: list[DMFTPoint] = []
+        done: dict[tuple[str, float], DMFTPoint] = {}
         if out is not None:
             remove_tmp_litter(out)
             remove_tmp_litter(Path(out).with_suffix(".csv"))
             if Path(out).exists():
-                done = load_sweep(out, expect=plan)
-                key = [(p.branch, p.U if axis == "U" else p.mu) for p in done]
-                if key != order[:len(done)]:
-                    raise ValueError(f"{out}: its points do not follow the plan's {axis} order; "
-                                     "choose another output file or delete it")
-        spectrum = None
-        if spectra is not None:
-            def spectrum(point: DMFTPoint, state: dict) -> Any:
-                return point_spectrum(point, lattice, state, omega=omega, **spec_opts)
-        return _run(step, schedule, done, lattice, beta, n_iw, density, options, out, plan, meta,
-                    progress, spectrum, axis)
+                done = _stored(out, plan, order, axis)
+        chains, keys = _chains(order, problems, done, s.start, branches, options)
+        states: list[dict] = [{} for _ in chains]
+        bar = _bar(len(order), len(done)) if s.progress else None
+        label = _labeller(axis)
+
+        def on_point(c: int, i: int, point: DMFTPoint) -> None:
+            if s.spectra is not None:
+                point.spectrum = point_spectrum(point, lattice, states[c], omega=omega,
+                                                **spec_opts)
+            done[keys[c][i]] = point
+            if out is not None:
+                save_sweep(out, [done[k] for k in order if k in done], meta, plan)
+            if bar is not None:
+                filling = (f"mu={point.mu:.4f}, n={point.density:.4f}, "
+                           if "density" in axis_plan or axis == "mu" else "")
+                bar.set_postfix_str(f"{label(keys[c][i])}: {filling}Z={point.Z:.3f}, "
+                                    f"{point.iterations} it, " + (point.note() or "converged"),
+                                    refresh=False)
+                bar.update(1)
+
+        try:
+            _run(batch, _check_chains(chains, options), options, states, on_point,
+                 _iteration_display(bar, keys, label) if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    return [done[k] for k in order]
+
+
+def _stored(out: str | Path, plan: dict[str, Any], order: list[tuple[str, float]], axis: str
+            ) -> dict[tuple[str, float], DMFTPoint]:
+    """The points already in ``out`` (same plan, else :class:`PlanMismatchError`), by
+    ``(branch, value)``."""
+    done: dict[tuple[str, float], DMFTPoint] = {}
+    for p in load_sweep(out, expect=plan):
+        key = (p.branch, p.U if axis == "U" else p.mu)
+        if key not in order or key in done:
+            raise ValueError(f"{out}: its points do not match the plan's {axis} values (point "
+                             f"{axis}={key[1]:g} {key[0]}); choose another output file or "
+                             "delete it")
+        done[key] = p
+    return done
+
+
+def _chains(order: list[tuple[str, float]], problems: dict[tuple[str, float], DMFTProblem],
+            done: dict[tuple[str, float], DMFTPoint], start: str, branches: list[str],
+            options: DMFTOptions) -> tuple[list[list[DMFTProblem]], list[list[tuple]]]:
+    """The engine's chains for the points not ``done`` (and the key of each problem).
+
+    Seeded: one chain per point. Continuation: one chain per branch, cut where a saved point
+    lies; the problem after a saved point starts from its ``Delta`` (and ``mu``)."""
+    if start == "seeded":
+        todo = [k for k in order if k not in done]
+        return [[problems[k]] for k in todo], [[k] for k in todo]
+    chains: list[list[DMFTProblem]] = []
+    keys: list[list[tuple]] = []
+    for branch in branches:
+        previous: DMFTPoint | None = None
+        chain: list[DMFTProblem] = []
+        chain_keys: list[tuple] = []
+        for k in [k for k in order if k[0] == branch]:
+            if k in done:
+                if chain:
+                    chains.append(chain)
+                    keys.append(chain_keys)
+                chain, chain_keys, previous = [], [], done[k]
+                continue
+            p = problems[k]
+            if chain:
+                p = dataclasses.replace(p, start="previous")
+            elif previous is not None:
+                p = dataclasses.replace(
+                    p, start=previous.delta_iw,
+                    mu_start=previous.mu if p.density is not None else None)
+            chain.append(p)
+            chain_keys.append(k)
+        if chain:
+            chains.append(chain)
+            keys.append(chain_keys)
+    return chains, keys
+
+
+def _labeller(axis: str) -> Callable[[tuple[str, float]], str]:
+    """``(branch, value) -> "U=2 up"`` (or ``"mu=0.7 down"``)."""
+    def label(key: tuple[str, float]) -> str:
+        branch, value = key
+        return f"U={value:.3g} {branch}" if axis == "U" else f"mu={value:.4g} {branch}"
+
+    return label
+
+
+def _bar(total: int, initial: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="point", dynamic_ncols=True, file=sys.stderr)
 
 
 #: Seconds between iteration updates of the progress bar, on a terminal (True) or in a log file.
 _POSTFIX_INTERVAL = {True: 0.5, False: 30.0}
 
 
-def _iteration_display(bar: Any, label: str, branch: str) -> IterationCallback:
-    """Show the loop's iteration and error in the bar's postfix while a point runs (at most
-    every 0.5 s on a terminal, every 30 s in a log file); ``label`` names the point
-    (``U=2``, ``mu=0.7``)."""
+def _iteration_display(bar: Any, keys: list[list[tuple]], label: Callable[[tuple], str]
+                       ) -> Callable[[int, list[ProblemProgress]], None]:
+    """After every batched iteration: the active problems' count, iterations and largest error
+    in the bar's postfix (one active problem: its label, iteration and error), at most every
+    0.5 s on a terminal, every 30 s in a log file."""
     interval = _POSTFIX_INTERVAL[bool(getattr(bar.fp, "isatty", lambda: False)())]
     last = [time.monotonic()]
 
-    def show(iteration: int, residual: float, retry: bool) -> None:
+    def show(step: int, progress: list[ProblemProgress]) -> None:
         now = time.monotonic()
-        if now - last[0] < interval:
+        active = [a for a in progress if not a.done]
+        if now - last[0] < interval or not active:
             return
         last[0] = now
-        bar.set_postfix_str(f"{label} {branch}: iteration {iteration}, error {residual:.1e}"
-                            + (" (linear-mixing retry)" if retry else ""))
+        worst = max(active, key=lambda a: a.residual if np.isfinite(a.residual) else np.inf)
+        where = label(keys[worst.chain][worst.index])
+        retry = " (linear-mixing retry)" if worst.retry else ""
+        if len(active) == 1:
+            text = f"{where}: iteration {worst.iteration}, error {worst.residual:.1e}{retry}"
+        else:
+            its = [a.iteration for a in active]
+            text = (f"{len(active)} active, iterations {min(its)}-{max(its)}, largest error "
+                    f"{worst.residual:.1e} at {where}{retry}")
+        bar.set_postfix_str(text)
 
     return show
-
-
-def _run(step: Callable, schedule: list[tuple[str, float, float | None]],
-         done: list[DMFTPoint], lattice: Lattice, beta: float, n_iw: int, density: float | None,
-         options: DMFTOptions, out: str | Path | None, plan: dict[str, Any],
-         meta: dict[str, Any], progress: bool, spectrum: Callable | None = None,
-         axis: str = "U") -> list[DMFTPoint]:
-    """The sweep proper, after the plan has been checked against ``out``; ``schedule`` holds
-    ``(branch, U, mu)`` (``mu`` None: ``U/2``, or found from ``density``)."""
-    points = list(done)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(schedule), initial=len(done), unit="point", dynamic_ncols=True,
-                   file=sys.stderr)
-    last: dict[str, DMFTPoint] = {p.branch: p for p in done}
-    state: dict[str, Any] = {}
-    try:
-        for k, (branch, U, mu) in enumerate(schedule):
-            if k < len(done):
-                continue
-            if branch in last:
-                delta0 = last[branch].delta_iw
-            elif branch == "up":
-                delta0 = metal_seed(lattice, beta, n_iw)
-            else:
-                delta0 = insulator_seed(lattice, beta, n_iw, U)
-            label = f"U={U:.3g}" if axis == "U" else f"mu={mu:.4g}"
-            show = _iteration_display(bar, label, branch) if bar is not None else None
-            mu_start = last[branch].mu if density is not None and branch in last else None
-            point = solve_point(step, beta, U, delta0, lattice, mu, options, branch, state,
-                                on_iteration=show, density=density, mu_start=mu_start)
-            if spectrum is not None:
-                point.spectrum = spectrum(point, state)
-            points.append(point)
-            last[branch] = point
-            if out is not None:
-                save_sweep(out, points, meta, plan)
-            if bar is not None:
-                filling = (f"mu={point.mu:.4f}, n={point.density:.4f}, "
-                           if density is not None or axis == "mu" else "")
-                bar.set_postfix_str(f"{label} {branch}: {filling}Z={point.Z:.3f}, "
-                                    f"{point.iterations} it, "
-                                    + (point.note() or "converged"), refresh=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return points

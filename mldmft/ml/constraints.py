@@ -29,7 +29,8 @@ toward the base solver's causal result along the straight line
     G(a) = G_base + a (G_pred - G_base),      a = the largest value in [0, 1] that is causal
 
 (bisection, 30 steps, aiming at half the tolerances so that rounding in later steps cannot
-cross them). ``G(a)`` keeps the sum rule (both ends satisfy it) and the particle-hole
+cross them; ``G(i w_n)`` and ``G(tau)`` are linear in ``a``, so both ends are transformed once and
+each step is element-wise). ``G(a)`` keeps the sum rule (both ends satisfy it) and the particle-hole
 equivariance of the averaged prediction (the conditions are particle-hole invariant:
 ``G(tau) -> G(beta - tau)``, ``Im Sigma -> Im Sigma``).
 """
@@ -120,6 +121,29 @@ def _check_matrices(n_l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return idx, t, p
 
 
+def _on_check_points(g_l: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``G(i w_n)`` at the checked frequencies and ``G(tau)`` on the tau grid of ``G_l`` rows
+    (both linear in ``G_l``)."""
+    idx, t, p = _check_matrices(g_l.shape[-1])
+    return g_l @ t.T, (g_l @ p.T) / beta[:, None]
+
+
+def _check_wn(beta: np.ndarray) -> np.ndarray:
+    """The checked Matsubara frequencies of every row, ``[n, n_freq]``."""
+    idx = _check_matrices(1)[0]          # the frequencies do not depend on n_l
+    return (2 * idx[None, :] + 1) * np.pi / beta[:, None]
+
+
+def _violation(g_iw: np.ndarray, g_tau: np.ndarray, wn: np.ndarray, eps_d: np.ndarray,
+               delta_iw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest ``Im Sigma(i w_n)`` and ``G(tau)`` from ``G`` on the check points."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = 1j * wn - np.asarray(eps_d)[:, None] - delta_iw - 1.0 / g_iw
+    im = np.where(wn <= _W_MAX, sigma.imag, -np.inf)
+    im = np.where(np.isnan(im), np.inf, im)  # 1/G undefined: not causal
+    return im.max(axis=-1), g_tau.max(axis=-1)
+
+
 def causality_violation(g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
                         delta_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Largest ``Im Sigma(i w_n)`` and largest ``G(tau)`` of every row (see the module docstring).
@@ -134,18 +158,11 @@ def causality_violation(g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
         ``max_im_sigma <= TOL_SIGMA`` and ``max_g_tau <= TOL_TAU``.
     """
     g_l = np.asarray(g_l, dtype=float)
-    n_l = g_l.shape[-1]
     beta = np.asarray(beta, dtype=float)
-    idx, t, p = _check_matrices(n_l)
-    g_iw = g_l @ t.T                                              # [..., n, n_freq]
-    delta_iw = np.asarray(delta_l, dtype=float)[:, :n_l] @ t.T    # [n, n_freq]
-    wn = (2 * idx[None, :] + 1) * np.pi / beta[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = 1j * wn - np.asarray(eps_d)[:, None] - delta_iw - 1.0 / g_iw
-    im = np.where(wn <= _W_MAX, sigma.imag, -np.inf)
-    im = np.where(np.isnan(im), np.inf, im)  # 1/G undefined: not causal
-    g_tau = (g_l @ p.T) / beta[:, None]
-    return im.max(axis=-1), g_tau.max(axis=-1)
+    n_l = g_l.shape[-1]
+    g_iw, g_tau = _on_check_points(g_l, beta)
+    delta_iw = np.asarray(delta_l, dtype=float)[:, :n_l] @ _check_matrices(n_l)[1].T
+    return _violation(g_iw, g_tau, _check_wn(beta), eps_d, delta_iw)
 
 
 def _causal(g_l, beta, eps_d, delta_l, margin: float = 1.0) -> np.ndarray:
@@ -180,12 +197,21 @@ def project_causal(g_l: np.ndarray, base_g_l: np.ndarray, beta: np.ndarray, eps_
     if not bad.any():
         return g_l, a
     rows = np.flatnonzero(bad)
-    sub = (beta[rows], eps_d[rows], np.asarray(delta_l)[rows])
     d_g = g_l[rows] - base_g_l[rows]
+    # G(a) = G_base + a dG is linear in a, and so are G(i w_n) and G(tau): transform both ends
+    # once, then each bisection step is element-wise
+    b_sub, e_sub = beta[rows], eps_d[rows]
+    base_iw, base_tau = _on_check_points(base_g_l[rows], b_sub)
+    d_iw, d_tau = _on_check_points(d_g, b_sub)
+    delta_iw = np.asarray(delta_l, dtype=float)[rows, :g_l.shape[-1]] @ _check_matrices(
+        g_l.shape[-1])[1].T
+    wn = _check_wn(b_sub)
     lo, hi = np.zeros(rows.size), np.ones(rows.size)
     for _ in range(int(steps)):
         mid = 0.5 * (lo + hi)
-        ok = _causal(base_g_l[rows] + mid[:, None] * d_g, *sub, margin=0.5)
+        im, gt = _violation(base_iw + mid[:, None] * d_iw, base_tau + mid[:, None] * d_tau,
+                            wn, e_sub, delta_iw)
+        ok = (im <= 0.5 * TOL_SIGMA) & (gt <= 0.5 * TOL_TAU)
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
     out = g_l.copy()

@@ -1,0 +1,348 @@
+"""The batched DMFT engine: many self-consistency problems advanced in lockstep, one batched
+solver call per iteration.
+
+A :class:`DMFTProblem` is one DMFT solution to find: lattice, ``beta``, ``U``, ``mu`` or a fixed
+``density``, and where its loop starts -- the metallic seed (the free lattice's hybridisation),
+the insulating seed (the Hubbard-I hybridisation at its ``U``), a given ``Delta(i w_n)``, or
+``"previous"``: the final ``Delta`` (and, at fixed density, ``mu``) of the problem before it in its
+*chain*. :func:`run_chains` takes a list of chains (a chain is a list of problems solved one after
+the other, e.g. one branch of a sweep in U: a continuation) and iterates every chain's current
+problem together::
+
+    every iteration:  models = [current model of each active problem]
+                      results = batch(models)          # ONE solver call (solvers.solve_many)
+                      each problem: feed(result)        # its own loop arithmetic (LoopRun)
+                      a finished problem leaves the batch; its chain moves to its next problem
+
+Each problem keeps its own loop state (:class:`~mldmft.dmft.loop.LoopRun`: Anderson history,
+the linear-mixing retry from the same start, the stall rule, the fixed-density ``mu`` search,
+the convergence flag), so the points equal those of :func:`~mldmft.dmft.loop.solve_point` from
+the same start -- exactly when the batched solver returns the one-at-a-time results bit for bit,
+else to the loop tolerance. Independent problems (every U of a branch from its seed) are chains
+of length one and all run in one batch; the up and down branches of a sweep are two chains side
+by side.
+
+Example:
+    >>> from mldmft.dmft import DMFTOptions, DMFTProblem, run_chains
+    >>> up = [DMFTProblem(beta=20.0, U=1.0), DMFTProblem(beta=20.0, U=2.0, start="previous")]
+    >>> down = [DMFTProblem(beta=20.0, U=2.0, start="insulator", branch="down")]
+    >>> points = run_chains("ipt", [up, down], DMFTOptions(n_iw=256))
+    >>> [(p.U, p.branch, p.converged) for chain in points for p in chain]
+    [(1.0, 'up', True), (2.0, 'up', True), (2.0, 'down', True)]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from solvers import SolverResult
+
+from .lattice import BetheLattice, Lattice, get_lattice
+from .loop import DMFTOptions, DMFTPoint, LoopRun, check_density_args, free_mu_start
+from .steps import BatchStep, guarded_batch_step, make_batch_step
+
+__all__ = ["DMFTProblem", "run_chains", "ProblemProgress", "STARTS", "make_solver_batch"]
+
+#: The named starts of a problem (besides a ``Delta(i w_n)`` array).
+STARTS = ("metal", "insulator", "previous")
+
+
+def _number(name: str, value: Any, *, low: float | None = None, strict: bool = False,
+            optional: bool = False) -> float | None:
+    """``value`` as a finite float (``None`` allowed when ``optional``), ``> low`` (``strict``)
+    or ``>= low``; one-line ``ValueError`` otherwise."""
+    if value is None and optional:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(value) or (
+            low is not None and (value <= low if strict else value < low)):
+        bound = "" if low is None else f" and {'>' if strict else '>='} {low:g}"
+        raise ValueError(f"DMFTProblem: {name} must be a finite number{bound}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class DMFTProblem:
+    """One DMFT solution to find (validated on construction: a one-line ``ValueError``).
+
+    Attributes:
+        beta: inverse temperature (1/D), ``> 0``.
+        U: Hubbard repulsion (D), ``>= 0``.
+        mu: chemical potential (``eps_d = -mu``); ``None``: ``U/2`` (half filling on a
+            particle-hole symmetric lattice) unless ``density`` is given.
+        density: fixed filling ``n`` in ``(0, 2)`` (both spins) instead of ``mu``: ``mu`` is
+            found inside the loop (:mod:`mldmft.dmft.loop`).
+        start: ``"metal"`` (the free lattice's ``Delta``), ``"insulator"`` (the Hubbard-I
+            ``Delta`` at ``U``), ``"previous"`` (the final ``Delta`` -- and at fixed density
+            ``mu`` -- of the problem before this one in its chain) or a ``Delta(i w_n)`` array
+            on the loop's ``n_iw`` frequencies.
+        branch: a label stored in the point (``"up"``, ``"down"``, ...).
+        lattice: a :class:`~mldmft.dmft.lattice.Lattice` (or a name / ``{"name": ..., ...}``,
+            resolved by :func:`~mldmft.dmft.lattice.get_lattice`).
+        mu_start: at fixed density, the first ``mu`` of the search; default the previous
+            problem's ``mu`` (``start="previous"``), else the free lattice's ``mu`` at ``n``
+            plus the Hartree shift ``U n/2`` (:func:`~mldmft.dmft.loop.free_mu_start`).
+
+    Example:
+        >>> DMFTProblem(beta=50.0, U=2.0, density=0.9).mu is None
+        True
+        >>> DMFTProblem(beta=-1.0, U=2.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: DMFTProblem: beta must be a finite number and > 0, got -1.0
+    """
+
+    beta: float
+    U: float
+    mu: float | None = None
+    density: float | None = None
+    start: str | np.ndarray = "metal"
+    branch: str = "up"
+    lattice: Lattice = BetheLattice()
+    mu_start: float | None = None
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "beta", _number("beta", self.beta, low=0.0, strict=True))
+        put(self, "U", _number("U", self.U, low=0.0))
+        put(self, "mu", _number("mu", self.mu, optional=True))
+        put(self, "density", _number("density", self.density, optional=True))
+        put(self, "mu_start", _number("mu_start", self.mu_start, optional=True))
+        check_density_args(self.mu, self.density)
+        if self.mu_start is not None and self.density is None:
+            raise ValueError("DMFTProblem: mu_start is the first mu of a fixed-density search; "
+                             "give density too")
+        if isinstance(self.start, str):
+            if self.start not in STARTS:
+                raise ValueError(f"DMFTProblem: start must be one of {', '.join(STARTS)} or a "
+                                 f"Delta(i w_n) array, got {self.start!r}")
+        else:
+            try:
+                delta = np.array(self.start, dtype=complex)
+            except (TypeError, ValueError):
+                raise ValueError("DMFTProblem: start must be one of "
+                                 f"{', '.join(STARTS)} or a Delta(i w_n) array, got "
+                                 f"{type(self.start).__name__}") from None
+            if delta.ndim != 1 or delta.size == 0 or not np.all(np.isfinite(delta)):
+                raise ValueError(f"DMFTProblem: a start array must be a finite 1-d Delta(i w_n), "
+                                 f"got shape {delta.shape}"
+                                 + ("" if np.all(np.isfinite(delta)) else " with NaN/inf"))
+            delta.setflags(write=False)
+            put(self, "start", delta)
+        if not isinstance(self.branch, str) or not self.branch:
+            raise ValueError(f"DMFTProblem: branch must be a non-empty string, got "
+                             f"{self.branch!r}")
+        if not isinstance(self.lattice, Lattice):
+            if not isinstance(self.lattice, (str, dict)):
+                raise ValueError(f"DMFTProblem: lattice must be a Lattice, a name or a dict, "
+                                 f"got {type(self.lattice).__name__}")
+            put(self, "lattice", get_lattice(self.lattice))
+
+    def label(self) -> str:
+        """Short name for progress and messages, e.g. ``U=2.4 down`` or ``U=2 n=0.9 up``."""
+        fill = (f" n={self.density:g}" if self.density is not None
+                else f" mu={self.mu:g}" if self.mu is not None else "")
+        return f"U={self.U:g}{fill} {self.branch}"
+
+
+@dataclass(frozen=True)
+class ProblemProgress:
+    """Where one active problem stands after a batched iteration (for progress displays).
+
+    Attributes:
+        chain, index: the problem's place (``chains[chain][index]``).
+        problem: the problem.
+        iteration: its iterations so far (both attempts).
+        residual: its last ``max |F(Delta) - Delta|``.
+        retry: it is in the linear-mixing retry.
+        done: it finished in this iteration (its point is ready).
+    """
+
+    chain: int
+    index: int
+    problem: DMFTProblem
+    iteration: int
+    residual: float
+    retry: bool
+    done: bool
+
+
+#: ``on_point(chain_index, problem_index, point)``, as each point finishes.
+PointCallback = Callable[[int, int, DMFTPoint], None]
+#: ``on_iteration(iteration, active)`` after every batched iteration: the batched iteration
+#: number (1, 2, ...) and a :class:`ProblemProgress` per problem of that batch (those that
+#: finished in it included, ``done=True``).
+BatchIterationCallback = Callable[[int, "list[ProblemProgress]"], None]
+
+
+def make_solver_batch(solver: str | Callable[..., SolverResult], n_iw: int,
+                      solver_options: dict[str, Any] | None = None,
+                      guard: dict[str, Any] | None = None) -> BatchStep:
+    """The batch step of a solver and an optional guard (checked before any work).
+
+    ``guard``: ``{"fallback": NAME or None, "threshold": X, "fallback_options": {...}}``: the
+    network's flagged rows go to the fallback (:func:`~mldmft.dmft.steps.guarded_batch_step`);
+    ``"fallback": None`` only counts them.
+    """
+    batch = make_batch_step(solver, n_iw, solver_options)
+    if guard:
+        name = guard.get("fallback", "ed")
+        fallback = (None if name is None
+                    else make_batch_step(name, n_iw, dict(guard.get("fallback_options", {}))))
+        batch = guarded_batch_step(batch, fallback, float(guard.get("threshold", 1e-3)))
+    return batch
+
+
+def _check_chains(chains: Sequence[Sequence[DMFTProblem]], options: DMFTOptions
+                  ) -> list[list[DMFTProblem]]:
+    """The chains as lists, checked (one-line ``ValueError``) before any work."""
+    if not isinstance(options, DMFTOptions):
+        raise ValueError(f"options must be a DMFTOptions, got {type(options).__name__}")
+    if isinstance(chains, (DMFTProblem, str)) or not isinstance(chains, Sequence):
+        raise ValueError("chains must be a sequence of sequences of DMFTProblem")
+    out = []
+    for c, chain in enumerate(chains):
+        if isinstance(chain, (DMFTProblem, str)) or not isinstance(chain, Sequence):
+            raise ValueError(f"chains[{c}] must be a sequence of DMFTProblem, got "
+                             f"{type(chain).__name__}")
+        for i, p in enumerate(chain):
+            where = f"chains[{c}][{i}]"
+            if not isinstance(p, DMFTProblem):
+                raise ValueError(f"{where} must be a DMFTProblem, got {type(p).__name__}")
+            if i == 0 and isinstance(p.start, str) and p.start == "previous":
+                raise ValueError(f"{where}: start='previous' needs a problem before it in its "
+                                 "chain (the first of a chain starts from a seed or an array)")
+            if isinstance(p.start, np.ndarray) and p.start.size != options.n_iw:
+                raise ValueError(f"{where}: its start Delta has {p.start.size} frequencies, "
+                                 f"options.n_iw = {options.n_iw}")
+            if p.density is not None and options.symmetrise:
+                raise ValueError(f"{where}: symmetrise=True needs half filling, got "
+                                 f"density={p.density}")
+        out.append(list(chain))
+    return out
+
+
+def run_chains(solver: str | Callable[..., SolverResult],
+               chains: Sequence[Sequence[DMFTProblem]], options: DMFTOptions = DMFTOptions(), *,
+               solver_options: dict[str, Any] | None = None,
+               guard: dict[str, Any] | None = None, on_point: PointCallback | None = None,
+               on_iteration: BatchIterationCallback | None = None) -> list[list[DMFTPoint]]:
+    """Solve every problem of every chain, the chains side by side in lockstep (module doc).
+
+    Args:
+        solver: a registered solver name (``"ipt"``, ``"hubbard_i"``, ``"ml"``, ...; ``"ed"`` =
+            ED on a refitted bath, solved problem by problem) or a callable
+            ``f(model, **solver_options) -> SolverResult`` (called model by model).
+        chains: lists of problems; a problem with ``start="previous"`` starts from the final
+            ``Delta`` (and ``mu`` at fixed density) of the one before it.
+        options: the loop's numerical options, shared by every problem.
+        solver_options: passed to the solver (``n_iw`` defaults to ``options.n_iw``).
+        guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}``: rows the
+            network's guard flags are solved by the fallback and counted per problem
+            (``DMFTPoint.fallbacks``); ``"fallback": None`` only counts them.
+        on_point: ``on_point(chain_index, problem_index, point)`` as each point finishes
+            (e.g. to save it); a chain's points finish in order.
+        on_iteration: ``on_iteration(iteration, active)`` after every batched iteration
+            (:class:`ProblemProgress` per active problem).
+
+    Returns:
+        ``points[c][i]`` for ``chains[c][i]``.
+
+    Raises:
+        ValueError: one line, before any solve: a bad chain or problem, a start array of the
+            wrong length, ``start="previous"`` first in a chain, a density the free lattice
+            cannot hold, an unknown solver or a bad option.
+    """
+    chains = _check_chains(chains, options)
+    batch = make_solver_batch(solver, options.n_iw, solver_options, guard)
+    return _run(batch, chains, options, [{} for _ in chains], on_point, on_iteration)
+
+
+class _FreeMu:
+    """:func:`~mldmft.dmft.loop.free_mu_start` without the ``U`` shift, once per
+    ``(lattice, beta, density)``."""
+
+    def __init__(self, n_iw: int) -> None:
+        self.n_iw, self.cache = n_iw, {}
+
+    def __call__(self, p: DMFTProblem) -> float:
+        key = (id(p.lattice), p.beta, p.density)
+        if key not in self.cache:
+            self.cache[key] = free_mu_start(p.lattice, p.beta, 0.0, p.density, self.n_iw)
+        return self.cache[key] + p.U * p.density / 2
+
+
+def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions,
+         states: list[dict], on_point: PointCallback | None = None,
+         on_iteration: BatchIterationCallback | None = None) -> list[list[DMFTPoint]]:
+    """The engine proper on checked chains; ``states[c]``: the solver state of chain ``c``
+    (carried along the chain, e.g. the ED step's last bath, read by spectra)."""
+    free_mu = _FreeMu(options.n_iw)
+    for chain in chains:     # a density the free lattice cannot hold: refused before any solve
+        for i, p in enumerate(chain):
+            if p.density is not None and p.mu_start is None and not (
+                    i > 0 and isinstance(p.start, str) and p.start == "previous"):
+                free_mu(p)
+    points: list[list[DMFTPoint | None]] = [[None] * len(chain) for chain in chains]
+    cursor = [0] * len(chains)
+    runs: dict[int, LoopRun] = {}
+    step = 0
+    while True:
+        for c, chain in enumerate(chains):
+            if c not in runs and cursor[c] < len(chain):
+                previous = points[c][cursor[c] - 1] if cursor[c] else None
+                runs[c] = _start(chain[cursor[c]], previous, options, states[c], free_mu)
+        if not runs:
+            break
+        active = sorted(runs)
+        models = [runs[c].model() for c in active]
+        t0 = time.perf_counter()
+        results = batch(models, [states[c] for c in active])
+        share = (time.perf_counter() - t0) / len(active)
+        if len(results) != len(active):
+            raise RuntimeError(f"the solver step returned {len(results)} results for "
+                               f"{len(active)} models")
+        step += 1
+        progress = []
+        for c, result in zip(active, results):
+            run = runs[c]
+            run.feed(result, share)
+            progress.append(ProblemProgress(c, cursor[c], chains[c][cursor[c]], run.iteration,
+                                            run.residual, run.retrying, run.done))
+            if run.done:
+                point = run.point
+                points[c][cursor[c]] = point
+                del runs[c]
+                cursor[c] += 1
+                if on_point is not None:
+                    on_point(c, cursor[c] - 1, point)
+        if on_iteration is not None:
+            on_iteration(step, progress)
+    return points  # type: ignore[return-value]
+
+
+def _start(p: DMFTProblem, previous: DMFTPoint | None, options: DMFTOptions, state: dict,
+           free_mu: _FreeMu) -> LoopRun:
+    """The loop of problem ``p`` (``previous``: the point before it in its chain)."""
+    mu_start = p.mu_start
+    if isinstance(p.start, np.ndarray):
+        delta0 = p.start
+    elif p.start == "previous":
+        assert previous is not None
+        delta0 = previous.delta_iw
+        if p.density is not None and mu_start is None:
+            mu_start = previous.mu
+    elif p.start == "metal":
+        delta0 = p.lattice.seed_delta_iw(p.beta, options.n_iw)
+    else:
+        delta0 = p.lattice.seed_delta_iw(p.beta, options.n_iw, p.U)
+    if p.density is not None and mu_start is None:
+        mu_start = free_mu(p)
+    return LoopRun(p.beta, p.U, delta0, p.lattice, p.mu, options, p.branch, state,
+                   density=p.density, mu_start=mu_start)

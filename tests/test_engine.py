@@ -1,0 +1,412 @@
+"""The batched DMFT engine (run_chains, DMFTProblem), sweeps on it (both branches side by side,
+seeded and continuation starts, resume of out-of-order points), solver warnings in DMFT points,
+small fixed densities and repeated sweep values."""
+
+import csv
+import dataclasses
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from mldmft.dmft import (BetheLattice, DMFTOptions, DMFTProblem, load_sweep, load_sweep_csv,
+                         run_chains, solve_point, sweep)
+from mldmft.dmft.steps import make_step
+from solvers import solve
+
+OPTS = DMFTOptions(n_iw=256, tol=1e-8)
+LAT = BetheLattice()
+BETA = 20.0
+
+
+def _same(a, b, tol=1e-9):
+    """Two points agree (iterations, flags, scalars and functions)."""
+    assert (a.U, a.branch, a.converged, a.iterations, a.retried_linear) == \
+        (b.U, b.branch, b.converged, b.iterations, b.retried_linear)
+    for key in ("Z", "double_occupancy", "density", "g_beta_half", "kinetic_energy", "mu"):
+        assert getattr(a, key) == pytest.approx(getattr(b, key), abs=tol), key
+    np.testing.assert_allclose(a.delta_iw, b.delta_iw, atol=tol)
+
+
+def test_run_chains_equals_solve_point_problem_by_problem():
+    """Chains side by side (continuation up, continuation down, a fixed-density chain, a start
+    array) give the points of solve_point run problem by problem from the same starts."""
+    seed = LAT.seed_delta_iw(BETA, OPTS.n_iw, 1.5)
+    chains = [
+        [DMFTProblem(BETA, 1.0), DMFTProblem(BETA, 2.0, start="previous"),
+         DMFTProblem(BETA, 2.8, start="previous")],
+        [DMFTProblem(BETA, 3.5, start="insulator", branch="down"),
+         DMFTProblem(BETA, 2.8, start="previous", branch="down")],
+        [DMFTProblem(BETA, 1.5, density=0.9), DMFTProblem(BETA, 2.5, density=0.9,
+                                                          start="previous")],
+        [DMFTProblem(BETA, 2.2, mu=0.9, start=seed, branch="given")],
+    ]
+    seen = []
+    points = run_chains("ipt", chains, OPTS, on_point=lambda c, i, p: seen.append((c, i)))
+    assert sorted(seen) == [(c, i) for c, ch in enumerate(chains) for i in range(len(ch))]
+    for c in range(len(chains)):     # a chain's points finish in order
+        assert [i for cc, i in seen if cc == c] == list(range(len(chains[c])))
+    step = make_step("ipt", OPTS.n_iw)
+    for chain, got in zip(chains, points):
+        previous = None
+        for p, point in zip(chain, got):
+            if isinstance(p.start, np.ndarray):
+                delta0 = p.start
+            elif p.start == "previous":
+                delta0 = previous.delta_iw
+            else:
+                delta0 = LAT.seed_delta_iw(BETA, OPTS.n_iw, None if p.start == "metal" else p.U)
+            mu_start = previous.mu if p.density is not None and previous is not None else None
+            ref = solve_point(step, BETA, p.U, delta0, LAT, p.mu, OPTS, p.branch,
+                              density=p.density, mu_start=mu_start)
+            _same(point, ref)
+            previous = ref
+    assert all(p.converged for chain in points for p in chain)
+    assert points[2][1].density == pytest.approx(0.9, abs=OPTS.tol_density)
+
+
+def test_one_batched_solver_call_per_iteration():
+    """Every iteration makes one call of the solver's batch step with every active problem."""
+    import solvers.registry as registry
+
+    calls = []
+    real = registry.solve_many
+
+    def counting(name, models, **options):
+        calls.append(len(models))
+        return real(name, models, **options)
+
+    problems = [[DMFTProblem(BETA, u)] for u in (0.5, 1.0, 1.5, 2.0)]
+    iterations = []
+    mp = pytest.MonkeyPatch()
+    mp.setattr("mldmft.dmft.steps.solve_many", counting)
+    try:
+        points = run_chains("ipt", problems, OPTS,
+                            on_iteration=lambda k, active: iterations.append(len(active)))
+    finally:
+        mp.undo()
+    assert calls == iterations                       # one call per batched iteration
+    assert calls[0] == 4 and sorted(calls, reverse=True) == calls   # problems leave when done
+    assert len(calls) == max(p.iterations for (p,) in points)
+
+
+@pytest.fixture(scope="module")
+def branches():
+    """IPT at beta = 100 over both branches (the Mott coexistence window lies at U ~ 2.6-3.2),
+    batched (both branches side by side, one run), and the same points one by one as the
+    sequential sweep did: each branch a chain of solve_point calls."""
+    U = [1.0, 2.0, 2.8, 3.6]
+    opts = DMFTOptions(n_iw=1024, tol=1e-7, max_iter=500)
+    batched = sweep("ipt", 100.0, U, "both", options=opts)
+    step = make_step("ipt", opts.n_iw)
+    sequential = []
+    for branch, values, delta in (("up", sorted(U), LAT.seed_delta_iw(100.0, opts.n_iw)),
+                                  ("down", sorted(U, reverse=True),
+                                   LAT.seed_delta_iw(100.0, opts.n_iw, max(U)))):
+        for u in values:
+            p = solve_point(step, 100.0, u, delta, LAT, None, opts, branch)
+            sequential.append(p)
+            delta = p.delta_iw
+    return U, opts, batched, sequential
+
+
+def test_batched_sweep_equals_the_sequential_one(branches):
+    U, opts, batched, sequential = branches
+    assert [(p.branch, p.U) for p in batched] == [(p.branch, p.U) for p in sequential]
+    for a, b in zip(batched, sequential):
+        _same(a, b, tol=10 * opts.tol)
+    up = {p.U: p for p in batched if p.branch == "up"}
+    down = {p.U: p for p in batched if p.branch == "down"}
+    assert up[2.8].g_beta_half > 0.5 > down[2.8].g_beta_half   # both solutions at U = 2.8
+
+
+def test_batched_fixed_density_chain_equals_the_sequential_one():
+    opts = DMFTOptions(n_iw=512, tol=1e-7)
+    U = [1.0, 2.0, 3.0]
+    batched = sweep("ipt", 50.0, U, "up", density=0.85, options=opts)
+    step = make_step("ipt", opts.n_iw)
+    delta, mu = LAT.seed_delta_iw(50.0, opts.n_iw), None
+    for u, got in zip(U, batched):
+        ref = solve_point(step, 50.0, u, delta, LAT, None, opts, density=0.85, mu_start=mu)
+        _same(got, ref, tol=10 * opts.tol)
+        assert got.converged and abs(got.density - 0.85) < opts.tol_density
+        delta, mu = ref.delta_iw, ref.mu
+
+
+def test_seeded_equals_continuation_away_from_the_coexistence_window(branches):
+    """Every U of a branch from the branch's seed, all in one batch: away from the window (one
+    solution there) the same points as the continuation; inside it (U = 2.8) each seed stays on
+    its own solution too, as the continuation does from its side."""
+    U, opts, batched, _ = branches
+    seeded = sweep("ipt", 100.0, U, "both", options=opts, start="seeded")
+    assert [(p.branch, p.U) for p in seeded] == [(p.branch, p.U) for p in batched]
+    for a, b in zip(seeded, batched):
+        assert a.converged and b.converged
+        if a.U != 2.8:
+            for key in ("Z", "double_occupancy", "g_beta_half", "kinetic_energy"):
+                assert getattr(a, key) == pytest.approx(getattr(b, key), abs=1e-5), (a.U, key)
+    ins = {p.branch: p for p in seeded if p.U == 1.0}
+    assert ins["down"].g_beta_half > 0.5      # the insulating seed at U = 1 lands on the metal
+
+
+@pytest.mark.parametrize("start", ["continuation", "seeded"])
+def test_a_killed_batched_sweep_resumes_to_the_same_results(tmp_path, monkeypatch, start):
+    """Both branches side by side finish points out of sweep order; the run is killed (an
+    exception as the fifth point is saved); the rerun solves only the missing points and the
+    file ends equal to an uninterrupted run's."""
+    import importlib
+
+    sweep_module = importlib.import_module("mldmft.dmft.sweep")  # the name is also a function
+    U = [1.0, 1.5, 2.0, 2.5]
+    opts = DMFTOptions(n_iw=256, tol=1e-8)
+    full = sweep("ipt", BETA, U, "both", options=opts, start=start)
+    out = tmp_path / "s.h5"
+    real = sweep_module.save_sweep
+    saved = []
+
+    def killed_after_five(path, points, meta, plan):
+        real(path, points, meta, plan)
+        saved.append([(p.branch, p.U) for p in points])
+        if len(saved) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_module, "save_sweep", killed_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        sweep("ipt", BETA, U, "both", options=opts, start=start, out=out)
+    monkeypatch.setattr(sweep_module, "save_sweep", real)
+    partial = load_sweep(out)
+    assert [(p.branch, p.U) for p in partial] == saved[-1] and len(partial) == 5
+    # the batch finished points of both branches, not the sweep order's first five
+    order = [(p.branch, p.U) for p in full]
+    assert {b for b, _ in saved[-1]} == {"up", "down"} and saved[-1] != order[:5]
+    calls = []
+    monkeypatch.setattr(sweep_module, "make_solver_batch", _counting(calls))
+    again = sweep("ipt", BETA, U, "both", options=opts, start=start, out=out)
+    assert [(p.branch, p.U) for p in again] == order
+    done_before = {key for key in saved[-1]}
+    for a, b in zip(again, full):
+        if (a.branch, a.U) in done_before:
+            assert a.wall_time == next(p.wall_time for p in partial
+                                       if (p.branch, p.U) == (a.branch, a.U))   # read back
+        _same(a, b, tol=1e-10)
+    assert set(calls) == {u for b, u in order if (b, u) not in done_before}
+    _same_files(load_sweep(out), full)
+
+
+def _counting(calls):
+    """A make_solver_batch whose batch step records the U of every model it solves."""
+    from mldmft.dmft.engine import make_solver_batch
+
+    def make(*args, **kwargs):
+        batch = make_solver_batch(*args, **kwargs)
+
+        def counted(models, states):
+            calls.extend(m.U for m in models)
+            return batch(models, states)
+
+        return counted
+
+    return make
+
+
+def _same_files(stored, full):
+    assert [(p.branch, p.U) for p in stored] == [(p.branch, p.U) for p in full]
+    for a, b in zip(stored, full):
+        _same(a, b, tol=1e-10)
+
+
+def test_dmft_problem_refuses_bad_input_in_one_line():
+    good = dict(beta=20.0, U=2.0)
+    for change, message in ((dict(beta=0.0), "beta must be a finite number and > 0"),
+                            (dict(beta=True), "beta must be a finite number"),
+                            (dict(U=-1.0), "U must be a finite number and >= 0"),
+                            (dict(U=float("nan")), "U must be a finite number"),
+                            (dict(mu="0.5"), "mu must be a finite number"),
+                            (dict(mu=0.5, density=0.9), "either mu or density, not both"),
+                            (dict(density=2.0), r"density must lie in \(0, 2\)"),
+                            (dict(start="sideways"), "start must be one of metal, insulator, "
+                                                     "previous"),
+                            (dict(start=np.full(4, np.nan)), "finite 1-d Delta"),
+                            (dict(start=np.zeros((2, 4))), "finite 1-d Delta"),
+                            (dict(branch=""), "branch must be a non-empty string"),
+                            (dict(lattice=5), "lattice must be a Lattice"),
+                            (dict(lattice="honeycomb"), "unknown lattice 'honeycomb'"),
+                            (dict(mu_start=0.3), "mu_start is the first mu")):
+        with pytest.raises(ValueError, match=message) as err:
+            DMFTProblem(**{**good, **change})
+        assert len(str(err.value).splitlines()) == 1
+    p = DMFTProblem(beta=20, U=1, lattice={"name": "square"}, start=[0j] * 4)
+    assert p.beta == 20.0 and p.lattice.name == "square" and not p.start.flags.writeable
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.U = 3.0
+
+
+def test_run_chains_refuses_bad_chains_before_any_solve():
+    calls = []
+
+    def counting(model, **options):
+        calls.append(model)
+        return solve("ipt", model, n_iw=256)
+
+    ok = DMFTProblem(BETA, 1.0)
+    for chains, options, message in (
+            ([[DMFTProblem(BETA, 1.0, start="previous")]], OPTS, "needs a problem before it"),
+            ([[ok], [DMFTProblem(BETA, 1.0, start=np.zeros(64, complex))]], OPTS,
+             r"chains\[1\]\[0\]: its start Delta has 64 frequencies, options.n_iw = 256"),
+            ([[ok, "U=2"]], OPTS, r"chains\[0\]\[1\] must be a DMFTProblem"),
+            ([ok], OPTS, r"chains\[0\] must be a sequence"),
+            ([[DMFTProblem(BETA, 1.0, density=0.8)]], DMFTOptions(n_iw=256, symmetrise=True),
+             "symmetrise=True needs half filling"),
+            ([[ok]], {"n_iw": 256}, "options must be a DMFTOptions")):
+        with pytest.raises(ValueError, match=message) as err:
+            run_chains(counting, chains, options)
+        assert len(str(err.value).splitlines()) == 1
+    with pytest.raises(ValueError, match="unknown solver 'magic'"):
+        run_chains("magic", [[ok]], OPTS)
+    assert calls == [] and run_chains(counting, [], OPTS) == [] == calls
+
+
+def test_guarded_batch_counts_fallbacks_per_problem():
+    """The network (here: IPT with an ensemble spread that disagrees on the rows with U > 1.5)
+    is called for the batch; only the flagged rows go to the fallback (IPT under another name),
+    and each problem counts its own fallbacks."""
+    batches = []
+
+    def shaky(model, **options):
+        res = solve("ipt", model, n_iw=256)
+        res.info["spread"] = np.full(4, 1.0 if model.U > 1.5 else 0.0)
+        return res
+
+    real = solve
+
+    def watched_ipt(model, **options):
+        if model.beta == BETA:                     # not the option check's probe model
+            batches.append(model.U)
+        return real("ipt", model, **options)
+
+    from solvers import register_solver, registry
+
+    register_solver("ipt_watched", watched_ipt, replace=True)
+    try:
+        points = run_chains(shaky, [[DMFTProblem(BETA, 1.0)], [DMFTProblem(BETA, 2.0)]],
+                            DMFTOptions(n_iw=256, max_iter=50),
+                            guard={"fallback": "ipt_watched", "threshold": 0.1})
+    finally:
+        for table in (registry._REGISTRY, registry._CHECKS, registry._IDENTITIES):
+            table.pop("ipt_watched", None)
+    (low,), (high,) = points
+    assert low.fallbacks == 0 and high.fallbacks == high.iterations > 0
+    assert set(batches) == {2.0} and len(batches) == high.iterations
+    ipt = sweep("ipt", BETA, [1.0, 2.0], options=DMFTOptions(n_iw=256, max_iter=50))
+    _same(low, ipt[0], tol=1e-5)             # the loop's tolerance: IPT one by one or batched
+    _same(high, ipt[1], tol=1e-5)
+
+
+# ------------------------------------------------------------ issue: warnings, densities, repeats
+def test_solver_warnings_reach_the_point_files_and_table(tmp_path, capsys):
+    """IPT on the square lattice with t' = -0.05, mu = -0.2 (a documented command) gives a
+    negative double occupancy at U >= 2.2; IPT says so in info["warnings"] and the point carries
+    it: converged, but with the warning in its note, the HDF5 file, the CSV and the table."""
+    from mldmft.cli import main
+
+    out = tmp_path / "sq.h5"
+    assert main(["dmft", "solver=ipt", "lattice=square", "lattice.tp=-0.05", "mu=-0.2",
+                 "U_values=[1.0,2.4]", "beta=30", "direction=up", "loop.n_iw=256",
+                 "progress=false", "plot=false", f"out={out}"]) == 0
+    table = capsys.readouterr().out
+    low, high = load_sweep(out)
+    assert low.warnings == [] and low.note() == ""
+    assert high.converged and high.double_occupancy < 0
+    assert any("outside the physical bounds" in w for w in high.warnings)
+    assert high.note().startswith("converged, but the solver warned: double_occupancy=")
+    assert "converged, but the solver warned" in table and "SOLVER WARNINGS at 1 point(s): U=2.4" \
+        in table
+    with open(out.with_suffix(".csv")) as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["warnings"] == "" and "outside the physical bounds" in rows[1]["warnings"]
+    assert load_sweep_csv(out.with_suffix(".csv"))[1].warnings == high.warnings
+    with h5py.File(out, "r") as f:
+        assert json.loads(f["points/0001"].attrs["warnings"]) == high.warnings
+
+
+def test_a_solver_result_that_did_not_converge_is_a_warning():
+    def unsure(model, **options):
+        return dataclasses.replace(solve("ipt", model, n_iw=256), converged=False)
+
+    p = run_chains(unsure, [[DMFTProblem(BETA, 1.0)]], OPTS)[0][0]
+    assert p.converged and p.warnings == ["ipt: the solver's own iteration did not converge"]
+
+
+@pytest.mark.parametrize("density", [0.02, 0.05, 1.98])
+def test_small_and_large_densities_converge(density):
+    """``density=0.02`` at beta = 20 with IPT used to stop after one iteration (the first
+    iterate's impurity density 0.15 against the lattice's 0.011 aimed the mu search at a
+    negative density); the target is now kept near n and the point converges to n."""
+    p = sweep("ipt", BETA, [1.0, 3.0], density=density, options=DMFTOptions(n_iw=512))
+    assert all(q.converged and abs(q.density - density) < 1e-4 and q.error == "" for q in p)
+
+
+def test_a_failed_chemical_potential_search_is_reported(monkeypatch, tmp_path):
+    """A density the free lattice cannot hold: a one-line error before any solve. A search that
+    fails inside the loop: the point says why (error, note, files), not a bare 'NOT converged'."""
+    calls = []
+
+    def ipt(model, **options):
+        calls.append(model.U)
+        return solve("ipt", model, n_iw=256)
+
+    real = BetheLattice.chemical_potential
+
+    def never(self, density, *args, **kwargs):
+        raise RuntimeError(f"bethe: no chemical potential gives density {density}")
+
+    monkeypatch.setattr(BetheLattice, "chemical_potential", never)
+    with pytest.raises(ValueError, match="density 0.5: bethe: no chemical potential gives "
+                                         "density 0.5") as err:
+        sweep(ipt, BETA, [1.0], density=0.5, options=OPTS)
+    assert calls == [] and len(str(err.value).splitlines()) == 1
+    first = []
+
+    def only_the_free_lattice(self, density, beta, sigma_iw, *args, **kwargs):
+        if np.any(sigma_iw):                     # inside the loop: fail
+            return never(self, density)
+        first.append(density)
+        return real(self, density, beta, sigma_iw, *args, **kwargs)
+
+    monkeypatch.setattr(BetheLattice, "chemical_potential", only_the_free_lattice)
+    out = tmp_path / "n.h5"
+    (p,) = sweep(ipt, BETA, [1.0], density=0.5, options=OPTS, out=out)
+    assert first == [0.5] and not p.converged and p.iterations == 1 and not p.retried_linear
+    assert p.error.startswith("the chemical-potential search failed: bethe: no chemical "
+                              "potential gives density")
+    assert p.note().startswith("NOT converged in 1 iterations: the chemical-potential search")
+    assert load_sweep(out)[0].error == p.error
+    assert load_sweep_csv(out.with_suffix(".csv"))[0].error == p.error
+
+
+def test_repeated_sweep_values_are_refused(capsys):
+    from mldmft.cli import main
+    from mldmft.dmft import sweep_mu
+
+    for call in (lambda: sweep("ipt", BETA, [2.0, 1.0, 2.0]),
+                 lambda: sweep_mu("ipt", BETA, 2.0, [0.5, 0.5])):
+        with pytest.raises(ValueError, match="holds .* more than once") as err:
+            call()
+        assert len(str(err.value).splitlines()) == 1
+    assert main(["dmft", "solver=ipt", "U_values=[2.0,1.0,2.0]", "beta=20", "progress=false",
+                 "plot=false"]) == 2
+    err = capsys.readouterr().err
+    assert "U_values holds 2 more than once" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sweep_settings_are_checked():
+    from mldmft.dmft import SweepSettings
+
+    with pytest.raises(ValueError, match="unknown keyword n_iw; the sweep takes options"):
+        sweep("ipt", BETA, [1.0], n_iw=256)
+    with pytest.raises(ValueError, match="start must be one of continuation, seeded"):
+        sweep("ipt", BETA, [1.0], start="random")
+    with pytest.raises(ValueError, match="options must be a DMFTOptions"):
+        SweepSettings(options={"n_iw": 256})
+    assert SweepSettings(lattice="square").lattice.name == "square"
