@@ -1,30 +1,58 @@
 """Impurity-solver steps for the DMFT loop: any registered solver, ED on a refitted bath, and the
-guarded network mode.
+guarded network mode -- for one model at a time and for a batch.
 
-A step is ``step(model, state) -> SolverResult``; ``state`` is a dict kept for the whole sweep
-(warm starts) in which guarded steps count their fallbacks under ``"fallbacks"``.
+A step is ``step(model, state) -> SolverResult``; a batch step is
+``batch(models, states) -> list[SolverResult]`` with one ``state`` per model (the state of that
+model's DMFT problem, e.g. the last fitted bath; guarded steps count their fallbacks under
+``"fallbacks"``). A registered solver's batch step is one :func:`solvers.solve_many` call (one
+pass over the batch for solvers that vectorise, e.g. IPT); ED-DMFT and a plain callable solve the
+models one by one. :func:`make_step` is :func:`make_batch_step` applied to one model, and
+:func:`guarded_step` is :func:`guarded_batch_step` applied to one model: one implementation each.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from solvers import (AndersonModel, SolverResult, available_solvers, check_options, g_tau_from_l,
-                     get_solver, solve)
+                     get_solver, solve, solve_many)
 
-__all__ = ["make_step", "ed_refit_step", "guarded_step", "unphysical", "guard_reasons",
-           "GUARD_REASONS"]
+__all__ = ["make_step", "make_batch_step", "ed_refit_step", "guarded_step", "guarded_batch_step",
+           "unphysical", "guard_reasons", "GUARD_REASONS", "BatchStep", "Step"]
+
+#: ``step(model, state) -> SolverResult`` (see the module docstring).
+Step = Callable[[AndersonModel, dict], SolverResult]
+#: ``batch(models, states) -> list[SolverResult]``, one state per model.
+BatchStep = Callable[[Sequence[AndersonModel], Sequence[dict]], "list[SolverResult]"]
 
 
-def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
-              solver_options: dict[str, Any] | None = None
-              ) -> Callable[[AndersonModel, dict], SolverResult]:
-    """A DMFT step from a registered solver name (or a callable ``f(model, **options)``).
+def _one_by_one(step: Step) -> BatchStep:
+    """The batch step that calls ``step`` model by model."""
+    def batch(models: Sequence[AndersonModel], states: Sequence[dict]) -> list[SolverResult]:
+        return [step(m, s) for m, s in zip(models, states)]
 
-    ``"ed"`` means ED on a bath of ``n_bath`` sites (default 8) refitted to ``Delta`` every
-    iteration (:func:`ed_refit_step`). ``n_iw`` is passed to registered solvers (unless given in
+    return batch
+
+
+def _single(batch: BatchStep) -> Step:
+    """The step that hands ``batch`` a batch of one."""
+    def step(model: AndersonModel, state: dict) -> SolverResult:
+        return batch([model], [state])[0]
+
+    return step
+
+
+def make_batch_step(solver: str | Callable[..., SolverResult], n_iw: int,
+                    solver_options: dict[str, Any] | None = None) -> BatchStep:
+    """A batch step from a registered solver name (or a callable ``f(model, **options)``).
+
+    A registered solver solves the whole batch in one :func:`solvers.solve_many` call (a solver
+    that registered a batch function, e.g. ``ipt``, treats it at once). ``"ed"`` means ED on a
+    bath of ``n_bath`` sites (default 8) refitted to ``Delta`` every iteration
+    (:func:`ed_refit_step`), model by model with each problem's state. A callable is called
+    model by model. ``n_iw`` is passed to registered solvers (unless given in
     ``solver_options``) so their ``G`` covers the loop's Matsubara mesh. The options are checked
     (:func:`solvers.check_options`) before the step is returned.
     """
@@ -38,7 +66,7 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
             # checked without always_fit: the probe's one-site bath is then used as it is
             # (fitting n_bath poles and solving them would take seconds)
             check_options("ed_fit", dict({"n_bath": 8}, **solver_options))
-            return ed_refit_step(**solver_options)
+            return _one_by_one(ed_refit_step(**solver_options))
         if solver not in available_solvers():
             known = available_solvers() + [n for n in ("ml",) if n not in available_solvers()]
             raise ValueError(f"unknown solver {solver!r}; available: {', '.join(known)}")
@@ -47,19 +75,25 @@ def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
         opts.setdefault("n_iw", n_iw)
         check_options(solver, opts)
 
-        def step(model: AndersonModel, state: dict) -> SolverResult:
-            return solve(solver, model, **opts)
+        def batch(models: Sequence[AndersonModel], states: Sequence[dict]
+                  ) -> list[SolverResult]:
+            return solve_many(solver, models, **opts)
 
-        return step
+        return batch
 
     def call(model: AndersonModel, state: dict) -> SolverResult:
         return solver(model, **solver_options)
 
-    return call
+    return _one_by_one(call)
 
 
-def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any
-                  ) -> Callable[[AndersonModel, dict], SolverResult]:
+def make_step(solver: str | Callable[..., SolverResult], n_iw: int,
+              solver_options: dict[str, Any] | None = None) -> Step:
+    """:func:`make_batch_step` for one model at a time: ``step(model, state)``."""
+    return _single(make_batch_step(solver, n_iw, solver_options))
+
+
+def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any) -> Step:
     """ED-DMFT step: fit ``Delta(i w_n)`` with ``n_bath`` poles (<= 8), solve with ED, and return
     ``G = 1/(i w_n - eps_d - Delta - Sigma_ED)`` (the ``ed_fit`` solver). The fitted bath of each
     iteration is kept in ``state["bath"]`` and its result in ``state["result"]`` (the ED poles
@@ -119,24 +153,38 @@ def guard_reasons(result: SolverResult, threshold: float) -> list[str]:
     return out
 
 
-def guarded_step(primary: Callable[[AndersonModel, dict], SolverResult],
-                 fallback: Callable[[AndersonModel, dict], SolverResult] | None,
-                 threshold: float) -> Callable[[AndersonModel, dict], SolverResult]:
-    """Use ``primary`` (the network) unless its ensemble spread ``max |std G_l|`` exceeds
-    ``threshold`` or its ``G(tau)`` is unphysical (positive somewhere, see :func:`unphysical`);
-    then this iteration uses ``fallback`` (ED) and ``state["fallbacks"]`` counts it.
+def guarded_batch_step(primary: BatchStep, fallback: BatchStep | None, threshold: float
+                       ) -> BatchStep:
+    """Solve the batch with ``primary`` (the network, one call); every row whose ensemble spread
+    ``max |std G_l|`` exceeds ``threshold`` or whose ``G(tau)`` is unphysical (positive
+    somewhere, see :func:`unphysical`) is solved again by ``fallback`` (ED; the flagged rows in
+    one call) and counted in its problem's ``state["fallbacks"]``.
 
-    With ``fallback=None`` the guard only watches: flagged iterations are counted in
-    ``state["fallbacks"]`` but keep the primary's result (the unguarded network's guard rate).
+    With ``fallback=None`` the guard only watches: flagged rows are counted but keep the
+    primary's result (the unguarded network's guard rate).
     """
     if not threshold > 0:
         raise ValueError(f"guard threshold must be > 0, got {threshold}")
 
-    def step(model: AndersonModel, state: dict) -> SolverResult:
-        res = primary(model, state)
-        if {"spread", "unphysical"} & set(guard_reasons(res, threshold)):
-            state["fallbacks"] = state.get("fallbacks", 0) + 1
-            return res if fallback is None else fallback(model, state)
-        return res
+    def batch(models: Sequence[AndersonModel], states: Sequence[dict]) -> list[SolverResult]:
+        results = list(primary(models, states))
+        flagged = [i for i, res in enumerate(results)
+                   if {"spread", "unphysical"} & set(guard_reasons(res, threshold))]
+        for i in flagged:
+            states[i]["fallbacks"] = states[i].get("fallbacks", 0) + 1
+        if fallback is not None and flagged:
+            redone = fallback([models[i] for i in flagged], [states[i] for i in flagged])
+            for i, res in zip(flagged, redone):
+                results[i] = res
+        return results
 
-    return step
+    return batch
+
+
+def guarded_step(primary: Step, fallback: Step | None, threshold: float) -> Step:
+    """:func:`guarded_batch_step` for one model at a time: use ``primary`` (the network) unless
+    its result is flagged; then this iteration uses ``fallback`` (ED) and
+    ``state["fallbacks"]`` counts it (``fallback=None``: only counted)."""
+    return _single(guarded_batch_step(_one_by_one(primary),
+                                      None if fallback is None else _one_by_one(fallback),
+                                      threshold))
