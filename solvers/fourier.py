@@ -24,10 +24,11 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from ._checks import check_int, check_iw_array
-from .mesh import check_beta, matsubara_freqs
-from .tails import TailPoles
+from .mesh import matsubara_freqs  # noqa: F401 (used by the doctests)
+from .mesh import check_beta, check_betas, matsubara_freqs_many
+from .tails import TailPoles, check_moments
 
-__all__ = ["iw_to_tau", "tau_to_iw", "tail_tau"]
+__all__ = ["iw_to_tau", "tau_to_iw", "tail_tau", "iw_to_tau_many", "tau_to_iw_many"]
 
 
 def tail_tau(tau: np.ndarray, beta: float, c1: float = 1.0, c2: float = 0.0,
@@ -59,20 +60,38 @@ def iw_to_tau(g_iw: np.ndarray, beta: float, n_tau: int,
     beta = check_beta(beta)
     g_iw = check_iw_array(g_iw)
     n_tau = check_int("n_tau", n_tau, 2)
-    poles = TailPoles.from_moments(tail, min_scale=np.pi / beta)
-    n_iw = g_iw.size
-    rest = g_iw - poles.iw(matsubara_freqs(beta, n_iw))
+    c = check_moments(tail)[None, :]
+    return iw_to_tau_many(g_iw[None, :], np.array([beta]), n_tau, c)[0]
+
+
+def iw_to_tau_many(g_iw: np.ndarray, beta: np.ndarray, n_tau: int,
+                   tail: np.ndarray) -> np.ndarray:
+    """:func:`iw_to_tau` of every row of ``g_iw`` (shape ``(B, N)``), with its own ``beta`` and
+    tail moments ``tail`` (shape ``(B, K)``): ``G(tau)`` of shape ``(B, n_tau)`` on the meshes
+    ``tau_k = k beta_b/(n_tau-1)`` (one FFT call over the batch)."""
+    beta = check_betas(beta)
+    poles = TailPoles._from_moments(np.asarray(tail, dtype=float), None, np.pi / beta)
+    n_rows, n_iw = g_iw.shape
+    rest = g_iw - poles.iw(matsubara_freqs_many(beta, n_iw))
     m = n_tau - 1
     stride = 1
     while m * stride < n_iw:
         stride *= 2
     mm = m * stride
-    padded = np.zeros(mm, dtype=complex)
-    padded[:n_iw] = rest
-    s = np.fft.fft(padded)
-    s = np.append(s[::stride], s[0])  # k = mm wraps to 0
-    vals = (2.0 / beta) * np.real(_half_step_phase(mm, stride) * s)
-    return vals + poles.tau(np.linspace(0.0, beta, n_tau), beta)
+    padded = np.zeros((n_rows, mm), dtype=complex)
+    padded[:, :n_iw] = rest
+    s = np.fft.fft(padded, axis=-1)
+    s = np.concatenate([s[:, ::stride], s[:, :1]], axis=-1)  # k = mm wraps to 0
+    vals = (2.0 / beta)[:, None] * np.real(_half_step_phase(mm, stride) * s)
+    return vals + poles.tau(_tau_meshes(beta, n_tau), beta)
+
+
+def _tau_meshes(beta: np.ndarray, n_tau: int) -> np.ndarray:
+    """``tau_k = k beta_b/(n_tau - 1)`` for every ``beta_b``, the last point exactly ``beta_b``
+    (the values of :func:`numpy.linspace`), shape ``(B, n_tau)``."""
+    tau = np.arange(n_tau)[None, :] * (beta / (n_tau - 1))[:, None]
+    tau[:, -1] = beta
+    return tau
 
 
 @lru_cache(maxsize=32)
@@ -84,17 +103,16 @@ def _half_step_phase(mm: int, stride: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _moment_integrals(beta: float, m: int, n_iw: int) -> tuple[np.ndarray, ...]:
-    """``(I_0, I_1, I_2, I_3, phase)`` of the mesh ``tau_k = k h``, ``h = beta/m``, ``n < n_iw``.
+def _moment_integrals(m: int, n_iw: int) -> tuple[np.ndarray, ...]:
+    """``(J_0, J_1, J_2, J_3, phase)`` of a uniform mesh of ``m`` steps, ``n < n_iw``.
 
-    ``I_j(n) = int_0^h t^j exp(i w_n t) dt`` and ``phase_k = exp(i pi k/m)`` (with
-    ``exp(i w_n tau_k) = phase_k exp(2 pi i n k/m)``). With ``x = w_n h``,
-    ``I_j = h^(j+1) int_0^1 s^j exp(i x s) ds`` by upward recursion, or by its series
-    ``sum_m (ix)^m / (m! (m + j + 1))`` for ``|x| < 0.3``. They depend only on the mesh, so they
-    are cached (read-only arrays).
+    ``J_j(n) = int_0^1 s^j exp(i x_n s) ds`` with ``x_n = w_n h = (2n+1) pi/m`` (``h = beta/m``:
+    the same for every ``beta``), so that ``int_0^h t^j exp(i w_n t) dt = h^(j+1) J_j(n)``;
+    ``phase_k = exp(i pi k/m)`` (with ``exp(i w_n tau_k) = phase_k exp(2 pi i n k/m)``). By
+    upward recursion, or by the series ``sum_m (ix)^m / (m! (m + j + 1))`` for ``|x| < 0.3``.
+    Cached (read-only arrays).
     """
-    h = beta / m
-    x = matsubara_freqs(beta, n_iw) * h
+    x = (2 * np.arange(n_iw) + 1) * np.pi / m
     ix = 1j * x
     small = np.abs(x) < 0.3
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -110,7 +128,7 @@ def _moment_integrals(beta: float, m: int, n_iw: int) -> tuple[np.ndarray, ...]:
         for mo in range(16):
             ser = ser + term / (mo + j + 1)
             term = term * ix / (mo + 1)
-        arr = np.where(small, ser, val) * h ** (j + 1)
+        arr = np.where(small, ser, val)
         arr.flags.writeable = False
         out.append(arr)
     phase = np.exp(1j * np.pi * np.arange(m) / m)
@@ -118,32 +136,35 @@ def _moment_integrals(beta: float, m: int, n_iw: int) -> tuple[np.ndarray, ...]:
     return (*out, phase)
 
 
-def _spline_coefficients(y: np.ndarray, h: float) -> np.ndarray:
-    """Not-a-knot cubic spline through ``y_k`` on a uniform mesh of step ``h`` (``>= 4`` points):
-    coefficients ``c_j[k]`` of ``t^j`` on interval ``k``, shape ``(4, m)`` (``t`` from its start).
+def _spline_coefficients(y: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Not-a-knot cubic splines through the rows ``y_k`` (shape ``(B, m+1)``, ``m + 1 >= 4``) on
+    uniform meshes of steps ``h`` (shape ``(B,)``): coefficients ``c_j[b, k]`` of ``t^j`` on
+    interval ``k``, shape ``(4, B, m)`` (``t`` from the interval's start).
 
     The slopes ``s_k`` solve ``s_(k-1) + 4 s_k + s_(k+1) = 3 (d_(k-1) + d_k)`` inside, with
     ``d_k = (y_(k+1) - y_k)/h`` and the not-a-knot ends ``s_0 + 2 s_1 = (5 d_0 + d_1)/2``,
     ``2 s_(m-1) + s_m = (d_(m-2) + 5 d_(m-1))/2`` (the system of
-    :class:`scipy.interpolate.CubicSpline`, without its generic set-up cost).
+    :class:`scipy.interpolate.CubicSpline`, without its generic set-up cost); the matrix does
+    not depend on ``h``, so one banded solve takes every row.
     """
     y = np.asarray(y, dtype=np.result_type(y, float))
-    d = np.diff(y) / h
-    n = y.size
+    h = np.asarray(h, dtype=float)[:, None]
+    d = np.diff(y, axis=-1) / h
+    n = y.shape[1]
     band = np.zeros((3, n))
     band[0, 2:] = 1.0                    # super-diagonal A[k, k+1]
     band[1, 1:-1] = 4.0
     band[2, :-2] = 1.0                   # sub-diagonal A[k+1, k]
     band[0, 1], band[1, 0] = 2.0, 1.0
     band[1, -1], band[2, -2] = 1.0, 2.0
-    rhs = np.empty(n, dtype=y.dtype)  # real or complex G(tau)
-    rhs[1:-1] = 3.0 * (d[:-1] + d[1:])
-    rhs[0] = (5.0 * d[0] + d[1]) / 2.0
-    rhs[-1] = (d[-2] + 5.0 * d[-1]) / 2.0
+    rhs = np.empty((n, y.shape[0]), dtype=y.dtype)  # real or complex G(tau); one column per row
+    rhs[1:-1] = 3.0 * (d[:, :-1] + d[:, 1:]).T
+    rhs[0] = (5.0 * d[:, 0] + d[:, 1]) / 2.0
+    rhs[-1] = (d[:, -2] + 5.0 * d[:, -1]) / 2.0
     s = solve_banded((1, 1), band, rhs, overwrite_ab=True, overwrite_b=True,
-                     check_finite=False)
-    t = (s[:-1] + s[1:] - 2.0 * d) / h
-    return np.stack([y[:-1], s[:-1], (d - s[:-1]) / h - t, t / h])
+                     check_finite=False).T
+    t = (s[:, :-1] + s[:, 1:] - 2.0 * d) / h
+    return np.stack([y[:, :-1], s[:, :-1], (d - s[:, :-1]) / h - t, t / h])
 
 
 def tau_to_iw(g_tau: np.ndarray, beta: float, n_iw: int) -> np.ndarray:
@@ -164,13 +185,22 @@ def tau_to_iw(g_tau: np.ndarray, beta: float, n_iw: int) -> np.ndarray:
     g_tau = np.asarray(g_tau)
     if g_tau.ndim != 1 or g_tau.size < 4:
         raise ValueError(f"g_tau must be 1-d with at least 4 points, got shape {g_tau.shape}")
-    m = g_tau.size - 1
-    coef = _spline_coefficients(g_tau, beta / m)
-    *moments, phase_k = _moment_integrals(beta, m, int(n_iw))
+    return tau_to_iw_many(g_tau[None, :], np.array([beta]), int(n_iw))[0]
+
+
+def tau_to_iw_many(g_tau: np.ndarray, beta: np.ndarray, n_iw: int) -> np.ndarray:
+    """:func:`tau_to_iw` of every row of ``g_tau`` (shape ``(B, M+1)``, row ``b`` on the mesh
+    ``tau_k = k beta_b/M``): ``G(i w_n)`` of shape ``(B, n_iw)`` (one banded solve and four FFT
+    calls over the batch)."""
+    beta = check_betas(beta)
+    m = g_tau.shape[1] - 1
+    h = beta / m
+    coef = _spline_coefficients(g_tau, h)
+    *unit, phase_k = _moment_integrals(m, int(n_iw))
     idx = np.arange(int(n_iw)) % m
-    out = np.zeros(int(n_iw), dtype=complex)
+    out = np.zeros((g_tau.shape[0], int(n_iw)), dtype=complex)
     for j in range(4):
         # sum_k c_j[k] exp(i w_n tau_k) = sum_k c_j[k] e^{i pi k/m} e^{2 pi i n k/m}
-        f = np.fft.ifft(coef[j] * phase_k) * m
-        out += moments[j] * f[idx]
+        f = np.fft.ifft(coef[j] * phase_k, axis=-1) * m
+        out += (h ** (j + 1))[:, None] * unit[j] * f[:, idx]
     return out

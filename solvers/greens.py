@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .legendre import g_l_from_iw, g_tau_from_l
-from .mesh import check_beta
+from .mesh import check_beta, check_betas
 from .tails import estimate_tail
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "dyson_g",
     "poles_g_iw",
     "poles_g_tau",
+    "poles_g_iw_many",
+    "poles_g_tau_many",
     "density_from_g_l",
     "quasiparticle_weight",
     "bethe_g_iw",
@@ -80,9 +82,21 @@ def dyson_g(g0_inv_iw: np.ndarray, sigma_iw: np.ndarray) -> np.ndarray:
     return 1.0 / (np.asarray(g0_inv_iw) - np.asarray(sigma_iw))
 
 
-def fermi(eps: np.ndarray, beta: float) -> np.ndarray:
-    """Fermi function ``1/(1 + exp(beta eps))``, overflow-free."""
-    return 0.5 * (1.0 - np.tanh(0.5 * check_beta(beta) * np.asarray(eps, dtype=float)))
+def fermi(eps: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
+    """Fermi function ``1/(1 + exp(beta eps))``, overflow-free (``beta`` a number or an array
+    broadcast against ``eps``, e.g. ``beta[:, None]`` for one ``beta`` per row).
+
+    Example:
+        >>> fermi(np.array([0.0, 1.0]), np.array([10.0, 1e8])).tolist()
+        [0.5, 0.0]
+    """
+    beta = check_beta(beta) if np.ndim(beta) == 0 else check_betas(beta)
+    return _fermi(np.asarray(eps, dtype=float), beta)
+
+
+def _fermi(eps: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
+    """:func:`fermi` without the check of ``beta``."""
+    return 0.5 * (1.0 - np.tanh(0.5 * beta * eps))
 
 
 def poles_g_iw(weights: np.ndarray, energies: np.ndarray, wn: np.ndarray) -> np.ndarray:
@@ -91,16 +105,22 @@ def poles_g_iw(weights: np.ndarray, energies: np.ndarray, wn: np.ndarray) -> np.
     _iw(wn)
     w = np.asarray(weights, dtype=float)
     e = np.asarray(energies, dtype=float)
-    re = np.zeros(wn.size)
-    im = np.zeros(wn.size)
-    w2 = wn[:, None] ** 2
+    out = np.zeros(wn.size, dtype=complex)
     chunk = max(1, 2 ** 22 // max(1, wn.size))  # bounded memory for many poles
     for start in range(0, e.size, chunk):
-        ec, wc = e[start:start + chunk], w[start:start + chunk]
-        # 1/(i w - e) = -(e + i w) / (w^2 + e^2), in real arithmetic
-        inv = 1.0 / (w2 + ec[None, :] ** 2)
-        re -= inv @ (wc * ec)
-        im -= inv @ wc
+        sl = slice(start, start + chunk)
+        out += poles_g_iw_many(w[None, sl], e[None, sl], wn[None, :])[0]
+    return out
+
+
+def poles_g_iw_many(weights: np.ndarray, energies: np.ndarray, wn: np.ndarray) -> np.ndarray:
+    """:func:`poles_g_iw` of every row: ``weights``, ``energies`` of shape ``(B, P)`` (pad with
+    zero weights), ``wn`` of shape ``(B, N)``; returns ``(B, N)``."""
+    w2 = wn[:, :, None] ** 2
+    # 1/(i w - e) = -(e + i w) / (w^2 + e^2), in real arithmetic
+    inv = 1.0 / (w2 + energies[:, None, :] ** 2)
+    re = -(inv @ (weights * energies)[:, :, None])[:, :, 0]
+    im = -(inv @ weights[:, :, None])[:, :, 0]
     return re + 1j * wn * im
 
 
@@ -117,10 +137,19 @@ def poles_g_tau(weights: np.ndarray, energies: np.ndarray, beta: float,
     out = np.zeros(tau.size)
     chunk = max(1, 2 ** 22 // max(1, tau.size))
     for start in range(0, e.size, chunk):
-        ec = e[start:start + chunk]
-        expo = -np.outer(tau, ec) - np.logaddexp(0.0, -beta * ec)[None, :]
-        out -= np.exp(expo) @ w[start:start + chunk]
+        sl = slice(start, start + chunk)
+        out += poles_g_tau_many(w[None, sl], e[None, sl], np.array([beta]), tau[None, :])[0]
     return out
+
+
+def poles_g_tau_many(weights: np.ndarray, energies: np.ndarray, beta: np.ndarray,
+                     tau: np.ndarray) -> np.ndarray:
+    """:func:`poles_g_tau` of every row: ``weights``, ``energies`` of shape ``(B, P)``, one
+    ``beta`` per row, ``tau`` of shape ``(B, M)``; returns ``(B, M)``."""
+    beta = check_betas(beta)
+    expo = (-tau[:, :, None] * energies[:, None, :]
+            - np.logaddexp(0.0, -beta[:, None] * energies)[:, None, :])
+    return -(np.exp(expo) @ weights[:, :, None])[:, :, 0]
 
 
 def density_from_g_l(g_l: np.ndarray, beta: float) -> float:

@@ -12,11 +12,12 @@ and Hubbard-I keeps this self-energy in the presence of the bath::
     G(i w_n) = 1 / (i w_n - eps_d - Delta(i w_n) - Sigma_at(i w_n))
 
 Choice of ``n_s``: the density per spin of this ``G`` itself, ``n_s = -G(beta-)``, solved as the
-root of ``h(n) = n_s[G(n)] - n`` on ``[0, 1]`` with Brent's bracketing method (``h(0) >= 0 >= h(1)``
-always, so a root exists; ``tol`` is the tolerance on ``n_s``, ``max_iter`` Brent's iteration
-limit). At particle-hole symmetry ``n_s = 1/2`` by symmetry and no root is searched. (The
-alternative, ``n_s`` of the isolated atom, ignores the bath; using ``G`` makes the occupation
-consistent with the returned Green's function.)
+root of ``h(n) = n_s[G(n)] - n`` on ``[0, 1]`` with a bracketing method (``h(0) >= 0 >= h(1)``
+always, so a root exists; Chandrupatla's iteration of ``solvers._roots``, Brent's stopping rule;
+``tol`` is the tolerance on ``n_s``, ``max_iter`` the limit on evaluations of ``h``). At
+particle-hole symmetry ``n_s = 1/2`` by symmetry and no root is searched. (The alternative, ``n_s``
+of the isolated atom, ignores the bath; using ``G`` makes the occupation consistent with the
+returned Green's function.)
 
 Discrete bath: ``Sigma_at`` is the hybridisation of one extra level, so ``G`` is the impurity
 element of the resolvent of the one-body matrix (size ``Nb + 2``)::
@@ -56,36 +57,41 @@ tiny; at half filling the spectrum is gapped (insulating) for every ``U > 0`` (t
 ``Sigma_at = U/2 + U^2/(4 i w_n)`` diverges at ``w -> 0``), so metals at small ``U`` are described
 qualitatively wrongly; Hubbard bands have the bare hybridisation width; the fixed point in ``n_s``
 need not be unique away from half filling (the bracketing root finder returns one of them).
+
+Numerics: :func:`solve_hubbard_i_many` treats a batch of models as arrays (stacked
+eigendecompositions, one vectorised root search over all rows, each row with its own iterates and
+stopping rule; discrete baths padded with decoupled sites, discrete and continuous baths in
+separate groups); :func:`solve_hubbard_i` is a batch of one.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Callable
+from typing import Sequence
 
 import numpy as np
-from scipy import optimize
 
+from ._batch import ModelBatch, group_by_bath, index_prefix
 from ._checks import check_int, check_positive
-from .ed.fock import single_particle_matrix
-from .fourier import iw_to_tau
-from .greens import fermi, poles_g_iw, poles_g_tau
-from .legendre import check_legendre_truncation, g_l_from_iw, g_l_from_poles
-from .mesh import matsubara_freqs, tau_mesh
+from ._roots import find_roots
+from .fourier import iw_to_tau_many
+from .greens import _fermi, poles_g_iw_many, poles_g_tau_many
+from .legendre import check_legendre_truncation_many, g_l_from_iw_many, g_l_from_poles_many
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult, warn_untrusted
-from .tails import density_from_g_iw, hybridisation_moments, matsubara_sum
+from .tails import density_from_g_iw_many, matsubara_sum_many
 
-__all__ = ["solve_hubbard_i", "atomic_sigma_iw"]
+__all__ = ["solve_hubbard_i", "solve_hubbard_i_many", "atomic_sigma_iw"]
 
 
-def atomic_sigma_iw(wn: np.ndarray, eps_d: float, U: float, n_s: float) -> np.ndarray:
+def atomic_sigma_iw(wn: np.ndarray, eps_d: float | np.ndarray, U: float | np.ndarray,
+                    n_s: float | np.ndarray) -> np.ndarray:
     """Atomic self-energy ``U n_s + U^2 n_s (1 - n_s) / (i w_n - eps_d - U (1 - n_s))``.
 
     Args:
         wn: Matsubara frequencies ``w_n`` (units of D).
         eps_d: impurity level; U: interaction; n_s: occupation per spin (of the other spin).
+            Numbers, or arrays broadcast against ``wn`` (e.g. ``(B, 1)`` with ``wn`` ``(B, N)``).
 
     Example:
         >>> import numpy as np
@@ -104,60 +110,135 @@ def _check_options(n_iw: int, n_l: int, tol: float, max_iter: int, n_tau: int | 
         check_int("n_tau", n_tau, 2)
 
 
-class _DiscreteHubbardI:
-    """Pole representation of the Hubbard-I ``G`` for a discrete bath."""
+def _find_density(h, n_rows: int, ph: np.ndarray, tol: float,
+                  max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Root of ``h(n, rows)`` on ``[0, 1]`` for every row (``h(0) >= 0 >= h(1)``): ``1/2``
+    exactly at particle-hole symmetry, an end where ``h`` has no sign change inside."""
+    n_s = np.full(n_rows, 0.5)
+    converged = np.ones(n_rows, bool)
+    iterations = np.ones(n_rows, int)
+    rows = np.flatnonzero(~ph)
+    if rows.size:
+        ends = h(np.concatenate([np.zeros(rows.size), np.ones(rows.size)]),
+                 np.concatenate([rows, rows]))
+        h0, h1 = ends[:rows.size], ends[rows.size:]
+        n_s[rows[h0 <= 0.0]] = 0.0
+        n_s[rows[(h0 > 0.0) & (h1 >= 0.0)]] = 1.0
+        inner = (h0 > 0.0) & (h1 < 0.0)
+        sub = rows[inner]
+        if sub.size:
+            root, _, ok, its = find_roots(lambda x, r: h(x, sub[r]), np.zeros(sub.size),
+                                          np.ones(sub.size), h0[inner], h1[inner], xtol=tol,
+                                          rtol=4 * np.finfo(float).eps, max_iter=max_iter)
+            n_s[sub], converged[sub], iterations[sub] = root, ok, its
+    return n_s, converged, iterations
 
-    def __init__(self, model: AndersonModel) -> None:
-        self.model = model
-        nb = model.n_bath
-        self.h = np.zeros((nb + 2, nb + 2))
-        self.h[:nb + 1, :nb + 1] = single_particle_matrix(0.0, model.bath_eps, model.bath_v)
 
-    def eigen(self, n_s: float) -> tuple[np.ndarray, np.ndarray]:
-        m, U = self.model, self.model.U
-        h = self.h
-        h[0, 0] = m.eps_d + U * n_s
-        h[-1, -1] = m.eps_d + U * (1.0 - n_s)
-        h[0, -1] = h[-1, 0] = U * math.sqrt(max(n_s * (1.0 - n_s), 0.0))
+class _Poles:
+    """The one-body matrix ``[[eps_d + U n_s, V, t], [V, diag(eps_k), 0], [t, 0, eps_d +
+    U (1 - n_s)]]`` of every row of a discrete batch (module docstring)."""
+
+    def __init__(self, b: ModelBatch) -> None:
+        self.b = b
+        n = b.one_body.shape[1] + 1
+        self.h = np.zeros((len(b), n, n))
+        self.h[:, :-1, :-1] = b.one_body
+
+    def eigen(self, n_s: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = self.b
+        U, eps_d = b.U[rows], b.eps_d[rows]
+        h = self.h[rows]
+        h[:, 0, 0] = eps_d + U * n_s
+        h[:, -1, -1] = eps_d + U * (1.0 - n_s)
+        hop = U * np.sqrt(np.maximum(n_s * (1.0 - n_s), 0.0))
+        h[:, 0, -1] = h[:, -1, 0] = hop
         return np.linalg.eigh(h)
 
-    def density(self, n_s: float) -> float:
-        lam, vec = self.eigen(n_s)
-        return float(vec[0] ** 2 @ fermi(lam, self.model.beta))
+    def density(self, n_s: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        lam, vec = self.eigen(n_s, rows)
+        return np.sum(vec[:, 0, :] ** 2 * _fermi(lam, self.b.beta[rows][:, None]), axis=1)
 
 
-def _find_density(h: Callable[[float], float], tol: float, max_iter: int,
-                  symmetric: bool) -> tuple[float, bool, int]:
-    """Root of ``h`` on ``[0, 1]`` (``h(0) >= 0 >= h(1)``) by Brent's method; ``1/2`` exactly
-    at particle-hole symmetry."""
-    if symmetric:
-        return 0.5, True, 1
-    h0, h1 = h(0.0), h(1.0)
-    if h0 <= 0.0:
-        return 0.0, True, 1
-    if h1 >= 0.0:
-        return 1.0, True, 1
-    root, res = optimize.brentq(h, 0.0, 1.0, xtol=tol, rtol=4 * np.finfo(float).eps,
-                                maxiter=max_iter, full_output=True, disp=False)
-    return float(root), bool(res.converged), int(res.iterations)
+def _discrete(b: ModelBatch, ph: np.ndarray, tol: float, max_iter: int, n_l: int,
+              n_tau: int | None) -> tuple:
+    poles = _Poles(b)
+    rows = np.arange(len(b))
+    n_s, converged, iterations = _find_density(lambda n, r: poles.density(n, r) - n, len(b),
+                                               ph, tol, max_iter)
+    lam, vec = poles.eigen(n_s, rows)
+    weights = vec[:, 0, :] ** 2
+    occ = _fermi(lam, b.beta[:, None])
+    n_g = np.sum(weights * occ, axis=1)
+    g_iw = poles_g_iw_many(weights, lam, b.wn)
+    g_l = g_l_from_poles_many(weights, lam, b.beta, n_l)
+    hop = b.U * np.sqrt(n_s * (1.0 - n_s))
+    mixed = np.sum(vec[:, -1, :] * vec[:, 0, :] * occ, axis=1)  # <d+ a>
+    u_safe = np.where(b.U > 0, b.U, 1.0)
+    double_occupancy = np.where(b.U > 0, n_s * n_g + hop * mixed / u_safe, n_g ** 2)
+    tau = g_tau = None
+    if n_tau is not None:
+        tau = np.linspace(0.0, b.beta, int(n_tau), axis=-1)
+        g_tau = poles_g_tau_many(weights, lam, b.beta, tau)
+    infos = [{"n_poles": int(nb) + 2} for nb in b.n_bath.tolist()]
+    return n_s, converged, iterations, g_iw, g_l, n_g, double_occupancy, tau, g_tau, infos
 
 
-@register_solver("hubbard_i")
+def _continuous(b: ModelBatch, ph: np.ndarray, tol: float, max_iter: int, n_l: int,
+                n_tau: int | None) -> tuple:
+    U, eps_d, beta = b.U, b.eps_d, b.beta
+    m1, m2 = b.moments[:, 0], b.moments[:, 1]
+
+    def build(n: np.ndarray, rows: np.ndarray) -> tuple:
+        u, ed = U[rows], eps_d[rows]
+        s1 = u * u * n * (1.0 - n)
+        eps1 = ed + u * (1.0 - n)
+        a0, a1, a2 = ed + u * n, m1[rows] + s1, m2[rows] + s1 * eps1
+        sigma = atomic_sigma_iw(b.wn[rows], ed[:, None], u[:, None], n[:, None])
+        g = 1.0 / (1j * b.wn[rows] - ed[:, None] - b.delta_iw[rows] - sigma)
+        tail = np.stack([np.ones(n.size), a0, a0 * a0 + a1, a0 ** 3 + 2 * a0 * a1 + a2], axis=1)
+        return g, tail, s1, eps1
+
+    def excess(n: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        g, tail, _, _ = build(n, rows)
+        return density_from_g_iw_many(g, beta[rows], tail) - n
+
+    rows = np.arange(len(b))
+    n_s, converged, iterations = _find_density(excess, len(b), ph, tol, max_iter)
+    g_iw, tail, s1, eps1 = build(n_s, rows)
+    c2, c3 = tail[:, 1], tail[:, 2]
+    g_iw = np.where(ph[:, None], 1j * g_iw.imag, g_iw)
+    n_g = density_from_g_iw_many(g_iw, beta, tail)
+    g_l = g_l_from_iw_many(g_iw, beta, n_l, tail)
+    # (Sigma_at - U n_s) G = s1/(i w - eps1) G: moments (0, s1, s1 (eps1 + c2), ...)
+    sigma_dyn = atomic_sigma_iw(b.wn, eps_d[:, None], U[:, None], n_s[:, None]) - (U * n_s)[:, None]
+    corr = matsubara_sum_many(sigma_dyn * g_iw, beta, np.stack(
+        [np.zeros(len(b)), s1, s1 * (eps1 + c2), s1 * (eps1 ** 2 + eps1 * c2 + c3)], axis=1))
+    u_safe = np.where(U > 0, U, 1.0)
+    double_occupancy = np.where(U > 0, n_s * n_g + corr / u_safe, n_g ** 2)
+    tau = g_tau = None
+    if n_tau is not None:
+        tau = np.linspace(0.0, beta, int(n_tau), axis=-1)
+        g_tau = iw_to_tau_many(g_iw, beta, int(n_tau), tail)
+    infos = [{"delta_moments": (float(a), float(c))} for a, c in zip(m1, m2)]
+    return n_s, converged, iterations, g_iw, g_l, n_g, double_occupancy, tau, g_tau, infos
+
+
 def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
                     tol: float = 1e-13, max_iter: int = 100,
                     n_tau: int | None = None) -> SolverResult:
     """Hubbard-I: the atomic self-energy with a self-consistent occupation.
 
     Equations, the choice of ``n_s``, exact limits and failure modes are in the module docstring.
+    The same computation as :func:`solve_hubbard_i_many` for a batch of one.
 
     Args:
         model: Anderson model with a discrete bath (exact pole sums) or ``delta_iw`` (at least
             ``n_iw`` values; Matsubara sums with analytic tails).
         n_iw: Matsubara frequencies of ``g_iw``/``sigma_iw``.
         n_l: Legendre coefficients of ``g_l``.
-        tol: absolute tolerance on ``n_s`` of Brent's root search.
-        max_iter: iteration limit of Brent's method; reaching it returns the last iterate with
-            ``converged=False``.
+        tol: absolute tolerance on ``n_s`` of the root search.
+        max_iter: limit on evaluations of ``h(n)`` in the root search; reaching it returns the
+            best iterate with ``converged=False``.
         n_tau: if given, also return ``g_tau`` on a uniform mesh of ``n_tau`` points.
 
     Returns:
@@ -175,86 +256,73 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
     """
     if not isinstance(model, AndersonModel):
         raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
+    return solve_hubbard_i_many([model], n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter,
+                                n_tau=n_tau)[0]
+
+
+def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: int = 80,
+                         tol: float = 1e-13, max_iter: int = 100,
+                         n_tau: int | None = None) -> list[SolverResult]:
+    """:func:`solve_hubbard_i` of every model, as array operations over the batch.
+
+    Options as in :func:`solve_hubbard_i`, shared by all models; ``beta``, ``U``, ``eps_d`` and
+    the bath (discrete of any size, or ``delta_iw``) differ freely. Each row keeps its own root
+    search and stopping rule, so each result equals the one-model :func:`solve_hubbard_i` up to
+    rounding.
+
+    Example:
+        >>> from solvers import AndersonModel
+        >>> ms = [AndersonModel(U=2.0, eps_d=e, beta=10.0, bath_eps=[], bath_v=[])
+        ...       for e in (-0.5, -1.0)]
+        >>> [round(r.density, 10) for r in solve_hubbard_i_many(ms)]
+        [0.9966424913, 1.0]
+    """
+    models = list(models)
+    for i, model in enumerate(models):
+        if not isinstance(model, AndersonModel):
+            raise TypeError(f"{index_prefix(i, len(models))}model must be an AndersonModel, "
+                            f"got {type(model).__name__}")
     _check_options(n_iw, n_l, tol, max_iter, n_tau)
-    beta, U, eps_d = model.beta, model.U, model.eps_d
-    wn = matsubara_freqs(beta, n_iw)
-    ph = model.is_particle_hole_symmetric()
-    tau = g_tau = None
+    batches = group_by_bath(models, n_iw)
+    results: list[SolverResult | None] = [None] * len(models)
+    for idx, b in batches:
+        ph = b.particle_hole_symmetric()
+        solve_rows = _discrete if b.discrete else _continuous
+        (n_s, converged, iterations, g_iw, g_l, n_g, double_occupancy, tau, g_tau,
+         infos) = solve_rows(b, ph, tol, max_iter, n_l, n_tau)
+        sigma_iw = atomic_sigma_iw(b.wn, b.eps_d[:, None], b.U[:, None], n_s[:, None])
+        residual = n_g - n_s
+        # exact symmetry: n_s = 1/2, G and Sigma - U/2 purely imaginary, odd G_l zero
+        phc = ph[:, None]
+        g_iw = np.where(phc, 1j * g_iw.imag, g_iw)
+        sigma_iw = np.where(phc, (b.U / 2)[:, None] + 1j * sigma_iw.imag, sigma_iw)
+        g_l = np.where(phc & (np.arange(n_l) % 2 == 1), 0.0, g_l)
+        n_g = np.where(ph, 0.5, n_g)
+        truncated = check_legendre_truncation_many(g_l, b.beta, np.stack([n_g - 1.0, -n_g], 1))
+        for r in range(len(b)):
+            info = dict(infos[r], n_s=float(n_s[r]), residual=float(residual[r]),
+                        particle_hole_symmetric=bool(ph[r]))
+            ok = bool(converged[r])
+            d, n = float(double_occupancy[r]), float(n_g[r])
+            warnings = []
+            if not ok:
+                warnings.append(f"max_iter={max_iter} reached before |n_s - n_s*| <= "
+                                f"tol={tol:g}")
+            if not max(0.0, 2 * n - 1) - 1e-9 <= d <= n + 1e-9:
+                warnings.append(f"double_occupancy={d:.3g} lies outside the physical "
+                                f"bounds [max(0, n - 1), n/2] for n={2 * n:.6g}: the "
+                                "Tr(Sigma G) estimator fails for Hubbard-I here")
+            if truncated[r]:
+                warn_untrusted(warnings, truncated[r], stacklevel=3)
+                ok = False
+            if warnings:
+                info["warnings"] = warnings
+            results[int(idx[r])] = SolverResult(
+                solver="hubbard_i", beta=float(b.beta[r]), g_iw=g_iw[r], sigma_iw=sigma_iw[r],
+                g_l=g_l[r], density=2.0 * n, double_occupancy=d, energy=None, converged=ok,
+                iterations=int(iterations[r]), g_tau=None if g_tau is None else g_tau[r],
+                tau=None if tau is None else tau[r], info=info)
+    return results
 
-    if model.is_discrete:
-        hub = _DiscreteHubbardI(model)
-        n_s, converged, iterations = _find_density(lambda n: hub.density(n) - n, tol, max_iter,
-                                                   ph)
-        lam, vec = hub.eigen(n_s)
-        weights = vec[0] ** 2
-        occ = fermi(lam, beta)
-        n_g = float(weights @ occ)
-        g_iw = poles_g_iw(weights, lam, wn)
-        g_l = g_l_from_poles(weights, lam, beta, n_l)
-        hop = U * math.sqrt(n_s * (1.0 - n_s))
-        mixed = float((vec[-1] * vec[0]) @ occ)  # <d+ a>
-        double_occupancy = n_s * n_g + hop * mixed / U if U > 0 else n_g ** 2
-        if n_tau is not None:
-            tau = tau_mesh(beta, int(n_tau))
-            g_tau = poles_g_tau(weights, lam, beta, tau)
-        info = {"n_poles": int(lam.size)}
-    else:
-        delta_iw = model.delta(n_iw)
-        m1, m2, _ = hybridisation_moments(model, delta_iw)
-        iw = 1j * wn
 
-        def build(n: float) -> tuple[np.ndarray, tuple[float, float, float, float], float, float]:
-            s1 = U * U * n * (1.0 - n)
-            eps1 = eps_d + U * (1.0 - n)
-            a0, a1, a2 = eps_d + U * n, m1 + s1, m2 + s1 * eps1
-            g = 1.0 / (iw - eps_d - delta_iw - atomic_sigma_iw(wn, eps_d, U, n))
-            return g, (1.0, a0, a0 * a0 + a1, a0 ** 3 + 2 * a0 * a1 + a2), s1, eps1
-
-        def density(n: float) -> float:
-            g, tail, _, _ = build(n)
-            return density_from_g_iw(g, beta, tail)
-
-        n_s, converged, iterations = _find_density(lambda n: density(n) - n, tol, max_iter, ph)
-        g_iw, tail, s1, eps1 = build(n_s)
-        _, c2, c3, _ = tail
-        if ph:
-            g_iw = 1j * g_iw.imag
-        n_g = density_from_g_iw(g_iw, beta, tail)
-        g_l = g_l_from_iw(g_iw, beta, n_l, tail)
-        if U > 0:
-            # (Sigma_at - U n_s) G = s1/(i w - eps1) G: moments (0, s1, s1 (eps1 + c2), ...)
-            sigma_dyn = atomic_sigma_iw(wn, eps_d, U, n_s) - U * n_s
-            corr = matsubara_sum(sigma_dyn * g_iw, beta, (0.0, s1, s1 * (eps1 + c2),
-                                                          s1 * (eps1 ** 2 + eps1 * c2 + c3)))
-            double_occupancy = n_s * n_g + corr / U
-        else:
-            double_occupancy = n_g ** 2
-        if n_tau is not None:
-            tau = tau_mesh(beta, int(n_tau))
-            g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=tail)
-        info = {"delta_moments": (float(m1), float(m2))}
-
-    sigma_iw = atomic_sigma_iw(wn, eps_d, U, n_s)
-    info.update(n_s=float(n_s), residual=float(n_g - n_s), particle_hole_symmetric=ph)
-    if ph:  # exact symmetry: n_s = 1/2, G and Sigma - U/2 purely imaginary, odd G_l zero
-        g_iw = 1j * g_iw.imag
-        sigma_iw = U / 2 + 1j * sigma_iw.imag
-        g_l = np.where(np.arange(g_l.size) % 2 == 1, 0.0, g_l)
-        n_g = 0.5
-    warnings = []
-    if not converged:
-        warnings.append(f"max_iter={max_iter} reached before |n_s - n_s*| <= tol={tol:g}")
-    if not max(0.0, 2 * n_g - 1) - 1e-9 <= double_occupancy <= n_g + 1e-9:
-        warnings.append(f"double_occupancy={double_occupancy:.3g} lies outside the physical "
-                        f"bounds [max(0, n - 1), n/2] for n={2 * n_g:.6g}: the Tr(Sigma G) "
-                        "estimator fails for Hubbard-I here")
-    truncated = check_legendre_truncation(g_l, beta, (n_g - 1.0, -n_g))
-    if truncated:
-        warn_untrusted(warnings, truncated)
-        converged = False
-    if warnings:
-        info["warnings"] = warnings
-    return SolverResult(solver="hubbard_i", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
-                        density=2.0 * n_g, double_occupancy=float(double_occupancy),
-                        energy=None, converged=converged, iterations=iterations, g_tau=g_tau,
-                        tau=tau, info=info)
+register_solver("hubbard_i", solve_hubbard_i, batch=solve_hubbard_i_many)

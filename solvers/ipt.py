@@ -84,7 +84,15 @@ A ``g_l`` whose Legendre series misses ``G(0+)``, ``G(beta-)`` (too few coeffici
 ``beta``, or too few Matsubara frequencies for :func:`solvers.legendre.g_l_from_iw`; checked by
 :func:`solvers.legendre.check_legendre_truncation`) gives ``converged=False`` and a warning.
 
-Numerics: FFTs only, no Python loop over frequencies. ``g_l`` is
+Numerics: FFTs only, no Python loop over frequencies, and none over models:
+:func:`solve_ipt_many` treats a batch of models as arrays (one row per model; FFTs, banded spline
+solves, least-squares tail fits and the root searches run over all rows at once; models whose
+default ``tau`` meshes differ in size, or whose baths differ in kind, form separate groups), and
+:func:`solve_ipt` is a batch of one. The auxiliary level ``eps0`` is the root of
+``n0(eps0) = n_s``, bracketed around the secant prediction from the row's last two solved
+``(n_s, eps0)`` (by doubling steps where needed) and found by the vectorised Chandrupatla
+iteration of ``solvers._roots`` (tolerance ``min(1e-13, 1e-3 tol)``).
+``g_l`` is
 :func:`solvers.legendre.g_l_from_iw` (exact Legendre kernel of the Matsubara frequencies) with the
 tail ``(1, c2, c3, c4)``, ``c4`` fitted (:func:`solvers.tails.estimate_tail`); the moments ``M_k``
 of ``Delta`` are :func:`solvers.tails.hybridisation_moments`.
@@ -92,27 +100,30 @@ of ``Delta`` are :func:`solvers.tails.hybridisation_moments`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
-from scipy import optimize
 
+from ._batch import ModelBatch, group_by_bath, index_prefix
 from ._checks import check_fraction, check_int, check_positive
-from .ed.fock import single_particle_matrix
-from .fourier import iw_to_tau, tau_to_iw
-from .greens import fermi
-from .legendre import check_legendre_truncation, g_l_from_iw
-from .mesh import matsubara_freqs, tau_mesh
+from ._roots import expand_bracket, find_roots
+from .fourier import iw_to_tau_many, tau_to_iw_many
+from .legendre import check_legendre_truncation_many, g_l_from_iw_many
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult, warn_untrusted
-from .tails import density_from_g_iw, estimate_tail, hybridisation_moments, matsubara_sum
+from .tails import density_from_g_iw_many, fit_tail_many, matsubara_sum_many
 
-__all__ = ["solve_ipt", "free_density"]
+__all__ = ["solve_ipt", "solve_ipt_many", "free_density"]
 
 _MIN_FFT_POINTS = 1024
 _TAU_STEPS_PER_BETA = 40  # tau step h <= 1/40 (1/D): |G error| ~ 2e-10 at beta=50, falls like h^4
+_MAX_FFT_POINTS = 2 ** 21 + 1  # default tau mesh limit: beta <= 52428 (~10 s per solve)
+_MIN_REACH = 4.0               # w_N must exceed this many times the model's energy scale
+_LEVEL_MAX_ITER = 200          # root search of eps0
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -123,26 +134,22 @@ def free_density(model: AndersonModel, level: float, delta_iw: np.ndarray,
     Discrete bath: exact, ``sum_j |U_0j|^2 f(lambda_j)`` from the eigenvectors of the one-body
     matrix ``[[level, V], [V, diag(eps_k)]]``. Continuous bath:
     :func:`solvers.tails.density_from_g_iw` with the known moments ``(1, level,
-    level^2 + M1, level^3 + 2 level M1 + M2)`` (``M_k`` of ``Delta``).
+    level^2 + M1, level^3 + 2 level M1 + M2)`` (``M_k`` of ``Delta``, given as ``moments``, on
+    the frequencies of ``delta_iw``). :meth:`solvers._batch.ModelBatch.free_density` for one
+    model.
 
     Example:
+        >>> from solvers.tails import hybridisation_moments
         >>> m = AndersonModel(U=1.0, eps_d=0.0, beta=10.0, bath_eps=[0.0], bath_v=[0.5])
         >>> round(free_density(m, 0.0, m.delta(64), hybridisation_moments(m)), 12)
         0.5
     """
-    if model.is_discrete:
-        lam, vec = np.linalg.eigh(single_particle_matrix(level, model.bath_eps, model.bath_v))
-        return float(vec[0] ** 2 @ fermi(lam, model.beta))
-    m1, m2, _ = moments
-    wn = matsubara_freqs(model.beta, delta_iw.size)
-    g_iw = 1.0 / (1j * wn - level - delta_iw)
-    tail = (1.0, level, level ** 2 + m1, level ** 3 + 2 * level * m1 + m2)
-    return density_from_g_iw(g_iw, model.beta, tail)
-
-
-# ---------------------------------------------------------------------------------- pieces
-_MAX_FFT_POINTS = 2 ** 21 + 1  # default tau mesh limit: beta <= 52428 (~10 s per solve)
-_MIN_REACH = 4.0               # w_N must exceed this many times the model's energy scale
+    delta_iw = np.asarray(delta_iw, dtype=complex)
+    batch = ModelBatch.build([model], delta_iw.size)
+    if not model.is_discrete:
+        batch = dataclasses.replace(batch, delta_iw=delta_iw[None, :],
+                                    moments=np.asarray(moments, dtype=float)[None, :3])
+    return float(batch.free_density(np.array([float(level)]), np.array([0]))[0])
 
 
 def _default_fft_points(beta: float) -> int:
@@ -150,31 +157,28 @@ def _default_fft_points(beta: float) -> int:
     return 2 ** int(math.ceil(math.log2(m))) + 1
 
 
-def _check_meshes(model: AndersonModel, n_iw: int, fft_tau_points: int | None) -> None:
+def _check_meshes(beta: float, energy: float, n_iw: int, fft_tau_points: int | None,
+                  prefix: str = "") -> None:
     """Refuse, before any work, Matsubara meshes that stop below the model's energies and
     default ``tau`` meshes too large to build (one line each)."""
-    beta = model.beta
-    energy = model.energy_scale()
     w_last = (2 * n_iw - 1) * math.pi / beta
     if w_last < _MIN_REACH * energy:
         need = math.ceil((_MIN_REACH * energy * beta / math.pi + 1) / 2)
         raise ValueError(
-            f"IPT: n_iw={n_iw} Matsubara frequencies reach only w_N={w_last:.3g} at beta={beta:g}, "
-            f"below {_MIN_REACH:g} x the model's energy scale E={energy:.3g} (the high-frequency "
-            f"tails would be wrong); use n_iw >= {need}")
+            f"{prefix}IPT: n_iw={n_iw} Matsubara frequencies reach only w_N={w_last:.3g} at "
+            f"beta={beta:g}, below {_MIN_REACH:g} x the model's energy scale E={energy:.3g} (the "
+            f"high-frequency tails would be wrong); use n_iw >= {need}")
     if fft_tau_points is None and _default_fft_points(beta) > _MAX_FFT_POINTS:
         raise ValueError(
-            f"IPT: beta={beta:g} needs a tau mesh of {_default_fft_points(beta)} points (step "
-            f"1/{_TAU_STEPS_PER_BETA}) for its FFTs, above the limit {_MAX_FFT_POINTS} "
+            f"{prefix}IPT: beta={beta:g} needs a tau mesh of {_default_fft_points(beta)} points "
+            f"(step 1/{_TAU_STEPS_PER_BETA}) for its FFTs, above the limit {_MAX_FFT_POINTS} "
             f"(beta <= {(_MAX_FFT_POINTS - 1) / _TAU_STEPS_PER_BETA:g}); pass fft_tau_points to "
             "accept the cost or a coarser step")
 
 
-def _check_options(model: AndersonModel, n_iw: int, n_l: int, tol: float, max_iter: int,
-                   mixing: float, fft_tau_points: int | None, n_tau: int | None,
+def _check_options(n_iw: int, n_l: int, tol: float, max_iter: int, mixing: float,
+                   fft_tau_points: int | None, n_tau: int | None,
                    density_guess: float | None) -> None:
-    if not isinstance(model, AndersonModel):
-        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
     check_int("n_iw", n_iw, 16)
     check_int("n_l", n_l, 1)
     check_int("max_iter", max_iter, 1)
@@ -185,81 +189,235 @@ def _check_options(model: AndersonModel, n_iw: int, n_l: int, tol: float, max_it
     if n_tau is not None:
         check_int("n_tau", n_tau, 2)
     if density_guess is not None and not (isinstance(density_guess, (int, float))
+                                          and not isinstance(density_guess, bool)
                                           and 0 < density_guess < 2):
         raise ValueError(f"density_guess (both spins) must lie in (0, 2), got {density_guess!r}")
 
 
-def _bubble_iw(g0_iw: np.ndarray, beta: float, tail: tuple[float, float, float],
-               n_fft: int, symmetric: bool) -> np.ndarray:
-    """``P(i w_n)``, the transform of ``P(tau) = G0(tau)^2 G0(beta - tau)`` (``Sigma2 = U^2 P``)."""
-    g0_tau = iw_to_tau(g0_iw, beta, n_fft, tail=tail)
+def _bubble_iw(g0_iw: np.ndarray, beta: np.ndarray, tail: np.ndarray, n_fft: int,
+               symmetric: bool) -> np.ndarray:
+    """``P(i w_n)`` of every row, the transform of ``P(tau) = G0(tau)^2 G0(beta - tau)``
+    (``Sigma2 = U^2 P``); ``g0_iw`` of shape ``(B, n_iw)``, ``tail`` ``(B, 3)``."""
+    g0_tau = iw_to_tau_many(g0_iw, beta, n_fft, tail)
     if symmetric:
-        g0_tau = 0.5 * (g0_tau + g0_tau[::-1])
+        g0_tau = 0.5 * (g0_tau + g0_tau[:, ::-1])
         p_tau = g0_tau ** 3
     else:
-        p_tau = g0_tau ** 2 * g0_tau[::-1]
-    return tau_to_iw(p_tau, beta, g0_iw.size)
+        p_tau = g0_tau ** 2 * g0_tau[:, ::-1]
+    return tau_to_iw_many(p_tau, beta, g0_iw.shape[1])
 
 
-def _level_for_density(n_target: float, density: Callable[[float], float], start: float,
-                       xtol: float) -> float:
-    """The level ``eps0`` with ``density(eps0) = n_target`` (``density`` decreases with eps0)."""
-    width = 1.0
-    lo, hi = start - width, start + width
-    for _ in range(80):
-        if density(lo) >= n_target:
-            break
-        lo -= width
-        width *= 2
-    for _ in range(80):
-        if density(hi) <= n_target:
-            break
-        hi += width
-        width *= 2
-    return optimize.brentq(lambda e: density(e) - n_target, lo, hi, xtol=xtol, rtol=1e-15,
-                           maxiter=200)
+# ---------------------------------------------------------------------------------- branches
+@dataclass
+class _Solved:
+    """What each branch hands to :func:`_results`, one row per model of a group."""
+
+    g_iw: np.ndarray
+    sigma_iw: np.ndarray
+    n_s: np.ndarray          # density per spin reported
+    sigma_inf: np.ndarray    # Sigma(i w -> inf)
+    s1: np.ndarray           # 1/(i w) moment of Sigma - sigma_inf
+    c2: np.ndarray           # moments of G used for its tail
+    c3: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    infos: list
 
 
-def _result(model: AndersonModel, g_iw: np.ndarray, sigma_iw: np.ndarray, n_s: float,
-            sigma_inf: float, s1: float, c2: float, c3: float, n_l: int, n_tau: int | None,
-            converged: bool, iterations: int, info: dict) -> SolverResult:
-    beta, U = model.beta, model.U
-    c4 = estimate_tail(g_iw, beta, (1.0, c2, c3), n_moments=4)[3]
-    g_l = g_l_from_iw(g_iw, beta, n_l, (1.0, c2, c3, c4))
-    if U > 0:
-        corr = matsubara_sum((sigma_iw - sigma_inf) * g_iw, beta, (0.0, s1), n_moments=6)
-        double_occupancy = n_s * sigma_inf / U + corr / U
+def _non_interacting(b: ModelBatch) -> _Solved:
+    rows = np.arange(len(b))
+    g_iw = 1.0 / (1j * b.wn - b.eps_d[:, None] - b.delta_iw)
+    n_s = b.free_density(b.eps_d, rows)
+    zero = np.zeros(len(b))
+    infos = [dict(method="non-interacting", residual=0.0, history=[]) for _ in rows]
+    return _Solved(g_iw, np.zeros_like(g_iw), n_s, zero, zero, b.eps_d.copy(),
+                   b.eps_d ** 2 + b.moments[:, 0], np.ones(len(b), bool),
+                   np.ones(len(b), int), infos)
+
+
+def _half_filling(b: ModelBatch, n_fft: int) -> _Solved:
+    iw = 1j * b.wn
+    m1, U2 = b.moments[:, 0], b.U ** 2
+    delta_iw = 1j * b.delta_iw.imag
+    g0_iw = 1j * (1.0 / (iw - delta_iw)).imag
+    tail = np.stack([np.ones(len(b)), np.zeros(len(b)), m1], axis=1)
+    p_iw = _bubble_iw(g0_iw, b.beta, tail, n_fft, symmetric=True)
+    sigma2_iw = 1j * (U2[:, None] * p_iw.imag)
+    g_iw = 1j * (1.0 / (iw - delta_iw - sigma2_iw)).imag
+    infos = [dict(method="half-filling", eps0=0.0, n0=0.5, A=1.0, B=0.0, residual=0.0,
+                  history=[]) for _ in range(len(b))]
+    return _Solved(g_iw, (b.U / 2)[:, None] + sigma2_iw, np.full(len(b), 0.5), b.U / 2, U2 / 4,
+                   np.zeros(len(b)), m1 + U2 / 4, np.ones(len(b), bool), np.ones(len(b), int),
+                   infos)
+
+
+def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: float,
+              density_guess: float | None) -> _Solved:
+    """Kajueter-Kotliar IPT: the self-consistency ``n_s[G(n)] = n`` of every row at once, each
+    row with its own safeguarded secant iteration (see the module docstring)."""
+    n_rows, n_iw = b.wn.shape
+    all_rows = np.arange(n_rows)
+    iw = 1j * b.wn
+    U, eps_d, m1 = b.U, b.eps_d, b.moments[:, 0]
+    xtol = min(1e-13, tol * 1e-3)
+    # the last two solved (n_s, eps0) of each row: the next search starts from their secant
+    last_n, last_e = np.full(n_rows, np.nan), eps_d + U / 2
+    prev_n_s, prev_e = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+
+    def bubble(n_s: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Auxiliary level ``eps0`` with ``n0(eps0) = n_s``, ``n0`` and ``Sigma2`` (FFTs)."""
+        def excess(level: np.ndarray, sub: np.ndarray) -> np.ndarray:
+            return b.free_density(level, rows[sub]) - n_s[sub]
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (last_e[rows] - prev_e[rows]) / (last_n[rows] - prev_n_s[rows])
+            guess = last_e[rows] + slope * (n_s - last_n[rows])
+        warm = np.isfinite(guess)
+        start = np.where(warm, guess, last_e[rows])
+        width = np.where(warm, 2.0 * np.abs(guess - last_e[rows]) + 1e-9, 1.0)
+        lo, hi, f_lo, f_hi = expand_bracket(excess, start, width)
+        eps0, excess0, _, _ = find_roots(excess, lo, hi, f_lo, f_hi, xtol=xtol, rtol=1e-15,
+                                         max_iter=_LEVEL_MAX_ITER)
+        prev_n_s[rows], prev_e[rows] = last_n[rows], last_e[rows]
+        last_n[rows], last_e[rows] = n_s, eps0
+        n0 = excess0 + n_s
+        g0_iw = 1.0 / (iw[rows] - eps0[:, None] - b.delta_iw[rows])
+        tail = np.stack([np.ones(rows.size), eps0, eps0 ** 2 + m1[rows]], axis=1)
+        p_iw = _bubble_iw(g0_iw, b.beta[rows], tail, n_fft, symmetric=False)
+        return eps0, n0, (U[rows] ** 2)[:, None] * p_iw
+
+    def close(n_s: np.ndarray, rows: np.ndarray, eps0: np.ndarray, n0: np.ndarray,
+              sigma2_iw: np.ndarray) -> tuple:
+        """``Sigma``, ``G``, the density of ``G`` and ``A``, ``B`` for ``n_s`` and ``Sigma2``."""
+        u, ed = U[rows], eps_d[rows]
+        q0 = n0 * (1.0 - n0)
+        pos = q0 > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(pos, n_s * (1.0 - n_s) / q0, 1.0)
+            bb = np.where(pos, (ed + u * (1.0 - n_s) - eps0) / (u * u * q0), 0.0)
+        sigma_iw = (u * n_s)[:, None] + a[:, None] * sigma2_iw / (1.0 - bb[:, None] * sigma2_iw)
+        g_iw = 1.0 / (iw[rows] - ed[:, None] - b.delta_iw[rows] - sigma_iw)
+        c2 = ed + u * n_s
+        c3 = c2 ** 2 + m1[rows] + u * u * n_s * (1.0 - n_s)
+        tail = np.stack([np.ones(rows.size), c2, c3], axis=1)
+        n_new = density_from_g_iw_many(g_iw, b.beta[rows], tail, n_moments=6)
+        return sigma_iw, g_iw, n_new, a, bb, c2, c3
+
+    if density_guess is None:
+        a0, b0 = b.free_density(eps_d, all_rows), b.free_density(eps_d + U, all_rows)
+        n_cur = a0 / (1.0 - b0 + a0)
     else:
-        double_occupancy = n_s ** 2
+        n_cur = np.full(n_rows, density_guess / 2.0)
+    n_cur = np.clip(n_cur, 1e-12, 1.0 - 1e-12)
+    lo, hi = np.zeros(n_rows), np.ones(n_rows)  # brackets of the roots of h(n) = n_s[G(n)] - n
+    prev_n, prev_h = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    hist_n, hist_h = np.full((max_iter, n_rows), np.nan), np.full((max_iter, n_rows), np.nan)
+    converged = np.zeros(n_rows, bool)
+    iterations = np.zeros(n_rows, int)
+    out = dict(eps0=np.zeros(n_rows), n0=np.zeros(n_rows), A=np.zeros(n_rows),
+               B=np.zeros(n_rows), n_in=np.zeros(n_rows), n_new=np.zeros(n_rows),
+               c2=np.zeros(n_rows), c3=np.zeros(n_rows),
+               g_iw=np.zeros((n_rows, n_iw), complex), sigma_iw=np.zeros((n_rows, n_iw), complex))
+    active = all_rows
+    for it in range(1, max_iter + 1):
+        if active.size == 0:
+            break
+        n_act = n_cur[active]
+        eps0, n0, sigma2_iw = bubble(n_act, active)
+        sigma_iw, g_iw, n_new, a, bb, c2, c3 = close(n_act, active, eps0, n0, sigma2_iw)
+        h = n_new - n_act
+        for key, val in (("eps0", eps0), ("n0", n0), ("A", a), ("B", bb), ("n_in", n_act),
+                         ("n_new", n_new), ("c2", c2), ("c3", c3), ("g_iw", g_iw),
+                         ("sigma_iw", sigma_iw)):
+            out[key][active] = val
+        hist_n[it - 1, active], hist_h[it - 1, active] = n_act, h
+        iterations[active] = it
+        done = np.abs(h) <= tol
+        converged[active[done]] = True
+        # the others: bracket update, then a secant (first: damped) step kept inside it
+        rows, h, n_act = active[~done], h[~done], n_act[~done]
+        lo[rows] = np.where(h > 0, np.maximum(lo[rows], n_act), lo[rows])
+        hi[rows] = np.where(h > 0, hi[rows], np.minimum(hi[rows], n_act))
+        secant = np.isfinite(prev_h[rows]) & (h != prev_h[rows])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n_next = np.where(secant, n_act - h * (n_act - prev_n[rows]) / (h - prev_h[rows]),
+                              n_act + mixing * h)
+        outside = ~((lo[rows] < n_next) & (n_next < hi[rows]))
+        n_next = np.where(outside, 0.5 * (lo[rows] + hi[rows]), n_next)
+        prev_n[rows], prev_h[rows] = n_act, h
+        n_cur[rows] = n_next
+        active = rows
+    infos = []
+    for i in range(n_rows):
+        k = int(iterations[i])
+        info = dict(method="modified", eps0=float(out["eps0"][i]), n0=float(out["n0"][i]),
+                    A=float(out["A"][i]), B=float(out["B"][i]),
+                    residual=float(hist_h[k - 1, i]),
+                    history=list(zip(hist_n[:k, i].tolist(), hist_h[:k, i].tolist())))
+        if not converged[i]:
+            info["warnings"] = [f"max_iter={max_iter} reached with |n_s[G(n)] - n| = "
+                                f"{abs(hist_h[k - 1, i]):.3g} > tol={tol:g}"]
+        infos.append(info)
+    # the returned G belongs to the last input n; its own density is reported
+    n_in = out["n_in"]
+    return _Solved(out["g_iw"], out["sigma_iw"], out["n_new"], U * n_in,
+                   U * U * n_in * (1.0 - n_in), out["c2"], out["c3"], converged, iterations,
+                   infos)
+
+
+# ---------------------------------------------------------------------------------- results
+def _results(b: ModelBatch, sol: _Solved, n_l: int, n_tau: int | None,
+             base_infos: list[dict]) -> list[SolverResult]:
+    """Tail, ``g_l``, double occupancy, optional ``g_tau`` and checks of every row."""
+    beta, U, n_s = b.beta, b.U, sol.n_s
+    n_rows = len(b)
+    known = np.stack([np.ones(n_rows), sol.c2, sol.c3], axis=1)
+    c4 = fit_tail_many(sol.g_iw, beta, known, 4)[:, 3]
+    tail = np.concatenate([known, c4[:, None]], axis=1)
+    g_l = g_l_from_iw_many(sol.g_iw, beta, n_l, tail)
+    corr = matsubara_sum_many((sol.sigma_iw - sol.sigma_inf[:, None]) * sol.g_iw, beta,
+                              np.stack([np.zeros(n_rows), sol.s1], axis=1), n_moments=6)
+    interacting = U > 0
+    u_safe = np.where(interacting, U, 1.0)
+    double_occupancy = np.where(interacting, n_s * sol.sigma_inf / u_safe + corr / u_safe,
+                                n_s ** 2)
     tau = g_tau = None
     if n_tau is not None:
-        tau = tau_mesh(beta, int(n_tau))
-        g_tau = iw_to_tau(g_iw, beta, int(n_tau), tail=(1.0, c2, c3, c4))
-    info.update(tail_moments=(1.0, float(c2), float(c3), c4))
-    if not max(0.0, 2 * n_s - 1) - 1e-9 <= double_occupancy <= n_s + 1e-9:
-        info.setdefault("warnings", []).append(
-            f"double_occupancy={double_occupancy:.3g} lies outside the physical bounds "
-            f"[max(0, n - 1), n/2] for n={2 * n_s:.6g}: the Tr(Sigma G) estimator of this "
-            "non-conserving approximation fails here")
-    truncated = check_legendre_truncation(g_l, beta, (n_s - 1.0, -n_s))
-    if truncated:
-        warn_untrusted(info.setdefault("warnings", []), truncated)
-        converged = False
-    return SolverResult(solver="ipt", beta=beta, g_iw=g_iw, sigma_iw=sigma_iw, g_l=g_l,
-                        density=2.0 * float(n_s), double_occupancy=float(double_occupancy),
-                        energy=None, converged=bool(converged), iterations=int(iterations),
-                        g_tau=g_tau, tau=tau, info=info)
+        tau = np.linspace(0.0, beta, int(n_tau), axis=-1)
+        g_tau = iw_to_tau_many(sol.g_iw, beta, int(n_tau), tail)
+    ends = np.stack([n_s - 1.0, -n_s], axis=1)
+    truncated = check_legendre_truncation_many(g_l, beta, ends)
+    results = []
+    for i in range(n_rows):
+        info = dict(base_infos[i], **sol.infos[i])
+        info["tail_moments"] = tuple(float(x) for x in tail[i])
+        converged = bool(sol.converged[i])
+        d, n = float(double_occupancy[i]), float(n_s[i])
+        if not max(0.0, 2 * n - 1) - 1e-9 <= d <= n + 1e-9:
+            info.setdefault("warnings", []).append(
+                f"double_occupancy={d:.3g} lies outside the physical bounds "
+                f"[max(0, n - 1), n/2] for n={2 * n:.6g}: the Tr(Sigma G) estimator of this "
+                "non-conserving approximation fails here")
+        if truncated[i]:
+            warn_untrusted(info.setdefault("warnings", []), truncated[i], stacklevel=4)
+            converged = False
+        results.append(SolverResult(
+            solver="ipt", beta=float(beta[i]), g_iw=sol.g_iw[i], sigma_iw=sol.sigma_iw[i],
+            g_l=g_l[i], density=2.0 * n, double_occupancy=d, energy=None, converged=converged,
+            iterations=int(sol.iterations[i]), g_tau=None if g_tau is None else g_tau[i],
+            tau=None if tau is None else tau[i], info=info))
+    return results
 
 
 # ---------------------------------------------------------------------------------- solver
-@register_solver("ipt")
 def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: float = 1e-10,
               max_iter: int = 50, mixing: float = 0.5, fft_tau_points: int | None = None,
               density_guess: float | None = None, n_tau: int | None = None) -> SolverResult:
     """Second-order (half filling) or Kajueter-Kotliar interpolating (any filling) IPT.
 
     Equations, exact limits and failure modes are in the module docstring. Energies in units
-    of ``D``; every array is per spin.
+    of ``D``; every array is per spin. The same computation as :func:`solve_ipt_many` for a
+    batch of one.
 
     Args:
         model: Anderson model with a discrete bath or ``delta_iw`` (at least ``n_iw`` values).
@@ -295,101 +453,66 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
         >>> r.density, r.converged, bool(r.g_iw.real.any())
         (1.0, True, False)
     """
-    _check_options(model, n_iw, n_l, tol, max_iter, mixing, fft_tau_points, n_tau, density_guess)
-    _check_meshes(model, n_iw, fft_tau_points)
-    beta, U, eps_d = model.beta, model.U, model.eps_d
-    n_fft = int(fft_tau_points) if fft_tau_points is not None else _default_fft_points(beta)
-    wn = matsubara_freqs(beta, n_iw)
-    iw = 1j * wn
-    delta_iw = model.delta(n_iw)
-    m1, m2, m3 = hybridisation_moments(model, delta_iw)
-    base_info = {"fft_tau_points": n_fft, "delta_moments": (float(m1), float(m2), float(m3))}
+    if not isinstance(model, AndersonModel):
+        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
+    return solve_ipt_many([model], n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter,
+                          mixing=mixing, fft_tau_points=fft_tau_points,
+                          density_guess=density_guess, n_tau=n_tau)[0]
 
-    if U == 0.0:
-        g_iw = 1.0 / (iw - eps_d - delta_iw)
-        n_s = free_density(model, eps_d, delta_iw, (m1, m2, m3))
-        info = dict(base_info, method="non-interacting", residual=0.0, history=[])
-        return _result(model, g_iw, np.zeros(n_iw, dtype=complex), n_s, 0.0, 0.0, eps_d,
-                       eps_d ** 2 + m1, n_l, n_tau, True, 1, info)
 
-    if model.is_particle_hole_symmetric():
-        delta_iw = 1j * delta_iw.imag
-        g0_iw = 1j * (1.0 / (iw - delta_iw)).imag
-        p_iw = _bubble_iw(g0_iw, beta, (1.0, 0.0, m1), n_fft, symmetric=True)
-        sigma2_iw = 1j * (U * U * p_iw.imag)
-        g_iw = 1j * (1.0 / (iw - delta_iw - sigma2_iw)).imag
-        info = dict(base_info, method="half-filling", eps0=0.0, n0=0.5, A=1.0, B=0.0,
-                    residual=0.0, history=[])
-        return _result(model, g_iw, U / 2 + sigma2_iw, 0.5, U / 2, U * U / 4, 0.0,
-                       m1 + U * U / 4, n_l, n_tau, True, 1, info)
+def solve_ipt_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: int = 80,
+                   tol: float = 1e-10, max_iter: int = 50, mixing: float = 0.5,
+                   fft_tau_points: int | None = None, density_guess: float | None = None,
+                   n_tau: int | None = None) -> list[SolverResult]:
+    """:func:`solve_ipt` of every model, as array operations over the batch.
 
-    # ---- modified IPT: self-consistency in n_s ------------------------------------------
-    def n_free(level: float) -> float:
-        return free_density(model, level, delta_iw, (m1, m2, m3))
+    Options as in :func:`solve_ipt`, shared by all models; ``beta``, ``U``, ``eps_d`` and the
+    bath (discrete of any size, or ``delta_iw``) differ freely. Rows are grouped by bath kind
+    and by the size of their ``tau`` mesh; within a group every step (FFTs, spline solves, tail
+    fits, the search of ``eps0`` and the secant iteration of ``n_s``) runs over all rows at
+    once, each row with its own iterates and stopping rule, so each result equals the
+    one-model :func:`solve_ipt` up to rounding. Every model and the options are checked before
+    any work (``ValueError`` naming the model's index).
 
-    xtol = min(1e-13, tol * 1e-3)
-    state = {"eps0": eps_d + U / 2}
+    Example:
+        >>> from solvers import AndersonModel
+        >>> ms = [AndersonModel(U=2.0, eps_d=e, beta=20.0, bath_eps=[-0.5, 0.5],
+        ...                     bath_v=[0.5, 0.5]) for e in (-1.0, -0.6)]
+        >>> [round(r.density, 6) for r in solve_ipt_many(ms)]
+        [1.0, 0.845035]
+    """
+    models = list(models)
+    for i, model in enumerate(models):
+        if not isinstance(model, AndersonModel):
+            raise TypeError(f"{index_prefix(i, len(models))}model must be an AndersonModel, "
+                            f"got {type(model).__name__}")
+    _check_options(n_iw, n_l, tol, max_iter, mixing, fft_tau_points, n_tau, density_guess)
+    batches = group_by_bath(models, n_iw)
+    for idx, b in batches:
+        for i, beta, energy in zip(idx.tolist(), b.beta.tolist(), b.energy_scale().tolist()):
+            _check_meshes(beta, energy, n_iw, fft_tau_points, index_prefix(i, len(models)))
+    results: list[SolverResult | None] = [None] * len(models)
+    for idx, b in batches:
+        n_fft = (np.full(len(b), int(fft_tau_points)) if fft_tau_points is not None
+                 else np.array([_default_fft_points(beta) for beta in b.beta.tolist()]))
+        zero = b.U == 0.0
+        ph = ~zero & b.particle_hole_symmetric()
+        for size in np.unique(n_fft).tolist():
+            same = n_fft == size
+            base = [{"fft_tau_points": int(size), "delta_moments": tuple(map(float, mom))}
+                    for mom in b.moments]
+            for rows, solve_rows in (
+                    (np.flatnonzero(same & zero), lambda g: _non_interacting(g)),
+                    (np.flatnonzero(same & ph), lambda g: _half_filling(g, size)),
+                    (np.flatnonzero(same & ~zero & ~ph),
+                     lambda g: _modified(g, size, tol, max_iter, mixing, density_guess))):
+                if rows.size == 0:
+                    continue
+                group = b.take(rows)
+                out = _results(group, solve_rows(group), n_l, n_tau, [base[r] for r in rows])
+                for r, res in zip(rows.tolist(), out):
+                    results[int(idx[r])] = res
+    return results
 
-    def bubble(n_s: float) -> dict:
-        """Auxiliary level, its density and ``Sigma2`` for a given ``n_s`` (the FFT part)."""
-        eps0 = _level_for_density(n_s, n_free, state["eps0"], xtol)
-        state["eps0"] = eps0
-        n0 = n_free(eps0)
-        g0_iw = 1.0 / (iw - eps0 - delta_iw)
-        p_iw = _bubble_iw(g0_iw, beta, (1.0, eps0, eps0 ** 2 + m1), n_fft, symmetric=False)
-        return dict(eps0=eps0, n0=n0, sigma2_iw=U * U * p_iw)
 
-    def close(n_s: float, bub: dict) -> dict:
-        """``Sigma``, ``G`` and the density of ``G`` for ``n_s`` and a given ``Sigma2``."""
-        q0 = bub["n0"] * (1.0 - bub["n0"])
-        a = n_s * (1.0 - n_s) / q0 if q0 > 0 else 1.0
-        b = (eps_d + U * (1.0 - n_s) - bub["eps0"]) / (U * U * q0) if q0 > 0 else 0.0
-        sigma2_iw = bub["sigma2_iw"]
-        sigma_iw = U * n_s + a * sigma2_iw / (1.0 - b * sigma2_iw)
-        g_iw = 1.0 / (iw - eps_d - delta_iw - sigma_iw)
-        c2 = eps_d + U * n_s
-        c3 = c2 ** 2 + m1 + U * U * n_s * (1.0 - n_s)
-        n_new = density_from_g_iw(g_iw, beta, (1.0, c2, c3), n_moments=6)
-        return dict(bub, n=n_s, n_new=n_new, A=a, B=b, g_iw=g_iw, sigma_iw=sigma_iw, c2=c2,
-                    c3=c3)
-
-    if density_guess is None:
-        a0, b0 = n_free(eps_d), n_free(eps_d + U)
-        n_cur = a0 / (1.0 - b0 + a0)
-    else:
-        n_cur = density_guess / 2.0
-    n_cur = min(max(n_cur, 1e-12), 1.0 - 1e-12)
-    lo, hi = 0.0, 1.0  # bracket of the root of h(n) = n_s[G(n)] - n: h(lo) > 0 > h(hi)
-    history: list[tuple[float, float]] = []
-    prev: tuple[float, float] | None = None
-    converged = False
-    out: dict = {}
-    for it in range(1, max_iter + 1):
-        out = close(n_cur, bubble(n_cur))
-        h = out["n_new"] - n_cur
-        history.append((float(n_cur), float(h)))
-        if abs(h) <= tol:
-            converged = True
-            break
-        if h > 0:
-            lo = max(lo, n_cur)
-        else:
-            hi = min(hi, n_cur)
-        if prev is None or h == prev[1]:
-            n_next = n_cur + mixing * h
-        else:
-            n_next = n_cur - h * (n_cur - prev[0]) / (h - prev[1])
-        if not lo < n_next < hi:
-            n_next = 0.5 * (lo + hi)
-        prev = (n_cur, h)
-        n_cur = n_next
-    info = dict(base_info, method="modified", eps0=float(out["eps0"]), n0=float(out["n0"]),
-                A=float(out["A"]), B=float(out["B"]), residual=float(history[-1][1]),
-                history=history)
-    if not converged:
-        info["warnings"] = [f"max_iter={max_iter} reached with |n_s[G(n)] - n| = "
-                            f"{abs(history[-1][1]):.3g} > tol={tol:g}"]
-    # the returned G belongs to the last input n; its own density is reported
-    return _result(model, out["g_iw"], out["sigma_iw"], out["n_new"], U * out["n"],
-                   U * U * out["n"] * (1.0 - out["n"]), out["c2"], out["c3"], n_l, n_tau,
-                   converged, it, info)
+register_solver("ipt", solve_ipt, batch=solve_ipt_many)

@@ -30,8 +30,8 @@ import numpy as np
 from scipy import special
 
 from ._checks import check_iw_array, check_poles
-from .mesh import check_beta, matsubara_freqs
-from .tails import TailPoles
+from .mesh import check_beta, check_betas, matsubara_freqs, matsubara_freqs_many
+from .tails import TailPoles, check_moments
 
 __all__ = [
     "legendre_t_matrix",
@@ -47,6 +47,9 @@ __all__ = [
     "max_beta_for_n_l",
     "check_legendre_truncation",
     "LEGENDRE_TOL",
+    "g_l_from_iw_many",
+    "g_l_from_poles_many",
+    "check_legendre_truncation_many",
 ]
 
 #: Largest error of ``G(0+)``, ``G(beta-)`` (``G`` of unit weight) that a solver's ``g_l`` may
@@ -125,10 +128,15 @@ def g_tau_from_l(g_l: np.ndarray, beta: float, tau: np.ndarray) -> np.ndarray:
     tau = np.asarray(tau, dtype=float)
     if np.any(tau < -1e-12 * beta) or np.any(tau > beta * (1 + 1e-12)):
         raise ValueError("tau must lie in [0, beta]")
-    x = np.clip(2 * tau / beta - 1, -1.0, 1.0)
+    return _g_tau_from_l_at_x(g_l, beta, np.clip(2 * tau / beta - 1, -1.0, 1.0))
+
+
+def _g_tau_from_l_at_x(g_l: np.ndarray, beta: float | np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``G = sum_l sqrt(2l+1)/beta P_l(x) G_l`` at ``x = 2 tau/beta - 1``; ``beta`` a number or
+    one per row of ``g_l`` (shape ``(B, n_l)``, a batch on a common ``x`` mesh)."""
     n_l = g_l.shape[-1]
     p = _legendre_p(n_l, x)
-    coef = g_l * np.sqrt(2 * np.arange(n_l) + 1) / beta
+    coef = g_l * np.sqrt(2 * np.arange(n_l) + 1) / np.asarray(beta, dtype=float)[..., None]
     return np.tensordot(coef, p, axes=([-1], [0]))
 
 
@@ -212,38 +220,55 @@ def g_l_from_iw(g_iw: np.ndarray, beta: float, n_l: int, tail: Sequence[float] =
     beta = check_beta(beta)
     n_l = _check_n_l(n_l)
     g_iw = check_iw_array(g_iw)
-    poles = TailPoles.from_moments(tail, tail_scale, min_scale=np.pi / beta)
-    rest = g_iw - poles.iw(matsubara_freqs(beta, g_iw.size))
-    t_even, t_odd = _t_matrix_real(g_iw.size, n_l)
-    g_l = np.empty(n_l)
-    g_l[0::2] = 2.0 * (rest.imag @ t_even)
-    g_l[1::2] = 2.0 * (rest.real @ t_odd)
+    c = check_moments(tail)[None, :]
+    if tail_scale is not None:
+        TailPoles.from_moments(c[0], tail_scale)   # checks the scale
+    return g_l_from_iw_many(g_iw[None, :], np.array([beta]), n_l, c, tail_scale)[0]
+
+
+def g_l_from_iw_many(g_iw: np.ndarray, beta: np.ndarray, n_l: int, tail: np.ndarray,
+                     tail_scale: float | None = None) -> np.ndarray:
+    """:func:`g_l_from_iw` of every row of ``g_iw`` (shape ``(B, N)``) with its own ``beta`` and
+    known moments ``tail`` (shape ``(B, K)``): ``G_l`` of shape ``(B, n_l)``."""
+    beta = check_betas(beta)
+    poles = TailPoles._from_moments(np.asarray(tail, dtype=float), tail_scale, np.pi / beta)
+    n_rows, n_iw = g_iw.shape
+    rest = g_iw - poles.iw(matsubara_freqs_many(beta, n_iw))
+    t_even, t_odd = _t_matrix_real(n_iw, n_l)
+    g_l = np.empty((n_rows, n_l))
+    g_l[:, 0::2] = 2.0 * (rest.imag @ t_even)
+    g_l[:, 1::2] = 2.0 * (rest.real @ t_odd)
     # pair p [pole(e) + pole(-e)] / 2 -> p K_l(e) on even l; r [pole(e) - pole(-e)] / (2e) ->
     # (r/e) K_l(e) on odd l (K_l(-e) = (-1)^l K_l(e)); K_l(0) = -(beta/2) delta_l0
-    g_l[0] -= 0.5 * beta * poles.odd_weights[0] if poles.odd_weights.size else 0.0
-    p, r = poles.odd_weights[1:], poles.even_weights
+    if poles.odd_weights.shape[1]:
+        g_l[:, 0] -= 0.5 * beta * poles.odd_weights[:, 0]
+    p, r = poles.odd_weights[:, 1:], poles.even_weights
     if p.any() or r.any():
-        kern = _pole_kernel_l(np.concatenate([poles.odd_energies[1:], poles.even_energies]),
-                              beta, n_l)
-        g_l[0::2] += p @ kern[:p.size, 0::2]
-        g_l[1::2] += (r / poles.even_energies) @ kern[p.size:, 1::2]
+        kern = _pole_kernel_l(np.concatenate([poles.odd_energies[:, 1:], poles.even_energies],
+                                             axis=1), beta[:, None], n_l)
+        n_p = p.shape[1]
+        g_l[:, 0::2] += (p[:, None, :] @ kern[:, :n_p, 0::2])[:, 0, :]
+        g_l[:, 1::2] += ((r / poles.even_energies)[:, None, :] @ kern[:, n_p:, 1::2])[:, 0, :]
     return g_l
 
 
 _SCALAR_RECURSION_MAX = 16  # measured crossover with the vectorised loop: ~18 poles
 
 
-def _pole_kernel_l(eps: np.ndarray, beta: float, n_l: int) -> np.ndarray:
+def _pole_kernel_l(eps: np.ndarray, beta: float | np.ndarray, n_l: int) -> np.ndarray:
     """``K_l(eps) = sqrt(2l+1) int_0^beta P_l(x) (-exp(-tau eps)/(1+exp(-beta eps))) dtau``.
 
     Closed form: ``-beta sqrt(2l+1) (-1)^l i_l(y) / (2 cosh y)``, ``y = beta eps / 2``, with the
     modified spherical Bessel functions ``i_l``. They are built from ``i_0(y)/(2 cosh y) =
     tanh(y)/(2y)`` and the ratios ``r_l = i_l/i_{l-1} = y / (2l+1 + y r_{l+1})`` (Miller's
     downward recursion, started far above ``n_l``), which neither overflows nor loses accuracy
-    for any ``y``. Shape ``(len(eps), n_l)``.
+    for any ``y``. ``beta`` is a number or an array broadcast against ``eps`` (one per pole).
+    Shape ``eps.shape + (n_l,)``.
     """
     eps = np.asarray(eps, dtype=float)
-    y = beta * eps / 2
+    beta = np.broadcast_to(np.asarray(beta, dtype=float), eps.shape)
+    shape = eps.shape
+    y = (beta * eps / 2).ravel()
     ay = np.abs(y)
     l_start = n_l + 40 + int(np.ceil(6.0 * np.sqrt(float(ay.max(initial=0.0)) + 1.0)))
     ratios = np.empty((n_l, ay.size))
@@ -269,7 +294,8 @@ def _pole_kernel_l(eps: np.ndarray, beta: float, n_l: int) -> np.ndarray:
     ratio = np.cumprod(ratios, axis=0).T  # i_l(|y|) / (2 cosh y)
     l = np.arange(n_l)[None, :]
     sign_y = np.where(y[:, None] < 0, (-1.0) ** l, 1.0)  # i_l(-y) = (-1)^l i_l(y)
-    return -beta * np.sqrt(2 * l + 1) * ((-1.0) ** l) * sign_y * ratio
+    kern = (-beta.reshape(-1, 1) * np.sqrt(2 * l + 1) * ((-1.0) ** l) * sign_y * ratio)
+    return kern.reshape(shape + (n_l,))
 
 
 def g_l_from_poles(weights: np.ndarray, energies: np.ndarray, beta: float, n_l: int) -> np.ndarray:
@@ -291,8 +317,18 @@ def g_l_from_poles(weights: np.ndarray, energies: np.ndarray, beta: float, n_l: 
     chunk = 2 ** 16
     for start in range(0, weights.size, chunk):
         sl = slice(start, start + chunk)
-        out += weights[sl] @ _pole_kernel_l(energies[sl], beta, n_l)
+        out += g_l_from_poles_many(weights[None, sl], energies[None, sl], np.array([beta]),
+                                   n_l)[0]
     return out
+
+
+def g_l_from_poles_many(weights: np.ndarray, energies: np.ndarray, beta: np.ndarray,
+                        n_l: int) -> np.ndarray:
+    """:func:`g_l_from_poles` of every row of ``weights``, ``energies`` (shape ``(B, P)``; pad
+    with zero weights) with its own ``beta``: ``G_l`` of shape ``(B, n_l)``."""
+    beta = check_betas(beta)
+    kern = _pole_kernel_l(energies, beta[:, None], n_l)
+    return (np.asarray(weights, dtype=float)[:, None, :] @ kern)[:, 0, :]
 
 
 def tail_moments_from_l(g_l: np.ndarray, beta: float) -> np.ndarray:
@@ -428,18 +464,34 @@ def check_legendre_truncation(g_l: np.ndarray, beta: float,
     """
     beta = check_beta(beta)
     g_l = np.asarray(g_l, dtype=float)
+    ends = None if g_ends is None else np.asarray(g_ends, dtype=float)[None, :]
+    return check_legendre_truncation_many(g_l[None, :], np.array([beta]), ends, tol)[0]
+
+
+def check_legendre_truncation_many(g_l: np.ndarray, beta: np.ndarray,
+                                   g_ends: np.ndarray | None = None,
+                                   tol: float = LEGENDRE_TOL) -> list[str | None]:
+    """:func:`check_legendre_truncation` of every row of ``g_l`` (shape ``(B, n_l)``) with its
+    own ``beta`` (and ``g_ends`` of shape ``(B, 2)``): one message or ``None`` per row."""
+    beta = check_betas(beta)
     n_l = g_l.shape[-1]
-    ends = g_tau_from_l(g_l, beta, np.array([0.0, beta]))
-    if not np.all(np.isfinite(ends)):
-        return f"g_l: the Legendre series is not finite at tau = 0, beta (n_l={n_l})"
-    if g_ends is None:
-        err = abs(float(ends[0] + ends[1]) + 1.0)
-        what = "G(0+) + G(beta-) = -1"
-    else:
-        err = float(np.max(np.abs(ends - np.asarray(g_ends, dtype=float))))
-        what = "G(0+), G(beta-)"
-    if err <= tol:
-        return None
-    return (f"g_l: n_l={n_l} Legendre coefficients miss {what} by {err:.2g} > {tol:g} at "
-            f"beta={beta:g} (too few coefficients for this beta, see "
-            "solvers.legendre.required_n_l, or an inaccurate transform)")
+    ends = _g_tau_from_l_at_x(g_l, beta, np.array([-1.0, 1.0]))
+    with np.errstate(invalid="ignore"):
+        if g_ends is None:
+            err = np.abs(ends[:, 0] + ends[:, 1] + 1.0)
+            what = "G(0+) + G(beta-) = -1"
+        else:
+            err = np.max(np.abs(ends - g_ends), axis=1)
+            what = "G(0+), G(beta-)"
+    finite = np.all(np.isfinite(ends), axis=1)
+    out: list[str | None] = []
+    for b, e, ok in zip(beta.tolist(), err.tolist(), finite.tolist()):
+        if not ok:
+            out.append(f"g_l: the Legendre series is not finite at tau = 0, beta (n_l={n_l})")
+        elif e <= tol:
+            out.append(None)
+        else:
+            out.append(f"g_l: n_l={n_l} Legendre coefficients miss {what} by {e:.2g} > {tol:g} "
+                       f"at beta={b:g} (too few coefficients for this beta, see "
+                       "solvers.legendre.required_n_l, or an inaccurate transform)")
+    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["matsubara_freqs", "tau_mesh", "check_beta", "BETA_MIN", "BETA_MAX"]
+__all__ = ["matsubara_freqs", "tau_mesh", "check_beta", "check_betas", "BETA_MIN", "BETA_MAX"]
 
 #: Smallest and largest accepted inverse temperature (1/D); see the module docstring.
 BETA_MIN = 1e-8
@@ -42,6 +42,34 @@ def check_beta(beta: float, name: str = "beta") -> float:
         raise ValueError(f"{name} = {b:g} is outside the accepted range "
                          f"[{BETA_MIN:g}, {BETA_MAX:g}] (1/D)")
     return b
+
+
+def check_betas(beta: np.ndarray, name: str = "beta") -> np.ndarray:
+    """:func:`check_beta` for an array of inverse temperatures (one per model of a batch).
+
+    Example:
+        >>> check_betas([10, 50.0]).tolist()
+        [10.0, 50.0]
+    """
+    b = np.asarray(beta, dtype=float)
+    bad = ~((b >= BETA_MIN) & (b <= BETA_MAX))   # also NaN
+    if np.any(bad):
+        check_beta(b[bad].flat[0], name)
+    return b
+
+
+def matsubara_freqs_many(beta: np.ndarray, n_iw: int) -> np.ndarray:
+    """:func:`matsubara_freqs` of every ``beta`` of a 1-d array: shape ``(len(beta), n_iw)``,
+    row ``b`` equal to ``matsubara_freqs(beta[b], n_iw)``.
+
+    Example:
+        >>> np.allclose(matsubara_freqs_many([np.pi, 2 * np.pi], 2), [[1.0, 3.0], [0.5, 1.5]])
+        True
+    """
+    beta = check_betas(beta)
+    if int(n_iw) < 1:
+        raise ValueError(f"n_iw must be >= 1, got {n_iw}")
+    return ((2 * np.arange(int(n_iw)) + 1) * np.pi)[None, :] / beta[:, None]
 
 
 def matsubara_freqs(beta: float, n_iw: int) -> np.ndarray:

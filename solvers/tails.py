@@ -28,21 +28,24 @@ particle-hole symmetry survives). Conventions: ``docs/conventions.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ._checks import check_fraction, check_iw_array, check_poles
-from .mesh import check_beta, matsubara_freqs
+from .mesh import check_beta, check_betas, matsubara_freqs, matsubara_freqs_many
 
 if TYPE_CHECKING:
     from .model import AndersonModel
 
 __all__ = ["TailPoles", "pole_moments", "estimate_tail", "hybridisation_moments",
-           "matsubara_sum", "density_from_g_iw"]
+           "matsubara_sum", "density_from_g_iw", "fit_tail_many", "matsubara_sum_many",
+           "density_from_g_iw_many", "check_moments"]
 
 MAX_MOMENTS = 6
+_NODES = np.arange(MAX_MOMENTS, dtype=float)   # node positions e_j / s
 _MIN_WINDOW = 4
 
 
@@ -66,6 +69,10 @@ def _moment_sign(k: int) -> float:
 class TailPoles:
     """Pole sum with prescribed moments ``(c_1, ..., c_K)``, ``K <= 6`` (see module docstring).
 
+    One tail (arrays of shape ``(K_odd,)``, ``(K_even,)``) or a batch of tails, one per row
+    (shapes ``(B, K_odd)``, ``(B, K_even)``; the methods then take one ``beta`` and one mesh per
+    row).
+
     Attributes:
         odd_energies, odd_weights: ``e_j >= 0`` and ``p_j`` of ``p_j i w/((i w)^2 - e_j^2)``.
         even_energies, even_weights: ``e_j > 0`` and ``r_j`` of ``r_j/((i w)^2 - e_j^2)``.
@@ -82,104 +89,204 @@ class TailPoles:
     odd_weights: np.ndarray
     even_energies: np.ndarray
     even_weights: np.ndarray
+    #: node spacing ``s`` when the energies are ``s (0, 1, 2, ..)`` (odd) and ``s (1, 2, ..)``
+    #: (even), as :meth:`from_moments` builds them: the methods then share the work of equal
+    #: energies. ``None``: any energies.
+    spacing: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_moments(cls, tail: Sequence[float], scale: float | None = None,
-                     min_scale: float = 0.0) -> "TailPoles":
+    def from_moments(cls, tail: Sequence[float] | np.ndarray, scale: float | None = None,
+                     min_scale: float | np.ndarray = 0.0) -> "TailPoles":
         """The poles of the known moments ``tail = (c_1, ..., c_K)``.
 
         ``p`` and ``r`` solve the Vandermonde systems in ``e_j^2`` of the module docstring; zero
         moments of one parity give exactly zero weights.
 
         Args:
-            tail: the moments ``c_1 .. c_K``, ``K <= 6``.
+            tail: the moments ``c_1 .. c_K``, ``K <= 6``; or an array ``(B, K)``, one tail per
+                row (a batch).
             scale: node spacing ``s`` (units of D). Default: ``sqrt(|c_3/c_1|)``, the rms
                 energy of a spectral function (``c_1, c_3 > 0``); without it
                 ``sqrt(|c_4/c_2|)``, else 1 D. (The even ratio alone is a poor scale: ``c_2``
                 and ``c_4`` may nearly cancel.)
             min_scale: lower bound of the default spacings (callers pass ``pi/beta``: closer
-                nodes would act as power laws over the whole mesh).
+                nodes would act as power laws over the whole mesh); one per row for a batch.
         """
-        c = [float(x) for x in tail]
-        if len(c) > MAX_MOMENTS:
-            raise ValueError(f"at most {MAX_MOMENTS} tail moments are supported, got {len(c)}")
-        if not all(math.isfinite(x) for x in c):
-            raise ValueError(f"tail moments must be finite, got {tuple(tail)}")
-        odd, even = c[0::2], c[1::2]
-        if scale is None:
-            s = max(_ratio_scale(odd) or _ratio_scale(even) or 1.0, min_scale)
-        else:
-            s = float(scale)
-            if not math.isfinite(s) or s <= 0:
+        c = check_moments(tail, batch=True)
+        if scale is not None:
+            s = np.asarray(scale, dtype=float)
+            if not np.all(np.isfinite(s)) or np.any(s <= 0):
                 raise ValueError(f"scale must be finite and > 0, got {scale}")
+        return cls._from_moments(c, scale, min_scale)
+
+    @classmethod
+    def _from_moments(cls, c: np.ndarray, scale: Any, min_scale: Any) -> "TailPoles":
+        """:meth:`from_moments` without the checks (``c`` a float array, 1-d or 2-d)."""
+        single = c.ndim == 1
+        if single:
+            c = c[None, :]
+        odd, even = c[:, 0::2], c[:, 1::2]
+        if scale is None:
+            s = np.maximum(_default_scale(odd, even), min_scale)
+        else:
+            s = np.broadcast_to(np.asarray(scale, dtype=float), (c.shape[0],))
         # nodes x_j = e_j / s; moments in units of s: c_(2m+1) / s^(2m), c_(2m+2) / s^(2m)
-        x_odd = np.arange(len(odd), dtype=float)
-        x_even = np.arange(1, len(even) + 1, dtype=float)
-        p = _vandermonde_solve([x / s ** (2 * m) for m, x in enumerate(odd)], x_odd)
-        r = _vandermonde_solve([x / s ** (2 * m) for m, x in enumerate(even)], x_even)
-        return cls(s * x_odd, p, s * x_even, r)
+        n_odd, n_even = odd.shape[1], even.shape[1]
+        powers = (s * s)[:, None] ** np.arange(max(n_odd, n_even))
+        p = _vandermonde_solve(odd / powers[:, :n_odd], 0)
+        r = _vandermonde_solve(even / powers[:, :n_even], 1)
+        s_col = s[:, None]
+        out = (s_col * _NODES[:n_odd], p, s_col * _NODES[1:n_even + 1], r)
+        if single:
+            return cls(*(a[0] for a in out), spacing=s[:1].copy())
+        return cls(*out, spacing=np.asarray(s, dtype=float))
+
+    def _spacing(self) -> np.ndarray | None:
+        """``s`` with a trailing axis (broadcast against a mesh), or ``None``."""
+        return None if self.spacing is None else np.asarray(self.spacing)[..., None] if (
+            self.odd_weights.ndim == 2) else np.asarray(self.spacing)
 
     def iw(self, wn: np.ndarray) -> np.ndarray:
-        """The tail on the Matsubara mesh, ``-i w sum_j p_j/(w^2+e_j^2) - sum_j r_j/(w^2+e_j^2)``."""
+        """The tail on the Matsubara mesh, ``-i w sum_j p_j/(w^2+e_j^2) - sum_j r_j/(w^2+e_j^2)``
+        (``wn`` of shape ``(N,)``, or ``(B, N)`` for a batch)."""
         wn = np.asarray(wn, dtype=float)
         w2 = wn * wn
-        im = np.zeros_like(wn)
-        re = np.zeros_like(wn)
-        for e, p in zip(self.odd_energies, self.odd_weights):
-            if p:
-                im -= p / (w2 + e * e)
-        for e, r in zip(self.even_energies, self.even_weights):
-            if r:
-                re -= r / (w2 + e * e)
+        shape = np.broadcast_shapes(w2.shape, self.odd_weights.shape[:-1] + (1,))
+        im = np.zeros(shape)
+        re = np.zeros(shape)
+        n_odd, n_even = self.odd_weights.shape[-1], self.even_weights.shape[-1]
+        s = self._spacing()
+        if s is not None:   # energies k s: one 1/(w^2 + (k s)^2) per k
+            for k in range(max(n_odd, n_even + 1)):
+                if k == 0 and n_odd == 0:
+                    continue
+                inv = 1.0 / (w2 + (k * s) ** 2) if k else 1.0 / w2
+                if k < n_odd:
+                    im -= self.odd_weights[..., k, None] * inv
+                if 1 <= k <= n_even:
+                    re -= self.even_weights[..., k - 1, None] * inv
+            return re + 1j * (im * wn)
+        for j in range(n_odd):
+            p, e = self.odd_weights[..., j, None], self.odd_energies[..., j, None]
+            im -= p / (w2 + e * e)
+        for j in range(n_even):
+            r, e = self.even_weights[..., j, None], self.even_energies[..., j, None]
+            re -= r / (w2 + e * e)
         return re + 1j * (im * wn)
 
-    def tau(self, tau: np.ndarray, beta: float) -> np.ndarray:
+    def tau(self, tau: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
         """The tail in imaginary time, ``0 <= tau <= beta`` (ends as the limits ``0+``, ``beta-``)::
 
             odd:  -sum_j p_j cosh(e_j (tau - beta/2)) / (2 cosh(beta e_j/2))
             even:  sum_j r_j sinh(e_j (tau - beta/2)) / (2 e_j cosh(beta e_j/2))
 
-        (``-c_1/2`` and ``c_2 (2 tau - beta)/4`` as ``e -> 0``), evaluated overflow-free.
+        (``-c_1/2`` and ``c_2 (2 tau - beta)/4`` as ``e -> 0``), evaluated overflow-free. A batch
+        takes one ``beta`` per row and ``tau`` of shape ``(B, M)``.
         """
-        beta = check_beta(beta)
-        half = beta / 2
+        beta = _betas(beta)
+        half = (beta / 2)[..., None]
         x = np.asarray(tau, dtype=float) - half
-        out = np.zeros_like(x)
+        out = np.zeros(np.broadcast_shapes(x.shape, self.odd_weights.shape[:-1] + (1,)))
+        n_odd, n_even = self.odd_weights.shape[-1], self.even_weights.shape[-1]
+        s = self._spacing()
+        if s is not None:   # energies k s: exp(k s y) = exp(s y)^k
+            if n_odd:
+                out -= 0.5 * self.odd_weights[..., 0, None]          # e = 0: cosh ratio 1
+            k_max = max(n_odd - 1, n_even)
+            if k_max:
+                up, down = np.exp(s * (x - half)), np.exp(-s * (x + half))
+                damp = np.exp(-2.0 * s * half)
+                up_k, down_k, damp_k = up, down, damp
+                for k in range(1, k_max + 1):
+                    if k > 1:
+                        up_k, down_k, damp_k = up_k * up, down_k * down, damp_k * damp
+                    if k < n_odd:
+                        out -= 0.5 * self.odd_weights[..., k, None] * (up_k + down_k) / (
+                            1.0 + damp_k)
+                    if k <= n_even:
+                        out += self.even_weights[..., k - 1, None] / (2.0 * k * s) * (
+                            up_k - down_k) / (1.0 + damp_k)
+            return out
 
-        def ratio(e: float, sign: float) -> np.ndarray:
+        def ratio(e: np.ndarray, sign: float) -> np.ndarray:
             # (exp(e x) + sign exp(-e x)) / (exp(e half) + exp(-e half)), |x| <= half
             return (np.exp(e * (x - half)) + sign * np.exp(-e * (x + half))) / (
-                1.0 + math.exp(-2.0 * e * half))
+                1.0 + np.exp(-2.0 * e * half))
 
-        for e, p in zip(self.odd_energies.tolist(), self.odd_weights.tolist()):
-            if p:
-                out -= 0.5 * p * (ratio(e, 1.0) if e else 1.0)
-        for e, r in zip(self.even_energies.tolist(), self.even_weights.tolist()):
-            if r:
-                out += r / (2.0 * e) * ratio(e, -1.0)
+        for j in range(n_odd):
+            p, e = self.odd_weights[..., j, None], self.odd_energies[..., j, None]
+            out -= 0.5 * p * ratio(e, 1.0)
+        for j in range(n_even):
+            r, e = self.even_weights[..., j, None], self.even_energies[..., j, None]
+            out += r / (2.0 * e) * ratio(e, -1.0)
         return out
 
-    def at_beta(self, beta: float) -> float:
-        """``tail(tau = beta-) = -c_1/2 + sum_j r_j tanh(beta e_j/2) / (2 e_j)``."""
+    def at_beta(self, beta: float | np.ndarray) -> float | np.ndarray:
+        """``tail(tau = beta-) = -c_1/2 + sum_j r_j tanh(beta e_j/2) / (2 e_j)`` (one value per
+        row for a batch)."""
         e = self.even_energies
-        even = float(np.sum(self.even_weights * np.tanh(check_beta(beta) * e / 2) / (2 * e)))
-        return -0.5 * float(np.sum(self.odd_weights)) + even
+        b = _betas(beta)[..., None]
+        out = (np.sum(self.even_weights * np.tanh(b * e / 2) / (2 * e), axis=-1)
+               - 0.5 * np.sum(self.odd_weights, axis=-1))
+        return float(out) if np.ndim(out) == 0 else out
 
 
-def _vandermonde_solve(moments: list[float], x: np.ndarray) -> np.ndarray:
-    """Weights ``a`` with ``sum_j a_j x_j^(2m) = moments[m]``; exactly 0 for zero moments."""
-    if not any(moments):
-        return np.zeros(len(moments))
-    if len(moments) == 1:
-        return np.array(moments, dtype=float)
-    return np.linalg.solve(x[None, :] ** (2 * np.arange(len(moments)))[:, None], moments)
+def check_moments(tail: Any, batch: bool = False) -> np.ndarray:
+    """Tail moments ``(c_1, ..., c_K)`` as a float array, ``K <= 6``, all finite (with
+    ``batch``, also a 2-d array, one tail per row).
+
+    Example:
+        >>> check_moments((1, 0.5)).tolist()
+        [1.0, 0.5]
+    """
+    c = np.array(tail, dtype=float)
+    if c.ndim != 1 and not (batch and c.ndim == 2):
+        raise ValueError(f"tail moments must be a sequence{' or a 2-d array' if batch else ''}, "
+                         f"got shape {c.shape}")
+    if c.shape[-1] > MAX_MOMENTS:
+        raise ValueError(f"at most {MAX_MOMENTS} tail moments are supported, got {c.shape[-1]}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError(f"tail moments must be finite, got {tuple(np.ravel(c))}")
+    return c
 
 
-def _ratio_scale(moments: list[float]) -> float | None:
-    """``sqrt(|c_(k+2)/c_k|)`` of the first two moments of one parity, if both are non-zero."""
-    if len(moments) >= 2 and moments[0] != 0.0 and moments[1] != 0.0:
-        return math.sqrt(abs(moments[1] / moments[0]))
-    return None
+def _betas(beta: float | np.ndarray) -> np.ndarray:
+    return np.asarray(check_beta(beta) if np.ndim(beta) == 0 else check_betas(beta))
+
+
+@lru_cache(maxsize=16)
+def _vandermonde_inverse(size: int, first: int) -> np.ndarray:
+    """``V^-1`` of ``V[m, j] = x_j^(2m)``, nodes ``x_j = first + j`` (read-only, cached)."""
+    x = np.arange(first, first + size, dtype=float)
+    inv = np.linalg.inv(x[None, :] ** (2 * np.arange(size))[:, None])
+    inv.flags.writeable = False
+    return inv
+
+
+def _vandermonde_solve(moments: np.ndarray, first: int) -> np.ndarray:
+    """Weights ``a`` with ``sum_j a_j x_j^(2m) = moments[:, m]``, nodes ``x_j = first + j``
+    (one system per row); exactly 0 for a row of zero moments (the inverse is applied as a
+    product, which maps zeros to zeros)."""
+    if moments.shape[1] <= 1:
+        return moments.copy()
+    return moments @ _vandermonde_inverse(moments.shape[1], first).T
+
+
+def _default_scale(odd: np.ndarray, even: np.ndarray) -> np.ndarray:
+    """``sqrt(|c_3/c_1|)`` where both are non-zero, else ``sqrt(|c_4/c_2|)``, else 1 (per row)."""
+    s = None
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        for moments in (odd, even):
+            if moments.shape[1] >= 2:
+                ratio = np.sqrt(np.abs(moments[:, 1] / moments[:, 0]))
+                ok = (ratio != 0.0) & np.isfinite(ratio) & (moments[:, 0] != 0.0)
+                if s is None:
+                    s = np.where(ok, ratio, np.nan)
+                else:
+                    s = np.where(np.isnan(s) & ok, ratio, s)
+    if s is None:
+        return np.ones(odd.shape[0])
+    return np.where(np.isnan(s), 1.0, s)
 
 
 def _as_known(known: float | Sequence[float] | None) -> tuple[float, ...]:
@@ -229,28 +336,47 @@ def estimate_tail(f_iw: np.ndarray, beta: float, known: float | Sequence[float] 
 def _fit_tail(f: np.ndarray, beta: float, c_known: tuple[float, ...], n_moments: int,
               fraction: float, n_extra: int, parities: tuple[int, ...]) -> tuple[float, ...]:
     """:func:`estimate_tail` for the given parities only (1: odd ``k``, ``Im f``; 0: even)."""
-    n_win = max(f.size - int(f.size * (1.0 - fraction)), min(f.size, _MIN_WINDOW))
-    w = matsubara_freqs(beta, f.size)[-n_win:]
-    out = list(c_known) + [0.0] * (n_moments - len(c_known))
+    out = fit_tail_many(f[None, :], np.array([beta]), np.array([c_known], dtype=float).reshape(
+        1, len(c_known)), n_moments, fraction, n_extra, parities)
+    return tuple(float(x) for x in out[0])
+
+
+def fit_tail_many(f: np.ndarray, beta: np.ndarray, c_known: np.ndarray, n_moments: int,
+                  fraction: float = 0.5, n_extra: int = 2,
+                  parities: tuple[int, ...] = (1, 0)) -> np.ndarray:
+    """:func:`estimate_tail` of every row of ``f`` (shape ``(B, N)``, one ``beta`` and one row of
+    known moments ``c_known`` (shape ``(B, K)``) per row), for the given parities (1: odd
+    ``k``, ``Im f``; 0: even). Returns ``(B, n_moments)``.
+
+    The fit basis ``(w_0/w_n)^(2j)`` does not depend on ``beta``, so one least-squares problem
+    with ``B`` right-hand sides fits every row.
+    """
+    n_rows, n_freq = f.shape
+    k_known = c_known.shape[1]
+    n_win = max(n_freq - int(n_freq * (1.0 - fraction)), min(n_freq, _MIN_WINDOW))
+    w = matsubara_freqs_many(beta, n_freq)[:, -n_win:]
+    odd_n = 2.0 * np.arange(n_freq - n_win, n_freq) + 1.0
+    ratio2 = (odd_n[0] / odd_n) ** 2                     # (w_0 / w_n)^2, the same for every beta
+    out = np.zeros((n_rows, max(n_moments, k_known)))
+    out[:, :k_known] = c_known
     for parity in parities:
-        ks = [k for k in range(len(c_known) + 1, n_moments + 1) if k % 2 == parity]
+        ks = [k for k in range(k_known + 1, n_moments + 1) if k % 2 == parity]
         if not ks:
             continue
-        y = (f.imag if parity else f.real)[-n_win:]
-        for k in range(2 - parity, len(c_known) + 1, 2):   # subtract the known moments
-            if c_known[k - 1]:
-                y = y - _moment_sign(k) * c_known[k - 1] / w ** k
+        y = (f.imag if parity else f.real)[:, -n_win:]
+        for k in range(2 - parity, k_known + 1, 2):   # subtract the known moments
+            y = y - _moment_sign(k) * c_known[:, k - 1, None] / w ** k
         powers = ks + [ks[-1] + 2 * i for i in range(1, n_extra + 1)]
         p = powers[0]
-        if w.size < len(powers):
-            out[p - 1] = _moment_sign(p) * float(y[-1] * w[-1] ** p)
+        if n_win < len(powers):
+            out[:, p - 1] = _moment_sign(p) * y[:, -1] * w[:, -1] ** p
             continue
-        basis = np.vander((w[0] / w) ** 2, len(powers), increasing=True)
+        basis = np.vander(ratio2, len(powers), increasing=True)
         basis *= [_moment_sign(k) for k in powers]
-        coef = np.linalg.lstsq(basis, y * w ** p, rcond=None)[0]
+        coef = np.linalg.lstsq(basis, (y * w ** p).T, rcond=None)[0]
         for j, k in enumerate(ks):
-            out[k - 1] = float(coef[j] * w[0] ** (2 * j))
-    return tuple(float(x) for x in out)
+            out[:, k - 1] = coef[j] * w[:, 0] ** (2 * j)
+    return out
 
 
 def hybridisation_moments(model: AndersonModel, delta_iw: np.ndarray | None = None,
@@ -307,12 +433,19 @@ def matsubara_sum(f_iw: np.ndarray, beta: float, tail: Sequence[float] = (),
     """
     beta = check_beta(beta)
     f = check_iw_array(f_iw, "f_iw")
-    tail = tuple(float(x) for x in tail)
-    if n_moments is not None and n_moments > len(tail):   # only Re f enters: even moments
-        tail = _fit_tail(f, beta, tail, n_moments, 0.5, 0, (0,))
-    poles = TailPoles.from_moments(tail, min_scale=math.pi / beta)
-    rest = f.real - poles.iw(matsubara_freqs(beta, f.size)).real
-    return 2.0 / beta * float(np.sum(rest)) - poles.at_beta(beta)
+    c = check_moments(tail)[None, :]
+    return float(matsubara_sum_many(f[None, :], np.array([beta]), c, n_moments)[0])
+
+
+def matsubara_sum_many(f: np.ndarray, beta: np.ndarray, tail: np.ndarray,
+                       n_moments: int | None = None) -> np.ndarray:
+    """:func:`matsubara_sum` of every row of ``f`` (shape ``(B, N)``) with its own ``beta`` and
+    known moments ``tail`` (shape ``(B, K)``); returns ``(B,)``."""
+    if n_moments is not None and n_moments > tail.shape[1]:   # only Re f enters: even moments
+        tail = fit_tail_many(f, beta, tail, n_moments, 0.5, 0, (0,))
+    poles = TailPoles._from_moments(tail, None, math.pi / beta)
+    rest = f.real - poles.iw(matsubara_freqs_many(beta, f.shape[1])).real
+    return 2.0 / beta * np.sum(rest, axis=-1) - poles.at_beta(beta)
 
 
 def density_from_g_iw(g_iw: np.ndarray, beta: float, tail: Sequence[float] | None = None,
@@ -333,3 +466,10 @@ def density_from_g_iw(g_iw: np.ndarray, beta: float, tail: Sequence[float] | Non
     if tail is None:
         tail, n_moments = (1.0,), MAX_MOMENTS if n_moments is None else n_moments
     return matsubara_sum(g_iw, beta, tail, n_moments)
+
+
+def density_from_g_iw_many(g_iw: np.ndarray, beta: np.ndarray, tail: np.ndarray,
+                           n_moments: int | None = None) -> np.ndarray:
+    """:func:`density_from_g_iw` of every row of ``g_iw`` (shape ``(B, N)``), with its own
+    ``beta`` and known moments ``tail`` (shape ``(B, K)``); returns ``(B,)``."""
+    return matsubara_sum_many(g_iw, beta, tail, n_moments)

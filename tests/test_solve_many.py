@@ -142,3 +142,111 @@ def test_supports_batch_refuses_unknown_names():
 
 def test_public_api():
     assert solvers.solve_many is solve_many and solvers.supports_batch is supports_batch
+
+
+# ------------------------------------------------------------- batched IPT and Hubbard-I
+def _continuous(model: AndersonModel, n_iw: int = 2048) -> AndersonModel:
+    return AndersonModel(U=model.U, eps_d=model.eps_d, beta=model.beta,
+                         delta_iw=model.delta(n_iw))
+
+
+def _batch_models() -> list[AndersonModel]:
+    """Half filling, off half filling, U = 0, the atomic limit, discrete baths of 0-5 sites and
+    delta_iw, at betas whose default tau meshes differ (1025, 2049, 4097 points), interleaved."""
+    betas = (8.0, 30.0, 60.0, 100.0)
+    out = [random_model(100 + s, s % 6, betas[s % 4], half_filling=s % 3 == 0)
+           for s in range(12)]
+    out += [_continuous(random_model(200 + s, 4, betas[s % 4], half_filling=s % 2 == 0))
+            for s in range(4)]
+    out += [AndersonModel(U=0.0, eps_d=0.3, beta=20.0, bath_eps=[0.1, -0.4], bath_v=[0.4, 0.2]),
+            AndersonModel(U=2.5, eps_d=-0.4, beta=15.0, bath_eps=[], bath_v=[]),
+            _continuous(AndersonModel(U=0.0, eps_d=-0.2, beta=30.0, bath_eps=[0.3],
+                                      bath_v=[0.5]))]
+    order = np.random.default_rng(7).permutation(len(out))
+    return [out[i] for i in order]
+
+
+BATCH = _batch_models()
+
+
+@pytest.fixture(scope="module")
+def batched_and_single():
+    opts = {"ipt": {"n_tau": 65}, "hubbard_i": {"n_tau": 65}}
+    return {name: (solve_many(name, BATCH, **opts[name]),
+                   [solve(name, m, **opts[name]) for m in BATCH]) for name in opts}
+
+
+@pytest.mark.parametrize("name", ["ipt", "hubbard_i"])
+def test_batch_equals_one_at_a_time(batched_and_single, name):
+    assert supports_batch(name)
+    many, single = batched_and_single[name]
+    assert len(many) == len(BATCH)
+    for r_many, r_one in zip(many, single):
+        assert_same_result(r_many, r_one, 1e-12)
+    assert {r.converged for r in many} == {True}
+
+
+def test_batch_covers_every_branch(batched_and_single):
+    methods = {r.info["method"] for r in batched_and_single["ipt"][0]}
+    assert methods == {"half-filling", "modified", "non-interacting"}
+    assert len({r.info["fft_tau_points"] for r in batched_and_single["ipt"][0]}) == 3
+    # each result belongs to its model: beta and particle-hole symmetry follow the input order
+    for m, r in zip(BATCH, batched_and_single["hubbard_i"][0]):
+        assert r.beta == m.beta
+        assert r.info["particle_hole_symmetric"] == m.is_particle_hole_symmetric()
+
+
+@pytest.mark.parametrize("name", ["ipt", "hubbard_i"])
+def test_batch_options_reach_every_model(name):
+    many = solve_many(name, BATCH[:5], n_iw=2048, n_l=40, max_iter=3)
+    for m, r in zip(BATCH[:5], many):
+        one = solve(name, m, n_iw=2048, n_l=40, max_iter=3)
+        assert r.g_iw.size == 2048 and r.g_l.size == 40
+        assert_same_result(r, one, 1e-12)
+
+
+def test_iteration_limit_in_a_batch_is_per_model():
+    """A row stopped by max_iter does not stop the others, nor change their results."""
+    hard, easy = random_model(5, 4, 30.0), random_model(6, 4, 30.0, half_filling=True)
+    many = solve_many("ipt", [hard, easy], max_iter=2)
+    assert not many[0].converged and many[0].iterations == 2
+    assert many[1].converged
+    assert_same_result(many[1], solve("ipt", easy), 1e-12)
+
+
+@pytest.mark.parametrize("name, bad, message", [
+    ("ipt", AndersonModel(U=2.0, eps_d=-1.0, beta=1e4, bath_eps=[-0.5], bath_v=[0.5]),
+     r"models\[1\]: IPT: n_iw=1024 Matsubara frequencies reach only"),
+    ("ipt", _continuous(random_model(1, 2, 10.0), n_iw=100), r"models\[1\]: delta_iw holds 100"),
+    ("hubbard_i", _continuous(random_model(1, 2, 10.0), n_iw=100),
+     r"models\[1\]: delta_iw holds 100"),
+])
+def test_bad_model_in_a_batch_is_named_by_its_index(name, bad, message):
+    with pytest.raises(ValueError, match=message):
+        solve_many(name, [BATCH[0], bad, BATCH[1]])
+
+
+def test_vectorised_root_search_equals_one_row_at_a_time():
+    from solvers._roots import expand_bracket, find_roots
+    c = np.array([0.3, 2.0, 7.5, 1e-6, 40.0])
+
+    def f(x, rows):   # decreasing, one root sqrt(c) + 0.1 per row
+        return c[rows] - (x - 0.1) ** 3 * np.abs(x - 0.1) ** -1.0
+
+    def roots(rows):
+        lo, hi, f_lo, f_hi = expand_bracket(lambda x, r: f(x, rows[r]), np.zeros(rows.size))
+        return find_roots(lambda x, r: f(x, rows[r]), lo, hi, f_lo, f_hi, xtol=1e-14,
+                          rtol=4e-16, max_iter=100)
+
+    x, fx, ok, its = roots(np.arange(c.size))
+    assert ok.all()
+    np.testing.assert_allclose(x, np.sqrt(c) + 0.1, rtol=1e-13)
+    for i in range(c.size):
+        xi, fi, oki, itsi = roots(np.array([i]))
+        assert xi[0] == x[i] and itsi[0] == its[i] and fi[0] == fx[i]
+    # the evaluation limit: best point so far, not converged
+    x2, _, ok2, its2 = find_roots(lambda x, r: f(x, r), np.zeros(c.size), np.full(c.size, 10.0),
+                                  f(np.zeros(c.size), np.arange(c.size)),
+                                  f(np.full(c.size, 10.0), np.arange(c.size)),
+                                  xtol=1e-14, rtol=4e-16, max_iter=2)
+    assert not ok2.any() and (its2 == 2).all()
