@@ -33,6 +33,24 @@ import yaml
 __all__ = ["main"]
 
 
+#: A number as Python writes it; YAML 1.1 reads ``1e-8`` (no dot) as a string.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _option_value(text: str):
+    """An ``--opt`` value: YAML (``512``, ``true``, ``[1, 2]``, ``null``, strings), and any
+    number Python reads as one (``1e-8`` too).
+
+    Example:
+        >>> _option_value("1e-8"), _option_value("512"), _option_value("true")
+        (1e-08, 512, True)
+    """
+    value = yaml.safe_load(text)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def _parse_options(pairs: Sequence[str]) -> dict:
     out = {}
     for pair in pairs:
@@ -40,17 +58,46 @@ def _parse_options(pairs: Sequence[str]) -> dict:
             raise ValueError(f"--opt expects key=value, got {pair!r}")
         key, value = pair.split("=", 1)
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            out[key.strip()] = _option_value(value)
         except yaml.YAMLError as err:
             first = str(err).strip().splitlines()[0]
             raise ValueError(f"--opt {pair}: cannot parse the value {value!r} ({first})") from None
     return out
 
 
+def _name_part(key: str, value) -> str:
+    """A setting as part of a default file name: ``n_bath8``, ``cutoff1e-08``,
+    ``extrapolate-true``, ``checkpoint-model`` (a path: its stem), others a short digest.
+
+    Example:
+        >>> _name_part("n_bath", 8), _name_part("checkpoint", "runs/a/model.pt")
+        ('n_bath8', 'checkpoint-model')
+    """
+    import hashlib
+
+    if isinstance(value, bool):
+        text = f"-{str(value).lower()}"
+    elif isinstance(value, (int, float)):
+        text = f"{value:g}"
+    elif isinstance(value, str):
+        text = "-" + (Path(value).stem if ("/" in value or "." in value) else value)
+    else:
+        digest = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode())
+        text = "-" + digest.hexdigest()[:8]
+    return re.sub(r"[^\w.+-]", "_", f"{key}{text}")
+
+
+def _name_parts(settings: dict) -> str:
+    """``_<part>_<part>...`` of :func:`_name_part` for every setting (sorted by key); ``""`` if
+    none."""
+    return "".join(f"_{_name_part(k, v)}" for k, v in sorted(settings.items()))
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     from solvers import available_solvers, check_options, solve
 
     from .modelfile import load_model
+    from .h5util import write_text_atomic
     from .plotting import plot_result
     from .results_io import result_summary, write_result
 
@@ -62,7 +109,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown solver {args.solver!r}; available: "
                          f"{', '.join(available_solvers())}")
     options = _parse_options(args.opt)
-    out, summary_path, png = _solve_outputs(args.model, args.solver, args.out)
+    out, summary_path, png = _solve_outputs(args.model, args.solver, args.out, options,
+                                            plot=args.plot)
     check_options(args.solver, options)
     try:
         result = solve(args.solver, model, **options)
@@ -76,7 +124,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                                    eta=args.eta)
     write_result(out, result, model, options, spectrum=spectrum)
     summary = result_summary(result)
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     print(f"model          {args.model}  (U={model.U:g}, eps_d={model.eps_d:g}, "
           f"beta={model.beta:g}, Nb={model.n_bath})")
     print(f"solver         {result.solver}   converged={result.converged}")
@@ -96,39 +144,41 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _solve_outputs(model: str, solver: str, out: str | None) -> tuple[Path, Path, Path]:
+def _solve_outputs(model: str, solver: str, out: str | None, options: dict | None = None,
+                   plot: bool = True) -> tuple[Path, Path, Path]:
     """``(result.h5, summary.json, plot.png)`` of ``mldmft solve``; checked before solving.
 
-    ``--out`` must end in ``.h5``; the summary is ``<stem>.summary.json`` and the plot
-    ``<stem>.png`` beside it. None of them may be the model file, and an existing ``--out`` is
-    overwritten only if it is an earlier ``mldmft solve`` result.
+    ``--out`` must end in ``.h5`` (default ``data/results/<model>_<solver>[_<options>].h5``,
+    e.g. ``model_ed_cutoff1e-08.h5``); the summary is ``<stem>.summary.json`` and the plot
+    ``<stem>.png`` beside it. None of them may be the model file or a directory, an existing
+    ``--out`` (summary) is overwritten only if it is an earlier ``mldmft solve`` result (summary),
+    and the folder must be writable (:func:`mldmft.h5util.check_output_places`).
     """
     from .h5schema import RESULT_SCHEMA
+    from .h5util import OutputFile, check_output_places, h5_schema_is
 
-    h5 = (Path(out) if out else
-          Path("data") / "results" / f"{Path(model).stem}_{solver}.h5")
+    h5 = (Path(out) if out else Path("data") / "results" /
+          f"{Path(model).stem}_{solver}{_name_parts(options or {})}.h5")
     if h5.suffix != ".h5":
         raise ValueError(f"--out must name an HDF5 file ending in .h5 (the JSON summary and the "
                          f"plot are written beside it), got {h5}")
     summary = h5.with_name(h5.stem + ".summary.json")
     png = h5.with_suffix(".png")
-    model_path = Path(model).resolve()
-    for p in (h5, summary, png):
-        if p.resolve() == model_path:
-            raise ValueError(f"--out {h5} would overwrite the model file {model}; choose another "
-                             "name")
-    if h5.exists():
-        import h5py
-
-        try:
-            with h5py.File(h5, "r") as f:
-                schema = f.attrs.get("schema")
-        except OSError:
-            schema = None
-        if schema != RESULT_SCHEMA:
-            raise ValueError(f"--out {h5} exists and is not an mldmft solve result; refusing to "
-                             "overwrite it")
+    files = [OutputFile(h5, "solve result", h5_schema_is(RESULT_SCHEMA)),
+             OutputFile(summary, "solve summary", _is_solve_summary)]
+    if plot:
+        files.append(OutputFile(png, "plot"))
+    check_output_places(files, inputs={model: "model file"})
     return h5, summary, png
+
+
+def _is_solve_summary(path: Path) -> bool:
+    """An earlier ``mldmft solve`` summary (JSON with the solver and the density)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"solver", "density"} <= set(data)
 
 
 def _config_dir() -> Path:
@@ -270,6 +320,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .database import generate
 
     cfg = _generate_config(_compose("generate", args.overrides))
+    _check_generate_places(cfg)
     cfg.validate()
     bars: list = []
 
@@ -289,6 +340,87 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     return 0
+
+
+def _config_inputs(c, skip: tuple[str, ...] = ("out",)) -> dict[str, str]:
+    """The files a plain config names (every string value that is an existing file, keys in
+    ``skip`` left out), each with its dotted key as its role: the inputs no output may
+    overwrite."""
+    found: dict[str, str] = {}
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if str(k) not in skip:
+                    walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, list):
+            for k, v in enumerate(node):
+                walk(v, f"{path}[{k}]")
+        elif isinstance(node, str) and node and "\n" not in node and len(node) < 4096:
+            try:
+                if Path(node).is_file():
+                    found.setdefault(node, f"input file ({path})")
+            except OSError:
+                pass
+
+    walk(c, "")
+    return found
+
+
+def _check_generate_places(cfg) -> None:
+    """Where ``mldmft generate`` writes: the database (an existing one only if it is a
+    database: resumed or refused by its config), its lock and its ``.parts`` folder; never a
+    file the recipe reads (``sampling.path``)."""
+    from .h5schema import DATABASE_SCHEMA
+    from .h5util import OutputFile, check_output_places, h5_schema_is
+
+    out = Path(cfg.out)
+    check_output_places([OutputFile(out, "AIM database", h5_schema_is(DATABASE_SCHEMA)),
+                         OutputFile(out.with_name(out.name + ".lock"), "lock file")],
+                        inputs=_config_inputs({"sampling": cfg.sampling}), flag="out",
+                        dirs=[out.with_name(out.name + ".parts")])
+
+
+def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: dict, *,
+                      mu: float | None = None, density: float | None = None,
+                      mu_sweep_U: float | None = None, guard: dict | None = None,
+                      start: str = "continuation") -> Path:
+    """Default file of ``mldmft dmft``: ``data/dmft/<solver>_beta<beta>[_<filling>]
+    [_<lattice>][_guard-<fallback>][_start-seeded][_<options>].h5``.
+
+    The filling is ``U<U>_mu`` (a sweep in mu), ``n<density>`` or ``mu<mu>``; the lattice its
+    name and the parameters that differ from its defaults (nothing for the default Bethe
+    lattice; a DOS file by its stem); the options those set (``n_bath8``, ``checkpoint-model``).
+    So sweeps that differ in any of these do not share a file.
+
+    Example:
+        >>> str(default_sweep_out("ipt", 100.0, {"name": "square", "t": 0.25, "tp": -0.05}, {},
+        ...                       mu=-0.2))
+        'data/dmft/ipt_beta100_mu-0.2_square_tp-0.05.h5'
+    """
+    from .dmft.lattice import get_lattice
+
+    tag = (f"_U{mu_sweep_U:g}_mu" if mu_sweep_U is not None
+           else f"_n{density:g}" if density is not None
+           else f"_mu{mu:g}" if mu is not None else "")
+    name = str(lattice.get("name", "bethe"))
+    params = {k: v for k, v in lattice.items() if k != "name"}
+    if name == "file":
+        tag += f"_file-{Path(str(params.get('path', ''))).stem}"
+    else:
+        try:
+            default = get_lattice(name).params()
+        except ValueError:
+            default = {}
+        changed = {k: v for k, v in params.items() if default.get(k) != v}
+        if name != "bethe" or changed:
+            tag += f"_{name}" + _name_parts(changed)
+    if guard:
+        tag += f"_guard-{guard.get('fallback', 'ed')}"
+    if start != "continuation":
+        tag += f"_start-{start}"
+    stem = re.sub(r"[^\w.+-]", "_", f"{solver}_beta{beta:g}{tag}{_name_parts(solver_options)}")
+    return Path("data") / "dmft" / f"{stem}.h5"
 
 
 def sweep_arguments(cfg) -> dict:
@@ -340,10 +472,11 @@ def sweep_arguments(cfg) -> dict:
     if guard and guard.get("fallback", "ed") is not None:
         load_solver_module(str(guard.get("fallback", "ed")))
     beta = float(_typed(c, "beta", float))
-    tag = (f"_U{U_one:g}_mu" if mu_values is not None
-           else f"_n{density:g}" if density is not None else "")
     out = (_typed(c, "out", str | None)
-           or str(Path("data") / "dmft" / f"{solver}_beta{beta:g}{tag}.h5"))
+           or str(default_sweep_out(solver, beta, dict(_typed(c, "lattice", dict | None) or {}),
+                                    options, mu=mu, density=density, guard=guard,
+                                    mu_sweep_U=U_one if mu_values is not None else None,
+                                    start=str(c.get("start", "continuation")))))
     spectra = dict(_typed(c, "spectra", dict | None) or {})
     spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
                if spectra.get("enabled") else None)
@@ -421,6 +554,7 @@ def run_sweep(kwargs: dict) -> list:
 
     kwargs = dict(kwargs)
     plot = kwargs.pop("plot")
+    _check_sweep_places(kwargs, plot)
     mu_axis = "mu_values" in kwargs
     points = sweep_mu(**kwargs) if mu_axis else sweep(**kwargs)
     print(f"{'branch':<6} {'U':>6} {'mu':>9} {'n':>8} {'conv':>5} {'iter':>5} {'Z':>8} "
@@ -465,6 +599,39 @@ def run_sweep(kwargs: dict) -> list:
     return points
 
 
+def _check_sweep_places(kwargs: dict, plot: bool) -> None:
+    """Where a sweep writes: the HDF5 (an existing one only if it is a sweep: resumed or refused
+    by its plan), the CSV beside it (only over an earlier sweep CSV), the lock and, with
+    ``plot``, the figures; never a file the config names (a DOS file, a checkpoint)."""
+    from .h5schema import SWEEP_SCHEMA
+    from .h5util import OutputFile, check_output_places, h5_schema_is
+
+    out = Path(kwargs["out"])
+    files = [OutputFile(out, "DMFT sweep", h5_schema_is(SWEEP_SCHEMA)),
+             OutputFile(out.with_suffix(".csv"), "sweep CSV", _is_sweep_csv),
+             OutputFile(out.with_name(out.name + ".lock"), "lock file")]
+    if plot:
+        files.append(OutputFile(out.with_suffix(".png"), "sweep plot"))
+        if kwargs.get("spectra") is not None:
+            branches = (["up", "down"] if kwargs["direction"] == "both"
+                        else [kwargs["direction"]])
+            files += [OutputFile(out.with_name(f"{out.stem}_spectra_{b}.png"), "spectra plot")
+                      for b in branches]
+    config = json.loads(kwargs.get("metadata", {}).get("config", "{}"))
+    inputs = _config_inputs(config or {k: kwargs.get(k) for k in ("lattice", "solver_options",
+                                                                  "guard")})
+    check_output_places(files, inputs=inputs, flag="out")
+
+
+def _is_sweep_csv(path: Path) -> bool:
+    """An earlier sweep CSV (its header starts with ``U,branch,``)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.readline().startswith("U,branch,")
+    except OSError:
+        return False
+
+
 def _cmd_dmft(args: argparse.Namespace) -> int:
     run_sweep(sweep_arguments(_compose("dmft", args.overrides)))
     return 0
@@ -500,8 +667,14 @@ def active_config(overrides: Sequence[str]):
 
 def _cmd_active(args: argparse.Namespace) -> int:
     from .active import run_active
+    from .h5util import OutputFile, check_output_places
 
-    summary = run_active(active_config(args.overrides), log=lambda s: print(s, flush=True))
+    cfg = active_config(args.overrides)
+    run_dir = Path(cfg.run_dir)
+    check_output_places([OutputFile(run_dir / "run.lock", "lock file")], dirs=[run_dir],
+                        inputs={p: "input file" for p in (cfg.database, cfg.checkpoint)},
+                        flag="run_dir")
+    summary = run_active(cfg, log=lambda s: print(s, flush=True))
     for line in summary.lines():
         print(line)
     return 0
@@ -516,8 +689,9 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else overlay_default_out(args.files)
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ValueError(f"--out must end in .png, .pdf or .svg, got {out}")
-    if any(out.resolve() == Path(f).resolve() for f in args.files):
-        raise ValueError(f"--out {out} is one of the input files")
+    from .h5util import OutputFile, check_output_places
+
+    check_output_places([OutputFile(out, "figure")], inputs={f: "input sweep" for f in args.files})
     runs = [(lab, load_sweep(f)) for lab, f in zip(labels, args.files)]
     note = "" if args.out else "  (default name; choose one with --out)"
     print(f"plot     {plot_sweeps(runs, out, title=args.title)}{note}")
@@ -532,10 +706,11 @@ def overlay_default_out(files: Sequence[str]) -> Path:
 
 def _cmd_export_baths(args: argparse.Namespace) -> int:
     from .dmft import load_sweep
-    from .dmft.export import export_baths
+    from .dmft.export import check_export_out, export_baths
 
+    check_export_out(args.out, args.files)
     points = [p for f in args.files for p in load_sweep(f)]
-    out = export_baths(points, args.out, n_bath=args.n_bath)
+    out = export_baths(points, args.out, n_bath=args.n_bath, inputs=args.files)
     print(f"exported {len(points)} hybridisations ({args.n_bath} poles each) -> {out}")
     print(f"next:    mldmft generate sampling=bath_list sampling.path={out} "
           f"n_samples={len(points)}")
@@ -544,7 +719,9 @@ def _cmd_export_baths(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .dmft.demo import run_demo
+    from .h5util import check_output_places
 
+    check_output_places(dirs=[args.out])
     for line in run_demo(out_dir=args.out, compute_ed=args.compute_ed,
                          progress=not args.no_progress):
         print(line)
@@ -588,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="solver option, e.g. --opt n_iw=512 (repeatable)")
     p.add_argument("--spectrum", nargs="?", const="auto", default=None,
-                   choices=["auto", "ed_poles", "maxent", "pade"],
+                   choices=list(_SPECTRUM_METHODS),
                    help="also store A(w) (auto: ED poles for ed/ed_fit, else MaxEnt)")
     p.add_argument("--eta", type=float, default=0.05,
                    help="broadening of the ED poles / Pade, units D (default 0.05)")
@@ -639,10 +816,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Methods of ``mldmft solve --spectrum`` (bare ``--spectrum``: auto).
+_SPECTRUM_METHODS = ("auto", "ed_poles", "maxent", "pade")
+
+
+def _bare_spectrum(argv: Sequence[str]) -> list[str]:
+    """``--spectrum`` takes an optional method; a bare ``--spectrum`` followed by the model file
+    (``--spectrum model.yaml``) must not take the file as the method: it becomes
+    ``--spectrum=auto``."""
+    argv = list(argv)
+    for k, arg in enumerate(argv[:-1]):
+        if arg == "--spectrum" and argv[k + 1] not in _SPECTRUM_METHODS \
+                and not argv[k + 1].startswith("-"):
+            argv[k] = "--spectrum=auto"
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # small dense blocks: threads only cost
+    argv = _bare_spectrum(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -371,7 +371,7 @@ def test_merge_drops_duplicate_samples_and_keeps_twins_together(small_db, tmp_pa
     assert np.array_equal(rows["params/U"][-2:], fresh["params/U"])
     ids = rows["group_id"]
     assert len(np.unique(ids)) == 7 and np.array_equal(ids[0::2], ids[1::2])
-    with pytest.raises(ValueError, match="one of the inputs"):
+    with pytest.raises(ValueError, match="would overwrite the input database"):
         from mldmft.database.merge import merge_databases
         merge_databases([out, tmp_path / "m.h5"], tmp_path / "m.h5")
 

@@ -36,7 +36,7 @@ from .. import __version__
 from ..h5util import remove_tmp_litter, run_lock
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from .records import RecordLayout, SolverSpec, check_layout_for_target, solve_sample
-from .sampling import make_recipe
+from .sampling import make_recipe, repeated_samples
 from .store import assemble, chunk_path, config_digest, read_chunk, write_chunk
 
 __all__ = ["GenerateConfig", "generate", "GenerateSummary", "DEFAULT_N_L"]
@@ -112,6 +112,13 @@ class GenerateConfig:
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         recipe = make_recipe(self.sampling)
+        repeats = repeated_samples(recipe, self.seed, self.n_samples)
+        if repeats:
+            raise ValueError(
+                f"n_samples={self.n_samples}: {len(repeats)} sample(s) would repeat an earlier "
+                f"model exactly, from sample {repeats[0]} on (a bath list entry whose U, eps_d "
+                f"and beta are fixed, by the entry or by fixed specs, is one model, and the list "
+                f"is cycled); use n_samples <= {repeats[0]}")
         check_layout_for_target(self.target, recipe.max_bath)
         check_legendre_order(self.n_l, recipe)
         for key, spec in [("target.options", self.target)] + [

@@ -12,7 +12,7 @@ from solvers.legendre import g_tau_from_l
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
 from .store import load_database, open_database
 
-__all__ = ["inspect_database", "g_tau_rows", "non_finite_rows", "INPUT_NAMES"]
+__all__ = ["inspect_database", "g_tau_rows", "non_finite_rows", "plot_paths", "INPUT_NAMES"]
 
 #: Datasets that define a row's impurity model (the network's inputs); every value must be
 #: finite, bath arrays up to the row's ``n_bath`` (beyond it they are padding).
@@ -77,8 +77,12 @@ def inspect_database(path: str | Path, plots: bool = True,
     (``tau/beta`` uniform), and the mean absolute error of the density. Writes
     ``<stem>_params.png`` (parameter histograms) and ``<stem>_gtau.png`` (sample ``G(tau)`` per
     solver) unless ``plots`` is false.
+    The plots' places (:func:`plot_paths`) are checked before anything is read.
     """
     path = Path(path)
+    if plots:
+        out_dir = Path(out_dir) if out_dir else path.parent
+        _check_plot_places(path, out_dir)
     with open_database(path) as f:
         attrs = {k: f.attrs[k] for k in f.attrs}
     names = json.loads(attrs["solver_names"])
@@ -145,9 +149,29 @@ def inspect_database(path: str | Path, plots: bool = True,
         lines.append("first problems:")
         lines += [f"  {n}: {e[:150]}" for n, e in failures[:5]]
     if plots:
-        out_dir = Path(out_dir) if out_dir else path.parent
         lines += _plots(path.stem, out_dir, data, names, target, g_target, aug)
     return lines
+
+
+def plot_paths(path: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """The figures of :func:`inspect_database`: ``<stem>_params.png``, ``<stem>_gtau.png``."""
+    return _plot_names(Path(path).stem, Path(out_dir))
+
+
+def _plot_names(stem: str, out_dir: Path) -> tuple[Path, Path]:
+    return out_dir / f"{stem}_params.png", out_dir / f"{stem}_gtau.png"
+
+
+def _check_plot_places(path: Path, out_dir: Path) -> None:
+    """The figures' folder must be writable and no figure may be the database (one-line error
+    with the ways out)."""
+    from ..h5util import OutputFile, OutputPlaceError, check_output_places
+
+    try:
+        check_output_places([OutputFile(p, "figure") for p in plot_paths(path, out_dir)],
+                            inputs={path: "database"}, dirs=[out_dir])
+    except OutputPlaceError as err:
+        raise OutputPlaceError(f"{err}; choose --out DIR for the plots or --no-plots") from None
 
 
 def _plots(stem, out_dir, data, names, target, g_target, aug) -> list[str]:
@@ -163,7 +187,7 @@ def _plots(stem, out_dir, data, names, target, g_target, aug) -> list[str]:
         ax.set_xlabel(p)
     axes[0].set_ylabel("samples")
     fig.tight_layout()
-    p1 = out_dir / f"{stem}_params.png"
+    p1, p2 = _plot_names(stem, out_dir)
     fig.savefig(p1, dpi=110)
     plt.close(fig)
 
@@ -183,7 +207,6 @@ def _plots(stem, out_dir, data, names, target, g_target, aug) -> list[str]:
     axes[0][0].set_ylabel(r"$G(\tau)$")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    p2 = out_dir / f"{stem}_gtau.png"
     fig.savefig(p2, dpi=110)
     plt.close(fig)
     return [f"plots        {p1}", f"             {p2}"]

@@ -27,7 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..h5util import atomic_h5
+from ..h5schema import DATABASE_SCHEMA
+from ..h5util import OutputFile, atomic_h5, check_output_places, h5_schema_is
 from .store import _write_arrays, load_database, open_database
 
 __all__ = ["merge_databases", "merge_rows", "MergeReport", "sample_keys"]
@@ -133,12 +134,18 @@ def merge_databases(paths: Sequence[str | Path], out: str | Path,
     """Merge the rows of ``paths`` into ``out`` (atomic) without duplicate samples
     (:func:`merge_rows`; how many were dropped is logged and stored as the attribute
     ``duplicates_dropped``). The files must share ``n_l``, ``n_sigma``, the target and the
-    solvers; bath arrays are padded to the widest. One file alone is deduplicated."""
+    solvers; bath arrays are padded to the widest. One file alone is deduplicated.
+
+    ``out`` (``.h5`` or ``.hdf5``) is checked before anything is read: never an input, a
+    directory or an existing file other than a database, and writable
+    (:func:`mldmft.h5util.check_output_places`)."""
     if len(paths) < 1:
         raise ValueError("merge needs at least one database")
     out = Path(out)
-    if any(out.resolve() == Path(p).resolve() for p in paths):
-        raise ValueError(f"--out {out} is one of the inputs; choose a new file")
+    if out.suffix.lower() not in (".h5", ".hdf5"):
+        raise ValueError(f"--out must name an HDF5 file ending in .h5, got {out}")
+    check_output_places([OutputFile(out, "AIM database", h5_schema_is(DATABASE_SCHEMA))],
+                        inputs={p: "input database" for p in paths})
     attrs, datas = [], []
     for p in paths:
         with open_database(p) as f:

@@ -21,6 +21,9 @@ Recipes:
   ``half_filling_fraction`` draws that share of samples at half filling.
 * :class:`BathListRecipe` — discrete baths read from a YAML/JSON list (e.g. hybridisations visited
   by a DMFT run); ``U``, ``eps_d``, ``beta`` come from each entry or, where absent, from specs.
+  Sample ``i`` uses entry ``i mod len(entries)``: an entry whose model is fully fixed (``U``,
+  ``beta`` and ``eps_d`` from the entry or from fixed specs) would repeat itself exactly, so
+  :func:`repeated_samples` finds such repeats and generation refuses them.
 * :class:`~mldmft.database.dmft_sampling.DMFTIterateRecipe` (``kind: dmft_iterates``) — the
   hybridisations cheap-solver DMFT loops visit, refitted to discrete baths.
 * :class:`MixtureRecipe` (``kind: mixture``) — each sample from one of several recipes, chosen
@@ -43,7 +46,7 @@ import yaml
 from solvers import AndersonModel, check_type
 
 __all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "MixtureRecipe", "sample_rng",
-           "make_recipe", "register_recipe", "Sample"]
+           "make_recipe", "register_recipe", "Sample", "repeated_samples"]
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -107,6 +110,11 @@ class ParamSpec:
         if self.log:
             return float(np.exp(rng.uniform(np.log(self.lo), np.log(self.hi))))
         return float(rng.uniform(self.lo, self.hi))
+
+    @property
+    def fixed(self) -> bool:
+        """One value only: every draw gives it."""
+        return self.choices is None and self.lo == self.hi
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -231,6 +239,7 @@ class BathListRecipe:
     eps_d: ParamSpec | None
     half_filling: bool = False
     entries: tuple = field(default=(), compare=False)
+    fixed_entries: tuple = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         path = Path(self.path)
@@ -257,6 +266,29 @@ class BathListRecipe:
         object.__setattr__(self, "entries", tuple(entries))
         self.beta.require_positive()
         self.U.require_nonnegative()
+        object.__setattr__(self, "fixed_entries", tuple(self._model_key(e) for e in entries))
+
+    def _model_key(self, entry: Mapping) -> tuple | None:
+        """``(U, eps_d, beta, bath)`` (rounded to 10 decimals) of an entry whose model does not
+        depend on the draw, else ``None``."""
+        def value(name: str, spec: ParamSpec | None) -> float | None:
+            if name in entry:
+                return float(entry[name])
+            return spec.lo if spec is not None and spec.fixed else None
+
+        U, beta = value("U", self.U), value("beta", self.beta)
+        eps_d = (-U / 2 if U is not None and "eps_d" not in entry and self.half_filling
+                 else value("eps_d", self.eps_d))
+        if U is None or beta is None or eps_d is None:
+            return None
+        bath = sorted(zip(np.round(np.asarray(entry["bath_eps"], float), 10).tolist(),
+                          np.round(np.abs(np.asarray(entry["bath_v"], float)), 10).tolist()))
+        return (round(U, 10), round(eps_d, 10), round(beta, 10), tuple(bath))
+
+    def fixed_key(self, seed: int, index: int) -> tuple | None:
+        """The model of sample ``index`` (:meth:`_model_key`) if it does not depend on the draw
+        (then equal keys are the same model), else ``None``."""
+        return self.fixed_entries[index % len(self.entries)]
 
     @property
     def max_bath(self) -> int:
@@ -330,6 +362,47 @@ class MixtureRecipe:
 
     def draw(self, seed: int, index: int) -> Sample:
         return self.components[self.component_of(seed, index)].draw(seed, index)
+
+    def fixed_key(self, seed: int, index: int) -> tuple | None:
+        """``(component, its key)`` when sample ``index`` is a fully fixed model of a component
+        (see :meth:`BathListRecipe.fixed_key`), else ``None``."""
+        c = self.component_of(seed, index)
+        inner = getattr(self.components[c], "fixed_key", None)
+        key = inner(seed, index) if inner is not None else None
+        return None if key is None else (c, key)
+
+
+def _has_fixed(recipe: Any) -> bool:
+    if isinstance(recipe, MixtureRecipe):
+        return any(_has_fixed(c) for c in recipe.components)
+    return any(k is not None for k in getattr(recipe, "fixed_entries", ()))
+
+
+def repeated_samples(recipe: Any, seed: int, n_samples: int) -> list[int]:
+    """Sample indices below ``n_samples`` whose model repeats an earlier sample's exactly (a bath
+    list cycled past its length, or holding one model twice, with every parameter of the entry
+    fixed); empty if none.
+
+    Example:
+        >>> import tempfile, yaml
+        >>> f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        >>> yaml.safe_dump({"baths": [{"bath_eps": [0.0], "bath_v": [0.5], "U": 2.0,
+        ...                            "eps_d": -1.0, "beta": 10.0}]}, f); f.close()
+        >>> repeated_samples(make_recipe({"kind": "bath_list", "path": f.name}), 0, 3)
+        [1, 2]
+    """
+    if not hasattr(recipe, "fixed_key") or not _has_fixed(recipe):
+        return []
+    seen: set = set()
+    out = []
+    for i in range(int(n_samples)):
+        key = recipe.fixed_key(seed, i)
+        if key is None:
+            continue
+        if key in seen:
+            out.append(i)
+        seen.add(key)
+    return out
 
 
 def _make_bethe_random(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool):

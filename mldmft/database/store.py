@@ -115,7 +115,9 @@ def assemble(out: Path, parts: Path, n_chunks: int, attrs: dict[str, Any]) -> Pa
 
 
 def open_database(path: str | Path) -> h5py.File:
-    """Open a database read-only after checking schema, version and completeness."""
+    """Open a database read-only after checking schema, version and completeness, every
+    dataset's shape against the declared sizes, and the model parameters' domains (a
+    one-line :class:`~mldmft.h5schema.SchemaError` naming the dataset otherwise)."""
     path = Path(path)
     if not path.is_file():
         raise SchemaError(f"{path}: no such database file")
@@ -126,15 +128,60 @@ def open_database(path: str | Path) -> h5py.File:
             dict(f.attrs)  # every attribute readable (a damaged heap fails here, not later)
             names = json.loads(f.attrs.get("solver_names", "[]"))
             check_schema(f, DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, database_datasets(names))
-            n_rows = int(f.attrs["n_rows"])
-            for name in ("sample_index", f"solvers/{names[0]}/g_l" if names else "delta_l"):
-                if f[name].shape[0] != n_rows:
-                    raise SchemaError(f"{path}: dataset '{name}' has {f[name].shape[0]} rows, "
-                                      f"the file declares {n_rows} (truncated?)")
+            _check_shapes(f, path, names)
+            _check_params(f, path)
     except Exception:
         f.close()
         raise
     return f
+
+
+def _check_shapes(f: h5py.File, path: Path, names: list[str]) -> None:
+    """Every dataset has ``n_rows`` rows and the widths the file declares (``n_l`` Legendre
+    coefficients, ``n_sigma`` frequencies, ``n_bath_max`` bath sites where declared)."""
+    n_rows = int(f.attrs["n_rows"])
+    sizes = {"row": n_rows, "l": int(f.attrs["n_l"]), "n": int(f.attrs["n_sigma"])}
+    if "n_bath_max" in f.attrs:
+        sizes["n_bath_max"] = int(f.attrs["n_bath_max"])
+    for ds in database_datasets(names):
+        if ds.name not in f:
+            continue
+        shape = f[ds.name].shape
+        if shape[:1] != (n_rows,):
+            raise SchemaError(f"{path}: dataset '{ds.name}' has {shape[0] if shape else 0} rows, "
+                              f"the file declares {n_rows} (truncated?)")
+        want = tuple(sizes.get(a) for a in ds.axes)
+        if len(shape) != len(want) or any(w is not None and n != w
+                                          for n, w in zip(shape, want)):
+            declared = ", ".join(f"{a}={sizes.get(a, '?')}" for a in ds.axes)
+            raise SchemaError(f"{path}: dataset '{ds.name}' has shape {shape}, the file declares "
+                              f"({declared})")
+
+
+#: Row values a database must never hold (non-finite inputs are reported by ``mldmft inspect``
+#: and left out by training; these are simply wrong).
+_PARAM_RULES = (("params/beta", "beta > 0", lambda v: v > 0),
+                ("params/D", "D > 0", lambda v: v > 0),
+                ("params/U", "U >= 0", lambda v: v >= 0))
+
+
+def _check_params(f: h5py.File, path: Path) -> None:
+    """Finite model parameters in their domain (``beta > 0``, ``D > 0``, ``U >= 0``) and
+    ``0 <= n_bath <=`` the bath arrays' width; one line naming the dataset and the first bad
+    rows."""
+    for name, rule, ok in _PARAM_RULES:
+        v = np.asarray(f[name][()], dtype=float)
+        bad = np.flatnonzero(np.isfinite(v) & ~ok(np.where(np.isfinite(v), v, 1.0)))
+        if bad.size:
+            raise SchemaError(f"{path}: dataset '{name}' breaks {rule} in {bad.size} row(s), "
+                              f"e.g. row {bad[0]}: {v[bad[0]]:g}")
+    n_bath = np.asarray(f["params/n_bath"][()])
+    width = f["bath/eps"].shape[1]
+    bad = np.flatnonzero((n_bath < 0) | (n_bath > width))
+    if bad.size:
+        raise SchemaError(f"{path}: dataset 'params/n_bath' lies outside 0..{width} (the bath "
+                          f"arrays' width) in {bad.size} row(s), e.g. row {bad[0]}: "
+                          f"{n_bath[bad[0]]}")
 
 
 def load_database(path: str | Path, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:

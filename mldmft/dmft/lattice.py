@@ -41,6 +41,7 @@ square-lattice DOS with the chain's, computed on the same kind of graded rule.
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -632,7 +633,9 @@ class TabulatedLattice(Lattice):
         if not p.is_file():
             raise ValueError(f"DOS file {p} does not exist")
         try:
-            data = np.loadtxt(p, ndmin=2)
+            with warnings.catch_warnings():  # an empty file: numpy warns, then we refuse it
+                warnings.simplefilter("ignore", UserWarning)
+                data = np.loadtxt(p, ndmin=2)
         except ValueError as err:
             raise ValueError(f"DOS file {p}: not a table of numbers ({err})") from None
         if data.ndim != 2 or data.shape[1] != 2 or data.shape[0] < 2:

@@ -100,14 +100,22 @@ def load_checkpoint(path: str | Path) -> Predictor:
     """
     import torch
 
+    if not str(path).strip():
+        raise ValueError("checkpoint: empty path; name a model.pt file")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"checkpoint {path}: a directory, not a model file (e.g. "
+                         f"{path / 'model.pt'})")
     if not path.is_file():
         raise ValueError(f"checkpoint {path}: no such file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for foreign files
-        raise ValueError(f"checkpoint {path}: not readable as an mldmft checkpoint "
-                         f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+        # never torch's advice to retry with weights_only=False: that would run pickled code
+        reason = ("it holds Python objects besides tensors and plain data, which are never "
+                  "unpickled" if "Unsupported global" in str(err)
+                  else f"not a PyTorch file, {type(err).__name__}")
+        raise ValueError(f"checkpoint {path}: not an mldmft checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {path}: not an {CHECKPOINT_FORMAT} file")
     version = int(payload.get("version", -1))
