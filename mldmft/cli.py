@@ -11,6 +11,8 @@
 * ``mldmft models`` lists the shipped networks of the ``ml`` solver (:mod:`mldmft.ml.shipped`).
 * ``mldmft active [hydra overrides]`` runs (or resumes) active learning for the network
   (``configs/active.yaml``, :mod:`mldmft.active`).
+* ``mldmft phase-diagram [hydra overrides] [--check-ed]`` computes the Mott phase diagram
+  (``configs/phase_diagram.yaml``, :mod:`mldmft.dmft.phase_diagram`).
 * ``mldmft dmft [hydra overrides]`` runs a DMFT sweep (``configs/dmft.yaml``, ``lattice=...``);
   ``mldmft overlay A.h5 B.h5 ... [--out FIG.png]`` overlays several sweeps in one figure
   (default ``overlay_A_B.png`` beside ``A.h5``; the path is printed).
@@ -210,7 +212,8 @@ def config_error_message(err: Exception) -> str:
 
 #: Mappings whose keys are checked by the code that uses them (solver options, recipes), not
 #: against the config files.
-_OPEN_KEYS = {"generate": ("sampling", "target.options", "solver_options"),
+_OPEN_KEYS = {"phase_diagram": ("solver_options", "compare", "ed.solver_options"),
+              "generate": ("sampling", "target.options", "solver_options"),
               "dmft": ("solver_options", "guard"), "active": ("reference.options",)}
 
 
@@ -752,6 +755,77 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def phase_diagram_config(overrides: Sequence[str], check_ed: bool = False):
+    """``configs/phase_diagram.yaml`` with Hydra overrides -> typed
+    :class:`mldmft.dmft.phase_diagram.PhaseDiagramConfig` (the config boundary); ``check_ed``
+    (``--check-ed``) sets ``check_ed: true``. A comparison with the main solver's name is left
+    out (the main diagram is that solver's)."""
+    from omegaconf import OmegaConf
+
+    from .dmft.loop import DMFTOptions
+    from .dmft.phase_diagram import DiagramSpec, PhaseDiagramConfig
+
+    c = OmegaConf.to_container(_compose("phase_diagram", overrides), resolve=True)
+
+    def grid(node: dict, where: str) -> tuple[float, ...]:
+        if node.get("U_values") is not None:
+            return tuple(_number_list({f"{where}U_values": node["U_values"]},
+                                      f"{where}U_values"))
+        return tuple(_range_values(f"{where}U_range", node.get("U_range")))
+
+    def betas(node: dict, where: str) -> tuple[float, ...]:
+        values = node.get("betas")
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where}betas must be a non-empty list of numbers, got {values!r}")
+        return tuple(_number_list({f"{where}betas": values}, f"{where}betas"))
+
+    solver = _typed(c, "solver", str)
+    main = DiagramSpec(solver, solver, dict(_typed(c, "solver_options", dict | None) or {}),
+                       betas(c, ""), grid(c, ""))
+    compare = []
+    for name, node in (_typed(c, "compare", dict | None) or {}).items():
+        where = f"compare.{name}."
+        if not isinstance(node, dict):
+            raise ValueError(f"config: 'compare.{name}' must be a mapping (enabled, solver, "
+                             f"solver_options, betas, U_range or U_values), got {node!r}")
+        unknown = sorted(set(node) - {"enabled", "solver", "solver_options", "betas",
+                                      "U_range", "U_values"})
+        if unknown:
+            raise ValueError(f"config: unknown key '{where}{unknown[0]}'")
+        if not node.get("enabled", True) or name == solver:
+            continue
+        compare.append(DiagramSpec(name, str(node.get("solver", name)),
+                                   dict(node.get("solver_options") or {}), betas(node, where),
+                                   grid(node, where), role="comparison"))
+    loop = {k: _typed(c, f"loop.{k}", tp) for k, tp in (
+        ("n_iw", int), ("tol", float), ("max_iter", int), ("mixing", float), ("accel", str),
+        ("history", int), ("stall", int))}
+    ed = _typed(c, "ed", dict)
+    return PhaseDiagramConfig(
+        main=main, compare=tuple(compare),
+        lattice=dict(_typed(c, "lattice", dict | None) or {"name": "bethe"}),
+        loop=DMFTOptions(**loop), tol_U=float(_typed(c, "tol_U", float)),
+        metal_threshold=float(_typed(c, "metal_threshold", float)),
+        refine_tc=_typed(c, "refine_tc", int), thermo=_typed(c, "thermo.enabled", bool),
+        top_dU=float(_typed(c, "thermo.top_dU", float)), n_path=_typed(c, "thermo.n_path", int),
+        check_ed=bool(check_ed or _typed(c, "check_ed", bool)),
+        ed_betas=tuple(_number_list({"ed.betas": ed.get("betas")}, "ed.betas") or ()),
+        ed_options=dict(_typed(c, "ed.solver_options", dict | None) or {}),
+        ed_span=float(_typed(c, "ed.span", float)), ed_step=float(_typed(c, "ed.step", float)),
+        out=_typed(c, "out", str), progress=_typed(c, "progress", bool),
+        metadata={"config": json.dumps(c, sort_keys=True)})
+
+
+def _cmd_phase_diagram(args: argparse.Namespace) -> int:
+    from .dmft.phase_diagram import phase_diagram
+
+    config = phase_diagram_config(args.overrides, check_ed=args.check_ed)
+    result = phase_diagram(config, log=lambda line: print(line, flush=True))
+    for line in result.lines():
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mldmft", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -782,6 +856,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dmft", help="DMFT sweep in U on any lattice (Hydra config dmft.yaml)")
     d.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver=ipt beta=50")
     d.set_defaults(func=_cmd_dmft)
+    pd = sub.add_parser("phase-diagram", help="the Mott phase diagram: Uc1(T), Uc2(T), the "
+                        "critical end point and the first-order line (Hydra config "
+                        "phase_diagram.yaml)")
+    pd.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver=ipt "
+                    "\"betas=[20,50,100]\"")
+    pd.add_argument("--check-ed", action="store_true",
+                    help="also locate the branch ends with 8-site ED-DMFT at ed.betas (slow)")
+    pd.set_defaults(func=_cmd_phase_diagram)
     a = sub.add_parser("active", help="active learning: network-DMFT sweeps, ED on the flagged "
                        "hybridisations, retraining (Hydra config active.yaml)")
     a.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. max_rounds=2")

@@ -256,3 +256,54 @@ sweep of the grid, written atomically when finished)::
 __doc__ += "\n\n" + _ACTIVE_DOC
 __all__ += ["ACTIVE_ROUNDS_SCHEMA", "ACTIVE_ROUNDS_SCHEMA_VERSION", "ACTIVE_CELL_SCHEMA",
             "ACTIVE_CELL_SCHEMA_VERSION"]
+
+
+# --------------------------------------------------------------------------- phase diagram
+PHASE_DIAGRAM_SCHEMA = "mldmft.phase_diagram"
+PHASE_DIAGRAM_SCHEMA_VERSION = 1
+PHASE_POINT_SCHEMA = "mldmft.phase_point"
+PHASE_POINT_SCHEMA_VERSION = 1
+
+_PHASE_DOC = """Mott phase diagram (``mldmft phase-diagram``, :mod:`mldmft.dmft.phase_diagram`), in
+the output directory (default ``data/phase_diagram/``).
+
+``diagram.h5``, schema ``mldmft.phase_diagram`` version 1, written atomically at the end of a
+run (``diagram_points.csv`` holds every point's scalars, ``diagram_ends.csv`` the ends and the
+first-order line, ``summary.json`` the summary)::
+
+    /                       attrs: schema, schema_version, package_version, created,
+                                   config (JSON: the run's settings), summary (JSON)
+    /<label>/               one diagram: the main solver's name (e.g. 'ml'), each comparison's
+                            (e.g. 'ipt'), 'ed_check'; attrs: role ('main' | 'comparison' |
+                            'ed_check'), solver, plan (JSON: what decides its points),
+                            critical (JSON: Tc, Tc_error, Uc, Uc_error in D, status),
+                            thermo (JSON: integration paths, loop defect, notes)
+    /<label>/ends/beta      float64 [n_T]  inverse temperature                     (1/D)
+    /<label>/ends/uc1       float64 [n_T]  end of the insulating branch: middle of its
+                                           bisection bracket (NaN: not bracketed)   (D)
+    /<label>/ends/uc1_error float64 [n_T]  half that bracket                        (D)
+    /<label>/ends/uc2       float64 [n_T]  end of the metallic branch               (D)
+    /<label>/ends/uc2_error float64 [n_T]  half its bracket                         (D)
+    /<label>/ends/coexist   int8    [n_T]  1: both solutions found at a common U
+    /<label>/ends/refined   int8    [n_T]  1: temperature added by the Tc bisection
+    /<label>/first_order/beta   float64 [n_F]  temperatures with a window           (1/D)
+    /<label>/first_order/U      float64 [n_F]  Omega_metal = Omega_insulator (NaN: no
+                                               crossing inside the window)          (D)
+    /<label>/first_order/error  float64 [n_F]  its estimated integration error      (D)
+    /<label>/first_order/delta_lo, delta_hi  float64 [n_F]  Omega_metal - Omega_insulator
+                                               at the window's two ends             (D)
+    /<label>/points/<key>   one DMFT point: attrs as a sweep point's (``mldmft.dmft_sweep``:
+                            U, branch, converged, iterations, residual, Z, double_occupancy,
+                            density, g_beta_half, kinetic_energy, wall_time, fallbacks, beta,
+                            mu, D, retried_linear) plus key, start ('metal' | 'insulator' |
+                            the key of the point it was continued from) and stage;
+                            datasets g_iw, sigma_iw, delta_iw as a sweep point's
+
+Point store ``<out>/store/<label>/<key>.h5``, schema ``mldmft.phase_point`` version 1: one
+finished point, written atomically as soon as it is solved (root attrs and datasets as
+``/<label>/points/<key>`` above); ``<out>/store/<label>/plan.json`` holds the plan the points
+belong to. A rerun reads the store and solves only the points not in it."""
+
+__doc__ += "\n\n" + _PHASE_DOC
+__all__ += ["PHASE_DIAGRAM_SCHEMA", "PHASE_DIAGRAM_SCHEMA_VERSION", "PHASE_POINT_SCHEMA",
+            "PHASE_POINT_SCHEMA_VERSION"]
