@@ -410,3 +410,23 @@ def test_sweep_settings_are_checked():
     with pytest.raises(ValueError, match="options must be a DMFTOptions"):
         SweepSettings(options={"n_iw": 256})
     assert SweepSettings(lattice="square").lattice.name == "square"
+
+
+def test_engine_benchmark_runs_small(tmp_path):
+    """benchmarks/dmft_engine.py on a small grid: the batched runs give the sequential points."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dmft_engine.py"
+    spec = importlib.util.spec_from_file_location("dmft_engine_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--beta", "20", "--U", "1.0,3.0,1.0", "--n-iw", "256", "--betas", "20,30",
+                       "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    runs = report["runs"]
+    assert runs["continuation"]["max_abs_dZ_vs_sequential"] < 1e-5
+    assert runs["continuation"]["solver_calls"] == runs["sequential"]["solver_calls"]
+    assert runs["seeded"]["largest_batch"] == 6 and report["points"] == 6
+    assert report["side_by_side"]["chains"] == 4 and report["side_by_side"]["max_abs_dZ"] < 1e-5
+    assert (tmp_path / "report.txt").read_text().startswith("# ")
