@@ -33,7 +33,9 @@ import platform
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -67,47 +69,45 @@ def _sequential(betas: list[float], U: list[float], options) -> tuple[list, int]
     return points, calls[0]
 
 
-def _chains(betas: list[float], U: list[float], options) -> tuple[list, int, list[int]]:
-    """The same chains as :func:`_sequential` in one run_chains call."""
+@contextmanager
+def _batch_sizes() -> Iterator[list[int]]:
+    """The size of every batched solver call of the DMFT steps made inside the block."""
     import mldmft.dmft.steps as steps
+
+    sizes: list[int] = []
+    real = steps.solve_many
+
+    def counted(name, models, **kwargs):
+        sizes.append(len(models))
+        return real(name, models, **kwargs)
+
+    steps.solve_many = counted
+    try:
+        yield sizes
+    finally:
+        steps.solve_many = real
+
+
+def _chains(betas: list[float], U: list[float], options) -> tuple[list, int, list[int]]:
+    """The same chains as :func:`_sequential` in one run_chains call; solver calls and the
+    batch size of every iteration."""
     from mldmft.dmft import DMFTProblem, run_chains
 
     chains = [[DMFTProblem(beta, u, branch=branch,
                            start=("previous" if i else "metal" if branch == "up" else "insulator"))
                for i, u in enumerate(sorted(U, reverse=branch == "down"))]
               for beta in betas for branch in ("up", "down")]
-    sizes: list[int] = []
-    real = steps.solve_many
-
-    def counted(name, models, **kwargs):
-        sizes.append(len(models))
-        return real(name, models, **kwargs)
-
-    steps.solve_many = counted
-    try:
+    with _batch_sizes() as sizes:
         points = [p for chain in run_chains("ipt", chains, options) for p in chain]
-    finally:
-        steps.solve_many = real
     return points, sum(sizes), sizes
 
 
 def _batched(beta: float, U: list[float], options, start: str) -> tuple[list, int, list[int]]:
     """``sweep(..., "both", start=start)``; solver calls and the batch size of every iteration."""
-    import mldmft.dmft.steps as steps
     from mldmft.dmft import sweep
 
-    sizes: list[int] = []
-    real = steps.solve_many
-
-    def counted(name, models, **kwargs):
-        sizes.append(len(models))
-        return real(name, models, **kwargs)
-
-    steps.solve_many = counted
-    try:
+    with _batch_sizes() as sizes:
         points = sweep("ipt", beta, U, "both", options=options, start=start)
-    finally:
-        steps.solve_many = real
     return points, sum(sizes), sizes
 
 

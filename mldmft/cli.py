@@ -585,8 +585,10 @@ def run_sweep(kwargs: dict) -> list:
         print(f"NOT CONVERGED at {len(bad)} point(s): " + ", ".join(map(where, bad)))
     warned = [p for p in points if p.warnings]
     if warned:
-        print(f"SOLVER WARNINGS at {len(warned)} point(s): {', '.join(map(where, warned))} "
-              "(the notes above say what; stored as 'warnings' in the HDF5 and CSV files)")
+        named = ", ".join(map(where, warned[:8])) + (f" and {len(warned) - 8} more"
+                                                     if len(warned) > 8 else "")
+        print(f"SOLVER WARNINGS at {len(warned)} point(s): {named} (the notes above say what; "
+              "stored as 'warnings' in the HDF5 and CSV files)")
     if plot:
         title = f"{kwargs['lattice']['name']} lattice, beta = {kwargs['beta']:g}"
         title += (f", U = {kwargs['U']:g}" if mu_axis else

@@ -25,7 +25,8 @@ from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION,
 from .loop import DMFTPoint
 
 __all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_difference",
-           "PlanMismatchError", "write_spectrum", "read_spectrum"]
+           "PlanMismatchError", "write_spectrum", "read_spectrum", "point_attrs",
+           "point_from_attrs"]
 
 
 class PlanMismatchError(ValueError):
@@ -70,8 +71,7 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
         grp = f.create_group("points")
         for k, p in enumerate(points):
             g = grp.create_group(f"{k:04d}")
-            for key, val in p.scalars().items():
-                g.attrs[key] = _json(val) if key == "warnings" else val
+            g.attrs.update(point_attrs(p))
             g["g_iw"] = p.g_iw
             g["sigma_iw"] = p.sigma_iw
             g["delta_iw"] = p.delta_iw
@@ -79,6 +79,30 @@ def save_sweep(path: str | Path, points: Sequence[DMFTPoint], meta: dict[str, An
                 write_spectrum(g, p.spectrum)
     write_csv(path.with_suffix(".csv"), points)
     return path
+
+
+def point_attrs(point: DMFTPoint) -> dict[str, Any]:
+    """A point's scalars as HDF5 attributes (:meth:`DMFTPoint.scalars`; ``warnings`` as a JSON
+    list); :func:`point_from_attrs` reads them back."""
+    out = point.scalars()
+    out["warnings"] = _json(out["warnings"])
+    return out
+
+
+def point_from_attrs(a: Any, g_iw: np.ndarray, sigma_iw: np.ndarray, delta_iw: np.ndarray,
+                     spectrum: Any = None) -> DMFTPoint:
+    """The :class:`DMFTPoint` of attributes written by :func:`point_attrs` and its functions
+    (attributes of older files: ``retried_linear``, ``warnings``, ``error`` may be absent)."""
+    return DMFTPoint(
+        U=float(a["U"]), beta=float(a["beta"]), mu=float(a["mu"]), D=float(a["D"]),
+        branch=str(a["branch"]), converged=bool(a["converged"]),
+        iterations=int(a["iterations"]), residual=float(a["residual"]), Z=float(a["Z"]),
+        double_occupancy=float(a["double_occupancy"]), density=float(a["density"]),
+        g_beta_half=float(a["g_beta_half"]), kinetic_energy=float(a["kinetic_energy"]),
+        wall_time=float(a["wall_time"]), g_iw=g_iw, sigma_iw=sigma_iw, delta_iw=delta_iw,
+        fallbacks=int(a["fallbacks"]), retried_linear=bool(a.get("retried_linear", False)),
+        spectrum=spectrum, warnings=list(json.loads(a.get("warnings", "[]"))),
+        error=str(a.get("error", "")))
 
 
 def write_spectrum(g: Any, spec: Any) -> None:
@@ -155,18 +179,8 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
             for ds in SWEEP_POINT_DATASETS:
                 if ds.name not in g:
                     raise SchemaError(f"{path}: point {key} lacks '{ds.name}'")
-            a = dict(g.attrs)
-            points.append(DMFTPoint(
-                U=float(a["U"]), beta=float(a["beta"]), mu=float(a["mu"]), D=float(a["D"]),
-                branch=str(a["branch"]), converged=bool(a["converged"]),
-                iterations=int(a["iterations"]), residual=float(a["residual"]), Z=float(a["Z"]),
-                double_occupancy=float(a["double_occupancy"]), density=float(a["density"]),
-                g_beta_half=float(a["g_beta_half"]), kinetic_energy=float(a["kinetic_energy"]),
-                wall_time=float(a["wall_time"]), g_iw=g["g_iw"][()], sigma_iw=g["sigma_iw"][()],
-                delta_iw=g["delta_iw"][()], fallbacks=int(a["fallbacks"]),
-                retried_linear=bool(a.get("retried_linear", False)),
-                spectrum=read_spectrum(g), warnings=list(json.loads(a.get("warnings", "[]"))),
-                error=str(a.get("error", ""))))
+            points.append(point_from_attrs(dict(g.attrs), g["g_iw"][()], g["sigma_iw"][()],
+                                           g["delta_iw"][()], read_spectrum(g)))
         return points
 
 
