@@ -430,3 +430,20 @@ def test_engine_benchmark_runs_small(tmp_path):
     assert runs["seeded"]["largest_batch"] == 6 and report["points"] == 6
     assert report["side_by_side"]["chains"] == 4 and report["side_by_side"]["max_abs_dZ"] < 1e-5
     assert (tmp_path / "report.txt").read_text().startswith("# ")
+
+
+def test_a_file_without_a_start_mode_is_a_continuation_sweep(tmp_path):
+    """Sweep files written before the start modes hold no ``start`` in their plan: they resume
+    as continuation sweeps and are refused as seeded ones."""
+    from mldmft.dmft import PlanMismatchError
+
+    out = tmp_path / "old.h5"
+    first = sweep("ipt", BETA, [1.0, 2.0], options=OPTS, out=out)
+    with h5py.File(out, "r+") as f:
+        plan = json.loads(f.attrs["plan"])
+        del plan["start"]
+        f.attrs["plan"] = json.dumps(plan)
+    again = sweep("ipt", BETA, [1.0, 2.0], options=OPTS, out=out)
+    assert [p.wall_time for p in again] == [p.wall_time for p in first]      # read back
+    with pytest.raises(PlanMismatchError, match='start: file "continuation", now "seeded"'):
+        sweep("ipt", BETA, [1.0, 2.0], options=OPTS, out=out, start="seeded")
