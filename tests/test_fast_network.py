@@ -324,3 +324,32 @@ def test_mldmft_models_lists_every_network(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(shipped, "PRETRAINED_DIR", tmp_path)
     assert main(["models"]) == 0
     assert capsys.readouterr().out.count("not shipped") == len(shipped.SHIPPED)
+
+
+# --------------------------------------------------------------- the forward pass
+@pytest.mark.parametrize("kind, member, activation", [
+    ("ensemble", "resmlp", "gelu"), ("ensemble", "mlp", "tanh"), ("mlp", "mlp", "relu"),
+    ("resmlp", "mlp", "silu")])
+def test_stacked_numpy_forward_equals_the_torch_modules(kind, member, activation):
+    """Few rows go through the numpy evaluation with the members stacked, many through the torch
+    modules (both float64): the same function, so a model's prediction does not depend on the
+    size of the batch it was in."""
+    import torch
+
+    from mldmft.ml.config import NetConfig
+    from mldmft.ml.networks import Stacked, build_network
+    from mldmft.ml.predictor import TorchBackend
+
+    torch.manual_seed(1)
+    net = build_network(NetConfig(kind=kind, member=member, activation=activation, hidden=16,
+                                  depth=2, n_members=3 if kind == "ensemble" else 1), 12, 5)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.4)
+    x = np.random.default_rng(2).normal(size=(40, 12))
+    with torch.no_grad():
+        ref = net.double().eval()(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(Stacked(net)(x), ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    backend = TorchBackend(net.float())
+    few, many = backend(x[:2]), backend(x)
+    assert few.shape == (3 if kind == "ensemble" else 1, 2, 5)
+    np.testing.assert_allclose(few, many[:, :2], rtol=0, atol=1e-12 * np.abs(many).max())

@@ -70,35 +70,47 @@ def exact_base_gate(fit_residual: np.ndarray, r0: float) -> np.ndarray:
 class TorchBackend:
     """Evaluate a torch network ``[n, n_in] -> [members, n, n_out]`` on numpy input, in float64.
 
-    The network trains in float32; predictions run on a float64 copy of its weights (made here,
+    The network trains in float32; predictions run on float64 copies of its weights (made here,
     so ``net`` itself -- the one saved in the checkpoint -- is left as it is). In float32 the
     result for one row depends on how many rows share the call (the matrix kernels accumulate in
     another order for one or two rows than for many: ~1e-6 relative on the shipped network); in
     float64 that difference is at rounding level, so a batch of models gives what each model
     alone gives (``solve_many("ml", ...)`` equals the loop to 1e-10).
 
-    The forward pass runs on one intra-op thread (the previous setting is restored): for the
-    small tensors of a prediction, waking an OpenMP team costs far more than it saves -- on a
-    busy 2-core machine a GELU of 256 numbers took 16 ms with two threads and 0.01 ms with one.
+    Up to :attr:`SMALL` rows go through :class:`~mldmft.ml.networks.Stacked` (numpy, the members
+    stacked: no per-module overhead, which is what a prediction for one model costs); more rows
+    through the float64 torch modules on one intra-op thread (the previous setting is restored:
+    for these small tensors, waking an OpenMP team costs far more than it saves -- on a busy
+    2-core machine a GELU of 256 numbers took 16 ms with two threads and 0.01 ms with one). Both
+    compute the same function to ~1e-14 relative.
     """
+
+    #: Rows up to which the numpy evaluation is used.
+    SMALL = 8
 
     def __init__(self, net: Any) -> None:
         import copy
 
         import torch
 
+        from .networks import Stacked
+
         self.net = net.eval()
         self._net64 = copy.deepcopy(net).to(torch.float64).eval()
+        self._small = Stacked(self._net64)
         self._torch = torch
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[0] <= self.SMALL:
+            return self._small(x)
         torch = self._torch
         threads = torch.get_num_threads()
         try:
             if threads != 1:
                 torch.set_num_threads(1)
             with torch.no_grad():
-                out = self._net64(torch.as_tensor(np.asarray(x, dtype=np.float64)))
+                out = self._net64(torch.as_tensor(x))
         finally:
             if threads != 1:
                 torch.set_num_threads(threads)
