@@ -11,6 +11,8 @@ Toolkit: ``mesh`` (Matsubara and ``tau`` meshes), ``tails`` (high-frequency mome
 Matsubara sums), ``legendre``, ``fourier``, ``greens`` (Dyson, poles, Bethe lattice).
 Registered solvers: ``ed`` (exact, Nb <= 8), ``ed_fit``/``ed1``/``ed2``/``ed3`` (ED on a fitted
 small bath), ``ipt`` (second order, modified IPT off half filling), ``hubbard_i``, ``nca``.
+Solvers run with at most ``solver_threads()`` BLAS/OpenMP threads (default 1; environment
+variable ``MLDMFT_SOLVER_THREADS`` or ``set_solver_threads(n)``: :mod:`solvers.threads`).
 Conventions: ``docs/conventions.md``. This package never imports torch nor ``mldmft``.
 """
 
@@ -25,9 +27,10 @@ from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .ir import IRBasis
-from .registry import (available_solvers, check_options, get_solver, register_solver, solve,
-                       solve_many, solver_identity, supports_batch)
+from .registry import (UnknownOptionError, available_solvers, check_options, get_solver,
+                       register_solver, solve, solve_many, solver_identity, supports_batch)
 from .result import SolverResult, SolverWarning
+from .threads import set_solver_threads, solver_threads
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
                     matsubara_sum, pole_moments)
 
@@ -49,6 +52,7 @@ __all__ = [
     "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_moments", "iw_to_tau",
     "legendre_t_matrix", "matsubara_freqs", "matsubara_sum", "poles_g_iw", "poles_g_tau",
     "pole_moments", "quasiparticle_weight", "register_solver", "solve", "solve_many",
-    "solver_identity", "sum_rule_from_l", "supports_batch",
+    "solver_identity", "sum_rule_from_l", "supports_batch", "set_solver_threads",
+    "solver_threads", "UnknownOptionError",
     "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
 ]

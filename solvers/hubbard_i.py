@@ -75,7 +75,8 @@ from ._checks import check_int, check_positive
 from ._roots import find_roots
 from .fourier import iw_to_tau_many
 from .greens import _fermi, poles_g_iw_many, poles_g_tau_many
-from .legendre import check_legendre_truncation_many, g_l_from_iw_many, g_l_from_poles_many
+from .legendre import (check_legendre_reach, check_legendre_truncation_many, g_l_from_iw_many,
+                       g_l_from_poles_many)
 from .model import AndersonModel
 from .registry import register_solver
 from .result import SolverResult, warn_untrusted
@@ -284,6 +285,9 @@ def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n
                             f"got {type(model).__name__}")
     _check_options(n_iw, n_l, tol, max_iter, n_tau)
     batches = group_by_bath(models, n_iw)
+    for idx, b in batches:   # the poles of G lie within a few E of 0 (module docstring)
+        for i, beta, energy in zip(idx.tolist(), b.beta.tolist(), b.energy_scale().tolist()):
+            check_legendre_reach(beta, energy, n_l, f"{index_prefix(i, len(models))}Hubbard-I: ")
     results: list[SolverResult | None] = [None] * len(models)
     for idx, b in batches:
         ph = b.particle_hole_symmetric()

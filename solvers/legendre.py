@@ -50,11 +50,18 @@ __all__ = [
     "g_l_from_iw_many",
     "g_l_from_poles_many",
     "check_legendre_truncation_many",
+    "check_legendre_reach",
+    "MAX_BETA_ENERGY",
 ]
 
 #: Largest error of ``G(0+)``, ``G(beta-)`` (``G`` of unit weight) that a solver's ``g_l`` may
 #: have before :func:`check_legendre_truncation` reports it (``converged=False``).
 LEGENDRE_TOL = 1e-6
+
+#: Largest ``beta |e|`` of a pole whose Legendre coefficients are computed (see
+#: :func:`check_legendre_reach`): ``1e9``, e.g. ``|e| = 10 D`` at ``beta = 1e8`` (the largest
+#: accepted ``beta``, :data:`solvers.mesh.BETA_MAX`).
+MAX_BETA_ENERGY = 1e9
 
 
 @lru_cache(maxsize=32)
@@ -255,6 +262,39 @@ def g_l_from_iw_many(g_iw: np.ndarray, beta: np.ndarray, n_l: int, tail: np.ndar
 _SCALAR_RECURSION_MAX = 16  # measured crossover with the vectorised loop: ~18 poles
 
 
+def check_legendre_reach(beta: float, e_max: float, n_l: int | None = None,
+                         prefix: str = "") -> None:
+    """Refuse, in one line, a ``G`` whose poles reach ``|e| = e_max`` at ``beta`` with
+    ``beta e_max > MAX_BETA_ENERGY`` (before any work).
+
+    There the Legendre series is meaningless and its computation runs away: a pole needs about
+    ``sqrt(beta |e| ln(1/tol))`` coefficients (``4e5`` at ``beta |e| = 1e10``; no ``n_l`` in use
+    comes close) and its closed form :func:`_pole_kernel_l` a downward recursion of about
+    ``6 sqrt(beta |e| / 2)`` steps (``4e8`` at ``beta |e| = 1e16``, hours). Such products come
+    from energies not given in units of the half bandwidth ``D`` (e.g. ``U = 1e14``).
+
+    Example:
+        >>> check_legendre_reach(10.0, 5e13, 80)
+        Traceback (most recent call last):
+        ...
+        ValueError: beta |e| = 10 x 5e+13 = 5e+14 exceeds 1e+09: the Legendre series of ...
+    """
+    x = float(beta) * float(e_max)
+    if x <= MAX_BETA_ENERGY:
+        return
+    if not np.isfinite(x):
+        raise ValueError(f"{prefix}beta |e| = {beta:g} x {e_max:g} is not finite: the Legendre "
+                         "series of such a pole cannot be computed")
+    need = np.sqrt(x * np.log(1.0 / LEGENDRE_TOL))
+    steps = 6.0 * np.sqrt(x / 2.0)
+    have = "" if n_l is None else f" (n_l = {n_l})"
+    raise ValueError(
+        f"{prefix}beta |e| = {beta:g} x {e_max:.3g} = {x:.3g} exceeds {MAX_BETA_ENERGY:g}: the "
+        f"Legendre series of a pole at |e| = {e_max:.3g} would need ~{need:.2g} coefficients"
+        f"{have} and a recursion of ~{steps:.2g} steps; give energies in units of the half "
+        "bandwidth D (|eps_d|, U and the bath within a few hundred D) or a smaller beta")
+
+
 def _pole_kernel_l(eps: np.ndarray, beta: float | np.ndarray, n_l: int) -> np.ndarray:
     """``K_l(eps) = sqrt(2l+1) int_0^beta P_l(x) (-exp(-tau eps)/(1+exp(-beta eps))) dtau``.
 
@@ -270,6 +310,9 @@ def _pole_kernel_l(eps: np.ndarray, beta: float | np.ndarray, n_l: int) -> np.nd
     shape = eps.shape
     y = (beta * eps / 2).ravel()
     ay = np.abs(y)
+    if ay.size and not float(ay.max()) <= MAX_BETA_ENERGY / 2:   # also NaN
+        i = int(np.argmax(np.where(np.isfinite(ay), ay, np.inf)))
+        check_legendre_reach(float(beta.ravel()[i]), abs(float(eps.ravel()[i])), n_l)
     l_start = n_l + 40 + int(np.ceil(6.0 * np.sqrt(float(ay.max(initial=0.0)) + 1.0)))
     ratios = np.empty((n_l, ay.size))
     if ay.size <= _SCALAR_RECURSION_MAX:  # few poles: Python floats beat tiny numpy arrays

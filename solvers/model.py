@@ -36,7 +36,19 @@ def _finite_scalar(name: str, value: Any) -> float:
 
 
 def _real_vector(name: str, value: Any) -> np.ndarray:
-    arr = np.array(value, dtype=float, copy=True)
+    try:
+        raw = np.asarray(value)
+        if raw.dtype.kind == "c":
+            raise ValueError(f"AndersonModel.{name} must be real (the model's V_k and eps_k are "
+                             f"real numbers), got complex values {raw.tolist()}")
+        if raw.dtype.kind not in "iuf":
+            raise TypeError
+        arr = np.array(raw, dtype=float, copy=True)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ValueError) and str(err).startswith("AndersonModel."):
+            raise
+        raise ValueError(f"AndersonModel.{name} must be a 1-d array of real numbers, got "
+                         f"{value!r}") from None
     if arr.ndim != 1:
         raise ValueError(f"AndersonModel.{name} must be a 1-d array, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -222,7 +234,9 @@ class AndersonModel:
         """Build a model from a mapping with keys ``U``, ``eps_d`` (or ``half_filling: true``),
         ``beta`` and either ``bath_eps``/``bath_v`` or ``delta_iw_real``/``delta_iw_imag``.
 
-        Unknown or missing keys raise ``ValueError`` naming them.
+        ``half_filling: true`` means ``eps_d = -U/2`` with a particle-hole symmetric bath
+        (:meth:`is_particle_hole_symmetric`); with any other bath it is refused, since the
+        density would not be 1. Unknown or missing keys raise ``ValueError`` naming them.
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a model must be a mapping of fields, got {type(data).__name__}")
@@ -248,5 +262,12 @@ class AndersonModel:
             if re.shape != im.shape:
                 raise ValueError("delta_iw_real and delta_iw_imag must have the same length")
             delta = re + 1j * im
-        return cls(U=U, eps_d=eps_d, beta=data["beta"], bath_eps=data.get("bath_eps"),
-                   bath_v=data.get("bath_v"), delta_iw=delta)
+        model = cls(U=U, eps_d=eps_d, beta=data["beta"], bath_eps=data.get("bath_eps"),
+                    bath_v=data.get("bath_v"), delta_iw=delta)
+        if half and not model.is_particle_hole_symmetric():
+            raise ValueError(
+                "'half_filling: true' sets eps_d = -U/2, which is half filling only with a "
+                "particle-hole symmetric bath (levels in pairs eps_k, -eps_k with equal |V_k|, or "
+                "Re Delta(i w_n) = 0); this bath is not, so the density would not be 1: give "
+                "'eps_d' instead (or a symmetric bath)")
+        return model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import re
 import time
@@ -26,9 +27,10 @@ from typing import Any, Callable, Mapping, Sequence
 from ._checks import check_type
 from .model import AndersonModel
 from .result import SolverResult
+from .threads import limit_threads
 
 __all__ = ["register_solver", "solve", "solve_many", "supports_batch", "available_solvers",
-           "get_solver", "check_options", "solver_identity"]
+           "get_solver", "check_options", "solver_identity", "UnknownOptionError"]
 
 SolverFunction = Callable[..., SolverResult]
 BatchFunction = Callable[..., "list[SolverResult]"]
@@ -86,8 +88,8 @@ def supports_batch(name: str) -> bool:
     """Whether solver ``name`` registered a batch function (:func:`solve_many` then treats the
     whole batch at once instead of looping over ``solve``); ``ValueError`` for an unknown name.
 
-    >>> supports_batch("ed")
-    False
+    >>> supports_batch("ipt"), supports_batch("ed")
+    (True, False)
     """
     get_solver(name)
     return name in _BATCHES
@@ -110,26 +112,44 @@ def get_solver(name: str) -> SolverFunction:
 def solve(name: str, model: AndersonModel, **options: Any) -> SolverResult:
     """Solve ``model`` with the solver registered as ``name``.
 
+    The options are checked first, cheaply (unknown names with the closest known one, wrong
+    types, missing required ones: the first steps of :func:`check_options`, without its probe
+    solve); the solver's own checks of the values follow. The solver runs with at most
+    :func:`solvers.solver_threads` BLAS/OpenMP threads (default 1; ``MLDMFT_SOLVER_THREADS``,
+    :func:`solvers.set_solver_threads`).
+
     Args:
         name: registry name, e.g. ``"ed"``.
         model: the impurity model.
-        **options: solver options (see each solver's docstring); unknown options raise
-            ``TypeError`` naming them.
+        **options: solver options (see each solver's docstring).
 
     Returns:
         The solver's :class:`SolverResult`, with ``wall_time`` filled in.
+
+    Raises:
+        ValueError: one line naming an unknown solver or a bad option (an unknown option name
+            raises :class:`UnknownOptionError`, a ``ValueError`` that is also the
+            ``TypeError`` Python raises for an unexpected keyword argument).
+        TypeError: ``model`` is not an :class:`AndersonModel`.
 
     Example:
         >>> from solvers import AndersonModel, solve
         >>> m = AndersonModel(U=0.0, eps_d=0.0, beta=10.0, bath_eps=[0.0], bath_v=[0.5])
         >>> round(solve("ed", m).density, 12)
         1.0
+        >>> solve("ed", m, cutof=1e-8)
+        Traceback (most recent call last):
+        ...
+        solvers.UnknownOptionError: solver 'ed' has no option 'cutof' (did you mean 'cutoff'?)
     """
     func = get_solver(name)
     if not isinstance(model, AndersonModel):
         raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
+    _check_names_and_types(name, func, options)
+    _check_required(name, func, options)
     t0 = time.perf_counter()
-    result = func(model, **options)
+    with limit_threads():
+        result = func(model, **options)
     return dataclasses.replace(result, wall_time=time.perf_counter() - t0)
 
 
@@ -138,10 +158,10 @@ def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> li
 
     The name, every model and the options (unknown names, wrong types, missing required ones:
     the first steps of :func:`check_options`, without its probe solve) are checked once, before
-    any work. A solver that registered a batch function (:func:`supports_batch`: ``ipt``,
+    any work. Thread limits as in :func:`solve`. A solver that registered a batch function (:func:`supports_batch`: ``ipt``,
     ``hubbard_i``) treats the whole batch at once; the others are called model by model. The
-    results equal ``[solve(name, m, **options) for m in models]`` (the batch functions are
-    tested to agree with it).
+    results equal ``[solve(name, m, **options) for m in models]`` (``ipt`` and ``hubbard_i``:
+    to ``1e-12``, tested on random batches).
 
     Args:
         name: registry name, e.g. ``"ipt"``.
@@ -179,13 +199,14 @@ def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> li
         return []
     t0 = time.perf_counter()
     batch = _BATCHES.get(name)
-    if batch is not None:
-        results = list(batch(models, **options))
-        if len(results) != len(models):
-            raise RuntimeError(f"solver {name!r}: its batch function returned {len(results)} "
-                               f"results for {len(models)} models")
-    else:
-        results = [func(model, **options) for model in models]
+    with limit_threads():
+        if batch is not None:
+            results = list(batch(models, **options))
+        else:
+            results = [func(model, **options) for model in models]
+    if len(results) != len(models):
+        raise RuntimeError(f"solver {name!r}: its batch function returned {len(results)} "
+                           f"results for {len(models)} models")
     per_model = (time.perf_counter() - t0) / len(models)
     return [dataclasses.replace(r, wall_time=per_model) for r in results]
 
@@ -195,8 +216,10 @@ def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> li
 _PROBE_MODEL = dict(U=1.0, eps_d=-0.3, beta=10.0, bath_eps=[0.2], bath_v=[0.5])
 
 
+@functools.lru_cache(maxsize=256)
 def _parameters(func: SolverFunction) -> tuple[dict[str, inspect.Parameter], bool]:
-    """Option parameters of a solver (all but the model) and whether it takes ``**options``."""
+    """Option parameters of a solver (all but the model) and whether it takes ``**options``
+    (cached: :func:`solve` checks every call's options)."""
     params = list(inspect.signature(func).parameters.values())[1:]
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
     named = {p.name: p for p in params
@@ -208,13 +231,24 @@ def _all_option_names() -> set[str]:
     return {n for f in _REGISTRY.values() for n in _parameters(f)[0]}
 
 
-def _unknown(name: str, key: str, known: set[str]) -> ValueError:
+class UnknownOptionError(ValueError, TypeError):
+    """A solver was given an option it does not have: a ``ValueError`` naming it (and the
+    closest known name), also a ``TypeError`` as Python's own error for an unexpected keyword
+    argument is."""
+
+
+UnknownOptionError.__module__ = "solvers"
+
+
+def _unknown(name: str, key: str, known: set[str]) -> UnknownOptionError:
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ValueError(f"solver {name!r} has no option {key!r}{hint}")
+    return UnknownOptionError(f"solver {name!r} has no option {key!r}{hint}")
 
 
+@functools.lru_cache(maxsize=256)
 def _type_hints(func: SolverFunction) -> dict[str, Any]:
+    """The resolved annotations of a solver (cached)."""
     try:
         return typing.get_type_hints(func)
     except Exception:  # an annotation that does not resolve: no type checks
@@ -264,7 +298,7 @@ def check_options(name: str, options: Mapping[str, Any]) -> SolverResult | None:
         >>> check_options("ed", {"cutof": 1e-8})
         Traceback (most recent call last):
         ...
-        ValueError: solver 'ed' has no option 'cutof' (did you mean 'cutoff'?)
+        solvers.UnknownOptionError: solver 'ed' has no option 'cutof' (did you mean 'cutoff'?)
         >>> check_options("ipt", {"n_iw": 512}).g_iw.size
         512
     """

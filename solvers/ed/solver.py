@@ -53,7 +53,8 @@ import numpy as np
 from scipy import linalg
 
 from ..greens import dyson_sigma, g0_inverse_iw, poles_g_iw, poles_g_tau
-from ..legendre import LEGENDRE_TOL, check_legendre_truncation, g_l_from_poles, required_n_l
+from ..legendre import (LEGENDRE_TOL, check_legendre_reach, check_legendre_truncation,
+                        g_l_from_poles, required_n_l)
 from ..mesh import matsubara_freqs, tau_mesh
 from ..model import AndersonModel
 from ..registry import register_solver
@@ -161,6 +162,9 @@ def _check_options(model: AndersonModel, n_iw: int, n_l: int, cutoff: float, met
         raise ValueError(f"dense_max_dim must be >= 1, got {dense_max_dim}")
     if n_tau is not None and n_tau < 2:
         raise ValueError(f"n_tau must be >= 2, got {n_tau}")
+    # the poles of G lie within a few E of 0; beyond MAX_BETA_ENERGY their Legendre series is
+    # meaningless and its recursion runs for hours (U = 1e14): refuse before diagonalising
+    check_legendre_reach(model.beta, model.energy_scale(), n_l, prefix="ED: ")
 
 
 def _sector_lower_bounds(model: AndersonModel, n_lambda: int = 17) -> np.ndarray:
