@@ -353,3 +353,24 @@ def test_stacked_numpy_forward_equals_the_torch_modules(kind, member, activation
     few, many = backend(x[:2]), backend(x)
     assert few.shape == (3 if kind == "ensemble" else 1, 2, 5)
     np.testing.assert_allclose(few, many[:, :2], rtol=0, atol=1e-12 * np.abs(many).max())
+
+
+def test_batch_benchmark_script_runs_small(fast_trained, tmp_path, capsys):
+    """``benchmarks/ml_batch.py``: per-model times batched and one at a time (the loop's results
+    equal to the batch's), and the training cost per epoch and 1000 rows."""
+    spec = importlib.util.spec_from_file_location("bench_ml_batch",
+                                                  REPO / "benchmarks" / "ml_batch.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rep = bench.main(["--networks", "phase_diagram,fast", "--sizes", "1,2", "--repeats", "1",
+                      "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "load average" in out
+    assert ("fast" in rep["networks"]) != ("fast: not shipped" in out)
+    rows = rep["networks"]["phase_diagram"]["rows"]
+    assert [r["n_models"] for r in rows] == [1, 2]
+    assert all(r["max_abs_diff_g_l"] <= 1e-10 and r["batched_ms"] > 0 for r in rows)
+    train = bench.main(["--train", str(fast_trained.data.info.path), "--rows", "100",
+                        "--epochs", "1", "--out", str(tmp_path)])
+    assert train["train_rows"] == 100 and train["s_per_epoch_per_1000_rows"] > 0
+    assert (tmp_path / "report.json").is_file() and (tmp_path / "training.json").is_file()
