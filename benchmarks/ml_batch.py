@@ -11,8 +11,9 @@ the training cost of a network per epoch and 1000 rows.
 ``eps_d = -U/2 + s``, ``|s| <= 0.3`` (inside the shipped networks' domain). For each network and
 batch size ``N``: the wall time per model of ``solve_many("ml", models[:N])`` and of a loop of
 ``solve("ml", m)`` over the same models (the median of ``--repeats`` runs, after one warm-up
-call that loads the checkpoint), split into the cheap solvers' share (``info["cheap_wall_time"]``)
-and the rest (hybridisation inputs, the forward pass, the constraints, the outputs). The network
+call that loads the checkpoint), with the cheap solvers' share in that run
+(``info["cheap_wall_time"]``); the rest is the hybridisation inputs, the forward pass, the
+constraints and the outputs. The network
 ``fast`` is the shipped one if present, else ``--fast-checkpoint`` (e.g. a short training of
 ``configs/train_fast.yaml``: the same architecture, so the same cost).
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from datetime import datetime
@@ -62,13 +62,15 @@ def dmft_like_models(n: int, seed: int = 0):
     return out
 
 
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
+def _median_run(fn, repeats: int) -> tuple[float, object]:
+    """Wall time and result of the median one of ``repeats`` runs of ``fn``."""
+    runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        runs.append((time.perf_counter() - t0, result))
+    runs.sort(key=lambda r: r[0])
+    return runs[len(runs) // 2]
 
 
 def bench_inference(options: dict, sizes: list[int], repeats: int) -> list[dict]:
@@ -81,14 +83,15 @@ def bench_inference(options: dict, sizes: list[int], repeats: int) -> list[dict]
     rows = []
     for n in sizes:
         batch = models[:n]
-        t_many, res = _median_time(lambda: solve_many("ml", batch, **options), repeats)
-        t_loop, res_loop = _median_time(lambda: [solve("ml", m, **options) for m in batch],
+        t_many, res = _median_run(lambda: solve_many("ml", batch, **options), repeats)
+        t_loop, res_loop = _median_run(lambda: [solve("ml", m, **options) for m in batch],
                                         repeats)
         cheap_many = float(np.mean([sum(r.info["cheap_wall_time"].values()) for r in res]))
         cheap_loop = float(np.mean([sum(r.info["cheap_wall_time"].values()) for r in res_loop]))
         rows.append({"n_models": n, "batched_ms": 1e3 * t_many / n,
                      "batched_cheap_ms": 1e3 * cheap_many,
-                     "one_at_a_time_ms": 1e3 * t_loop / n, "one_at_a_time_cheap_ms": 1e3 * cheap_loop,
+                     "one_at_a_time_ms": 1e3 * t_loop / n,
+                     "one_at_a_time_cheap_ms": 1e3 * cheap_loop,
                      "acausal_rows": int(sum(r.info["causal_step"] < 1 for r in res)),
                      "max_abs_diff_g_l": float(max(np.max(np.abs(a.g_l - b.g_l))
                                                    for a, b in zip(res, res_loop)))})

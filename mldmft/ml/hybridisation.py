@@ -9,9 +9,9 @@ bath fit:
   kernel of the given frequencies (:func:`solvers.g_l_from_iw`) with the tail
   ``Delta -> c1/(i w_n) + c2/(i w_n)^2 + c3/(i w_n)^3`` carried analytically, ``c1`` from
   :func:`c1_rows` and ``c2, c3`` by :func:`solvers.estimate_tail`; for many rows at once their
-  array versions (``g_l_from_poles_many``, ``g_l_from_iw_many``, ``fit_tail_many``). With 1024 frequencies the
-  coefficients of an 8-pole bath given as ``delta_iw`` agree with the exact ones to
-  ``|dDelta_l|/beta < 1e-8`` at ``beta = 20`` and ``200``, and ``c1`` to 1e-5 relative
+  array versions (``g_l_from_poles_many``, ``g_l_from_iw_many``, ``fit_tail_many``). With 1024
+  frequencies the coefficients of an 8-pole bath given as ``delta_iw`` agree with the exact
+  ones to ``|dDelta_l|/beta < 1e-8`` at ``beta = 20`` and ``200``, and ``c1`` to 1e-5 relative
   (``tests/test_fast_network.py``).
 * ``c1 = sum_k V_k^2 = lim -w_n Im Delta(i w_n)``: exact for a discrete bath; for ``delta_iw`` the
   least-squares fit of ``-w_n Im Delta(i w_n) = c1 - c3/w_n^2`` on the upper half of the given
@@ -125,7 +125,8 @@ def hybridisation_l(model: AndersonModel, n_l: int) -> np.ndarray:
         >>> import numpy as np
         >>> from solvers import AndersonModel, g_l_from_poles
         >>> m = AndersonModel(U=1.0, eps_d=-0.5, beta=10.0, bath_eps=[-0.5, 0.5], bath_v=[0.3, 0.3])
-        >>> bool(np.allclose(hybridisation_l(m, 8), g_l_from_poles([0.09, 0.09], [-0.5, 0.5], 10.0, 8)))
+        >>> exact = g_l_from_poles([0.09, 0.09], [-0.5, 0.5], 10.0, 8)
+        >>> bool(np.allclose(hybridisation_l(m, 8), exact))
         True
     """
     return hybridisation_rows([model], n_l)[0]

@@ -94,7 +94,7 @@ def shipped_network(name: str) -> ShippedNetwork:
         >>> shipped_network("phase-diagram")
         Traceback (most recent call last):
         ...
-        ValueError: ml solver: no shipped network 'phase-diagram' (did you mean 'phase_diagram'?); shipped: phase_diagram, fast, demo_beta50
+        ValueError: ml solver: no shipped network 'phase-diagram' (did you mean 'phase_diagram'?...
     """
     if not isinstance(name, str) or name not in _BY_NAME:
         close = difflib.get_close_matches(str(name), list(_BY_NAME), n=1)
