@@ -35,8 +35,14 @@ def _config(tmp_path, **changes) -> PhaseDiagramConfig:
 
 
 @pytest.fixture(scope="module")
-def ipt_diagram(tmp_path_factory):
-    return phase_diagram(_config(tmp_path_factory.mktemp("ipt")))
+def ipt_run(tmp_path_factory):
+    cfg = _config(tmp_path_factory.mktemp("ipt"))
+    return cfg, phase_diagram(cfg)
+
+
+@pytest.fixture(scope="module")
+def ipt_diagram(ipt_run):
+    return ipt_run[1]
 
 
 # --------------------------------------------------------------- branch ends
@@ -201,6 +207,9 @@ def test_first_order_crossing_of_two_analytic_branches():
     assert c.error < 1e-3 and c.delta_lo < 0 < c.delta_hi
     assert first_order_crossing(metal, ins, 2.1, 2.15).status == "metal lower"
     assert first_order_crossing(metal, ins, 2.5, 2.6).status == "insulator lower"
+    # the metal anchor known only to 0.02: a one-sign difference below that is no evidence
+    vague = BranchPotential(Um, 0.2 * (Um - 2.0) - 0.45, 2.0, 0.0, 2e-2)   # |delta| <= 0.0133
+    assert first_order_crossing(vague, ins, 2.1, 2.15).status == "unresolved"
 
 
 def test_thermo_doctests():
@@ -262,6 +271,23 @@ def test_outputs_of_a_run(ipt_diagram):
     assert len(rows) == 1 + ipt_diagram.solved + ipt_diagram.resumed
     text = "\n".join(ipt_diagram.lines())
     assert "time: total" in text and "ipt: walks" in text
+
+
+def test_the_check_walks_in_from_the_main_ends_and_resumes_the_main(ipt_run):
+    """The ED check's machinery with IPT in ED's place at beta = 100: it walks from 0.08 inside
+    the main diagram's ends in steps of 0.04 and bisects; the same solver must find the same
+    ends to the tolerance; the main diagram is read from its store, not recomputed."""
+    cfg, first = ipt_run
+    import dataclasses
+
+    check = phase_diagram(dataclasses.replace(cfg, check_ed=True, ed_betas=(100.0,),
+                                              ed_solver="ipt", ed_options=IPT_OPTIONS))
+    assert check.main.store.added == 0 and check.ed.store.added > 0
+    (t,) = check.ed.temperatures
+    main = next(m for m in first.main.temperatures if m.beta == 100.0)
+    for a, b in ((t.up, main.up), (t.down, main.down)):
+        assert a.width <= 0.01 + 1e-9 and abs(a.U - b.U) <= 0.01 + 1e-9
+    assert "ED-DMFT check" in "\n".join(check.lines())
 
 
 # --------------------------------------------------------------- bad configurations

@@ -9,8 +9,9 @@ solver (default: the shipped network, ``solve("ml", ...)``) and for each compari
    seed at the smallest ``U`` of the grid and the insulating branch down from the insulating seed
    at the largest, each step a DMFT solve continued from the previous point, until the branch is
    left (:func:`~mldmft.dmft.transition.on_branch`: ``-beta G(beta/2)`` crosses
-   ``metal_threshold``, or no convergence). All walks advance together, one batch of problems per
-   step.
+   ``metal_threshold``, or no convergence within ``follow_max_iter`` iterations). All walks
+   advance together through the batched engine, :data:`WALK_CHUNK` continuation steps per
+   round.
 2. **Branch ends.** Each end is bisected from its coarse bracket to ``tol_U``, each step a solve
    continued from the last point still on the branch
    (:func:`~mldmft.dmft.transition.refine_branch_ends`); ``Uc2`` is the end of the metallic
@@ -109,6 +110,11 @@ class PhaseDiagramConfig:
             (half filling is ``mu = U/2``).
         loop: the DMFT loop's options.
         tol_U: the largest bisection bracket of a branch end (D).
+        follow_max_iter: the loop's iteration limit in the walks and bisections (both attempts
+            each): a step that does not converge within it counts as off the branch. Steps on
+            the branch converge in a few iterations; past a branch end the iteration drifts
+            towards the other solution for hundreds (in the measured runs: at most 25 on the
+            branch, up to 400 past its end).
         metal_threshold: a point is metallic when ``-beta G(beta/2)`` exceeds it.
         refine_tc: bisection steps in ``T`` of the critical temperature's bracket.
         thermo: compute the first-order line.
@@ -116,7 +122,8 @@ class PhaseDiagramConfig:
         n_path: extra temperatures on the two integration lines in beta.
         check_ed: also locate the branch ends with 8-site ED-DMFT at ``ed_betas``.
         ed_betas: temperatures of the ED check (each one of ``main.betas``).
-        ed_options: options of the ``ed`` step (``n_bath``: bath sites, default 8).
+        ed_solver: the check's solver (``"ed"``: ED-DMFT on a refitted bath).
+        ed_options: its options (``n_bath``: bath sites, default 8).
         ed_span, ed_step: the ED walks start ``ed_span`` inside the main solver's ends and step
             by ``ed_step`` (D).
         out: output directory.
@@ -130,6 +137,7 @@ class PhaseDiagramConfig:
     lattice: Mapping[str, Any] = field(default_factory=lambda: {"name": "bethe"})
     loop: DMFTOptions = DMFTOptions(tol=1e-5)
     tol_U: float = 0.01
+    follow_max_iter: int = 60
     metal_threshold: float = METAL_THRESHOLD
     refine_tc: int = 2
     thermo: bool = True
@@ -137,6 +145,7 @@ class PhaseDiagramConfig:
     n_path: int = 12
     check_ed: bool = False
     ed_betas: tuple[float, ...] = (75.0, 100.0, 150.0)
+    ed_solver: str = "ed"
     ed_options: Mapping[str, Any] = field(default_factory=lambda: {"n_bath": 8})
     ed_span: float = 0.08
     ed_step: float = 0.04
@@ -163,16 +172,16 @@ class PhaseDiagramConfig:
                 raise ValueError(f"{name} must be a number > {lo:g}, got {value!r}")
         if not 0 < self.metal_threshold:
             raise ValueError(f"metal_threshold must be > 0, got {self.metal_threshold}")
-        for name in ("refine_tc", "n_path"):
+        for name, low in (("refine_tc", 0), ("n_path", 0), ("follow_max_iter", 1)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
         if self.check_ed:
             missing = [b for b in self.ed_betas if float(b) not in self.main.betas]
             if not self.ed_betas or missing:
                 raise ValueError(f"ed_betas must be a non-empty subset of the main betas "
                                  f"{list(self.main.betas)}; not there: {missing}")
-            make_step("ed", self.loop.n_iw, dict(self.ed_options))
+            make_step(self.ed_solver, self.loop.n_iw, dict(self.ed_options))
         return lattice
 
 
@@ -379,10 +388,12 @@ class _Runner:
 
     def __init__(self, label: str, solver: str, solver_options: Mapping[str, Any],
                  lattice: Lattice, options: DMFTOptions, store: PointStore,
-                 progress: bool) -> None:
+                 progress: bool, follow_max_iter: int | None = None) -> None:
         self.label, self.solver, self.lattice = label, solver, lattice
         self.solver_options = dict(solver_options)
         self.options, self.store, self.progress = options, store, progress
+        self.follow_options = (options if follow_max_iter is None
+                               else dataclasses.replace(options, max_iter=follow_max_iter))
         self.solved = 0
 
     @staticmethod
@@ -402,8 +413,10 @@ class _Runner:
             out.append((point_key(prob.beta, prob.U, prob.branch, start), start))
         return out
 
-    def run(self, chains: Sequence[Sequence[_Problem]], stage: str) -> list[list[DMFTPoint]]:
-        """Every chain's points, in order (stored ones read, the others solved and stored)."""
+    def run(self, chains: Sequence[Sequence[_Problem]], stage: str,
+            follow: bool = False) -> list[list[DMFTPoint]]:
+        """Every chain's points, in order (stored ones read, the others solved and stored);
+        ``follow``: branch-following steps (the loop's ``max_iter`` is ``follow_max_iter``)."""
         keys = [self._keys(c) for c in chains]
         results: list[list[DMFTPoint | None]] = [[self.store.get(k) for k, _ in ks]
                                                  for ks in keys]
@@ -431,7 +444,8 @@ class _Runner:
                     engine_chains.append([self._problem(prob, start)])
                     where.append([(c, i)])
         if engine_chains:
-            self._solve(engine_chains, where, keys, results, stage)
+            self._solve(engine_chains, where, keys, results, stage,
+                        self.follow_options if follow else self.options)
         return [list(r) for r in results]
 
     def _problem(self, prob: _Problem, start: Any) -> DMFTProblem:
@@ -440,7 +454,7 @@ class _Runner:
 
     def _solve(self, engine_chains: list[list[DMFTProblem]], where: list[list[tuple[int, int]]],
                keys: list[list[tuple[str, str]]], results: list[list[DMFTPoint | None]],
-               stage: str) -> None:
+               stage: str, options: DMFTOptions) -> None:
         todo = sum(len(c) for c in engine_chains)
         bar = None
         if self.progress:
@@ -470,34 +484,51 @@ class _Runner:
                                 f"iteration {worst.iteration}, error {worst.residual:.1e}")
 
         try:
-            run_chains(self.solver, engine_chains, self.options,
+            run_chains(self.solver, engine_chains, options,
                        solver_options=self.solver_options, on_point=on_point,
                        on_iteration=on_iteration)
         finally:
             if bar is not None:
                 bar.close()
 
-    def solve(self, problems: Sequence[_Problem], stage: str) -> list[DMFTPoint]:
+    def solve(self, problems: Sequence[_Problem], stage: str,
+              follow: bool = False) -> list[DMFTPoint]:
         """Independent problems (chains of one)."""
-        return [c[0] for c in self.run([[p] for p in problems], stage)]
+        return [c[0] for c in self.run([[p] for p in problems], stage, follow)]
 
 
 # ============================================================================ the algorithm
+#: Continuation steps a walk takes per batch: the walks advance in rounds of this many steps
+#: (one engine call per round, each walk a chain), so a slow point delays the others less
+#: often; a walk that left its branch stops after the round (at most this many - 1 points past
+#: its end are solved, and kept in the store, not in the walk).
+WALK_CHUNK = 3
+
+
 def _walk(runner: _Runner, walks: list[tuple[float, str, list[float]]], stage: str,
-          threshold: float) -> list[list[DMFTPoint]]:
+          threshold: float, chunk: int = WALK_CHUNK) -> list[list[DMFTPoint]]:
     """Follow each ``(beta, branch, U_values in walking order)`` by continuation until a point
-    is off the branch or the values run out; all walks advance together (one batch per step)."""
+    is off the branch or the values run out; all walks advance together, ``chunk`` steps per
+    round (one batch of chains per round). Each walk's list ends with its first point off the
+    branch (if any)."""
     done: list[list[DMFTPoint]] = [[] for _ in walks]
     active = list(range(len(walks)))
     while active:
-        problems = []
+        chains = []
         for i in active:
             beta, branch, values = walks[i]
             pts = done[i]
-            start = pts[-1] if pts else ("metal" if branch == "up" else "insulator")
-            problems.append(_Problem(beta, values[len(pts)], branch, start))
-        for i, point in zip(active, runner.solve(problems, stage)):
-            done[i].append(point)
+            start: Any = pts[-1] if pts else ("metal" if branch == "up" else "insulator")
+            chain = []
+            for u in values[len(pts):len(pts) + chunk]:
+                chain.append(_Problem(beta, u, branch, start))
+                start = "previous"
+            chains.append(chain)
+        for i, points in zip(active, runner.run(chains, stage, follow=True)):
+            for point in points:
+                done[i].append(point)
+                if not on_branch(point, walks[i][1], threshold):
+                    break
         active = [i for i in active
                   if on_branch(done[i][-1], walks[i][1], threshold)
                   and len(done[i]) < len(walks[i][2])]
@@ -519,7 +550,7 @@ def _temperatures(runner: _Runner, betas: Sequence[float], U_values: Sequence[fl
 
     def solve_from(requests: Sequence[tuple[DMFTPoint, float]]) -> list[DMFTPoint]:
         return runner.solve([_Problem(p.beta, u, p.branch, p) for p, u in requests],
-                            "branch ends")
+                            "branch ends", follow=True)
 
     ends = refine_branch_ends(ends, solve_from, tol_U, threshold)
     _add_time(timings, f"{label}: branch ends", time.perf_counter() - t0)
@@ -685,14 +716,15 @@ def _branch_points(points: Sequence[DMFTPoint], branch: str, threshold: float,
 
 
 def _plan(solver: str, solver_options: Mapping[str, Any], lattice: Lattice,
-          options: DMFTOptions) -> dict[str, Any]:
+          options: DMFTOptions, follow_max_iter: int) -> dict[str, Any]:
     """What decides a stored point besides its key."""
     from solvers import solver_identity
 
     plan = {"solver": solver, "solver_options": dict(solver_options),
             "lattice": lattice.params(),
             "loop": {k: getattr(options, k) for k in ("n_iw", "tol", "max_iter", "mixing",
-                                                      "accel", "history", "stall")}}
+                                                      "accel", "history", "stall")},
+            "follow_max_iter": follow_max_iter}
     if solver != "ed":
         identity = solver_identity(solver, dict(solver_options))
         if identity:
@@ -702,10 +734,10 @@ def _plan(solver: str, solver_options: Mapping[str, Any], lattice: Lattice,
 
 def _run_diagram(spec: DiagramSpec, config: PhaseDiagramConfig, lattice: Lattice,
                  timings: dict[str, float], log: Callable[[str], None]) -> DiagramResult:
-    plan = _plan(spec.solver, spec.solver_options, lattice, config.loop)
+    plan = _plan(spec.solver, spec.solver_options, lattice, config.loop, config.follow_max_iter)
     store = PointStore(Path(config.out) / "store" / spec.label, plan)
     runner = _Runner(spec.label, spec.solver, spec.solver_options, lattice, config.loop, store,
-                     config.progress)
+                     config.progress, config.follow_max_iter)
     if store.loaded:
         log(f"{spec.label}: {store.loaded} finished points found in {store.dir}, not "
             "recomputed")
@@ -734,10 +766,11 @@ def _ed_check(config: PhaseDiagramConfig, main: DiagramResult, lattice: Lattice,
     main solver's ends (retried ``4 ed_step`` further inside if the first point is already off
     the branch)."""
     t0 = time.perf_counter()
-    plan = _plan("ed", config.ed_options, lattice, config.loop)
+    plan = _plan(config.ed_solver, config.ed_options, lattice, config.loop,
+                 config.follow_max_iter)
     store = PointStore(Path(config.out) / "store" / "ed_check", plan)
-    runner = _Runner("ed_check", "ed", config.ed_options, lattice, config.loop, store,
-                     config.progress)
+    runner = _Runner("ed_check", config.ed_solver, config.ed_options, lattice, config.loop,
+                     store, config.progress, config.follow_max_iter)
     by_beta = {t.beta: t for t in main.temperatures}
     n = int(round(2 * config.ed_span / config.ed_step)) + 3
     walks = []
@@ -749,7 +782,9 @@ def _ed_check(config: PhaseDiagramConfig, main: DiagramResult, lattice: Lattice,
             first = end.U - sign * config.ed_span
             walks.append((float(beta), branch,
                           [round(first + sign * k * config.ed_step, 6) for k in range(n)]))
-    chains = _walk(runner, walks, "ED walks", config.metal_threshold)
+    # one step per round: ED-DMFT gains nothing from a batch, and a step past the end costs
+    # 10-30 s
+    chains = _walk(runner, walks, "ED walks", config.metal_threshold, chunk=1)
     retry = [i for i, c in enumerate(chains)
              if not on_branch(c[0], walks[i][1], config.metal_threshold)]
     if retry:
@@ -760,14 +795,15 @@ def _ed_check(config: PhaseDiagramConfig, main: DiagramResult, lattice: Lattice,
             first = values[0] - sign * 4 * config.ed_step
             again.append((beta, branch, [round(first + sign * k * config.ed_step, 6)
                                          for k in range(n + 4)]))
-        for i, c in zip(retry, _walk(runner, again, "ED walks", config.metal_threshold)):
+        for i, c in zip(retry, _walk(runner, again, "ED walks", config.metal_threshold,
+                                     chunk=1)):
             walks[i], chains[i] = again[retry.index(i)], c
     ends = [bracket_branch_end(c, br, b, config.metal_threshold)
             for (b, br, _), c in zip(walks, chains)]
 
     def solve_from(requests: Sequence[tuple[DMFTPoint, float]]) -> list[DMFTPoint]:
         return runner.solve([_Problem(p.beta, u, p.branch, p) for p, u in requests],
-                            "ED branch ends")
+                            "ED branch ends", follow=True)
 
     ends = refine_branch_ends(ends, solve_from, config.tol_U, config.metal_threshold)
     temps = []
@@ -789,7 +825,8 @@ def phase_diagram(config: PhaseDiagramConfig,
 
     The configuration is checked first (one-line ``ValueError``: an unknown solver or bad
     option, temperatures out of order or outside the ``ml`` model's domain, an empty or
-    one-value U range, a lattice without particle-hole symmetry); the run holds the lock on
+    one-value U range, a lattice without particle-hole symmetry, an output place that is a
+    directory or a foreign file); the run holds the lock on
     ``<out>/diagram.h5`` and resumes from the point stores under ``<out>/store/``.
 
     Args:
@@ -799,9 +836,10 @@ def phase_diagram(config: PhaseDiagramConfig,
     Returns:
         :class:`PhaseDiagramResult` (``lines()`` gives the printed report).
     """
-    from .phase_io import write_outputs
+    from .phase_io import check_outputs, write_outputs
 
     lattice = config.validate()
+    check_outputs(config)
     log = log or (lambda line: None)
     out = Path(config.out)
     t_start = time.perf_counter()

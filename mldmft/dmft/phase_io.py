@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .phase_diagram import (DiagramResult, PhaseDiagramConfig, PhaseDiagramResult,
                                 TemperatureResult)
 
-__all__ = ["write_outputs", "report_lines", "summary_dict"]
+__all__ = ["write_outputs", "report_lines", "summary_dict", "output_files", "check_outputs"]
 
 _POINT_COLUMNS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
                   "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta",
@@ -71,7 +71,8 @@ def summary_dict(result: "PhaseDiagramResult", config: "PhaseDiagramConfig") -> 
     for role, d, temps in _diagrams(result):
         fo = _first_order(d)
         entry: dict[str, Any] = {"role": role,
-                                 "solver": "ed" if role == "ed_check" else d.spec.solver,
+                                 "solver": (d.plan["solver"] if role == "ed_check"
+                                            else d.spec.solver),
                                  "ends": [_end_row(t, fo.get(t.beta)) for t in temps]}
         if role != "ed_check":
             c = d.critical
@@ -102,7 +103,7 @@ def _write_h5(path: Path, result: "PhaseDiagramResult", config: "PhaseDiagramCon
             label = _label(role, d)
             g = f.create_group(label)
             g.attrs["role"] = role
-            g.attrs["solver"] = "ed" if role == "ed_check" else d.spec.solver
+            g.attrs["solver"] = d.plan["solver"] if role == "ed_check" else d.spec.solver
             g.attrs["plan"] = json.dumps(d.plan, sort_keys=True, default=str)
             entry = summary["diagrams"][label]
             g.attrs["critical"] = json.dumps(entry.get("critical"), default=str)
@@ -159,6 +160,51 @@ def _write_csvs(out: Path, result: "PhaseDiagramResult") -> tuple[Path, Path]:
     return points_csv, ends_csv
 
 
+def output_files(out: str | Path) -> dict[str, Path]:
+    """The files a run writes into the directory ``out``."""
+    out = Path(out)
+    return {"h5": out / "diagram.h5", "png": out / "diagram.png",
+            "points_csv": out / "diagram_points.csv", "ends_csv": out / "diagram_ends.csv",
+            "summary_json": out / "summary.json", "summary_txt": out / "summary.txt"}
+
+
+def _csv_starting(header: str):
+    def ours(path: Path) -> bool:
+        try:
+            with open(path) as fh:
+                return fh.readline().startswith(header)
+        except (OSError, UnicodeDecodeError):
+            return False
+    return ours
+
+
+def _is_summary(path: Path) -> bool:
+    try:
+        return "diagrams" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def check_outputs(config: "PhaseDiagramConfig") -> None:
+    """Refuse, before any work, an output place that is a directory, an input file (the
+    network's checkpoint) or a foreign file (:func:`~mldmft.h5util.check_output_places`)."""
+    from ..h5schema import PHASE_DIAGRAM_SCHEMA
+    from ..h5util import OutputFile, check_output_places, h5_schema_is
+
+    f = output_files(config.out)
+    inputs = {str(s.solver_options["checkpoint"]): "checkpoint"
+              for s in (config.main, *config.compare) if s.solver_options.get("checkpoint")}
+    check_output_places(
+        [OutputFile(f["h5"], "phase diagram", h5_schema_is(PHASE_DIAGRAM_SCHEMA)),
+         OutputFile(f["png"], "figure"),
+         OutputFile(f["points_csv"], "phase-diagram points CSV", _csv_starting("label,key,")),
+         OutputFile(f["ends_csv"], "phase-diagram ends CSV", _csv_starting("label,beta,")),
+         OutputFile(f["summary_json"], "phase-diagram summary", _is_summary),
+         OutputFile(f["summary_txt"], "summary text"),
+         OutputFile(f["h5"].with_name("diagram.h5.lock"), "lock file")],
+        inputs=inputs, dirs=[Path(config.out), Path(config.out) / "store"], flag="out")
+
+
 def write_outputs(result: "PhaseDiagramResult", config: "PhaseDiagramConfig",
                   t_start: float) -> dict[str, Path]:
     """Write every output into ``config.out``; fills ``result.files``, ``result.timings["output"]``
@@ -167,9 +213,7 @@ def write_outputs(result: "PhaseDiagramResult", config: "PhaseDiagramConfig",
 
     t0 = time.perf_counter()
     out = Path(config.out)
-    files = {"h5": out / "diagram.h5", "png": out / "diagram.png",
-             "points_csv": out / "diagram_points.csv", "ends_csv": out / "diagram_ends.csv",
-             "summary_json": out / "summary.json", "summary_txt": out / "summary.txt"}
+    files = output_files(out)
     result.files = files
     plot_phase_diagram(result, files["png"])
     _write_csvs(out, result)

@@ -38,7 +38,8 @@ def load_published(path: str | Path = PUBLISHED) -> list[dict[str, Any]]:
         lines = [line for line in fh if line.strip() and not line.lstrip().startswith("#")]
     for r in csv.DictReader(lines):
         rows.append({"method": r["method"].strip(), "reference": r["reference"].strip(),
-                     "quantity": r["quantity"].strip(), "U": float(r["U"]),
+                     "quantity": r["quantity"].strip(),
+                     "U": float(r["U"]) if r["U"].strip() else float("nan"),
                      "U_error": float(r["U_error"] or 0.0), "T": float(r["T"] or 0.0),
                      "T_error": float(r["T_error"] or 0.0)})
     return rows
@@ -99,17 +100,40 @@ def _draw_diagram(ax: Any, d: Any, color: str, main: bool) -> None:
                     label=f"{name}: critical end point ({cp.Uc:.2f}, {cp.Tc:.4f})")
 
 
+def _draw_references(ax: Any, rows: list[dict[str, Any]]) -> None:
+    """Reference points: this project's 8-site ED-DMFT sweeps as open black markers, published
+    values in grey (a value without U as a dashed horizontal line), one legend entry per
+    source."""
+    shapes = {"Tc": "*", "Uc1": "<", "Uc2": ">", "crossover": "o", "first_order": "D"}
+    seen: set[str] = set()
+    for r in rows:
+        ours = r["reference"].startswith("this project")
+        key = (f"{r['method']} (this project's sweeps)" if ours
+               else f"{r['method']}: {r['reference']}")
+        label = None if key in seen else key
+        seen.add(key)
+        color = "black" if ours else "dimgray"
+        if not math.isfinite(r["U"]):
+            ax.axhline(r["T"], color=color, ls="--", lw=1.0, label=(
+                f"{key}: {r['quantity']} = {r['T']:g}" if label else None))
+            continue
+        ax.errorbar([r["U"]], [r["T"]], xerr=[r["U_error"]], yerr=[r["T_error"]],
+                    fmt=shapes.get(r["quantity"], "o"), ms=7, color=color, mfc="white",
+                    mew=1.3, capsize=2, zorder=4, label=label)
+
+
 def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
                        published: str | Path | None = PUBLISHED) -> Path:
     """Write the figure (PNG, 150 dpi) of ``result``: the main diagram in blue, comparisons in
-    other colours (lighter, dashed), ED-DMFT branch ends as black triangles, published values
-    as grey markers (their references in the legend). Returns ``path``."""
+    other colours (lighter, dashed), the ED-DMFT check's branch ends as filled black triangles,
+    the reference points of ``published`` (this project's ED-DMFT sweeps open black, published
+    values grey, references in the legend). Returns ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10.5, 6.4))
+    fig, ax = plt.subplots(figsize=(7.5, 6.0))
     diagrams = [result.main] + list(result.comparisons)
     for k, d in enumerate(diagrams):
         _draw_diagram(ax, d, _COLORS[k % len(_COLORS)], k == 0)
@@ -118,20 +142,10 @@ def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
             for end, marker, name in ((t.down, "<", "Uc1"), (t.up, ">", "Uc2")):
                 if end.bracketed:
                     ax.errorbar([end.U], [t.T], xerr=[end.error], fmt=marker, ms=8,
-                                color="black", mfc="white", mew=1.5, capsize=2, zorder=6,
-                                label=f"8-site ED-DMFT {name}" if k == 0 else None)
+                                color="black", mew=1.5, capsize=2, zorder=6,
+                                label=f"ED-DMFT check (--check-ed): {name}" if k == 0 else None)
     rows = load_published(published) if published is not None else []
-    markers = ("o", "s", "^", "v", "P", "X", "h", "p")
-    refs: dict[str, str] = {}
-    for r in rows:
-        key = f"{r['method']}: {r['reference']}"
-        first = key not in refs
-        marker = refs.setdefault(key, markers[len(refs) % len(markers)])
-        filled = r["quantity"] == "Tc"
-        ax.errorbar([r["U"]], [r["T"]], xerr=[r["U_error"]], yerr=[r["T_error"]],
-                    fmt=marker, ms=8 if filled else 6, color="dimgray",
-                    mfc="dimgray" if filled else "white", mew=1.2, capsize=2, zorder=4,
-                    label=key if first else None)
+    _draw_references(ax, rows)
     # limits: the main diagram's region, with the comparisons' critical points in view
     Ts = [t.T for d in diagrams for t in d.temperatures]
     Tcs = [d.critical.Tc for d in diagrams if math.isfinite(d.critical.Tc)]
@@ -140,7 +154,7 @@ def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
     t_top = min(t_top, max(Ts) * 1.05)
     us = [e.U for d in diagrams for t in d.temperatures for e in (t.up, t.down)
           if e.bracketed and t.T <= t_top]
-    us += [r["U"] for r in rows]
+    us += [r["U"] for r in rows if math.isfinite(r["U"])]
     if us:
         ax.set_xlim(min(us) - 0.12, max(us) + 0.12)
     ax.set_ylim(0.0, t_top)
@@ -155,10 +169,9 @@ def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
     ax.set_title(f"Mott transition of the half-filled Hubbard model, DMFT, "
                  f"{lattice.get('name', '')} lattice (D = 1)", fontsize=11)
     ax.grid(alpha=0.25)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.08, 0.5), frameon=False)
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.13, 0.5), frameon=False)
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format="png")
+        fig.savefig(tmp, dpi=150, format="png", bbox_inches="tight")
     plt.close(fig)
     return path

@@ -181,7 +181,9 @@ class Crossing:
             ``dOmega/dU`` (``d_metal - d_insulator``), plus the shift of the crossing between
             the PCHIP and the piecewise-linear integrals.
         status: ``"crossing"``, ``"metal lower"`` (the metal is stable in the whole range:
-            ``Uc >= hi``) or ``"insulator lower"`` (``Uc <= lo``).
+            ``Uc >= hi``), ``"insulator lower"`` (``Uc <= lo``) or ``"unresolved"`` (one sign
+            in the whole range, but at the end nearest zero ``|Omega_metal - Omega_insulator|``
+            is within the grand potentials' error: the crossing may lie anywhere in it).
         lo, hi: the range searched (the coexistence window).
         delta_lo, delta_hi: ``Omega_metal - Omega_insulator`` at ``lo`` and ``hi`` (D).
     """
@@ -212,10 +214,13 @@ def first_order_crossing(metal: BranchPotential, insulator: BranchPotential,
 
     d_lo, d_hi = delta(lo), delta(hi)
     if not (d_lo <= 0.0 <= d_hi) or lo == hi:
-        status = "metal lower" if d_hi < 0 else "insulator lower" if d_lo > 0 else "crossing"
-        if status != "crossing" or lo != hi:
-            return Crossing(float("nan"), float("nan"), status, lo, hi, d_lo, d_hi)
-        return Crossing(lo, 0.0, status, lo, hi, d_lo, d_hi)
+        if d_lo <= 0.0 <= d_hi:            # a one-point window at the crossing
+            return Crossing(lo, 0.0, "crossing", lo, hi, d_lo, d_hi)
+        near = hi if d_hi < 0 else lo      # the end nearest a crossing
+        bound = metal.error(near) + insulator.error(near)
+        status = ("unresolved" if min(abs(d_lo), abs(d_hi)) <= bound
+                  else "metal lower" if d_hi < 0 else "insulator lower")
+        return Crossing(float("nan"), float("nan"), status, lo, hi, d_lo, d_hi)
     u_star = brentq(delta, lo, hi, xtol=1e-12)
     jump = abs(metal.slope_at(u_star) - insulator.slope_at(u_star))
     anchor = metal.anchor_error + insulator.anchor_error
