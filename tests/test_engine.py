@@ -12,6 +12,7 @@ import pytest
 
 from mldmft.dmft import (BetheLattice, DMFTOptions, DMFTProblem, load_sweep, load_sweep_csv,
                          run_chains, solve_point, sweep)
+from mldmft.dmft.engine import insulator_seed, metal_seed
 from mldmft.dmft.steps import make_step
 from solvers import solve
 
@@ -55,9 +56,14 @@ def test_run_chains_equals_solve_point_problem_by_problem():
                 delta0 = p.start
             elif p.start == "previous":
                 delta0 = previous.delta_iw
-            else:
-                delta0 = LAT.seed_delta_iw(BETA, OPTS.n_iw, None if p.start == "metal" else p.U)
-            mu_start = previous.mu if p.density is not None and previous is not None else None
+            elif p.start == "insulator":
+                delta0 = insulator_seed(LAT, BETA, OPTS.n_iw, p.U)
+            else:                              # the free lattice at the problem's filling
+                mu_free = (0.0 if p.density is None
+                           else LAT.chemical_potential(p.density, BETA, np.zeros(OPTS.n_iw)))
+                delta0 = metal_seed(LAT, BETA, OPTS.n_iw, mu_free)
+            mu_start = (previous.mu + (p.U - previous.U) * p.density / 2   # Hartree shift
+                        if p.density is not None and previous is not None else None)
             ref = solve_point(step, BETA, p.U, delta0, LAT, p.mu, OPTS, p.branch,
                               density=p.density, mu_start=mu_start)
             _same(point, ref)
@@ -126,12 +132,13 @@ def test_batched_fixed_density_chain_equals_the_sequential_one():
     U = [1.0, 2.0, 3.0]
     batched = sweep("ipt", 50.0, U, "up", density=0.85, options=opts)
     step = make_step("ipt", opts.n_iw)
-    delta, mu = LAT.seed_delta_iw(50.0, opts.n_iw), None
+    mu_free = LAT.chemical_potential(0.85, 50.0, np.zeros(opts.n_iw))
+    delta, mu = metal_seed(LAT, 50.0, opts.n_iw, mu_free), None   # the free lattice at n
     for u, got in zip(U, batched):
         ref = solve_point(step, 50.0, u, delta, LAT, None, opts, density=0.85, mu_start=mu)
         _same(got, ref, tol=10 * opts.tol)
         assert got.converged and abs(got.density - 0.85) < opts.tol_density
-        delta, mu = ref.delta_iw, ref.mu
+        delta, mu = ref.delta_iw, ref.mu + 0.85 / 2        # the next U is 1 larger
 
 
 def test_seeded_equals_continuation_away_from_the_coexistence_window(branches):
@@ -447,3 +454,16 @@ def test_a_file_without_a_start_mode_is_a_continuation_sweep(tmp_path):
     assert [p.wall_time for p in again] == [p.wall_time for p in first]      # read back
     with pytest.raises(PlanMismatchError, match='start: file "continuation", now "seeded"'):
         sweep("ipt", BETA, [1.0, 2.0], options=OPTS, out=out, start="seeded")
+
+
+@pytest.mark.parametrize("density", [1e-4, 1.999])
+def test_the_metallic_seed_at_fixed_density_holds_that_density(density):
+    """At fixed density the metallic seed is the free lattice holding ``n`` (its ``mu``), so the
+    first iterate's impurity density is already close to ``n``: extreme fillings converge (from
+    the half-filled seed the first mu search at n = 1e-4, beta = 100 found no chemical
+    potential)."""
+    p = sweep("ipt", 100.0, [1.0, 3.0], density=density, options=DMFTOptions(n_iw=512))
+    assert all(q.converged and abs(q.density - density) < 1e-4 and q.error == "" for q in p)
+    mu_free = LAT.chemical_potential(density, 100.0, np.zeros(512))
+    np.testing.assert_allclose(metal_seed(LAT, 100.0, 512, mu_free),
+                               LAT.t ** 2 * LAT.g0_iw(100.0, 512, mu_free), atol=1e-14)

@@ -41,16 +41,40 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from solvers import SolverResult
+from solvers import SolverResult, matsubara_freqs
 
 from .lattice import BetheLattice, Lattice, get_lattice
 from .loop import DMFTOptions, DMFTPoint, LoopRun, check_density_args, free_mu_start
 from .steps import BatchStep, guarded_batch_step, make_batch_step
 
-__all__ = ["DMFTProblem", "run_chains", "ProblemProgress", "STARTS", "make_solver_batch"]
+__all__ = ["DMFTProblem", "run_chains", "ProblemProgress", "STARTS", "make_solver_batch",
+           "metal_seed", "insulator_seed", "continued_mu"]
 
 #: The named starts of a problem (besides a ``Delta(i w_n)`` array).
 STARTS = ("metal", "insulator", "previous")
+
+
+def metal_seed(lattice: Lattice, beta: float, n_iw: int, mu: float = 0.0) -> np.ndarray:
+    """The free lattice's hybridisation at chemical potential ``mu``:
+    ``Delta = zeta - 1/G_loc(zeta)``, ``zeta = i w_n + mu`` (Bethe: ``t^2 G_0(i w_n + mu)``);
+    ``mu = 0``: half filling on a particle-hole symmetric lattice
+    (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`).
+
+    Example:
+        >>> lat = BetheLattice()
+        >>> bool(np.allclose(metal_seed(lat, 20.0, 8), lat.t ** 2 * lat.g0_iw(20.0, 8)))
+        True
+    """
+    if mu == 0.0:
+        return lattice.seed_delta_iw(beta, n_iw)
+    return lattice.delta_from_zeta(1j * matsubara_freqs(beta, n_iw) + mu)[0]
+
+
+def insulator_seed(lattice: Lattice, beta: float, n_iw: int, U: float) -> np.ndarray:
+    """An insulating hybridisation at half filling (Bethe: ``Delta = t^2 G_at`` with the atomic
+    ``G = (1/(iw - U/2) + 1/(iw + U/2))/2``; :meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`).
+    """
+    return lattice.seed_delta_iw(beta, n_iw, U)
 
 
 def _number(name: str, value: Any, *, low: float | None = None, strict: bool = False,
@@ -78,16 +102,18 @@ class DMFTProblem:
             particle-hole symmetric lattice) unless ``density`` is given.
         density: fixed filling ``n`` in ``(0, 2)`` (both spins) instead of ``mu``: ``mu`` is
             found inside the loop (:mod:`mldmft.dmft.loop`).
-        start: ``"metal"`` (the free lattice's ``Delta``), ``"insulator"`` (the Hubbard-I
-            ``Delta`` at ``U``), ``"previous"`` (the final ``Delta`` -- and at fixed density
+        start: ``"metal"`` (the free lattice's ``Delta``: at half filling, or at fixed density
+            the free lattice holding ``density``, :func:`metal_seed`), ``"insulator"`` (the
+            half-filled Hubbard-I ``Delta`` at ``U``, :func:`insulator_seed`), ``"previous"`` (the final ``Delta`` -- and at fixed density
             ``mu`` -- of the problem before this one in its chain) or a ``Delta(i w_n)`` array
             on the loop's ``n_iw`` frequencies.
         branch: a label stored in the point (``"up"``, ``"down"``, ...).
         lattice: a :class:`~mldmft.dmft.lattice.Lattice` (or a name / ``{"name": ..., ...}``,
             resolved by :func:`~mldmft.dmft.lattice.get_lattice`).
         mu_start: at fixed density, the first ``mu`` of the search; default the previous
-            problem's ``mu`` (``start="previous"``), else the free lattice's ``mu`` at ``n``
-            plus the Hartree shift ``U n/2`` (:func:`~mldmft.dmft.loop.free_mu_start`).
+            problem's ``mu`` shifted by the change of the Hartree term (``start="previous"``,
+            :func:`continued_mu`), else the free lattice's ``mu`` at ``n`` plus the Hartree
+            shift ``U n/2`` (:func:`~mldmft.dmft.loop.free_mu_start`).
 
     Example:
         >>> DMFTProblem(beta=50.0, U=2.0, density=0.9).mu is None
@@ -265,17 +291,21 @@ def run_chains(solver: str | Callable[..., SolverResult],
 
 
 class _FreeMu:
-    """:func:`~mldmft.dmft.loop.free_mu_start` without the ``U`` shift, once per
-    ``(lattice, beta, density)``."""
+    """The free lattice's chemical potential at a problem's density, once per
+    ``(lattice, beta, density)``; called: :func:`~mldmft.dmft.loop.free_mu_start` (plus the
+    Hartree shift ``U n/2``)."""
 
     def __init__(self, n_iw: int) -> None:
         self.n_iw, self.cache = n_iw, {}
 
-    def __call__(self, p: DMFTProblem) -> float:
+    def free(self, p: DMFTProblem) -> float:
         key = (id(p.lattice), p.beta, p.density)
         if key not in self.cache:
             self.cache[key] = free_mu_start(p.lattice, p.beta, 0.0, p.density, self.n_iw)
-        return self.cache[key] + p.U * p.density / 2
+        return self.cache[key]
+
+    def __call__(self, p: DMFTProblem) -> float:
+        return self.free(p) + p.U * p.density / 2
 
 
 def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions,
@@ -286,9 +316,9 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
     free_mu = _FreeMu(options.n_iw)
     for chain in chains:     # a density the free lattice cannot hold: refused before any solve
         for i, p in enumerate(chain):
-            if p.density is not None and p.mu_start is None and not (
+            if p.density is not None and not _half_filled(p, options) and not (
                     i > 0 and isinstance(p.start, str) and p.start == "previous"):
-                free_mu(p)
+                free_mu.free(p)
     points: list[list[DMFTPoint | None]] = [[None] * len(chain) for chain in chains]
     cursor = [0] * len(chains)
     runs: dict[int, LoopRun] = {}
@@ -327,6 +357,22 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
     return points  # type: ignore[return-value]
 
 
+def continued_mu(previous: DMFTPoint, p: DMFTProblem) -> float:
+    """The first ``mu`` of a fixed-density problem continued from ``previous``: its ``mu`` moved
+    by the change of the Hartree shift, ``mu_prev + (U - U_prev) n/2`` -- without it a large
+    step in U starts the search far from the filling (n = 1.999, U = 1 -> 3 at beta = 100: the
+    first impurity density 1.09, and no ``mu`` reaches the target)."""
+    assert p.density is not None
+    return previous.mu + (p.U - previous.U) * p.density / 2
+
+
+def _half_filled(p: DMFTProblem, options: DMFTOptions) -> bool:
+    """A fixed density the loop solves as half filling (``n = 1`` on a particle-hole symmetric
+    lattice, :class:`~mldmft.dmft.loop.LoopRun`), or no density at all."""
+    return p.density is None or (options.symmetrise is None and p.lattice.particle_hole_symmetric
+                                 and abs(p.density - 1.0) < 1e-12)
+
+
 def _start(p: DMFTProblem, previous: DMFTPoint | None, options: DMFTOptions, state: dict,
            free_mu: _FreeMu) -> LoopRun:
     """The loop of problem ``p`` (``previous``: the point before it in its chain)."""
@@ -337,11 +383,12 @@ def _start(p: DMFTProblem, previous: DMFTPoint | None, options: DMFTOptions, sta
         assert previous is not None
         delta0 = previous.delta_iw
         if p.density is not None and mu_start is None:
-            mu_start = previous.mu
+            mu_start = continued_mu(previous, p)
     elif p.start == "metal":
-        delta0 = p.lattice.seed_delta_iw(p.beta, options.n_iw)
+        delta0 = metal_seed(p.lattice, p.beta, options.n_iw,
+                            0.0 if _half_filled(p, options) else free_mu.free(p))
     else:
-        delta0 = p.lattice.seed_delta_iw(p.beta, options.n_iw, p.U)
+        delta0 = insulator_seed(p.lattice, p.beta, options.n_iw, p.U)
     if p.density is not None and mu_start is None:
         mu_start = free_mu(p)
     return LoopRun(p.beta, p.U, delta0, p.lattice, p.mu, options, p.branch, state,

@@ -8,8 +8,9 @@ problems of one parameter axis and hand them to the engine. How they run is one 
 :class:`SweepSettings` (the loop's :class:`~mldmft.dmft.loop.DMFTOptions`, the lattice, the
 start mode, solver options, guard, output file, progress, spectra), given as keywords.
 
-Starts. The up branch starts from the metal (the non-interacting lattice), the down branch from
-an insulating seed (:meth:`~mldmft.dmft.lattice.Lattice.seed_delta_iw`). With
+Starts. The up branch starts from the metal (the non-interacting lattice; at fixed density the
+one holding that density), the down branch from an insulating seed
+(:func:`~mldmft.dmft.engine.metal_seed`, :func:`~mldmft.dmft.engine.insulator_seed`). With
 ``start="continuation"`` (default) each branch is one chain: the first value from its seed, every
 further one from the previous point's final hybridisation (and, at fixed density, its ``mu``) --
 the up branch in increasing, the down branch in decreasing order, which follows each solution
@@ -45,7 +46,8 @@ import numpy as np
 from solvers import SolverResult, solver_identity
 
 from ..h5util import remove_tmp_litter, run_lock
-from .engine import DMFTProblem, ProblemProgress, _check_chains, _run, make_solver_batch
+from .engine import (DMFTProblem, ProblemProgress, _check_chains, _run, continued_mu,
+                     insulator_seed, make_solver_batch, metal_seed)
 from .io import load_sweep, save_sweep
 from .lattice import BetheLattice, Lattice, get_lattice
 from .loop import DMFTOptions, DMFTPoint, check_density_args
@@ -59,17 +61,6 @@ SWEEP_STARTS = ("continuation", "seeded")
 #: Loop options always stored in a sweep's plan; the others enter it when not the defaults
 #: (``tol_density`` with a fixed density), so files of earlier sweeps stay resumable.
 _PLAN_OPTIONS = ("n_iw", "tol", "max_iter", "mixing", "accel")
-
-
-def metal_seed(lattice: Lattice, beta: float, n_iw: int) -> np.ndarray:
-    """The free lattice's hybridisation (Bethe: ``Delta = t^2 G_0`` of the semicircle)."""
-    return lattice.seed_delta_iw(beta, n_iw)
-
-
-def insulator_seed(lattice: Lattice, beta: float, n_iw: int, U: float) -> np.ndarray:
-    """An insulating hybridisation at half filling (Bethe: ``Delta = t^2 G_at`` with the atomic
-    ``G = (1/(iw - U/2) + 1/(iw + U/2))/2``)."""
-    return lattice.seed_delta_iw(beta, n_iw, U)
 
 
 @dataclass(frozen=True)
@@ -361,7 +352,8 @@ def _chains(order: list[tuple[str, float]], problems: dict[tuple[str, float], DM
     """The engine's chains for the points not ``done`` (and the key of each problem).
 
     Seeded: one chain per point. Continuation: one chain per branch, cut where a saved point
-    lies; the problem after a saved point starts from its ``Delta`` (and ``mu``)."""
+    lies; the problem after a saved point starts from its ``Delta`` (and ``mu``,
+    :func:`~mldmft.dmft.engine.continued_mu`), as it would have in one run."""
     if start == "seeded":
         todo = [k for k in order if k not in done]
         return [[problems[k]] for k in todo], [[k] for k in todo]
@@ -384,7 +376,7 @@ def _chains(order: list[tuple[str, float]], problems: dict[tuple[str, float], DM
             elif previous is not None:
                 p = dataclasses.replace(
                     p, start=previous.delta_iw,
-                    mu_start=previous.mu if p.density is not None else None)
+                    mu_start=continued_mu(previous, p) if p.density is not None else None)
             chain.append(p)
             chain_keys.append(k)
         if chain:
