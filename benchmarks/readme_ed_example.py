@@ -6,7 +6,7 @@ Each setting runs in its own subprocess: the solvers' default (one BLAS thread),
 Prints the import time, the first solve and the best of `--repeats` further solves, with the
 date and the machine load (`uptime`).
 
-    python benchmarks/readme_ed_example.py [--repeats 3]
+    python benchmarks/readme_ed_example.py [--repeats 3] [--timeout 900]
 """
 
 from __future__ import annotations
@@ -51,15 +51,22 @@ def uptime() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="seconds allowed per setting (then reported as not finished)")
     args = parser.parse_args()
     base = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     print(f"# {datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores, no thread variables set")
     for label, extra in (("default (1 solver thread)", {}),
                          ("MLDMFT_SOLVER_THREADS=none", {"MLDMFT_SOLVER_THREADS": "none"})):
         print(f"# uptime: {uptime()}")
-        run = subprocess.run([sys.executable, "-c", SNIPPET.format(repeats=args.repeats)],
-                             capture_output=True, text=True, cwd=ROOT, env=dict(base, **extra))
-        out = run.stdout.strip() or run.stderr.strip().splitlines()[-1]
+        try:
+            run = subprocess.run([sys.executable, "-c", SNIPPET.format(repeats=args.repeats)],
+                                 capture_output=True, text=True, cwd=ROOT,
+                                 env=dict(base, **extra), timeout=args.timeout)
+            lines = (run.stdout.strip() or run.stderr.strip()).splitlines()
+            out = lines[-1] if lines else f"no output (exit code {run.returncode})"
+        except subprocess.TimeoutExpired:
+            out = f"did not finish within {args.timeout:g} s"
         print(f"{label:28s} {out}", flush=True)
     print(f"# uptime at the end: {uptime()}")
 
