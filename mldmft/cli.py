@@ -401,8 +401,6 @@ def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: d
         ...                       mu=-0.2))
         'data/dmft/ipt_beta100_mu-0.2_square_tp-0.05.h5'
     """
-    from .dmft.lattice import get_lattice
-
     tag = (f"_U{mu_sweep_U:g}_mu" if mu_sweep_U is not None
            else f"_n{density:g}" if density is not None
            else f"_mu{mu:g}" if mu is not None else "")
@@ -411,11 +409,9 @@ def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: d
     if name == "file":
         tag += f"_file-{Path(str(params.get('path', ''))).stem}"
     else:
-        try:
-            default = get_lattice(name).params()
-        except ValueError:
-            default = {}
-        changed = {k: v for k, v in params.items() if default.get(k) != v}
+        group = _config_dir() / "lattice" / f"{name}.yaml"
+        default = (yaml.safe_load(group.read_text()) or {}) if group.is_file() else {}
+        changed = {k: v for k, v in params.items() if not _same_setting(default.get(k), v)}
         if name != "bethe" or changed:
             tag += f"_{name}" + _name_parts(changed)
     if guard:
@@ -424,6 +420,14 @@ def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: d
         tag += f"_start-{start}"
     stem = re.sub(r"[^\w.+-]", "_", f"{solver}_beta{beta:g}{tag}{_name_parts(solver_options)}")
     return Path("data") / "dmft" / f"{stem}.h5"
+
+
+def _same_setting(a, b) -> bool:
+    """Equal settings, numbers to 12 digits (``0.7071067811865476`` == ``1/sqrt(2)``)."""
+    import math
+
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15) if numbers else a == b
 
 
 def sweep_arguments(cfg) -> dict:
