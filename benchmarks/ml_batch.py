@@ -2,20 +2,21 @@
 the training cost of a network per epoch and 1000 rows.
 
     python benchmarks/ml_batch.py [--networks phase_diagram,fast] [--fast-checkpoint FILE]
-                                  [--sizes 1,10,100] [--repeats 3] [--out DIR]
+                                  [--sizes 1,10,100] [--repeats 3] [--shift 0.3] [--out DIR]
     python benchmarks/ml_batch.py --train DB.h5 [--config train_fast] [--rows 4000] [--epochs 3]
 
 **Inference.** DMFT-like models on the Bethe lattice (``D = 1``): ``Delta = G/4`` with the lattice
 ``G`` of a self-energy interpolating between a metal and an atomic-limit insulator, given as
 1024 Matsubara values (as a DMFT loop gives them); ``beta`` 30, 75, 150; ``U`` 1-3.5;
-``eps_d = -U/2 + s``, ``|s| <= 0.3`` (inside the shipped networks' domain). For each network and
-batch size ``N``: the wall time per model of ``solve_many("ml", models[:N])`` and of a loop of
-``solve("ml", m)`` over the same models (the median of ``--repeats`` runs, after one warm-up
-call that loads the checkpoint), with the cheap solvers' share in that run
+``eps_d = -U/2 + s``, ``|s| <= --shift`` (default 0.3: off half filling, where IPT is the
+modified IPT with its level search; 0: half filling); inside the shipped networks' domain. For
+each network and batch size ``N``: the wall time per model of ``solve_many("ml", models[:N])``
+and of a loop of ``solve("ml", m)`` over the same models (the median of ``--repeats`` runs,
+after one warm-up call that loads the checkpoint), with the cheap solvers' share in that run
 (``info["cheap_wall_time"]``); the rest is the hybridisation inputs, the forward pass, the
-constraints and the outputs. The network
-``fast`` is the shipped one if present, else ``--fast-checkpoint`` (e.g. a short training of
-``configs/train_fast.yaml``: the same architecture, so the same cost).
+constraints and the outputs. The network ``fast`` is the shipped one if present, else
+``--fast-checkpoint`` (e.g. a short training of ``configs/train_fast.yaml``: the same
+architecture, so the same cost).
 
 **Training.** ``--train DB.h5``: the rows of the database prepared with ``--config`` (default
 ``train_fast``), the training and validation rows repeated up to ``--rows`` training rows, then
@@ -44,8 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def dmft_like_models(n: int, seed: int = 0):
-    """``n`` models with continuous Bethe-lattice hybridisations (module docstring)."""
+def dmft_like_models(n: int, seed: int = 0, shift: float = 0.3):
+    """``n`` models with continuous Bethe-lattice hybridisations (module docstring);
+    ``eps_d = -U/2 + s``, ``|s| <= shift`` (0: half filling)."""
     from solvers import AndersonModel, bethe_g_iw, matsubara_freqs
 
     rng = np.random.default_rng(seed)
@@ -57,8 +59,8 @@ def dmft_like_models(n: int, seed: int = 0):
         metal = float(rng.uniform())                       # 1: metal, 0: atomic insulator
         sigma = (1 - metal) * (U * U / 4) / (1j * wn) - 1j * metal * 0.3 * np.tanh(wn)
         delta = 0.25 * bethe_g_iw(wn, 1.0, sigma_iw=sigma)
-        out.append(AndersonModel(U=U, eps_d=-U / 2 + float(rng.uniform(-0.3, 0.3)), beta=beta,
-                                 delta_iw=delta))
+        s = float(rng.uniform(-shift, shift))
+        out.append(AndersonModel(U=U, eps_d=-U / 2 + s, beta=beta, delta_iw=delta))
     return out
 
 
@@ -73,12 +75,13 @@ def _median_run(fn, repeats: int) -> tuple[float, object]:
     return runs[len(runs) // 2]
 
 
-def bench_inference(options: dict, sizes: list[int], repeats: int) -> list[dict]:
+def bench_inference(options: dict, sizes: list[int], repeats: int,
+                    shift: float = 0.3) -> list[dict]:
     """Per-model times of one network (``options``: ``network`` or ``checkpoint``)."""
     import mldmft.ml  # noqa: F401
     from solvers import solve, solve_many
 
-    models = dmft_like_models(max(sizes))
+    models = dmft_like_models(max(sizes), shift=shift)
     solve_many("ml", models[:2], **options)               # load the checkpoint, warm caches
     rows = []
     for n in sizes:
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="checkpoint standing in for 'fast' while fast.pt is not shipped")
     ap.add_argument("--sizes", default="1,10,100")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--shift", type=float, default=0.3,
+                    help="eps_d = -U/2 + s with |s| <= shift (0: half filling, plain IPT)")
     ap.add_argument("--train", default=None, metavar="DB.h5", help="time training instead")
     ap.add_argument("--config", default="train_fast")
     ap.add_argument("--rows", type=int, default=4000)
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     from mldmft.ml.shipped import shipped_network
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    report = {**stamp, "networks": {}}
+    report = {**stamp, "shift": args.shift, "networks": {}}
     for name in args.networks.split(","):
         net = shipped_network(name)
         if net.is_shipped:
@@ -177,10 +182,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name}: not shipped and no stand-in checkpoint given; skipped")
             continue
         report["networks"][name] = {"options": options,
-                                    "rows": bench_inference(options, sizes, args.repeats)}
+                                    "rows": bench_inference(options, sizes, args.repeats,
+                                                            args.shift)}
     report["load_after"] = os.getloadavg()[0]
     print(f"{report['date']}, {report['cpus']} cpus, load average {report['load_before']:.2f} "
-          f"before, {report['load_after']:.2f} after; ms per model (cheap solvers' share)")
+          f"before, {report['load_after']:.2f} after; |eps_d + U/2| <= {args.shift:g}; ms per "
+          "model (cheap solvers' share)")
     print(f"{'network':<14} {'N':>4} {'batched':>18} {'one at a time':>18} {'ratio':>6} "
           f"{'acausal':>7} {'max|dG_l|':>9}")
     for name, rep in report["networks"].items():
