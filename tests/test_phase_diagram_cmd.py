@@ -317,3 +317,18 @@ def test_cli_refuses_a_bad_config_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err == ("mldmft phase-diagram: error: betas must increase (temperatures decrease): "
                    "25 follows 30")
+
+
+def test_cli_config_maps_onto_the_typed_config():
+    from mldmft.cli import phase_diagram_config
+
+    cfg = phase_diagram_config(["solver=ipt", "betas=[20,50]", "U_range=[2.0,2.4,0.2]",
+                                "follow_max_iter=40", "ed.betas=[50]"], check_ed=True)
+    assert cfg.main.solver == "ipt" and cfg.main.betas == (20.0, 50.0)
+    assert cfg.main.U_values == (2.0, 2.2, 2.4) and cfg.follow_max_iter == 40
+    assert cfg.compare == ()              # the IPT comparison of an IPT diagram is left out
+    assert cfg.check_ed and cfg.ed_betas == (50.0,) and cfg.ed_solver == "ed"
+    assert cfg.loop.tol == 1e-5 and cfg.lattice["name"] == "bethe"
+    default = phase_diagram_config([])
+    assert default.main.solver == "ml" and len(default.main.betas) >= 12
+    assert [c.label for c in default.compare] == ["ipt"] and not default.check_ed

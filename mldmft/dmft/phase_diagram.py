@@ -144,7 +144,7 @@ class PhaseDiagramConfig:
     top_dU: float = 0.05
     n_path: int = 12
     check_ed: bool = False
-    ed_betas: tuple[float, ...] = (75.0, 100.0, 150.0)
+    ed_betas: tuple[float, ...] = (60.0, 100.0, 150.0)
     ed_solver: str = "ed"
     ed_options: Mapping[str, Any] = field(default_factory=lambda: {"n_bath": 8})
     ed_span: float = 0.08

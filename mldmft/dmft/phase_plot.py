@@ -45,9 +45,12 @@ def load_published(path: str | Path = PUBLISHED) -> list[dict[str, Any]]:
     return rows
 
 
-def _draw_diagram(ax: Any, d: Any, color: str, main: bool) -> None:
+def _draw_diagram(ax: Any, d: Any, color: str, main: bool, legend: bool = True) -> None:
     """Coexistence region, branch ends, crossover, first-order line and critical point of one
-    diagram."""
+    diagram (``legend``: label the artists)."""
+    def lab(text: str) -> str | None:
+        return text if legend else None
+
     temps = sorted(d.temperatures, key=lambda t: t.T)
     cp = d.critical
     name = d.label if main else f"{d.label} (comparison)"
@@ -63,12 +66,13 @@ def _draw_diagram(ax: Any, d: Any, color: str, main: bool) -> None:
         else:
             poly_u, poly_t = us + ue[::-1], ts + ts[::-1]
         ax.fill(poly_u, poly_t, color=color, alpha=alpha, lw=0,
-                label=f"{name}: coexistence (Uc1 < U < Uc2)")
+                label=lab(f"{name}: coexistence (Uc1 < U < Uc2)"))
         ls = "-" if main else "--"
         ax.errorbar(us, ts, xerr=[t.down.error for t in win], fmt="<", ls=ls, color=color,
-                    ms=4 if main else 3, lw=1, capsize=1.5, label=f"{name}: Uc1 (insulator ends)")
+                    ms=4 if main else 3, lw=1, capsize=1.5,
+                    label=lab(f"{name}: Uc1 (insulator ends)"))
         ax.errorbar(ue, ts, xerr=[t.up.error for t in win], fmt=">", ls=ls, color=color,
-                    ms=4 if main else 3, lw=1, capsize=1.5, label=f"{name}: Uc2 (metal ends)")
+                    ms=4 if main else 3, lw=1, capsize=1.5, label=lab(f"{name}: Uc2 (metal ends)"))
     hot = [t for t in temps if not t.coexist and t.up.bracketed and t.down.bracketed
            and (cp.status != "bracketed" or t.T >= cp.T_none)]
     if hot:
@@ -77,7 +81,7 @@ def _draw_diagram(ax: Any, d: Any, color: str, main: bool) -> None:
         if cp.status == "bracketed":
             us, ts = [cp.Uc] + us, [cp.Tc] + ts
         ax.plot(us, ts, ":", color=color, lw=1.2,
-                label=f"{name}: crossover (-beta G(beta/2) = 0.5)")
+                label=lab(f"{name}: crossover (-beta G(beta/2) = 0.5)"))
     th = d.thermo
     if th is not None:
         fo = sorted(((1.0 / b, c) for b, c in th.first_order if c.status == "crossing"),
@@ -93,14 +97,14 @@ def _draw_diagram(ax: Any, d: Any, color: str, main: bool) -> None:
                 lu.append(cp.Uc)
                 lt.append(cp.Tc)
             ax.plot(lu, lt, "-", color="black" if main else color, lw=2.0 if main else 1.2,
-                    label=f"{name}: first-order line (Omega_met = Omega_ins)")
+                    label=lab(f"{name}: first-order line (Omega_met = Omega_ins)"))
     if cp.status == "bracketed":
         ax.errorbar([cp.Uc], [cp.Tc], xerr=[cp.Uc_error], yerr=[cp.Tc_error], fmt="*",
                     ms=14 if main else 10, color=color, mec="black", capsize=3, zorder=5,
-                    label=f"{name}: critical end point ({cp.Uc:.2f}, {cp.Tc:.4f})")
+                    label=lab(f"{name}: critical end point ({cp.Uc:.2f}, {cp.Tc:.4f})"))
 
 
-def _draw_references(ax: Any, rows: list[dict[str, Any]]) -> None:
+def _draw_references(ax: Any, rows: list[dict[str, Any]], legend: bool = True) -> None:
     """Reference points: this project's 8-site ED-DMFT sweeps as open black markers, published
     values in grey (a value without U as a dashed horizontal line), one legend entry per
     source."""
@@ -110,7 +114,7 @@ def _draw_references(ax: Any, rows: list[dict[str, Any]]) -> None:
         ours = r["reference"].startswith("this project")
         key = (f"{r['method']} (this project's sweeps)" if ours
                else f"{r['method']}: {r['reference']}")
-        label = None if key in seen else key
+        label = None if key in seen or not legend else key
         seen.add(key)
         color = "black" if ours else "dimgray"
         if not math.isfinite(r["U"]):
@@ -120,6 +124,40 @@ def _draw_references(ax: Any, rows: list[dict[str, Any]]) -> None:
         ax.errorbar([r["U"]], [r["T"]], xerr=[r["U_error"]], yerr=[r["T_error"]],
                     fmt=shapes.get(r["quantity"], "o"), ms=7, color=color, mfc="white",
                     mew=1.3, capsize=2, zorder=4, label=label)
+
+
+def _draw_ed_check(ax: Any, result: "PhaseDiagramResult", legend: bool = True) -> None:
+    """The ED check's branch ends (filled black triangles)."""
+    if result.ed is None:
+        return
+    for k, t in enumerate(result.ed.temperatures):
+        for end, marker, name in ((t.down, "<", "Uc1"), (t.up, ">", "Uc2")):
+            if end.bracketed:
+                ax.errorbar([end.U], [t.T], xerr=[end.error], fmt=marker, ms=8,
+                            color="black", mew=1.5, capsize=2, zorder=6,
+                            label=(f"ED-DMFT check (--check-ed): {name}"
+                                   if k == 0 and legend else None))
+
+
+def _zoom(ax: Any, result: "PhaseDiagramResult", rows: list[dict[str, Any]]) -> None:
+    """An inset (upper right) on the main diagram's coexistence region."""
+    d = result.main
+    ends = [e.U for t in d.temperatures if t.coexist for e in (t.up, t.down) if e.bracketed]
+    if not ends:
+        return
+    T_top = (d.critical.Tc if math.isfinite(d.critical.Tc)
+             else max(t.T for t in d.temperatures if t.coexist))
+    ins = ax.inset_axes([0.56, 0.53, 0.42, 0.40])
+    ins.set_zorder(10)                      # above the main axes' lines
+    ins.set_facecolor("white")
+    _draw_diagram(ins, d, _COLORS[0], True, legend=False)
+    _draw_ed_check(ins, result, legend=False)
+    _draw_references(ins, rows, legend=False)
+    ins.set_xlim(min(ends) - 0.04, max(ends) + 0.04)
+    ins.set_ylim(0.0, 1.3 * T_top)
+    ins.tick_params(labelsize=7)
+    ins.set_title(f"{d.label}: the coexistence region", fontsize=8)
+    ins.grid(alpha=0.25)
 
 
 def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
@@ -137,13 +175,7 @@ def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
     diagrams = [result.main] + list(result.comparisons)
     for k, d in enumerate(diagrams):
         _draw_diagram(ax, d, _COLORS[k % len(_COLORS)], k == 0)
-    if result.ed is not None:
-        for k, t in enumerate(result.ed.temperatures):
-            for end, marker, name in ((t.down, "<", "Uc1"), (t.up, ">", "Uc2")):
-                if end.bracketed:
-                    ax.errorbar([end.U], [t.T], xerr=[end.error], fmt=marker, ms=8,
-                                color="black", mew=1.5, capsize=2, zorder=6,
-                                label=f"ED-DMFT check (--check-ed): {name}" if k == 0 else None)
+    _draw_ed_check(ax, result)
     rows = load_published(published) if published is not None else []
     _draw_references(ax, rows)
     # limits: the main diagram's region, with the comparisons' critical points in view
@@ -167,8 +199,9 @@ def plot_phase_diagram(result: "PhaseDiagramResult", path: str | Path,
     sec.set_ylabel("beta D")
     lattice = result.main.plan.get("lattice", {})
     ax.set_title(f"Mott transition of the half-filled Hubbard model, DMFT, "
-                 f"{lattice.get('name', '')} lattice (D = 1)", fontsize=11)
+                 f"{str(lattice.get('name', '')).capitalize()} lattice (D = 1)", fontsize=11)
     ax.grid(alpha=0.25)
+    _zoom(ax, result, rows)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.13, 0.5), frameon=False)
     path = Path(path)
     with atomic_path(path) as tmp:
