@@ -7,8 +7,16 @@ Bethe lattice (D = 1). For every beta and filling, Mott sweeps up and down in U 
 
 * ``ed8``: ED-DMFT with 8 bath sites refitted every iteration -- the reference;
 * ``ed1`` ... ``ed5``: the same with 1-5 bath sites (the small-bath front);
-* ``net``: the default network (``mldmft/pretrained/phase_diagram.pt``, or ``--checkpoint``)
-  unguarded; its guard rate is counted without acting (``guard={"fallback": None}``);
+* ``net``: the ed3-based phase-diagram network (``mldmft/pretrained/phase_diagram.pt``, or
+  ``--checkpoint``) unguarded; its guard rate is counted without acting
+  (``guard={"fallback": None}``);
+* ``fast``: the network with no ED among its inputs (``network="fast"``, or ``--fast-checkpoint``),
+  unguarded, one problem at a time (each branch a continuation sweep of its own);
+* ``fast_batched``: the same network, every point of both branches of a ``(beta, filling)`` in
+  one run of the batched engine (``start="seeded"``: each U from the metallic seed on the up
+  branch, from the insulating seed on the down branch, all problems iterated in lockstep with
+  one network call per iteration); its time per point is the run's wall time divided by its
+  points. The report says where a seeded point lands on another phase than the continuation;
 * ``net_guarded``: the network with the ED guard (an iteration whose ensemble spread exceeds the
   threshold or whose ``G(tau)`` is positive somewhere is done by 8-site ED instead).
 
@@ -61,7 +69,10 @@ sys.path.insert(0, str(REPO))
 
 from mldmft.dmft.transition import branch_ends, is_metallic  # noqa: E402
 
-METHODS = ("ed8", "net", "net_guarded", "ed1", "ed2", "ed3", "ed4", "ed5")
+METHODS = ("ed8", "net", "net_guarded", "fast", "fast_batched", "ed1", "ed2", "ed3", "ed4", "ed5")
+#: Methods whose sweeps run one problem at a time: ``direction="both"`` is split into an up and a
+#: down sweep (the engine would otherwise iterate the two branches side by side).
+BATCHED = ("fast_batched",)
 TOL = 1e-5
 GUARD_PER_BETA = 4e-4
 AIMS = {"max_abs_dZ": 0.005, "max_abs_dn": 0.002, "dUc": 0.05, "guard_rate": 0.01,
@@ -79,11 +90,17 @@ def fine_window(u_end: float) -> list[float]:
 
 #: The network's checkpoint (``--checkpoint``); None: the shipped default.
 CHECKPOINT: str | None = None
+#: The fast network's checkpoint (``--fast-checkpoint``); None: the shipped ``fast`` network.
+FAST_CHECKPOINT: str | None = None
 
 
 def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
     thr = GUARD_PER_BETA * beta
     net = {} if CHECKPOINT is None else {"checkpoint": CHECKPOINT}
+    if method in ("fast", "fast_batched"):
+        fast = ({"network": "fast"} if FAST_CHECKPOINT is None
+                else {"checkpoint": FAST_CHECKPOINT})
+        return "ml", fast, {"fallback": None, "threshold": thr}
     if method == "net":
         return "ml", net, {"fallback": None, "threshold": thr}
     if method == "net_guarded":
@@ -95,10 +112,16 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
               U_values: list[float], direction: str, report_only: bool = False,
               max_iter: int = 300) -> list:
     """One resumable sweep (``out_dir/b<beta>_n<n>_<method>_<stage>.h5``); ``report_only``:
-    read it back as far as it got, compute nothing (``ValueError`` when it was never started)."""
+    read it back as far as it got, compute nothing (``ValueError`` when it was never started).
+    A one-at-a-time method runs ``direction="both"`` as an up and a down sweep (``_up``,
+    ``_down`` files); ``fast_batched`` runs it seeded, both branches in one batched run."""
     from mldmft.dmft import DMFTOptions, sweep
     from mldmft.dmft.io import load_sweep
 
+    if direction == "both" and method not in BATCHED:
+        return [p for d in ("up", "down")
+                for p in run_sweep(out_dir, method, beta, density, f"{stage}_{d}", U_values, d,
+                                   report_only, max_iter)]
     solver, opts, guard = _solver(method, beta)
     out = out_dir / f"b{beta:g}_n{density:g}_{method}_{stage}.h5"
     if report_only:
@@ -110,6 +133,7 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
         warnings.simplefilter("ignore")
         return sweep(solver, beta, U_values, direction, solver_options=opts, guard=guard,
                      options=DMFTOptions(tol=TOL, max_iter=max_iter), out=out, progress=True,
+                     start="seeded" if method in BATCHED else "continuation",
                      metadata={"load_average_start": os.getloadavg()[0]}, **kwargs)
 
 
@@ -117,7 +141,10 @@ def _load_start(out_dir: Path, method: str, beta: float, density: float) -> list
     import h5py
 
     loads = []
-    for f in sorted(out_dir.glob(f"b{beta:g}_n{density:g}_{method}_*.h5")):
+    prefix = f"b{beta:g}_n{density:g}_{method}_"
+    for f in sorted(out_dir.glob(prefix + "*.h5")):
+        if f.stem[len(prefix):].split("_")[0] not in ("coarse", "fine", "all"):
+            continue                                  # another method's (net_guarded, fast_batched)
         with h5py.File(f, "r") as h:
             meta = json.loads(h.attrs.get("meta", "{}"))
         if "load_average_start" in meta:
@@ -171,6 +198,23 @@ def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
         result, todo = {}, [reference] + [m for m in methods if m != reference]
     for method in todo:
         pts = []
+        if method in BATCHED:          # every point of both branches in one seeded run
+            grid = sorted({u for _, g, _ in stages for u in g})
+            print(f"beta = {beta:g}, n = {density:g}: {method} ({len(grid)} U values, both "
+                  "branches, seeded, one batch)", flush=True)
+            try:
+                run = run_sweep(out_dir, method, beta, density, "all", grid, "both",
+                                report_only, max_iter)
+            except ValueError as err:
+                if not report_only:
+                    raise
+                print(f"  ({err})")
+                run = []
+            by = {(p.branch, round(p.U, 6)): p for p in run}
+            result[method] = [(stage, by[(b, round(u, 6))]) for stage, g, d in stages for u in g
+                              for b in (("up", "down") if d == "both" else (d,))
+                              if (b, round(u, 6)) in by]
+            continue
         for stage, grid, direction in stages:
             print(f"beta = {beta:g}, n = {density:g}: {method} {stage} ({len(grid)} U values, "
                   f"{direction})", flush=True)
@@ -229,24 +273,41 @@ def _write_reference_csv(out_dir: Path, beta: float, density: float, ref: list,
     return path
 
 
+#: The networks placed on the cost-accuracy front.
+NETWORKS = ("net", "fast", "fast_batched")
+
+
 def front_summary(figs: dict, reference: str = "ed8") -> dict:
-    """The network against the cheapest small-bath ED at least as accurate (max |dZ| over the
-    points both it and the reference converged; its unconverged points are counted in its
-    ``not_compared``)."""
-    net = figs.get("net")
-    if not net or net["max_abs_dZ"] is None:
-        return {}
+    """Each network (:data:`NETWORKS`) against the cheapest small-bath ED at least as accurate
+    (max |dZ| over the points both it and the reference converged; its unconverged points are
+    counted in its ``not_compared``): ``{network: {cheapest_as_accurate, its_time_s,
+    speedup_vs_front, speedup_vs_<reference>}}``. Times are ``time_per_point_s``."""
     out = {}
-    as_good = [(figs[m]["median_time_per_point_s"], m) for m in ("ed1", "ed2", "ed3", "ed4", "ed5")
-               if m in figs and figs[m]["max_abs_dZ"] is not None
-               and figs[m]["max_abs_dZ"] <= net["max_abs_dZ"]]
-    t_net = net["median_time_per_point_s"]
-    if as_good:
-        t, m = min(as_good)
-        out.update(cheapest_as_accurate=m, its_time_s=t, speedup_vs_front=t / t_net)
-    if reference in figs:
-        out[f"speedup_vs_{reference}"] = figs[reference]["median_time_per_point_s"] / t_net
+    for name in NETWORKS:
+        net = figs.get(name)
+        if not net or net["max_abs_dZ"] is None:
+            continue
+        row: dict[str, Any] = {}
+        as_good = [(figs[m]["time_per_point_s"], m) for m in ("ed1", "ed2", "ed3", "ed4", "ed5")
+                   if m in figs and figs[m]["max_abs_dZ"] is not None
+                   and figs[m]["max_abs_dZ"] <= net["max_abs_dZ"]]
+        t_net = net["time_per_point_s"]
+        if as_good:
+            t, m = min(as_good)
+            row.update(cheapest_as_accurate=m, its_time_s=t, speedup_vs_front=t / t_net)
+        if reference in figs:
+            row[f"speedup_vs_{reference}"] = figs[reference]["time_per_point_s"] / t_net
+        out[name] = row
     return out
+
+
+def phase_changes(batched: list, continued: list) -> list[list]:
+    """``[[stage, branch, U], ...]`` where a seeded point lands on another phase (metal or
+    insulator, :func:`is_metallic`) than the continuation point of the same stage, branch and U."""
+    by = {(s, p.branch, round(p.U, 6)): p for s, p in continued}
+    return [[s, p.branch, p.U] for s, p in batched
+            if (s, p.branch, round(p.U, 6)) in by
+            and is_metallic(p) != is_metallic(by[(s, p.branch, round(p.U, 6))])]
 
 
 def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> list[Path]:
@@ -270,13 +331,13 @@ def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> 
             for m, f in figs.items():
                 if m == reference or f["max_abs_dZ"] is None:
                     continue
-                x, y = f["median_time_per_point_s"], max(f["max_abs_dZ"], 1e-6)
+                x, y = f["time_per_point_s"], max(f["max_abs_dZ"], 1e-6)
                 ax.loglog(x, y, marker, color=colors[m], ms=8, mfc="none" if n != 1 else None)
                 ax.annotate(m.replace("_guarded", "+guard"), (x, y), fontsize=7,
                             xytext=(4, 3 if marker == "o" and m != "net_guarded" else -9),
                             textcoords="offset points")
             if reference in figs:
-                ax.axvline(figs[reference]["median_time_per_point_s"], color="k",
+                ax.axvline(figs[reference]["time_per_point_s"], color="k",
                            ls="-" if n == 1 else ":", lw=1)
         ax.axhline(AIMS["max_abs_dZ"], color="gray", ls="--", lw=1)
         ax.set_xlabel(f"median time per DMFT point (s); vertical: {reference}")
@@ -298,7 +359,7 @@ def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> 
             continue
         res = cases[(b, n)]
         ref = {(s, p.branch, round(p.U, 6)): p for s, p in res[reference]}
-        for m in [reference, "net"] + [f"ed{k}" for k in (3, 4, 5)]:
+        for m in [reference, *NETWORKS] + [f"ed{k}" for k in (3, 4, 5)]:
             if m not in res:
                 continue
             for branch, ls, mk in (("up", "-", ">"), ("down", "--", "<")):
@@ -307,7 +368,7 @@ def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> 
                 if not pts:
                     continue
                 u = [p.U for _, p in pts]
-                if m in (reference, "net"):
+                if m in (reference, *NETWORKS):
                     style = (dict(lw=5, alpha=0.3) if m == reference
                              else dict(lw=1, marker=mk, ms=3))
                     top.plot(u, [p.Z for _, p in pts], ls, color=colors[m],
@@ -356,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="the network of net and net_guarded (default: the shipped "
                          "mldmft/pretrained/phase_diagram.pt), e.g. an active-learning round's")
+    ap.add_argument("--fast-checkpoint", type=Path, default=None,
+                    help="the network of fast and fast_batched (default: the shipped 'fast')")
     ap.add_argument("--coarse", default=None,
                     help="comma-separated coarse U grid instead of the default (smoke tests)")
     args = ap.parse_args(argv)
@@ -373,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--checkpoint {args.checkpoint}: no such file")
         global CHECKPOINT
         CHECKPOINT = str(args.checkpoint.resolve())
+    if args.fast_checkpoint is not None:
+        if not args.fast_checkpoint.is_file():
+            ap.error(f"--fast-checkpoint {args.fast_checkpoint}: no such file")
+        global FAST_CHECKPOINT
+        FAST_CHECKPOINT = str(args.fast_checkpoint.resolve())
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
     import torch
@@ -396,6 +464,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.reference_dir is None:
                 _write_reference_csv(args.out_dir, b, n, ref, args.reference)
             figs = {m: compare(pts, ref) for m, pts in res.items() if pts}
+            for m, f in figs.items():
+                # one at a time: the median point; batched: the run's time over its points
+                f["time_per_point_s"] = (f["total_time_s"] / f["points"] if m in BATCHED
+                                         else f["median_time_per_point_s"])
+            if "fast_batched" in figs and res.get("fast"):
+                figs["fast_batched"]["phase_differs_from_continuation"] = phase_changes(
+                    res["fast_batched"], res["fast"])
             for m in figs:
                 loads = _load_start(args.out_dir, m, b, n)
                 figs[m]["load_average"] = [min(loads), max(loads)] if loads else None
@@ -413,14 +488,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m:<12}{f['points']:>5}{f['converged']:>5}{_fmt(f['max_abs_dZ']):>9}"
                   f"{_fmt(f['max_abs_dZ_same_phase']):>9}{_fmt(f['max_abs_dn'], '.1e'):>10}"
                   f"{_fmt(f['max_abs_ddocc']):>9}{_fmt(f['Uc2'], '.2f'):>6}{_fmt(f['Uc1'], '.2f'):>6}"
-                  f"{f['guard_rate']:>8.3%}{_fmt(f['median_time_per_point_s'], '.2f'):>8}{load:>10}")
-        fr = r["front"]
-        if fr:
-            print(f"network: {_fmt(fr.get('speedup_vs_' + args.reference), '.1f')}x faster per "
+                  f"{f['guard_rate']:>8.3%}{_fmt(f['time_per_point_s'], '.3f'):>8}{load:>10}")
+        for name, fr in r["front"].items():
+            print(f"{name}: {_fmt(fr.get('speedup_vs_' + args.reference), '.1f')}x faster per "
                   f"point than {args.reference}; cheapest small-bath ED as accurate: "
                   f"{fr.get('cheapest_as_accurate', 'none')}"
                   + (f" ({fr['speedup_vs_front']:.2f}x the network's time)"
                      if "speedup_vs_front" in fr else ""))
+        moved = figs.get("fast_batched", {}).get("phase_differs_from_continuation")
+        if moved is not None:
+            print(f"fast_batched: seeded points on another phase than the continuation: "
+                  f"{len(moved)}" + (f" ({', '.join(f'{b} U={u:g}' for _, b, u in moved)})"
+                                     if moved else ""))
     if report:
         (args.out_dir / "report.json").write_text(json.dumps(
             {"aims": AIMS, "guard_threshold": f"{GUARD_PER_BETA} beta", "tol": TOL,
