@@ -14,7 +14,7 @@ from mldmft.dmft import thermo, transition
 from mldmft.dmft.phase_diagram import DiagramSpec, PhaseDiagramConfig, phase_diagram
 from mldmft.dmft.thermo import (BranchPotential, atomic_limit, cumulative_integral,
                                 first_order_crossing, internal_energy, loop_defect, omega_slope)
-from mldmft.dmft.transition import (BranchEnd, bracket_branch_end, coexistence, on_branch,
+from mldmft.dmft.transition import (bracket_branch_end, coexistence, on_branch,
                                     refine_branch_ends)
 
 pd_module = importlib.import_module("mldmft.dmft.phase_diagram")   # (the package exports the

@@ -17,8 +17,7 @@ from ..h5schema import PHASE_DIAGRAM_SCHEMA, PHASE_DIAGRAM_SCHEMA_VERSION
 from ..h5util import atomic_h5, atomic_path, write_header, write_text_atomic
 
 if TYPE_CHECKING:
-    from .phase_diagram import (DiagramResult, PhaseDiagramConfig, PhaseDiagramResult,
-                                TemperatureResult)
+    from .phase_diagram import PhaseDiagramConfig, PhaseDiagramResult, TemperatureResult
 
 __all__ = ["write_outputs", "report_lines", "summary_dict", "output_files", "check_outputs"]
 
@@ -282,8 +281,10 @@ def report_lines(result: "PhaseDiagramResult") -> list[str]:
             lines += [f"  note: {n}" for n in th.notes]
     if result.ed is not None:
         main = {t.beta: t for t in result.main.temperatures}
-        lines.append(f"ED-DMFT check (8-site bath unless set otherwise) against "
-                     f"{result.main.label}:")
+        plan = result.ed.plan
+        opts = ", ".join(f"{k} {v}" for k, v in sorted(plan["solver_options"].items()))
+        lines.append(f"ED-DMFT check (solver {plan['solver']}{', ' + opts if opts else ''}) "
+                     f"against {result.main.label}:")
         lines.append(f"  {'beta':>7}  {'Uc1 ED':>15}  {'Uc1 ' + result.main.label:>15}  "
                      f"{'Uc2 ED':>15}  {'Uc2 ' + result.main.label:>15}  max |diff|")
         for t in result.ed.temperatures:

@@ -106,8 +106,8 @@ def _draw_diagram(ax: Any, d: Any, color: str, main: bool, legend: bool = True) 
 
 def _draw_references(ax: Any, rows: list[dict[str, Any]], legend: bool = True) -> None:
     """Reference points: this project's 8-site ED-DMFT sweeps as open black markers, published
-    values in grey (a value without U as a dashed horizontal line), one legend entry per
-    source."""
+    values in grey (a value without U as a short dashed horizontal line at the left), one
+    legend entry per source."""
     shapes = {"Tc": "*", "Uc1": "<", "Uc2": ">", "crossover": "o", "first_order": "D"}
     seen: set[str] = set()
     for r in rows:
@@ -118,7 +118,7 @@ def _draw_references(ax: Any, rows: list[dict[str, Any]], legend: bool = True) -
         seen.add(key)
         color = "black" if ours else "dimgray"
         if not math.isfinite(r["U"]):
-            ax.axhline(r["T"], color=color, ls="--", lw=1.0, label=(
+            ax.axhline(r["T"], xmax=0.3, color=color, ls="--", lw=1.2, label=(
                 f"{key}: {r['quantity']} = {r['T']:g}" if label else None))
             continue
         ax.errorbar([r["U"]], [r["T"]], xerr=[r["U_error"]], yerr=[r["T_error"]],
