@@ -841,7 +841,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file (.yaml or .json)")
     p.add_argument("--solver", default="ed", help="registered solver name (default: ed)")
     p.add_argument("--out", default=None,
-                   help="output HDF5, must end in .h5 (default: data/results/<model>_<solver>.h5);"
+                   help="output HDF5, must end in .h5 (default: data/results/<model>_<solver>"
+                   "[_<options>].h5, e.g. model_ed_cutoff1e-08.h5);"
                    " the summary goes to <stem>.summary.json and --plot to <stem>.png beside it")
     p.add_argument("--plot", action="store_true", help="also write a PNG of G(i w_n) and G(tau)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",

@@ -123,7 +123,7 @@ BENCH_TRAIN = ("--max-epochs", "1", "--out", "data/bench_train")
 #: A phase diagram at two temperatures, no comparison, no thermodynamic integration.
 PD = ("betas=[20,100]", "U_range=[2.3,3.5,0.1]", "compare.ipt.enabled=false",
       "thermo.enabled=false", "refine_tc=0", "loop.n_iw=256", "progress=false")
-PD_ED = PD + ("ed.betas=[100]",)
+PD_ED = PD + ("ed.betas=[100]", "ed.solver_options.n_bath=4", "tol_U=0.05")  # ED check: 4 sites
 ACTIVE_TEST = "tests/test_active.py::test_a_trusted_model_stops_at_round_0_without_ed_or_training"
 ACTIVE_WHY = ("active learning over the 4640-sample phase-diagram database takes hours; the test "
               "runs the same command on a tiny database and network (tests/test_active.py runs "
@@ -306,14 +306,14 @@ def _make_needed(kind: str, path: Path) -> None:
 
 
 def _small_demo(monkeypatch) -> None:
-    """The demo on two U values (its 42-point grid, and the ED-DMFT reference with
-    ``--compute-ed``, take minutes)."""
+    """The demo on one U value in the metal (its 42-point grid, and the 8-site ED-DMFT
+    reference of ``--compute-ed``, take many minutes)."""
     import functools
 
     import mldmft.dmft.demo as demo
 
     monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo,
-                                                            U_values=(2.0, 2.6)))
+                                                            U_values=(1.5,)))
 
 
 HOOKS = {"small_demo": _small_demo}
