@@ -745,6 +745,20 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from .database.pack import pack_database
+
+    pack_database(args.file, args.out)
+    return 0
+
+
+def _cmd_unpack(args: argparse.Namespace) -> int:
+    from .database.pack import unpack_database
+
+    unpack_database(args.file, args.out)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .ml.shipped import describe_shipped
 
@@ -894,6 +908,16 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("files", nargs="+", help="database files")
     mg.add_argument("--out", required=True, help="merged database")
     mg.set_defaults(func=_cmd_merge)
+    pk = sub.add_parser("pack", help="compress an AIM database for committing: drawn samples "
+                        "only, no delta_l, cheap solvers' G_l and Sigma in float32, gzip")
+    pk.add_argument("file", help="database file (read only)")
+    pk.add_argument("--out", required=True, help="packed file, e.g. datasets/NAME.h5")
+    pk.set_defaults(func=_cmd_pack)
+    up = sub.add_parser("unpack", help="turn a packed database (mldmft pack) back into a "
+                        "normal AIM database")
+    up.add_argument("file", help="packed file")
+    up.add_argument("--out", required=True, help="database, e.g. data/NAME.h5")
+    up.set_defaults(func=_cmd_unpack)
     ms = sub.add_parser("models", help="list the shipped networks of the ml solver (name, "
                         "file size, domain, what each is; the default marked)")
     ms.set_defaults(func=_cmd_models)

@@ -307,3 +307,27 @@ belong to. A rerun reads the store and solves only the points not in it."""
 __doc__ += "\n\n" + _PHASE_DOC
 __all__ += ["PHASE_DIAGRAM_SCHEMA", "PHASE_DIAGRAM_SCHEMA_VERSION", "PHASE_POINT_SCHEMA",
             "PHASE_POINT_SCHEMA_VERSION"]
+
+
+# --------------------------------------------------------------------------- packed database
+PACKED_DATABASE_SCHEMA = "mldmft.aim_database_packed"
+PACKED_DATABASE_SCHEMA_VERSION = 1
+
+_PACKED_DOC = """Packed AIM database (``mldmft pack``, :mod:`mldmft.database.pack`), schema
+``mldmft.aim_database_packed`` version 1: the drawn samples of an AIM database in a compact
+file (``mldmft unpack`` rebuilds the database). Every dataset gzip (level 9) + shuffle::
+
+    /                   attrs: schema, schema_version, package_version, created,
+                               packing (JSON: n_rows of the database, stored_rows, dropped
+                               {what: how it is rebuilt}, cast {dataset: [float64, float32]},
+                               source (path), source_digest (SHA-256 of the database's
+                               datasets and attributes), filters)
+    /database_attrs     group; attrs: every root attribute of the database, verbatim
+    /has_twin           bool [stored_row]   the sample's particle-hole twin is the next row
+    /<name>             every dataset of the database under its name, rows with
+                        augmented == False only; without delta_l (recomputed from the bath);
+                        the cheap solvers' g_l and sigma_iw as float32 / complex64
+                        (listed in packing.cast)"""
+
+__doc__ += "\n\n" + _PACKED_DOC
+__all__ += ["PACKED_DATABASE_SCHEMA", "PACKED_DATABASE_SCHEMA_VERSION"]

@@ -87,7 +87,8 @@ class Run:
             take the first, ``[hydra overrides]`` is dropped (``extra`` stands for it).
         cwd: subfolder of the working directory it runs in.
         needs: ``(kind, path)`` made first if missing: ``model`` (the example model file),
-            ``sweep`` (a small IPT sweep), ``db`` (a small database), ``dos`` (a DOS table).
+            ``sweep`` (a small IPT sweep), ``db`` (a small database), ``packed`` (a small
+            database packed by ``mldmft pack``), ``dos`` (a DOS table).
         creates: files it must write.
         hooks: names in :data:`HOOKS` applied while it runs (shrinking what has no option).
         slow: run only with ``-m slow``.
@@ -150,6 +151,10 @@ COMMANDS: dict[str, Run | Elsewhere] = {
         cwd="overlay", needs=(("sweep", "A.h5"), ("sweep", "B.h5")), creates=("cmp.png",)),
     "mldmft merge A.h5 B.h5 --out C.h5": Run(cwd="merge", needs=(("db", "A.h5"), ("db", "B.h5")),
                                              creates=("C.h5",)),
+    "mldmft pack DB.h5 --out datasets/NAME.h5": Run(cwd="pack", needs=(("db", "DB.h5"),),
+                                                    creates=("datasets/NAME.h5",)),
+    "mldmft unpack datasets/NAME.h5 --out data/NAME.h5": Run(cwd="pack",
+                                                             creates=("data/NAME.h5",)),
     "mldmft export-baths SWEEP.h5 --out baths.yaml": Run(
         cwd="export", needs=(("sweep", "SWEEP.h5"),), creates=("baths.yaml",)),
     "mldmft active database=DB.h5 [hydra overrides]": Elsewhere(ACTIVE_TEST, ACTIVE_WHY),
@@ -182,6 +187,12 @@ COMMANDS: dict[str, Run | Elsewhere] = {
             creates=("data/phase_diagram.h5",), slow=True),
     "mldmft generate name=aim_b20_10k n_samples=10000 +target.options.cutoff=1e-6": Run(
         extra=GEN, creates=("data/aim_b20_10k.h5",)),
+    "mldmft pack data/phase_diagram.h5 --out datasets/phase_diagram.h5": Run(
+        cwd="pack_pd", needs=(("db", "data/phase_diagram.h5"),),
+        creates=("datasets/phase_diagram.h5",)),
+    "mldmft unpack datasets/phase_diagram.h5 --out data/phase_diagram.h5": Run(
+        cwd="unpack_pd", needs=(("packed", "datasets/phase_diagram.h5"),),
+        creates=("data/phase_diagram.h5",)),
     # ---------------------------------------------------------------- docs/dmft.md
     "mldmft dmft solver=ipt beta=100 direction=both": Run(
         extra=DMFT, creates=("data/dmft/ipt_beta100.h5",)),
@@ -298,6 +309,12 @@ def _make_needed(kind: str, path: Path) -> None:
                                               U=[1.0, 3.0], beta=10.0, half_filling=True),
                                 target=SolverSpec("ed"), cheap=(SolverSpec("hubbard_i"),),
                                 n_l=40, n_sigma=16, workers=1, progress=False))
+    elif kind == "packed":  # a packed small database, as committed under datasets/
+        from mldmft.database.pack import pack_database
+
+        source = path.with_name(path.stem + "_source.h5")
+        _make_needed("db", source)
+        pack_database(source, path, log=None)
     elif kind == "dos":
         e = np.linspace(-1.0, 1.0, 201)
         np.savetxt(path, np.column_stack([e, 2 / np.pi * np.sqrt(1 - e ** 2)]))
