@@ -185,6 +185,63 @@ def test_low_frequency_loss_term_is_the_matsubara_error():
         CorrectionModule({"kind": "mlp", "iw_loss_weight": w}, 5, n_out)
 
 
+def test_low_frequency_matrix_of_an_ir_target_with_docc_gives_the_matsubara_correction():
+    """The loss matrix of an IR-encoded target (with the docc column) maps the target to
+    (G(i w_n) - G_base(i w_n)) / beta of the decoded G, and ignores the docc column."""
+    from types import SimpleNamespace
+
+    from mldmft.ml.config import NetConfig
+    from mldmft.ml.features import EncodingSpec, RawBatch, decode_target
+    from mldmft.ml.training import _iw_matrix
+    from solvers import g_iw_from_l
+    from solvers.ir import IRBasis
+
+    n_l, n_w, beta = 40, 4, 37.0
+    n_ir = IRBasis().size
+    spec = EncodingSpec("ed", "ipt", ("ipt",), ("scalars",), "g_l_correction", n_l, n_l, n_l,
+                        1, basis="ir", n_ir=n_ir, docc=True)
+    cfg = SimpleNamespace(model=NetConfig(kind="mlp", iw_loss_weight=1.0,
+                                          iw_loss_frequencies=n_w))
+    t = _iw_matrix(cfg, SimpleNamespace(spec=spec, y_transform=SimpleNamespace(kind="T0")))
+    assert t.shape == (n_w, n_ir + 1) and not np.any(t[:, -1])
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(1, n_ir + 1)) / (1.0 + np.arange(n_ir + 1)) ** 2
+    one = np.ones(1)
+    batch = RawBatch(U=one, eps_d=-0.5 * one, beta=beta * one, D=one,
+                     delta_l=np.zeros((1, n_l)), delta_iw=np.zeros((1, 1), complex),
+                     g_l={"ipt": np.zeros((1, n_l))})
+    g_iw = g_iw_from_l(decode_target(y, batch, spec), n_w)
+    np.testing.assert_allclose(y @ t.T, g_iw / beta, atol=1e-12)
+
+
+def test_low_frequency_loss_weighted_by_beta():
+    """model.iw_loss_beta: the low-frequency term of each row carries (beta / beta_ref)^2, beta
+    read back from its standardised input column."""
+    import torch
+
+    from mldmft.ml.models import CorrectionModule
+    from solvers import legendre_t_matrix
+
+    n_out, n_w, w = 6, 2, 0.7
+    t = legendre_t_matrix(n_w, n_out)
+    col, mean, std, ref = 2, 60.0, 30.0, 50.0
+    module = CorrectionModule({"kind": "mlp", "hidden": 4, "iw_loss_weight": w,
+                               "iw_loss_frequencies": n_w, "iw_loss_beta": True}, 5, n_out,
+                              iw_matrix=t, iw_beta=(col, mean, std, ref))
+    rng = np.random.default_rng(2)
+    pred, y, x = (rng.normal(size=(9, n_out)), rng.normal(size=(9, n_out)),
+                  rng.normal(size=(9, 5)))
+    d = pred - y
+    beta = x[:, col] * std + mean
+    expected = np.mean((np.sum(d ** 2, axis=1)
+                        + w * (beta / ref) ** 2 * np.sum(np.abs(d @ t.T) ** 2, axis=1)) / n_out)
+    got = module._loss(*(torch.as_tensor(a, dtype=torch.float32) for a in (pred, y, x)))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="position of beta"):
+        CorrectionModule({"kind": "mlp", "iw_loss_weight": w, "iw_loss_beta": True}, 5, n_out,
+                         iw_matrix=t)
+
+
 def test_low_frequency_loss_needs_the_identity_target_transform(tiny_db, tmp_path):
     cfg = compose(tiny_db, "model=resmlp", "model.iw_loss_weight=1.0",
                   "data.target_transform=T1", "trainer.fast_dev_run=true")

@@ -150,6 +150,19 @@ def test_sigma_correction_decodes_by_dyson_to_the_target_g():
     assert errors[0] > errors[1] > errors[2] and errors[2] < 2e-3, errors
 
 
+def test_sigma_w_correction_is_the_sigma_correction_over_w_n():
+    """sigma_w_correction = sigma_correction / w_n column by column, and decodes to the same G."""
+    from dataclasses import replace
+
+    batch, spec = _solved_batch(MODELS, ("ipt", "ed"))
+    spec_w = replace(spec, target="sigma_w_correction")
+    y, y_w = encode_target(batch, spec), encode_target(batch, spec_w)
+    wn = (2 * np.arange(spec.n_sigma) + 1) * np.pi / batch.beta[:, None]
+    np.testing.assert_allclose(y_w, y / np.concatenate([wn, wn], axis=1), rtol=1e-14)
+    np.testing.assert_allclose(decode_target(y_w, batch, spec_w), decode_target(y, batch, spec),
+                               atol=1e-13)
+
+
 def test_g_l_correction_round_trip_and_feature_layout():
     batch, spec = _solved_batch(MODELS, ("ipt", "ed"))
     spec = EncodingSpec("ed", "ipt", ("ipt",), ("delta_l", "scalars", "g_l"), "g_l_correction",

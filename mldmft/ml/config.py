@@ -40,7 +40,7 @@ FEATURE_BLOCKS = ("delta_l", "scalars", "g_l", "sigma_iw", "docc")
 #: Bases of the Green's-function blocks (see :mod:`mldmft.ml.features`).
 BASES = ("legendre", "ir")
 #: Target encodings.
-TARGETS = ("g_l_correction", "sigma_correction")
+TARGETS = ("g_l_correction", "sigma_correction", "sigma_w_correction")
 #: Element-wise transforms T0 (identity), T1 (tanh), T2 (-tanh).
 TRANSFORMS = ("T0", "T1", "T2")
 NET_KINDS = ("mlp", "resmlp", "ensemble")
@@ -59,7 +59,8 @@ class DataConfig:
             are features; one solver, or several for the "collective" mode.
         features: feature blocks, a subset of ``delta_l``, ``scalars`` (U, eps_d, beta, D),
             ``g_l`` (of each feature solver), ``sigma_iw`` (of each feature solver).
-        target: ``g_l_correction`` (``(G_l[target] - G_l[base]) / beta``) or ``sigma_correction``
+        target: ``g_l_correction`` (``(G_l[target] - G_l[base]) / beta``), ``sigma_w_correction``
+            (the ``sigma_correction`` below divided by ``w_n``) or ``sigma_correction``
             (``Sigma[target] - Sigma[base]`` on the first ``n_sigma`` frequencies).
         target_solver: exact solver of the labels; ``None``: the database's target (ED).
         n_l_features: Legendre coefficients per feature block (``None``: all stored).
@@ -166,6 +167,9 @@ class NetConfig:
             :mod:`mldmft.ml.models`); needs ``data.target = g_l_correction`` with
             ``data.target_transform = T0``.
         iw_loss_frequencies: Matsubara frequencies ``n_w`` of that term.
+        iw_loss_beta: weight the term of each row by ``(beta / <beta>_train)^2``, i.e. score the
+            error of ``G(i w_n)`` rather than ``G(i w_n) / beta`` (``Z`` of a row reacts to
+            ``beta^2`` times the error of ``G(i w_0) / beta``); needs ``beta`` among the features.
     """
 
     kind: str
@@ -181,6 +185,7 @@ class NetConfig:
     member: str = "mlp"
     iw_loss_weight: float = 0.0
     iw_loss_frequencies: int = 4
+    iw_loss_beta: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in NET_KINDS:

@@ -84,7 +84,7 @@ def make_spec(cfg: DataConfig, info: DatabaseInfo) -> EncodingSpec:
         if val > info.n_l:
             raise ValueError(f"{key} = {val} exceeds the {info.n_l} Legendre coefficients of "
                              f"{info.path}")
-    uses_sigma = cfg.target == "sigma_correction" or "sigma_iw" in cfg.features
+    uses_sigma = cfg.target in ("sigma_correction", "sigma_w_correction") or "sigma_iw" in cfg.features
     if uses_sigma and cfg.n_sigma > info.n_sigma:
         raise ValueError(f"data.n_sigma = {cfg.n_sigma} exceeds the {info.n_sigma} Matsubara "
                          f"frequencies of Sigma stored in {info.path}")

@@ -42,6 +42,10 @@ Targets:
   ``n_sigma`` frequencies (``G_l = 2 Re sum_n conj(T_nl) G(i w_n)``, ``T`` of
   :func:`solvers.legendre_t_matrix`). Beyond ``n_sigma`` the base solver's ``G`` is kept; the
   error this costs is reported as the encoding floor in ``metrics.json``.
+* ``sigma_w_correction``: the same divided by ``w_n = (2n+1) pi / beta``,
+  ``y = (Re dS_n, Im dS_n) / w_n`` (dimensionless; decoded as ``dS_n = w_n y_n``, then as above).
+  An error ``e`` of ``Im y_0`` moves ``Z = 1 / (1 - Im Sigma(i w_0) / w_0)`` by ``Z^2 e`` at every
+  temperature, where the same error of ``dS_0`` moves it by ``Z^2 e beta / pi``.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ class EncodingSpec:
         base: cheap solver whose result is corrected.
         feature_solvers: cheap solvers whose results are features.
         blocks: feature blocks (``delta_l``, ``scalars``, ``g_l``, ``sigma_iw``).
-        target: ``g_l_correction`` or ``sigma_correction``.
+        target: ``g_l_correction``, ``sigma_correction`` or ``sigma_w_correction``.
         n_l: Legendre coefficients of the database (and of the cheap solves at inference).
         n_l_features: coefficients per Legendre feature block.
         n_l_target: coefficients corrected by ``g_l_correction``.
@@ -131,7 +135,12 @@ class EncodingSpec:
 
     @property
     def needs_sigma(self) -> bool:
-        return self.target == "sigma_correction" or "sigma_iw" in self.blocks
+        return self.sigma_target or "sigma_iw" in self.blocks
+
+    @property
+    def sigma_target(self) -> bool:
+        """The target is a self-energy correction (``sigma_correction``, ``sigma_w_correction``)."""
+        return self.target in ("sigma_correction", "sigma_w_correction")
 
     @property
     def n_iw_delta(self) -> int:
@@ -348,7 +357,7 @@ def feature_groups(spec: EncodingSpec) -> np.ndarray:
 
 def encode_target(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
     """Target matrix ``[n, spec.n_targets]`` (needs the target solver's results in ``batch``)."""
-    sigma = spec.target == "sigma_correction"
+    sigma = spec.sigma_target
     _check(batch, spec, (spec.target_solver, spec.base), sigma, spec.docc)
     if not sigma:
         if spec.basis == "ir":
@@ -361,6 +370,8 @@ def encode_target(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
     else:
         ns = spec.n_sigma
         d_sigma = batch.sigma_iw[spec.target_solver][:, :ns] - batch.sigma_iw[spec.base][:, :ns]
+        if spec.target == "sigma_w_correction":
+            d_sigma = d_sigma / ((2 * np.arange(ns) + 1) * np.pi / batch.beta[:, None])
         y = np.concatenate([d_sigma.real, d_sigma.imag], axis=1)
     if spec.docc:
         d = batch.docc[spec.target_solver] - batch.docc[spec.base]
@@ -382,7 +393,7 @@ def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndar
     Leading axes of ``y`` (e.g. ensemble members) are kept.
     """
     y = np.asarray(y, dtype=float)[..., :spec.n_g_targets]
-    _check(batch, spec, (spec.base,), spec.target == "sigma_correction")
+    _check(batch, spec, (spec.base,), spec.sigma_target)
     base = batch.g_l[spec.base][:, :spec.n_l]
     out = np.broadcast_to(base, y.shape[:-1] + (spec.n_l,)).copy()
     if spec.target == "g_l_correction":
@@ -394,6 +405,8 @@ def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndar
     ns = spec.n_sigma
     d_sigma = y[..., :ns] + 1j * y[..., ns:]
     wn = (2 * np.arange(ns) + 1) * np.pi / batch.beta[:, None]  # w_n = (2n+1) pi / beta
+    if spec.target == "sigma_w_correction":
+        d_sigma = d_sigma * wn
     base_inv = (1j * wn - batch.eps_d[:, None] - batch.delta_iw[:, :ns]
                 - batch.sigma_iw[spec.base][:, :ns])
     d_g = 1.0 / (base_inv - d_sigma) - 1.0 / base_inv

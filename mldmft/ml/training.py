@@ -73,7 +73,31 @@ def _iw_matrix(cfg: TrainConfig, data: PreparedData) -> np.ndarray | None:
         raise ValueError("model.iw_loss_weight > 0 needs data.target = g_l_correction and "
                          f"data.target_transform = T0 (got {data.spec.target}, "
                          f"{data.y_transform.kind})")
-    return legendre_t_matrix(cfg.model.iw_loss_frequencies, data.spec.n_l_target)
+    spec = data.spec
+    if spec.basis == "ir":
+        # y_ir -> dG_l / beta = M^T y_ir -> dG(i w_n) / beta = T M^T y_ir
+        t = legendre_t_matrix(cfg.model.iw_loss_frequencies, spec.n_l) @ spec.ir.matrix(spec.n_l).T
+    else:
+        t = legendre_t_matrix(cfg.model.iw_loss_frequencies, spec.n_l_target)
+    if spec.docc:   # the double-occupancy column does not enter G(i w_n)
+        t = np.concatenate([t, np.zeros((t.shape[0], 1))], axis=1)
+    return t
+
+
+def _iw_beta(cfg: TrainConfig, data: PreparedData) -> tuple[int, float, float, float] | None:
+    """``(column, mean, std, <beta>_train)`` of beta in the standardised input, for
+    ``model.iw_loss_beta`` (``None`` when off)."""
+    if not (cfg.model.iw_loss_weight > 0 and cfg.model.iw_loss_beta):
+        return None
+    from .features import feature_names
+
+    names = feature_names(data.spec)
+    if "beta" not in names or data.x_transform.kind != "T0":
+        raise ValueError("model.iw_loss_beta needs the scalars feature block and "
+                         "data.feature_transform = T0")
+    col = names.index("beta")
+    return (col, float(data.x_transform.mean[col]), float(data.x_transform.std[col]),
+            float(np.mean(data.rows.batch.beta[data.splits.train])))
 
 
 def _progress_bar(wanted: bool) -> bool:
@@ -182,7 +206,8 @@ def fit_network(cfg: TrainConfig, data: PreparedData, out_dir: Path,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     n_in, n_out = data.spec.n_features, data.spec.n_targets
     net_config = asdict(cfg.model)
-    module = CorrectionModule(net_config, n_in, n_out, iw_matrix=_iw_matrix(cfg, data))
+    module = CorrectionModule(net_config, n_in, n_out, iw_matrix=_iw_matrix(cfg, data),
+                              iw_beta=_iw_beta(cfg, data))
     if init is not None:
         net = init.meta["net"]
         if (int(net["n_in"]), int(net["n_out"])) != (n_in, n_out):
