@@ -133,7 +133,8 @@ def test_ml_dmft_benchmark_small(tmp_path, capsys):
                                    "--report-only"]) == 0
     assert bench._solver("net_guarded", 30.0)[1] == {"checkpoint": str(model.resolve())}
     # the fast network: by name unless --fast-checkpoint; seeded points on another phase counted
-    assert bench._solver("fast_batched", 30.0)[:2] == ("ml", {"network": "fast"})
+    assert bench._solver("fast_batched", 30.0)[:2] == ("ml", {"network": "fast",
+                                                             "extrapolate": True})
     from types import SimpleNamespace as P
     metal, insulator = P(branch="down", U=2.4, g_beta_half=0.9), P(branch="down", U=2.4,
                                                                    g_beta_half=0.1)

@@ -47,8 +47,9 @@ def compose_fast(*overrides: str):
 
 @pytest.fixture(scope="module")
 def fast_trained(tmp_path_factory):
-    """The fast recipe on 60 samples (ED Nb = 3 target, IPT and Hubbard-I): a 2-member ensemble,
-    all the recipe's constraints, a domain in the checkpoint."""
+    """The fast recipe's inputs and constraints on 60 samples (ED Nb = 3 target, IPT and
+    Hubbard-I) with a 2-member network ensemble in place of its KRR (the torch path; the KRR
+    path is the shipped file's), a domain in the checkpoint."""
     import torch
 
     torch.set_num_threads(1)
@@ -60,7 +61,7 @@ def fast_trained(tmp_path_factory):
                             cheap=(SolverSpec("ipt"), SolverSpec("hubbard_i")), n_l=160,
                             n_sigma=8, chunk_size=30, workers=1, progress=False))
     domain = "{" + ",".join(f"{k}:[{lo},{hi}]" for k, (lo, hi) in TINY_DOMAIN.items()) + "}"
-    cfg = compose_fast(f"data.path={out}", "model.n_members=2", "model.hidden=32",
+    cfg = compose_fast(f"data.path={out}", "model=ensemble", "~model.alphas", "~model.gammas", "model.n_members=2", "model.hidden=32",
                        "model.depth=1", "trainer.max_epochs=20", "trainer.patience=20",
                        "trainer.progress_bar=false", "metrics.plots=false", f"domain={domain}")
     return run_training(cfg, tmp_path_factory.mktemp("fast_run"), log=print)
@@ -100,7 +101,7 @@ def test_the_fast_recipe_composes_to_an_ipt_base_without_ed_inputs():
     c = cfg.constraints
     assert (c.sum_rule, c.particle_hole, c.causal) == (True, True, True)
     assert c.exact_base_scale == 0 and c.trust_ratio == 0
-    assert cfg.model.kind == "ensemble"
+    assert cfg.model.kind == "krr" and cfg.model.alphas == (1e-4,) and cfg.model.gammas == (1.0,)
     assert cfg.domain == {k: tuple(v) for k, v in shipped.shipped_network("fast").domain.items()}
 
 

@@ -70,8 +70,9 @@ SHIPPED: tuple[ShippedNetwork, ...] = (
                    "Bethe-lattice phase diagram: corrects ed3 (ED on 3 refitted bath sites) toward "
                    "8-site ED; inputs include ed2 and ed3 (ED inside every call)"),
     ShippedNetwork("fast", "fast.pt", _PHASE_DIAGRAM_DOMAIN,
-                   "Bethe-lattice phase diagram without ED: corrects IPT from the IR coefficients "
-                   "of Delta, IPT and Hubbard-I (configs/train_fast.yaml)"),
+                   "Bethe-lattice phase diagram without ED: kernel ridge regression correcting IPT "
+                   "from the IR coefficients of Delta, IPT and Hubbard-I (configs/train_fast.yaml); "
+                   "fast, less accurate than phase_diagram"),
     ShippedNetwork("demo_beta50", "demo_beta50.pt", {"beta": (50.0, 50.0), "U": (0.5, 4.5)},
                    "half filling at beta = 50 only: corrects IPT from IPT, Hubbard-I and Delta "
                    "(Legendre); the beta = 50 demo network"),
