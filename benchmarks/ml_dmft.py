@@ -344,7 +344,7 @@ def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> 
                 ax.axvline(figs[reference]["time_per_point_s"], color="k",
                            ls="-" if n == 1 else ":", lw=1)
         ax.axhline(AIMS["max_abs_dZ"], color="gray", ls="--", lw=1)
-        ax.set_xlabel(f"median time per DMFT point (s); vertical: {reference}")
+        ax.set_xlabel(f"time per DMFT point (s; batched: run time / points); vertical: {reference}")
         ax.set_ylabel(f"max |Z - Z({reference})|")
         ax.set_title(f"beta = {b:g} (o: n = 1, open square: n = 0.9)", fontsize=9)
     fig.suptitle("Cost-accuracy front, Bethe lattice; dashed: the aim |dZ| = 0.005", fontsize=10)
