@@ -221,7 +221,8 @@ def test_solve_many_equals_the_loop_for_a_fast_network(fast_trained):
     assert calls == []
 
 
-def test_solve_many_equals_the_loop_for_the_shipped_network():
+@pytest.mark.parametrize("network", [shipped.DEFAULT_NETWORK, "fast"])
+def test_solve_many_equals_the_loop_for_the_shipped_network(network):
     rng = np.random.default_rng(8)
     models = []
     for _ in range(3):
@@ -231,9 +232,9 @@ def test_solve_many_equals_the_loop_for_the_shipped_network():
         U = float(rng.uniform(1.5, 3.0))
         models.append(AndersonModel(U=U, eps_d=-U / 2 + float(rng.uniform(-0.2, 0.2)), beta=beta,
                                     delta_iw=hybridisation_iw(matsubara_freqs(beta, 1024), eps, v)))
-    many = solve_many("ml", models)
-    _assert_same(many, [solve("ml", m) for m in models])
-    assert many[0].info["network"] == shipped.DEFAULT_NETWORK
+    many = solve_many("ml", models, network=network)
+    _assert_same(many, [solve("ml", m, network=network) for m in models])
+    assert many[0].info["network"] == network
 
 
 # --------------------------------------------------------------- the hybridisation inputs

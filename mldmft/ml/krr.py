@@ -35,6 +35,31 @@ def _kernel(kernel: str, a: np.ndarray, b: np.ndarray | None, gamma: float) -> n
     return pairwise_kernels(a, b, metric=kernel, gamma=gamma)
 
 
+#: Rows per block of :func:`_predict_rows` (a block holds ``rows x n_fit x n_features`` floats).
+_ROW_BLOCK = 8
+
+
+def _predict_rows(kernel: str, x: np.ndarray, x_fit: np.ndarray, gamma: float,
+                  dual_coef: np.ndarray) -> np.ndarray:
+    """``k(x, x_fit) @ dual_coef`` in a fixed order of operations per row, so that a row's
+    prediction does not depend on the other rows of the call or on where they lie in memory:
+    the distances from the differences and every sum by ``einsum``'s own loops (a BLAS product
+    rounds differently with the batch shape and the alignment of a row). With a small ridge
+    ``alpha`` the dual coefficients are large and cancel, which would turn that rounding (1e-16)
+    into ~1e-9 in ``G_l``."""
+    out = np.empty((x.shape[0], dual_coef.shape[1]))
+    for i in range(0, x.shape[0], _ROW_BLOCK):
+        d = x[i:i + _ROW_BLOCK, None, :] - x_fit[None, :, :]
+        if kernel == "rbf":
+            dist = np.einsum("ijk,ijk->ij", d, d)
+        elif kernel == "laplacian":
+            dist = np.einsum("ijk->ij", np.abs(d))
+        else:
+            raise ValueError(f"KRR: unknown kernel {kernel!r}")
+        out[i:i + _ROW_BLOCK] = np.einsum("ij,jk->ik", np.exp(-gamma * dist), dual_coef)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class KRRModel:
     """A fitted kernel ridge regression: ``y(x) = k(x, x_fit) @ dual_coef``.
@@ -51,7 +76,7 @@ class KRRModel:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        return (_kernel(self.kernel, x, self.x_fit, self.gamma) @ self.dual_coef)[None]
+        return _predict_rows(self.kernel, x, self.x_fit, self.gamma, self.dual_coef)[None]
 
     def to_dict(self) -> dict[str, Any]:
         import torch
