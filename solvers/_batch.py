@@ -20,12 +20,23 @@ from .mesh import matsubara_freqs_many
 from .model import AndersonModel
 from .tails import density_from_g_iw_many, fit_tail_many
 
-__all__ = ["ModelBatch", "group_by_bath", "index_prefix"]
+__all__ = ["ModelBatch", "group_by_bath", "index_prefix", "checked_models"]
 
 
 def index_prefix(index: int, size: int) -> str:
     """``"models[3]: "`` naming a model of a batch in an error message (nothing for one model)."""
     return f"models[{index}]: " if size > 1 else ""
+
+
+def checked_models(models: Sequence[AndersonModel]) -> list[AndersonModel]:
+    """``models`` as a list; ``TypeError`` naming the first entry that is not an
+    :class:`AndersonModel` (by its index when there are several)."""
+    models = list(models)
+    for i, model in enumerate(models):
+        if not isinstance(model, AndersonModel):
+            raise TypeError(f"{index_prefix(i, len(models))}model must be an AndersonModel, "
+                            f"got {type(model).__name__}")
+    return models
 
 
 def group_by_bath(models: Sequence[AndersonModel], n_iw: int) -> list[tuple[np.ndarray,

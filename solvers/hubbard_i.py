@@ -70,7 +70,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._batch import ModelBatch, group_by_bath, index_prefix
+from ._batch import ModelBatch, checked_models, group_by_bath, index_prefix
 from ._checks import check_int, check_positive
 from ._roots import find_roots
 from .fourier import iw_to_tau_many
@@ -255,8 +255,6 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
         >>> round(r.density, 10), r.converged
         (0.9966424913, True)
     """
-    if not isinstance(model, AndersonModel):
-        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
     return solve_hubbard_i_many([model], n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter,
                                 n_tau=n_tau)[0]
 
@@ -278,11 +276,7 @@ def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n
         >>> [round(r.density, 10) for r in solve_hubbard_i_many(ms)]
         [0.9966424913, 1.0]
     """
-    models = list(models)
-    for i, model in enumerate(models):
-        if not isinstance(model, AndersonModel):
-            raise TypeError(f"{index_prefix(i, len(models))}model must be an AndersonModel, "
-                            f"got {type(model).__name__}")
+    models = checked_models(models)
     _check_options(n_iw, n_l, tol, max_iter, n_tau)
     batches = group_by_bath(models, n_iw)
     for idx, b in batches:   # the poles of G lie within a few E of 0 (module docstring)

@@ -107,7 +107,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._batch import ModelBatch, group_by_bath, index_prefix
+from ._batch import ModelBatch, checked_models, group_by_bath, index_prefix
 from ._checks import check_fraction, check_int, check_positive
 from ._roots import expand_bracket, find_roots
 from .fourier import iw_to_tau_many, tau_to_iw_many
@@ -453,8 +453,6 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
         >>> r.density, r.converged, bool(r.g_iw.real.any())
         (1.0, True, False)
     """
-    if not isinstance(model, AndersonModel):
-        raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
     return solve_ipt_many([model], n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter,
                           mixing=mixing, fft_tau_points=fft_tau_points,
                           density_guess=density_guess, n_tau=n_tau)[0]
@@ -481,11 +479,7 @@ def solve_ipt_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: in
         >>> [round(r.density, 6) for r in solve_ipt_many(ms)]
         [1.0, 0.845035]
     """
-    models = list(models)
-    for i, model in enumerate(models):
-        if not isinstance(model, AndersonModel):
-            raise TypeError(f"{index_prefix(i, len(models))}model must be an AndersonModel, "
-                            f"got {type(model).__name__}")
+    models = checked_models(models)
     _check_options(n_iw, n_l, tol, max_iter, mixing, fft_tau_points, n_tau, density_guess)
     batches = group_by_bath(models, n_iw)
     for idx, b in batches:
