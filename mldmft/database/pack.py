@@ -186,24 +186,14 @@ def _suffix(path: Path, what: str) -> None:
         raise ValueError(f"--out must name an HDF5 file ending in .h5 ({what}), got {path}")
 
 
-def _stored_digest(path: Path) -> str | None:
-    """The ``packing`` digest of a packed file, or ``None``."""
+def _source_digest(path: Path, schema: str, attr: str) -> str | None:
+    """The source digest stored in attribute ``attr`` of an HDF5 file of ``schema`` (``packing``
+    of a packed file, ``unpacked_from`` of an unpacked database), or ``None``."""
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("schema") != PACKED_DATABASE_SCHEMA:
+            if f.attrs.get("schema") != schema:
                 return None
-            return json.loads(f.attrs["packing"]).get("source_digest")
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _unpacked_digest(path: Path) -> str | None:
-    """The digest in a database's ``unpacked_from`` attribute, or ``None``."""
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("schema") != DATABASE_SCHEMA:
-                return None
-            return json.loads(f.attrs["unpacked_from"]).get("source_digest")
+            return json.loads(f.attrs[attr]).get("source_digest")
     except (OSError, KeyError, ValueError):
         return None
 
@@ -302,7 +292,7 @@ def pack_database(src: str | Path, out: str | Path,
             state["digest"] = database_digest(state["data"], state["attrs"])
 
     def ours(p: Path) -> bool:
-        digest = _stored_digest(p)
+        digest = _source_digest(p, PACKED_DATABASE_SCHEMA, "packing")
         if digest is None:
             return False
         load()
@@ -420,7 +410,8 @@ def unpack_database(packed: str | Path, out: str | Path,
     digest = packing.get("source_digest")
     check_output_places(
         [OutputFile(out, f"AIM database unpacked from a packing of the same database "
-                    f"({packed})", lambda p: digest is not None and _unpacked_digest(p) == digest)],
+                    f"({packed})", lambda p: digest is not None
+                    and _source_digest(p, DATABASE_SCHEMA, "unpacked_from") == digest)],
         inputs={packed: "packed database"})
     has_twin = np.asarray(data.pop("has_twin"), dtype=bool)
     for key, (wide, _narrow_name) in packing.get("cast", {}).items():
