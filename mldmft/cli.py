@@ -32,25 +32,20 @@ from typing import Sequence
 
 import yaml
 
+from .yamlio import load_yaml
+
 __all__ = ["main"]
 
 
-#: A number as Python writes it; YAML 1.1 reads ``1e-8`` (no dot) as a string.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
 def _option_value(text: str):
-    """An ``--opt`` value: YAML (``512``, ``true``, ``[1, 2]``, ``null``, strings), and any
-    number Python reads as one (``1e-8`` too).
+    """An ``--opt`` value: YAML (``512``, ``true``, ``[1, 2]``, ``null``, strings) with numbers
+    read as Python reads them (``1e-8`` too; :func:`mldmft.yamlio.load_yaml`).
 
     Example:
         >>> _option_value("1e-8"), _option_value("512"), _option_value("true")
         (1e-08, 512, True)
     """
-    value = yaml.safe_load(text)
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        return float(value)
-    return value
+    return load_yaml(text)
 
 
 def _parse_options(pairs: Sequence[str]) -> dict:
@@ -410,7 +405,7 @@ def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: d
         tag += f"_file-{Path(str(params.get('path', ''))).stem}"
     else:
         group = _config_dir() / "lattice" / f"{name}.yaml"
-        default = (yaml.safe_load(group.read_text()) or {}) if group.is_file() else {}
+        default = (load_yaml(group.read_text()) or {}) if group.is_file() else {}
         changed = {k: v for k, v in params.items() if not _same_setting(default.get(k), v)}
         if name != "bethe" or changed:
             tag += f"_{name}" + _name_parts(changed)

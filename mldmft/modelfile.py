@@ -20,6 +20,8 @@ import yaml
 
 from solvers import AndersonModel, check_type
 
+from .yamlio import load_yaml
+
 __all__ = ["load_model", "ModelFileError"]
 
 #: The type of every model-file field: ``half_filling: "false"`` or ``U: true`` is refused, not
@@ -49,7 +51,7 @@ def load_model(path: str | Path) -> AndersonModel:
         if suffix == ".json":
             data = json.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         else:
             raise ModelFileError(f"{path}: unknown model file type {suffix!r} (use .yaml or .json)")
     except (json.JSONDecodeError, yaml.YAMLError) as err:

@@ -138,7 +138,7 @@ def test_export_baths_never_writes_over_an_input_a_database_or_a_csv(sweep_file,
     notes = sweep_file.with_name("notes.yaml")
     notes.write_text("my: notes\n")
     before = _snapshot(sweep_file, csv, tiny_db, notes)
-    _forbid(monkeypatch, "mldmft.dmft.export.fit_bath")
+    _forbid(monkeypatch, "mldmft.dmft.export.bath_list_entry")
     for out, fragment in ((sweep_file, "ending in .yaml"), (tiny_db, "ending in .yaml"),
                           (csv, "ending in .yaml"), (notes, "not an mldmft bath list"),
                           (sweep_file.parent, "ending in .yaml")):
@@ -199,6 +199,27 @@ def test_opt_values_parse_numbers_in_every_notation(capsys, tmp_path):
     from mldmft import read_result
 
     assert read_result(tmp_path / "r.h5")[0].g_iw.size == 512
+
+
+def test_yaml_inputs_read_exponent_numbers_as_numbers(tmp_path):
+    """``beta: 1e2`` in a model file was a string (YAML 1.1): every YAML input reads numbers the
+    way Python does (``mldmft.yamlio.load_yaml``)."""
+    from mldmft.database.sampling import make_recipe
+    from mldmft.modelfile import load_model
+    from mldmft.yamlio import load_yaml
+
+    assert load_yaml("[1e2, -3E-4, 1.5e+1, '1e2', 1e, 0x1f]") == [100.0, -3e-4, 15.0, "1e2",
+                                                                   "1e", 31]
+    model_file = tmp_path / "m.yaml"
+    model_file.write_text("U: 2\neps_d: -1\nbeta: 1e2\nbath_eps: [-5e-1, 5e-1]\n"
+                          "bath_v: [3e-1, 3e-1]\n")
+    model = load_model(model_file)
+    assert model.beta == 100.0 and np.allclose(model.bath_v, 0.3)
+    baths = tmp_path / "baths.yaml"
+    baths.write_text("baths:\n  - {bath_eps: [-5e-1, 5e-1], bath_v: [3e-1, 3e-1]}\n")
+    recipe = make_recipe({"kind": "bath_list", "path": str(baths), "U": 2.0, "beta": 1e2})
+    assert recipe.entries[0]["bath_eps"] == [-0.5, 0.5]
+    assert recipe.entries[0]["bath_v"] == [0.3, 0.3]
 
 
 # ------------------------------------------------------------------ item 7: active overrides
@@ -315,7 +336,7 @@ def test_outputs_into_unwritable_places_are_refused_before_work(tmp_path, tiny_d
     (tmp_path / "folder.h5").mkdir()
     _forbid(monkeypatch, "solvers.solve")
     _forbid(monkeypatch, "mldmft.database.merge.load_database")
-    _forbid(monkeypatch, "mldmft.dmft.export.fit_bath")
+    _forbid(monkeypatch, "mldmft.dmft.export.bath_list_entry")
     commands = [
         (["solve", "--solver", "ed", EXAMPLE, "--out", blocker / "r.h5"], "is not a directory"),
         (["solve", "--solver", "ed", EXAMPLE, "--out", tmp_path / "folder.h5"], "is a directory"),
@@ -472,3 +493,24 @@ def test_bare_spectrum_before_the_model_file_is_not_the_method(tmp_path, capsys)
                                 "--out", out)
     assert code == 0, err
     assert "spectrum       ed_poles" in stdout
+
+
+# ------------------------------------------------------------------ found while running the docs
+def test_square_lattice_down_branch_from_the_insulating_seed_converges():
+    """``mldmft dmft lattice=square solver=ipt beta=50 "U_values=[2.0]"`` stopped the whole sweep
+    with "square: hilbert needs Im zeta > 0": an Anderson-mixed hybridisation (causal on the
+    Matsubara axis but no positive spectrum) gave IPT an acausal Sigma. The attempt ends with
+    that reason, the point is redone with linear mixing, and both branches meet the metal."""
+    from mldmft.dmft.lattice import get_lattice
+    from mldmft.dmft.loop import solve_point
+    from mldmft.dmft.steps import make_step
+
+    lattice, step = get_lattice("square"), make_step("ipt", 1024)
+    points = [solve_point(step, 50.0, 2.0, lattice.seed_delta_iw(50.0, 1024, U=seed), lattice,
+                          branch=branch)
+              for seed, branch in ((None, "up"), (2.0, "down"))]
+    assert all(p.converged for p in points)
+    assert points[1].retried_linear and "self-consistency failed" in \
+        points[1].info.get("anderson_error", "")
+    assert abs(points[0].Z - points[1].Z) < 1e-4
+    assert np.isfinite(points[1].kinetic_energy)

@@ -45,6 +45,8 @@ import yaml
 
 from solvers import AndersonModel, check_type
 
+from ..yamlio import load_yaml
+
 __all__ = ["ParamSpec", "BetheRandomBath", "BathListRecipe", "MixtureRecipe", "sample_rng",
            "make_recipe", "register_recipe", "Sample", "repeated_samples"]
 
@@ -247,7 +249,7 @@ class BathListRecipe:
             raise ValueError(f"sampling.path: no such bath list file: {path}")
         text = path.read_text()
         try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+            data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
         except (json.JSONDecodeError, yaml.YAMLError) as err:
             raise ValueError(f"sampling.path: cannot parse {path}: {err}") from None
         if isinstance(data, Mapping) and "baths" in data:

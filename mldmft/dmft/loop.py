@@ -375,7 +375,10 @@ class LoopRun:
                 return self._stop(t0, f"the chemical-potential search failed: {err}")
             new = lattice.delta_from_zeta(zeta + (mu_new - mu))[0]
         else:
-            new = lattice.self_consistency(g_iw, self.delta_in)[0]
+            try:
+                new = lattice.self_consistency(g_iw, self.delta_in)[0]
+            except ValueError as err:  # e.g. Im(i w_n + mu - Sigma) <= 0: an acausal Sigma
+                return self._stop(t0, f"the lattice self-consistency failed: {err}")
         if not (np.all(np.isfinite(new)) and np.isfinite(mu_new)):
             return self._stop(t0, "the self-consistency gave a non-finite hybridisation")
         diff = new - self.delta
@@ -475,12 +478,16 @@ class LoopRun:
             info.update(density_target=float(self.density),
                         density_error=float(self.n_imp - self.density), mu_next=float(self.mu))
         delta_in = self.delta_in
+        try:
+            e_kin = lattice.kinetic_energy(lattice.self_consistency(g_iw, delta_in)[1],
+                                           beta, delta_in + 1.0 / g_iw)
+        except ValueError:  # an acausal Sigma has no local Green's function (self.error says so)
+            e_kin = math.nan
         return DMFTPoint(
             U=self.U, beta=beta, mu=float(self.mu_in), D=lattice.D, branch=self.branch,
             converged=self.converged, iterations=self.it, residual=self.residual, Z=z,
             double_occupancy=docc, density=float(result.density), g_beta_half=g_half,
-            kinetic_energy=lattice.kinetic_energy(lattice.self_consistency(g_iw, delta_in)[1],
-                                                  beta, delta_in + 1.0 / g_iw),
+            kinetic_energy=e_kin,
             wall_time=0.0, g_iw=g_iw, sigma_iw=sigma, delta_iw=self.delta,
             fallbacks=self.state["fallbacks"] - self.fallbacks0, info=info,
             warnings=solver_warnings(result), error=self.error)
