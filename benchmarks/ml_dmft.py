@@ -1,4 +1,4 @@
-"""Network-DMFT against 8-site ED-DMFT and the small-bath ED front, across temperature and filling.
+"""Network-DMFT against 8-site ED-DMFT and small-bath ED-DMFT, across temperature and filling.
 
     python benchmarks/ml_dmft.py [--betas 30,75,150] [--densities 1,0.9] [--methods ...]
                                  [--report-only] [--out-dir data/ml_dmft]
@@ -6,7 +6,8 @@
 Bethe lattice (D = 1). For every beta and filling, Mott sweeps up and down in U with
 
 * ``ed8``: ED-DMFT with 8 bath sites refitted every iteration -- the reference;
-* ``ed1`` ... ``ed5``: the same with 1-5 bath sites (the small-bath front);
+* ``ed1`` ... ``ed5``: the same with 1-5 bath sites: the cheapest competitors of a network, whose
+  cost grows and error shrinks with the number of sites (the cost-accuracy front);
 * ``net``: the ed3-based phase-diagram network (``mldmft/pretrained/phase_diagram.pt``, or
   ``--checkpoint``) unguarded; its guard rate is counted without acting
   (``guard={"fallback": None}``);
@@ -32,13 +33,15 @@ max |dn|, max |d docc| (and max |dZ| over the points where both are in the same 
 ends Uc2 (last metallic U of the up branch) and Uc1 (last insulating U of the down branch;
 metallic: ``-beta G(beta/2) > 0.5``), the guard rate (flagged / all iterations), the median time
 per converged point and the load average while it ran; the cheapest small-bath ED at least as
-accurate as the network (max |dZ|) and the time ratios. Writes ``report.json``, ``front.png``
+accurate as the network (its max |dZ| no larger than the network's) and the ratio of its time
+per point to the network's. ``AIMS`` holds the targets the report is read against. Writes
+``report.json``, ``front.png``
 (time per point against max |dZ|) and ``z_curves.png`` under the output directory, and the
 8-site reference curves as ``ed8_beta<B>_n<n>.csv``.
 
-The figures of 2026-11-29 (``--max-iter 100`` at beta = 75 and 150, where the slow passage past
-a branch end otherwise costs half an hour per 8-site point) are committed in
-``benchmarks/results/ml_dmft/`` and discussed in ``docs/dmft.md``; ``--reference-dir
+The committed figures (``--max-iter 100`` at beta = 75 and 150, where the slow passage past a
+branch end otherwise costs half an hour per 8-site point) are in ``benchmarks/results/ml_dmft/``
+(with their dates and machine load) and discussed in ``docs/dmft.md``; ``--reference-dir
 benchmarks/results/ml_dmft`` compares another network (or method) with those 8-site curves on
 the same grids without recomputing them (~3 core-hours).
 

@@ -16,7 +16,7 @@ variable ``MLDMFT_SOLVER_THREADS`` or ``set_solver_threads(n)``: :mod:`solvers.t
 Conventions: ``docs/conventions.md``. This package never imports torch nor ``mldmft``.
 """
 
-from ._checks import check_type
+from ._checks import check_keys, check_type
 from .bathfit import BathFit, fit_bath, fit_model
 from .fourier import iw_to_tau, tail_tau, tau_to_iw
 from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_l, dyson_g, dyson_sigma, fermi,
@@ -45,7 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AndersonModel", "BathFit", "IRBasis", "SolverResult", "SolverWarning", "TailPoles", "available_solvers",
-    "bethe_delta_iw", "bethe_g_iw", "check_options", "check_type", "density_from_g_iw",
+    "bethe_delta_iw", "bethe_g_iw", "check_keys", "check_options", "check_type", "density_from_g_iw",
     "density_from_g_l", "dyson_g",
     "dyson_sigma", "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw",
     "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",

@@ -6,16 +6,17 @@ by every solver.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import types
 import typing
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 __all__ = ["check_int", "check_positive", "check_fraction", "check_iw_array", "check_poles",
-           "check_type", "describe_type"]
+           "check_type", "describe_type", "check_keys"]
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -171,3 +172,32 @@ def check_type(name: str, value: Any, tp: Any) -> Any:
     if not _matches(value, tp):
         raise ValueError(f"{name} must be {describe_type(tp)}, got {value!r}")
     return value
+
+
+def check_keys(data: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str] = (),
+               *, prefix: str = "", what: str = "key", lead: str = "") -> None:
+    """Refuse keys of ``data`` outside ``allowed`` and ``required`` keys it lacks: a one-line
+    ``ValueError`` ``<lead>unknown <what> '<prefix><key>' (did you mean ...?); allowed: ...``
+    (the closest allowed key suggested when one key is unknown), or
+    ``<lead><what> '<prefix><key>' is missing``.
+
+    Example:
+        >>> check_keys({"beta": 10.0, "U": 2.0}, ("U", "beta", "eps_d"), ("U", "beta"))
+        >>> check_keys({"betta": 10.0}, ("U", "beta"), what="model field")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown model field 'betta' (did you mean 'beta'?); allowed: U, beta
+    """
+    allowed = sorted(str(k) for k in allowed)
+    unknown = sorted(str(k) for k in data if str(k) not in allowed)
+    if unknown:
+        names = ", ".join(f"'{prefix}{k}'" for k in unknown)
+        close = difflib.get_close_matches(unknown[0], allowed, n=1) if len(unknown) == 1 else []
+        hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+        raise ValueError(f"{lead}unknown {what}{'s' if len(unknown) > 1 else ''} {names}{hint}; "
+                         f"allowed: {', '.join(allowed)}")
+    missing = [str(k) for k in required if k not in data]
+    if missing:
+        names = ", ".join(f"'{prefix}{k}'" for k in missing)
+        raise ValueError(f"{lead}{what}{'s' if len(missing) > 1 else ''} {names} "
+                         f"{'are' if len(missing) > 1 else 'is'} missing")

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ._checks import check_keys
 from .mesh import check_beta, matsubara_freqs
 
 __all__ = ["AndersonModel"]
@@ -240,14 +241,9 @@ class AndersonModel:
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a model must be a mapping of fields, got {type(data).__name__}")
-        allowed = {"U", "eps_d", "beta", "bath_eps", "bath_v", "delta_iw_real",
-                   "delta_iw_imag", "half_filling", "name", "description"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown model field(s) {unknown}; allowed: {sorted(allowed)}")
-        for key in ("U", "beta"):
-            if key not in data:
-                raise ValueError(f"model field '{key}' is missing")
+        check_keys(data, ("U", "eps_d", "beta", "bath_eps", "bath_v", "delta_iw_real",
+                          "delta_iw_imag", "half_filling", "name", "description"),
+                   ("U", "beta"), what="model field")
         half = bool(data.get("half_filling", False))
         if "eps_d" in data and half:
             raise ValueError("give either 'eps_d' or 'half_filling: true', not both")

@@ -9,7 +9,6 @@ reference solver's options).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from solvers import check_type
 from ..dmft.loop import DMFTOptions
 from ..dmft.steps import GUARD_REASONS
 from ..ml.config import build_dataclass
+from ..plan import make_plan
 
 __all__ = ["GridConfig", "FlagConfig", "SelectionConfig", "GenerationConfig", "HeldOutPoint",
            "ReferenceConfig", "ActiveConfig", "active_config_from_dict", "check_config",
@@ -209,15 +209,13 @@ class ActiveConfig:
             raise ValueError(f"max_rounds must be >= 0, got {self.max_rounds}")
 
     def plan(self) -> dict[str, Any]:
-        """Everything that decides the results, flattened to dotted keys (compared on resume);
-        :data:`RESUMABLE_KEYS` may change between runs of one directory."""
+        """Everything that decides the results, flattened to dotted keys (compared on resume,
+        :mod:`mldmft.plan`); :data:`RESUMABLE_KEYS` may change between runs of one directory."""
         d = asdict(self)
         d["train"] = asdict(self.train)
         d["train"]["data"].pop("path")           # set per round
         d["train"].pop("init_checkpoint")        # set per round
-        flat = _flatten(json.loads(json.dumps(d, default=str)))
-        return {k: v for k, v in flat.items()
-                if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_KEYS)}
+        return make_plan(d, RESUMABLE_KEYS, flat=True)
 
 
 #: How the final model is chosen (:attr:`ActiveConfig.final`).
@@ -228,16 +226,6 @@ FINAL_CHOICES = ("best_heldout", "last")
 RESUMABLE_KEYS = ("max_rounds", "final", "install", "progress", "run_dir", "generation.backend",
                   "generation.workers", "generation.dask_address", "generation.dask_workers",
                   "train.trainer.progress_bar")
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 _TUPLES = {"beta", "U", "density", "reasons"}
@@ -307,18 +295,16 @@ class DatabaseLayout:
 
 def read_layout(path: str | Path) -> DatabaseLayout:
     """The :class:`DatabaseLayout` of a database written by ``mldmft generate`` or ``merge``."""
-    from ..database.store import open_database
-    from ..h5util import read_errors
+    from ..ml.data import database_info
 
-    with open_database(path) as f, read_errors(path):
-        if "config" not in f.attrs:
-            raise ValueError(f"database {path} stores no generation config; active learning "
-                             "needs one written by mldmft generate (or merge)")
-        config = json.loads(f.attrs["config"])
-        n_samples = int(f.attrs.get("n_samples", -1))
+    info = database_info(path)
+    config = info.config
+    if config is None:
+        raise ValueError(f"database {path} stores no generation config; active learning "
+                         "needs one written by mldmft generate (or merge)")
     return DatabaseLayout(target=dict(config["target"]), cheap=tuple(config["cheap"]),
                           n_l=int(config["n_l"]), n_sigma=int(config["n_sigma"]),
-                          augment=bool(config.get("augment", True)), n_samples=n_samples)
+                          augment=bool(config.get("augment", True)), n_samples=info.n_samples)
 
 
 def check_config(cfg: ActiveConfig) -> DatabaseLayout:

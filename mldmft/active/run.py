@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 
 from ..h5util import remove_tmp_litter, replace_atomic, run_lock, write_text_atomic
+from ..plan import check_plan_file
 from .config import ActiveConfig, DatabaseLayout, check_config
 from .evaluate import heldout_errors, load_cell, reference_point, run_cell, save_cell
 from .records import write_records
@@ -93,17 +93,9 @@ def run_active(cfg: ActiveConfig, log: Callable[[str], None] = print) -> ActiveS
 
 
 def _check_plan(run_dir: Path, cfg: ActiveConfig) -> None:
-    from ..dmft.io import plan_difference
-
-    path = run_dir / "config.json"
-    plan = cfg.plan()
-    if path.exists():
-        diff = plan_difference(json.loads(path.read_text()), plan)
-        if diff:
-            raise ValueError(f"{run_dir} holds another active-learning run ({diff}); choose "
-                             "another run_dir (name) or delete it")
-    else:
-        write_text_atomic(path, json.dumps(plan, indent=1, sort_keys=True, default=str) + "\n")
+    check_plan_file(run_dir / "config.json", cfg.plan(), run_dir,
+                    holds="holds another active-learning run",
+                    remedy="choose another run_dir (name) or delete it")
 
 
 def _stages(rdir: Path) -> dict[str, Any]:
@@ -272,6 +264,7 @@ def _stage_sweeps(cfg: ActiveConfig, rdir: Path, model: Path, references: list,
 def _stage_selection(cfg: ActiveConfig, rdir: Path, db: Path, layout: DatabaseLayout,
                      budget: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Farthest-point sampling of the round's flagged iterates; writes ``selection.yaml``."""
+    from ..database.dmft_sampling import write_bath_list
     from ..database.store import load_database
     from .select import select_baths
 
@@ -286,8 +279,7 @@ def _stage_selection(cfg: ActiveConfig, rdir: Path, db: Path, layout: DatabaseLa
     finally:
         if bar is not None:
             bar.close()
-    write_text_atomic(rdir / "selection.yaml",
-                      yaml.safe_dump({"baths": result.entries}, sort_keys=False))
+    write_bath_list(rdir / "selection.yaml", result.entries)
     s = result.summary()
     log(f"selection  {s['selected']} of {s['candidates']} flagged iterates chosen (budget "
         f"{budget}; {s['near_duplicates_of_database']} near-duplicates of the database, "

@@ -19,7 +19,8 @@ starts with its distance to the nearest database row; the candidate farthest fro
 chosen so far is taken next (ties: the earlier one), until the budget is filled or no candidate
 is farther than ``min_distance`` (the rest are near-duplicates of the database or of chosen
 ones). Each chosen iterate is fitted with ``n_bath`` poles
-(:func:`mldmft.database.dmft_sampling.iterate_bath`, as the ``dmft_iterates`` recipe does); one
+(:func:`mldmft.database.dmft_sampling.bath_list_entry`, as the ``dmft_iterates`` recipe and
+``mldmft export-baths`` do); one
 whose fitted bath would need more Legendre coefficients than the database stores
 (:func:`mldmft.database.generate.check_legendre_order`'s criterion) is skipped and the next one is
 taken.
@@ -121,7 +122,7 @@ def select_baths(cells: Sequence[Any], db_rows: dict[str, np.ndarray], n_l: int,
     ``n_l``: the database's Legendre order; ``progress(1)`` after every fit."""
     from solvers.legendre import required_n_l
 
-    from ..database.dmft_sampling import iterate_bath
+    from ..database.dmft_sampling import bath_list_entry
     from ..database.generate import LEGENDRE_TOL_DB
     from ..ml.inference import hybridisation_l
 
@@ -145,18 +146,14 @@ def select_baths(cells: Sequence[Any], db_rows: dict[str, np.ndarray], n_l: int,
     skipped = [0]
 
     def accept(i: int) -> bool:
-        half = abs(eps_d[i] + U[i] / 2) < 1e-12 and bool(np.all(deltas[i].real == 0))
-        fit = iterate_bath(deltas[i], beta[i], n_bath, half_filling=half)
+        entry = bath_list_entry(deltas[i], beta[i], U[i], eps_d[i], n_bath)
         if progress is not None:
             progress(1)
-        e_max = max(abs(eps_d[i]), abs(eps_d[i] + U[i])) + float(np.max(np.abs(fit.bath_eps)))
+        e_max = max(abs(eps_d[i]), abs(eps_d[i] + U[i])) + max(abs(e) for e in entry["bath_eps"])
         if required_n_l(beta[i], e_max, LEGENDRE_TOL_DB) > n_l:  # the bath_list window
             skipped[0] += 1
             return False
-        entries[i] = {"bath_eps": [float(v) for v in fit.bath_eps],
-                      "bath_v": [float(v) for v in fit.bath_v], "U": float(U[i]),
-                      "eps_d": float(eps_d[i]), "beta": float(beta[i]),
-                      "fit_residual": float(fit.residual)}
+        entries[i] = entry
         return True
 
     chosen = farthest_point_sampling(x, ref, budget, min_distance, accept)

@@ -30,15 +30,18 @@ the number of workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+import yaml
 
-from solvers import AndersonModel, fit_bath
+from solvers import AndersonModel, check_keys, fit_bath
 
+from ..h5util import write_text_atomic
 from .sampling import ParamSpec, Sample, register_recipe, sample_rng
 
-__all__ = ["DMFTIterateRecipe", "iterate_bath"]
+__all__ = ["DMFTIterateRecipe", "iterate_bath", "bath_list_entry", "write_bath_list"]
 
 _STARTS = ("metal", "insulator", "up", "down")
 
@@ -52,6 +55,39 @@ def iterate_bath(delta_iw: np.ndarray, beta: float, n_bath: int, half_filling: b
         delta = 1j * delta.imag
     delta = delta.real + 1j * np.minimum(delta.imag, 0.0)
     return fit_bath(delta, beta, n_bath, symmetric=True if half_filling else None, n_restarts=2)
+
+
+def bath_list_entry(delta_iw: np.ndarray, beta: float, U: float, eps_d: float, n_bath: int,
+                    half_filling: bool | None = None) -> dict[str, Any]:
+    """One entry of a bath list (the file the ``bath_list`` recipe reads): the
+    :func:`iterate_bath` fit of ``Delta(i w_n)`` with ``n_bath`` poles and the model's ``U``,
+    ``eps_d``, ``beta`` (units of D, 1/D) and the fit's weighted RMS deviation
+    ``fit_residual`` (units of D).
+
+    ``half_filling=None`` means: ``eps_d = -U/2`` (to 1e-12) and ``Re Delta(i w_n) = 0``
+    exactly (a particle-hole symmetrised loop); then the symmetric fit is used.
+
+    Example:
+        >>> from solvers import hybridisation_iw, matsubara_freqs
+        >>> d = hybridisation_iw(matsubara_freqs(20.0, 128), [-0.5, 0.5], [0.4, 0.4])
+        >>> e = bath_list_entry(1j * d.imag, 20.0, 2.0, -1.0, 2)
+        >>> [round(x, 6) for x in e["bath_eps"]], e["fit_residual"] < 1e-10
+        ([-0.5, 0.5], True)
+    """
+    delta = np.asarray(delta_iw, dtype=complex)
+    if half_filling is None:
+        half_filling = abs(eps_d + U / 2) < 1e-12 and bool(np.all(delta.real == 0))
+    fit = iterate_bath(delta, beta, n_bath, half_filling=half_filling)
+    return {"bath_eps": [float(x) for x in fit.bath_eps],
+            "bath_v": [float(x) for x in fit.bath_v], "U": float(U), "eps_d": float(eps_d),
+            "beta": float(beta), "fit_residual": float(fit.residual)}
+
+
+def write_bath_list(path: str | Path, entries: Sequence[dict[str, Any]]) -> Path:
+    """Write ``{baths: entries}`` as YAML (atomically), the file the ``bath_list`` recipe reads
+    (``sampling=bath_list sampling.path=<path>``)."""
+    return write_text_atomic(Path(path), yaml.safe_dump({"baths": list(entries)},
+                                                        sort_keys=False))
 
 
 def _parse_solver(name: str) -> tuple[str, dict[str, Any]]:
@@ -183,14 +219,9 @@ def _make(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool) -> DMFTIt
     if eps_spec is not None or half:
         raise ValueError("sampling: dmft_iterates sets the filling through mu_shift and "
                          "half_filling_fraction, not eps_d / half_filling")
-    allowed = {"U", "beta", "D", "solvers", "mu_shift", "half_filling_fraction", "starts",
-               "neighbour_dU", "max_iterations", "n_bath", "n_iw"}
-    unknown = set(cfg) - allowed
-    if unknown:
-        raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for dmft_iterates")
-    for key in ("U", "beta", "D"):
-        if key not in cfg:
-            raise ValueError(f"sampling.{key} is missing")
+    check_keys(cfg, ("U", "beta", "D", "solvers", "mu_shift", "half_filling_fraction", "starts",
+                     "neighbour_dU", "max_iterations", "n_bath", "n_iw"), ("U", "beta", "D"),
+               prefix="sampling.", lead="dmft_iterates: ")
     kw: dict[str, Any] = {k: ParamSpec.parse(k, cfg[k]) for k in ("U", "beta", "D")}
     for key in ("mu_shift", "neighbour_dU"):
         if key in cfg:

@@ -35,6 +35,7 @@ from solvers.legendre import max_beta_for_n_l, required_n_l
 from .. import __version__
 from ..h5util import remove_tmp_litter, run_lock
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
+from ..plan import check_plan, check_plan_file
 from .records import RecordLayout, SolverSpec, check_layout_for_target, solve_sample
 from .sampling import make_recipe, repeated_samples
 from .store import assemble, chunk_path, config_digest, read_chunk, write_chunk
@@ -381,29 +382,29 @@ def _generate_locked(cfg: GenerateConfig, out: Path, progress: Callable[[int], N
     cleaned = _clean_litter(out, parts)
     cfg_dict = cfg.to_dict()
     digest = config_digest(cfg_dict)
+    plan = json.loads(digest)
     layout = cfg.layout()
     names = [s.name for s in layout.solvers]
+    remedy = "choose another out path or delete it"
     if out.exists():
         from ..h5util import read_h5
 
         with read_h5(out, "; move it away") as f:
             old = f.attrs.get("config_digest", "")
             old_n = int(f.attrs.get("n_samples", -1))
-        if old != digest:
-            raise ValueError(f"{out} exists and was made with a different config; choose another "
-                             "out path or delete it")
+        try:
+            stored = json.loads(old)
+        except ValueError:  # e.g. "merged": no generation plan to resume
+            raise ValueError(f"{out} exists and was not made by this generation config (its "
+                             f"config_digest is {old!r}); {remedy}") from None
+        check_plan(stored, plan, out, "exists and was made with a different config", remedy)
         if old_n != cfg.n_samples:
             raise ValueError(f"{out} exists with n_samples={old_n}; choose another out path to "
                              f"make {cfg.n_samples} samples")
         return _summarise(out, cfg, 0, 0, already_complete=True, cleaned=cleaned)
     parts.mkdir(parents=True, exist_ok=True)
-    cfg_file = parts / "config.json"
-    if cfg_file.exists():
-        if cfg_file.read_text() != digest:
-            raise ValueError(f"{parts} holds a partial run made with a different config; choose "
-                             "another out path or delete it")
-    else:
-        cfg_file.write_text(digest)
+    check_plan_file(parts / "config.json", plan, parts,
+                    "holds a partial run made with a different config", remedy)
     all_chunks = list(_chunks(cfg.n_samples, cfg.chunk_size))
     todo, reused, done_samples = [], 0, 0
     for k, idx in all_chunks:

@@ -4,8 +4,9 @@ While a run is going, every finished chunk of samples is written to its own file
 ``<out>.parts/chunk_<k>.h5`` under a temporary name and renamed into place, so a killed run
 leaves only complete, readable chunk files. When all chunks exist they are assembled, in chunk
 order, into ``<out>`` (again written to a temporary name and renamed), and the parts are removed.
-The resolved configuration is stored in ``<out>.parts/config.json`` and in the final file; a rerun
-with a different configuration is refused.
+The plan of the configuration (:func:`config_digest`) is stored in ``<out>.parts/config.json``
+and in the final file's attribute ``config_digest``; a rerun with a different plan is refused,
+naming the settings that differ (:mod:`mldmft.plan`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import h5py
 import numpy as np
 
 from ..h5util import atomic_h5, open_h5, read_errors, write_header
+from ..plan import make_plan, plan_json
 from ..h5schema import (DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, SchemaError, check_schema,
                         database_datasets)
 
@@ -40,17 +42,18 @@ def git_revision() -> str:
         return "unknown"
 
 
-def config_digest(config: dict[str, Any]) -> str:
-    """Canonical JSON of the parts of a config that change the data of a sample.
+#: Generation settings a rerun may change (:mod:`mldmft.plan`): how the work is run, where it
+#: goes, and ``n_samples``/``chunk_size`` -- sample ``i`` does not depend on them, so a partial
+#: run may be resumed with a larger ``n_samples`` or another chunking (chunk files are reused
+#: only when their sample indices match).
+RERUN_MAY_CHANGE = ("backend", "workers", "dask_address", "dask_workers", "progress", "out",
+                    "chunk_size", "n_samples")
 
-    ``n_samples`` and ``chunk_size`` are left out: sample ``i`` does not depend on them, so a
-    partial run may be resumed with a larger ``n_samples`` or another chunking (chunk files are
-    reused only when their sample indices match).
-    """
-    keep = {k: v for k, v in config.items()
-            if k not in ("backend", "workers", "dask_address", "dask_workers", "progress", "out",
-                         "chunk_size", "n_samples")}
-    return json.dumps(keep, sort_keys=True)
+
+def config_digest(config: dict[str, Any]) -> str:
+    """The plan of a generation config (the parts that change the data of a sample,
+    :data:`RERUN_MAY_CHANGE` left out) as canonical JSON (:func:`mldmft.plan.plan_json`)."""
+    return plan_json(make_plan(config, RERUN_MAY_CHANGE))
 
 
 def chunk_path(parts: Path, k: int) -> Path:

@@ -1,7 +1,9 @@
 """Dynamic database: export the hybridisations a DMFT run visited as discrete baths.
 
-Each point's ``Delta(i w_n)`` is fitted with ``n_bath`` poles (:func:`solvers.fit_bath`) and
-written as a YAML list that the ``bath_list`` sampling recipe reads::
+Each point's ``Delta(i w_n)`` is fitted with ``n_bath`` poles as the ``dmft_iterates`` recipe
+and active learning fit theirs (:func:`mldmft.database.dmft_sampling.bath_list_entry`: a
+positive ``Im Delta`` clipped to 0, the particle-hole symmetric fit at symmetrised half filling,
+two random restarts) and written as a YAML list that the ``bath_list`` sampling recipe reads::
 
     mldmft export-baths data/dmft/ml_beta50.h5 --out data/visited.yaml
     mldmft generate sampling=bath_list sampling.path=data/visited.yaml n_samples=... name=round2
@@ -16,9 +18,9 @@ from typing import Sequence
 
 import yaml
 
-from solvers import fit_bath
-
-from ..h5util import OutputFile, check_output_places, write_text_atomic
+from ..database.dmft_sampling import bath_list_entry, write_bath_list
+from ..h5util import OutputFile, check_output_places
+from ..yamlio import load_yaml
 from .loop import DMFTPoint
 
 __all__ = ["export_baths", "check_export_out"]
@@ -30,7 +32,7 @@ BATH_LIST_SUFFIXES = (".yaml", ".yml")
 def _is_bath_list(path: Path) -> bool:
     """An earlier export: YAML holding ``{baths: [...]}``."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and isinstance(data.get("baths"), list)
@@ -55,20 +57,14 @@ def export_baths(points: Sequence[DMFTPoint], out: str | Path, n_bath: int = 8,
     atomically; ``out`` is checked first by :func:`check_export_out`, ``inputs``: the files the
     points came from).
 
-    Each entry holds ``bath_eps``, ``bath_v``, ``U``, ``eps_d = -mu``, ``beta``, ``D`` and the fit
-    residual (``fit_residual``, weighted RMS deviation of ``Delta``, units of D).
+    Each entry (:func:`~mldmft.database.dmft_sampling.bath_list_entry`) holds ``bath_eps``,
+    ``bath_v``, ``U``, ``eps_d = -mu``, ``beta``, the fit residual (``fit_residual``, weighted
+    RMS deviation of ``Delta``, units of D), the lattice's ``D``, the point's ``branch`` and
+    ``converged``.
     """
     out = check_export_out(out, inputs)
     if not points:
         raise ValueError("no DMFT points to export")
-    entries = []
-    for p in points:
-        fit = fit_bath(p.delta_iw, p.beta, n_bath)
-        entries.append({
-            "bath_eps": [float(x) for x in fit.bath_eps],
-            "bath_v": [float(x) for x in fit.bath_v],
-            "U": float(p.U), "eps_d": float(-p.mu), "beta": float(p.beta), "D": float(p.D),
-            "fit_residual": float(fit.residual), "branch": p.branch,
-            "converged": bool(p.converged),
-        })
-    return write_text_atomic(out, yaml.safe_dump({"baths": entries}, sort_keys=False))
+    entries = [{**bath_list_entry(p.delta_iw, p.beta, p.U, -p.mu, n_bath), "D": float(p.D),
+                "branch": p.branch, "converged": bool(p.converged)} for p in points]
+    return write_bath_list(out, entries)

@@ -4,7 +4,7 @@ Both are rewritten atomically after every point, so an interrupted sweep leaves 
 holding every finished point. The file stores the sweep's plan (everything that decides its
 points: solver, options, beta, lattice, mu, the U values, direction and start mode, loop
 settings) in the root attribute ``plan``; :func:`load_sweep` with ``expect`` resumes only the
-same plan and otherwise names every setting that differs. A stored plan without ``start`` (a
+same plan and otherwise names every setting that differs (:mod:`mldmft.plan`). A stored plan without ``start`` (a
 file written before sweeps had start modes) is a continuation sweep.
 
 A point's solver warnings are stored as the attribute ``warnings`` (a JSON list) and in the CSV
@@ -22,6 +22,7 @@ import numpy as np
 
 from ..h5util import atomic_h5, atomic_path, read_h5, write_header
 from ..h5schema import SWEEP_POINT_DATASETS, SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SchemaError
+from ..plan import PlanMismatchError, check_plan, plan_difference
 from .loop import DMFTPoint
 
 __all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_difference",
@@ -29,21 +30,11 @@ __all__ = ["save_sweep", "load_sweep", "write_csv", "load_sweep_csv", "plan_diff
            "point_from_attrs"]
 
 
-class PlanMismatchError(ValueError):
-    """A sweep file holds another sweep than the one asked for (:func:`load_sweep` with
-    ``expect``); the message names the file and what differs, ``difference`` the latter."""
-
-    def __init__(self, path: str | Path, difference: str) -> None:
-        super().__init__(f"{path} holds another sweep, not resumed ({difference}); choose "
-                         "another output file or delete it")
-        self.path, self.difference = Path(path), difference
-
-
 _SCALARS = ("U", "branch", "converged", "iterations", "residual", "Z", "double_occupancy",
             "density", "g_beta_half", "kinetic_energy", "wall_time", "fallbacks", "beta", "mu",
             "D", "retried_linear", "warnings", "error")
 
-#: Plan entries of files written before the entry existed, and what those files did.
+#: Plan entries a stored plan may lack, and the value a file without one means.
 _PLAN_DEFAULTS = {"start": "continuation"}
 
 #: Separator of the warnings in a CSV cell.
@@ -138,19 +129,6 @@ def write_csv(path: str | Path, points: Sequence[DMFTPoint]) -> Path:
     return path
 
 
-def _short(value: Any, width: int = 60) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def plan_difference(stored: dict[str, Any], expect: dict[str, Any]) -> str | None:
-    """``None`` if two sweep plans are equal, else a short phrase naming the differences."""
-    a, b = json.loads(_json(stored)), json.loads(_json(expect))
-    diffs = [f"{k}: file {_short(a.get(k, '(absent)'))}, now {_short(b.get(k, '(absent)'))}"
-             for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]
-    return "; ".join(diffs) if diffs else None
-
-
 def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[DMFTPoint]:
     """Read a sweep file; with ``expect`` (a plan, see :func:`save_sweep`), refuse a file that
     holds another sweep, naming what differs, in one line."""
@@ -170,9 +148,7 @@ def load_sweep(path: str | Path, expect: dict[str, Any] | None = None) -> list[D
             for key, value in _PLAN_DEFAULTS.items():
                 if key in expect:
                     stored.setdefault(key, value)
-            diff = plan_difference(stored, expect)
-            if diff:
-                raise PlanMismatchError(path, diff)
+            check_plan(stored, expect, path)   # PlanMismatchError naming the differing keys
         points = []
         for key in sorted(f["points"]):
             g = f["points"][key]

@@ -9,7 +9,7 @@ significant digits). Each point is one small HDF5 file ``<dir>/<key>.h5`` writte
 (:func:`~mldmft.h5util.atomic_h5`; layout in :mod:`mldmft.h5schema`, "phase-diagram point
 store"); ``<dir>/plan.json`` holds what decides the points (solver, its options and identity,
 lattice, loop options): a store of another plan is refused
-(:class:`~mldmft.dmft.io.PlanMismatchError`).
+(:class:`~mldmft.plan.PlanMismatchError`, :func:`mldmft.plan.check_plan_file`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..h5schema import PHASE_POINT_SCHEMA, PHASE_POINT_SCHEMA_VERSION, SchemaError
-from ..h5util import atomic_h5, read_h5, write_header, write_text_atomic
-from .io import PlanMismatchError, plan_difference
+from ..h5util import atomic_h5, read_h5, write_header
+from ..plan import check_plan_file
 from .loop import DMFTPoint
 
 __all__ = ["PointStore", "point_key"]
@@ -52,19 +52,9 @@ class PointStore:
     def __init__(self, directory: str | Path, plan: dict[str, Any]) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        plan_file = self.dir / "plan.json"
-        if plan_file.exists():
-            try:
-                stored = json.loads(plan_file.read_text())
-            except (OSError, ValueError):
-                raise ValueError(f"{plan_file} is unreadable; delete {self.dir} to start "
-                                 "afresh") from None
-            diff = plan_difference(stored, plan)
-            if diff:
-                raise PlanMismatchError(self.dir, diff)
-        else:
-            write_text_atomic(plan_file, json.dumps(plan, sort_keys=True, indent=1,
-                                                    default=str) + "\n")
+        check_plan_file(self.dir / "plan.json", plan, self.dir,
+                        holds="holds another sweep, not resumed",
+                        remedy="choose another output file or delete it")
         self._points: dict[str, tuple[DMFTPoint, dict[str, Any]]] = {}
         for path in self.dir.glob("*.h5.tmp*"):   # left by a killed writer (we hold the lock)
             path.unlink(missing_ok=True)

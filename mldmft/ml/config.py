@@ -21,14 +21,13 @@ refuses unknown or ill-typed keys (``trainer.max_epochs=1.5``, ``constraints.sum
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
-from solvers import check_type
+from solvers import check_keys, check_type
 
 __all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintConfig",
            "MetricsConfig", "TrainConfig", "train_config_from_dict", "FEATURE_BLOCKS", "TARGETS",
@@ -419,12 +418,9 @@ def build_dataclass(cls, prefix: str, values: Mapping[str, Any] | None,
     if not isinstance(values, Mapping):
         raise ValueError(f"{prefix}: expected a mapping, got {values!r}")
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(str(k) for k in set(values) - set(known))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], list(known), n=1)
-        hint = f" (did you mean '{prefix}.{close[0]}'?)" if close else ""
-        raise ValueError(f"config: unknown key '{prefix}.{unknown[0]}'{hint}; {prefix} takes "
-                         f"{', '.join(sorted(known))}")
+    required = [k for k, f in known.items() if f.default is MISSING
+                and f.default_factory is MISSING]
+    check_keys(values, known, required, prefix=f"{prefix}.", lead="config: ")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, val in values.items():
@@ -434,10 +430,6 @@ def build_dataclass(cls, prefix: str, values: Mapping[str, Any] | None,
             if isinstance(val, (list, tuple)) or wrap_scalars:
                 val = tuple(val)
         kwargs[key] = check_type(f"{prefix}.{key}", val, hints[key])
-    missing = [k for k, f in known.items() if k not in kwargs and f.default is MISSING
-               and f.default_factory is MISSING]
-    if missing:
-        raise ValueError(f"{prefix}: missing key(s) {[f'{prefix}.{k}' for k in missing]}")
     try:
         return cls(**kwargs)
     except TypeError as err:
@@ -461,14 +453,8 @@ def train_config_from_dict(cfg: Mapping[str, Any]) -> TrainConfig:
         (51, 'g_l_correction', True)
     """
     cfg = {k: v for k, v in dict(cfg).items() if k != "hydra"}
-    allowed = {"data", "model", "trainer", "constraints", "metrics", "seed", "domain",
-               "init_checkpoint"}
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise ValueError(f"config: unknown top-level key(s) {unknown}; known: {sorted(allowed)}")
-    for key in ("data", "model"):
-        if key not in cfg:
-            raise ValueError(f"config: '{key}' is missing")
+    check_keys(cfg, ("data", "model", "trainer", "constraints", "metrics", "seed", "domain",
+                     "init_checkpoint"), ("data", "model"), lead="config: ")
     model = dict(cfg["model"] or {})
     kind = model.get("kind")
     model_cls = KRRConfig if kind == "krr" else NetConfig

@@ -29,6 +29,7 @@ from solvers import AndersonModel, hybridisation_iw, matsubara_freqs
 from ..database import load_database, open_database
 from ..database.inspect import INPUT_NAMES, non_finite_rows
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
+from ..h5util import read_errors
 from .config import DataConfig
 from .features import EncodingSpec, RawBatch, build_features, encode_target, feature_groups
 from .transforms import FittedTransform
@@ -49,11 +50,15 @@ class DatabaseInfo:
     n_sigma: int
     n_rows: int
     solver_options: dict
+    #: the generation config stored by ``mldmft generate`` (or ``merge``); ``None`` if absent
+    config: dict | None = None
+    #: ``n_samples`` of that generation (-1 if not stored)
+    n_samples: int = -1
 
 
 def database_info(path: str | Path) -> DatabaseInfo:
     """Schema-checked summary of a database file."""
-    with open_database(path) as f:
+    with open_database(path) as f, read_errors(path):
         a = f.attrs
         names = tuple(json.loads(a.get("solver_names", "[]")))
         target = a.get("target", names[0] if names else "")
@@ -63,7 +68,9 @@ def database_info(path: str | Path) -> DatabaseInfo:
                             cheap_solvers=tuple(json.loads(a.get("cheap_solvers", "[]"))),
                             n_l=int(a["n_l"]), n_sigma=int(a["n_sigma"]),
                             n_rows=int(a["n_rows"]),
-                            solver_options=json.loads(a.get("solver_options", "{}")))
+                            solver_options=json.loads(a.get("solver_options", "{}")),
+                            config=json.loads(a["config"]) if "config" in a else None,
+                            n_samples=int(a.get("n_samples", -1)))
 
 
 def make_spec(cfg: DataConfig, info: DatabaseInfo) -> EncodingSpec:
