@@ -6,9 +6,10 @@ that decide them -- and, when it finds one from an earlier run, resumes only if 
 Settings that a rerun may change without changing any result (how many workers, progress bars,
 how far to go) are left out of the plan (:func:`make_plan`).
 
-Two plans are compared key by key after flattening nested mappings to dotted keys
-(``{"target": {"solver": "ed"}}`` -> ``target.solver``); numbers compare by value (``50 == 50.0``).
-A mismatch is one line naming every differing key with its stored and current value::
+Two plans are compared key by key (a nested mapping is one value; a plan made with
+``flat=True`` names nested settings by dotted keys, ``target.solver``); numbers compare by value
+(``50 == 50.0``). A mismatch is one line naming every differing key with its stored and current
+value::
 
     data/db.h5 exists and was made with a different config (seed: file 7, now 8); choose
     another out path or delete it
@@ -81,10 +82,9 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def plan_difference(stored: Mapping[str, Any], plan: Mapping[str, Any]) -> str | None:
-    """``None`` if two plans agree, else one phrase naming every differing (dotted) key:
+    """``None`` if two plans agree, else one phrase naming every differing key:
     ``key: file <stored>, now <current>`` joined by ``; `` (long values shortened)."""
-    a = flatten_plan(json.loads(plan_json(stored)))
-    b = flatten_plan(json.loads(plan_json(plan)))
+    a, b = json.loads(plan_json(stored)), json.loads(plan_json(plan))
     diffs = [f"{k}: file {_short(a.get(k, _ABSENT))}, now {_short(b.get(k, _ABSENT))}"
              for k in sorted(set(a) | set(b)) if a.get(k, _ABSENT) != b.get(k, _ABSENT)]
     return "; ".join(diffs) if diffs else None
