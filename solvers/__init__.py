@@ -20,10 +20,11 @@ from ._checks import check_keys, check_type
 from .bathfit import BathFit, fit_bath, fit_model
 from .fourier import iw_to_tau, tail_tau, tau_to_iw
 from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_l, dyson_g, dyson_sigma, fermi,
-                     g0_inverse_iw, g_tau_from_iw, hybridisation_iw, poles_g_iw, poles_g_tau,
-                     quasiparticle_weight)
+                     g0_inverse_iw, g_tau_from_iw, hybridisation_iw, hybridisation_l,
+                     hybridisation_l_many, poles_g_iw, poles_g_tau, quasiparticle_weight)
 from .legendre import (g_iw_from_l, g_l_from_iw, g_l_from_poles, g_l_from_tau, g_tau_from_l,
-                       legendre_t_matrix, sum_rule_from_l, tail_moments_from_l)
+                       legendre_p, legendre_sign, legendre_t_matrix, legendre_tau_basis,
+                       sum_rule_from_l, sum_rule_vector, tail_moments_from_l)
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .ir import IRBasis
@@ -32,7 +33,7 @@ from .registry import (UnknownOptionError, available_solvers, check_options, get
 from .result import SolverResult, SolverWarning
 from .threads import set_solver_threads, solver_threads
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
-                    matsubara_sum, pole_moments)
+                    hybridisation_moments_many, matsubara_sum, pole_moments)
 
 # solver modules register themselves on import
 from . import ed as _ed  # noqa: E402,F401
@@ -49,10 +50,13 @@ __all__ = [
     "density_from_g_l", "dyson_g",
     "dyson_sigma", "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw",
     "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",
-    "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_moments", "iw_to_tau",
-    "legendre_t_matrix", "matsubara_freqs", "matsubara_sum", "poles_g_iw", "poles_g_tau",
+    "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_l", "hybridisation_l_many",
+    "hybridisation_moments", "hybridisation_moments_many", "iw_to_tau", "legendre_p",
+    "legendre_sign", "legendre_t_matrix", "legendre_tau_basis", "matsubara_freqs",
+    "matsubara_sum", "poles_g_iw", "poles_g_tau",
     "pole_moments", "quasiparticle_weight", "register_solver", "solve", "solve_many",
-    "solver_identity", "sum_rule_from_l", "supports_batch", "set_solver_threads",
+    "solver_identity", "sum_rule_from_l", "sum_rule_vector", "supports_batch",
+    "set_solver_threads",
     "solver_threads", "UnknownOptionError",
     "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
 ]

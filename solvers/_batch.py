@@ -18,7 +18,7 @@ import numpy as np
 from .greens import _fermi, poles_g_iw_many
 from .mesh import matsubara_freqs_many
 from .model import AndersonModel
-from .tails import density_from_g_iw_many, fit_tail_many
+from .tails import density_from_g_iw_many, fit_tail_many, pole_moments_many
 
 __all__ = ["ModelBatch", "group_by_bath", "index_prefix", "checked_models"]
 
@@ -108,7 +108,7 @@ class ModelBatch:
                 bath_v[i, :m.n_bath] = m.bath_v
             v2 = bath_v * bath_v
             delta_iw = poles_g_iw_many(v2, bath_eps, wn)
-            moments = np.stack([np.sum(v2 * bath_eps ** k, axis=1) for k in range(3)], axis=1)
+            moments = pole_moments_many(v2, bath_eps, 3)
         else:
             n_bath = np.zeros(n_rows, dtype=int)
             bath_eps = bath_v = np.zeros((n_rows, 0))

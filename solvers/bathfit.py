@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ._checks import check_int, check_positive
+from .causality import causal_iw
 from .ed.solver import MAX_BATH_SITES
 from .greens import hybridisation_iw
 from .mesh import check_beta, matsubara_freqs
@@ -49,7 +50,15 @@ FIT_MIN_POINTS = 48
 _SYMMETRY_RTOL = 1e-10   # |Re Delta| <= this * max|Delta| counts as particle-hole symmetric
 _EXACT_RTOL = 1e-13      # residual <= this * max|Delta|: rounding level, stop restarting
 _GOOD_RTOL = 1e-6        # residual <= this * max|Delta| counts as success even at max_nfev
-_CAUSALITY_RTOL = 1e-12  # Im Delta may exceed 0 by this * max(1, max|Delta|) (rounding)
+#: A fitted pole farther than this times the highest fitted frequency from zero is not resolved by
+#: the data (``Delta`` has no spectral weight there that the fit window sees): the optimiser
+#: drifts along a flat valley and can park it at ``|eps| ~ 1e8 D``, whose residual weight in the
+#: impurity Green's function would then need hundreds of thousands of Legendre coefficients.
+#: Such a pole is moved to this distance, decoupled (``V = 0``) when the fit allows, else with
+#: its low-frequency contribution kept (:func:`_tame_far_poles`).
+FAR_POLE_FACTOR = 4.0
+_FAR_POLE_RTOL = 1e-3    # the moved bath may raise the residual by this fraction ...
+_FAR_POLE_ATOL = 1e-10   # ... plus this times max|Delta|
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +144,7 @@ def _check_delta(delta_iw: Any) -> np.ndarray:
         raise ValueError(f"delta_iw must be a non-empty 1-d array, got shape {d.shape}")
     if not np.all(np.isfinite(d)):
         raise ValueError("delta_iw contains non-finite values")
-    if np.any(d.imag > _CAUSALITY_RTOL * max(1.0, float(np.max(np.abs(d))))):
+    if not causal_iw(d):
         raise ValueError("delta_iw is not causal: Im Delta(i w_n) must be <= 0 for w_n > 0")
     return d
 
@@ -360,8 +369,43 @@ def fit_bath(delta_iw: np.ndarray, beta: float, n_bath: int, *, weight_power: fl
         if np.sqrt(best[0]) <= _EXACT_RTOL * scale:
             break
     c2, dmax, eps, v, success = best
+    eps, v, c2, dmax = _tame_far_poles(eps, v, c2, dmax, FAR_POLE_FACTOR * float(wn[-1]), chi2,
+                                       _FAR_POLE_ATOL * scale)
     return _make_fit(eps, v, np.sqrt(c2), dmax, n_bath, beta, symmetric, n_fit, weight_power,
                      tried, success, nfev)
+
+
+def _tame_far_poles(eps: np.ndarray, v: np.ndarray, c2: float, dmax: float, bound: float,
+                    chi2: Any, atol: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Move poles with ``|eps_k| > bound`` to ``+-bound``, decoupled if the data allow.
+
+    For ``w_n << |eps_k|`` a pole contributes ``V_k^2/(i w_n - eps_k) = -V_k^2/eps_k
+    - i w_n V_k^2/eps_k^2 + ...``: the real shift ``V^2/eps`` dominates a lone pole, the linear
+    term ``V^2/eps^2`` a particle-hole pair (whose shifts cancel). Candidates, in order of
+    preference: the far poles decoupled (``V_k = 0``), then moved with
+    ``V_k^2 -> V_k^2 (bound/|eps_k|)^p`` (``p = 1, 2``, the better one). The first candidate
+    whose weighted RMS residual is at most ``(1 + _FAR_POLE_RTOL)`` times the original one
+    plus ``atol`` replaces the fit; if none does, the fit is kept as it is. Returns
+    ``(eps, v, chi2, max_deviation)``.
+    """
+    far = np.abs(eps) > bound
+    if not np.any(far):
+        return eps, v, c2, dmax
+    e_new = np.where(far, np.sign(eps) * bound, eps)
+    limit = ((1.0 + _FAR_POLE_RTOL) * np.sqrt(c2) + atol) ** 2
+    v_off = np.where(far, 0.0, v)
+    c2_off, dmax_off = chi2(e_new, v_off)
+    if c2_off <= limit:
+        return e_new, v_off, c2_off, dmax_off
+    best = None
+    for power in (1.0, 2.0):
+        v_new = np.where(far, v * (bound / np.abs(eps)) ** (power / 2.0), v)
+        c2_new, dmax_new = chi2(e_new, v_new)
+        if best is None or c2_new < best[2]:
+            best = (e_new, v_new, c2_new, dmax_new)
+    if best[2] <= limit:
+        return best
+    return eps, v, c2, dmax
 
 
 def _make_fit(eps: np.ndarray, v: np.ndarray, residual: float, max_deviation: float,

@@ -45,6 +45,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .legendre import legendre_tau_basis
+
 __all__ = ["IRBasis", "DEFAULT_IR_LAMBDA", "DEFAULT_IR_EPS", "register_matrix"]
 
 #: ``beta wmax`` of the default basis: ``beta <= 200`` with spectra inside ``|w| <= 10 D``.
@@ -101,13 +103,10 @@ def _legendre_to_ir(n_l: int, lambda_: float, eps: float) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _computed_matrix(n_l: int, lambda_: float, eps: float) -> np.ndarray:
-    from scipy.special import eval_legendre
-
     basis = _basis(lambda_, eps)
     s, w = _quadrature_nodes()
     u = np.asarray(basis.u(s), dtype=float)                      # [n_ir, n_quad]
-    l = np.arange(int(n_l))
-    p = np.sqrt(2 * l + 1.0)[None, :] * eval_legendre(l[None, :], 2 * s[:, None] - 1)
+    p = legendre_tau_basis(int(n_l), 2 * s - 1)                  # [n_quad, n_l]
     m = (u * w[None, :]) @ p                                     # [n_ir, n_l]
     m.setflags(write=False)
     return m

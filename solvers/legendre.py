@@ -34,6 +34,10 @@ from .mesh import check_beta, check_betas, matsubara_freqs, matsubara_freqs_many
 from .tails import TailPoles, check_moments
 
 __all__ = [
+    "legendre_p",
+    "legendre_sign",
+    "legendre_tau_basis",
+    "sum_rule_vector",
     "legendre_t_matrix",
     "g_l_from_tau",
     "g_tau_from_l",
@@ -75,8 +79,17 @@ def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w
 
 
-def _legendre_p(n_l: int, x: np.ndarray) -> np.ndarray:
-    """``P_l(x)`` for ``l = 0 .. n_l-1`` by the three-term recursion, shape ``(n_l,) + x.shape``."""
+def legendre_p(n_l: int, x: np.ndarray | float) -> np.ndarray:
+    """Legendre polynomials ``P_l(x)``, ``l = 0 .. n_l-1``, at every point of ``x`` (any shape).
+
+    Bonnet's three-term recursion ``(l+1) P_(l+1) = (2l+1) x P_l - l P_(l-1)``, ``P_0 = 1``,
+    ``P_1 = x``; exact at the ends, ``P_l(+-1) = (+-1)^l``. Shape ``(n_l,) + x.shape``.
+
+    Example:
+        >>> legendre_p(3, np.array([-1.0, 0.5, 1.0])).tolist()
+        [[1.0, 1.0, 1.0], [-1.0, 0.5, 1.0], [1.0, -0.125, 1.0]]
+    """
+    n_l = _check_n_l(n_l)
     x = np.asarray(x, dtype=float)
     out = np.empty((n_l,) + x.shape)
     out[0] = 1.0
@@ -85,6 +98,52 @@ def _legendre_p(n_l: int, x: np.ndarray) -> np.ndarray:
     for l in range(1, n_l - 1):
         out[l + 1] = ((2 * l + 1) * x * out[l] - l * out[l - 1]) / (l + 1)
     return out
+
+
+def legendre_sign(n_l: int) -> np.ndarray:
+    """``(-1)^l = P_l(-1)`` for ``l < n_l``: the coefficients of ``G(beta - tau)`` are
+    ``(-1)^l G_l`` (the particle-hole map of Legendre coefficients).
+
+    Example:
+        >>> legendre_sign(4).tolist()
+        [1.0, -1.0, 1.0, -1.0]
+    """
+    return _sign(_check_n_l(n_l))
+
+
+def _sign(n: int) -> np.ndarray:
+    """``(-1)^k`` for ``k < n`` (:func:`legendre_sign` without the check; also ``(-1)^n`` of the
+    Matsubara index)."""
+    return (-1.0) ** np.arange(n)
+
+
+def _norm(n_l: int) -> np.ndarray:
+    """``sqrt(2l+1)`` for ``l < n_l``."""
+    return np.sqrt(2 * np.arange(n_l) + 1.0)
+
+
+def legendre_tau_basis(n_l: int, x: np.ndarray | float) -> np.ndarray:
+    """``sqrt(2l+1) P_l(x)`` at ``x = 2 tau/beta - 1``, shape ``x.shape + (n_l,)``:
+    ``G(tau) = legendre_tau_basis(n_l, x) @ G_l / beta`` (for one or many rows of ``G_l``).
+
+    Example:
+        >>> legendre_tau_basis(2, np.array([1.0])).round(6).tolist()   # G(beta-) weights
+        [[1.0, 1.732051]]
+    """
+    n_l = _check_n_l(n_l)
+    return np.moveaxis(legendre_p(n_l, x), 0, -1) * _norm(n_l)
+
+
+def sum_rule_vector(n_l: int) -> np.ndarray:
+    """``s_l = sqrt(2l+1) (P_l(-1) + P_l(1))`` (``2 sqrt(2l+1)`` for even ``l``, 0 for odd):
+    ``G(0+) + G(beta-) = s . G_l / beta`` (``-1`` for a fermion).
+
+    Example:
+        >>> sum_rule_vector(3).round(6).tolist()
+        [2.0, 0.0, 4.472136]
+    """
+    n_l = _check_n_l(n_l)
+    return _norm(n_l) * (1.0 + legendre_sign(n_l))
 
 
 def _check_n_l(n_l: int) -> int:
@@ -120,9 +179,7 @@ def g_l_from_tau(g_tau: Callable[[np.ndarray], np.ndarray], beta: float, n_l: in
     vals = np.asarray(g_tau(tau))
     if vals.shape[-1] != n_quad:
         raise ValueError(f"g_tau returned shape {vals.shape}, expected (..., {n_quad})")
-    p = _legendre_p(n_l, x)
-    norm = np.sqrt(2 * np.arange(n_l) + 1) * beta / 2
-    return norm * ((vals * w) @ p.T)
+    return ((vals * w) @ legendre_tau_basis(n_l, x)) * (beta / 2)
 
 
 def g_tau_from_l(g_l: np.ndarray, beta: float, tau: np.ndarray) -> np.ndarray:
@@ -145,9 +202,8 @@ def _g_tau_from_l_at_x(g_l: np.ndarray, beta: float | np.ndarray, x: np.ndarray)
     """``G = sum_l sqrt(2l+1)/beta P_l(x) G_l`` at ``x = 2 tau/beta - 1``; ``beta`` a number or
     one per row of ``g_l`` (shape ``(B, n_l)``, a batch on a common ``x`` mesh)."""
     n_l = g_l.shape[-1]
-    p = _legendre_p(n_l, x)
-    coef = g_l * np.sqrt(2 * np.arange(n_l) + 1) / np.asarray(beta, dtype=float)[..., None]
-    return np.tensordot(coef, p, axes=([-1], [0]))
+    coef = g_l / np.asarray(beta, dtype=float)[..., None]
+    return np.tensordot(coef, legendre_tau_basis(n_l, x), axes=([-1], [-1]))
 
 
 @lru_cache(maxsize=64)
@@ -155,7 +211,8 @@ def _t_matrix_cached(n_iw: int, n_l: int) -> np.ndarray:
     n = np.arange(n_iw)[:, None]
     l = np.arange(n_l)[None, :]
     arg = (2 * n + 1) * np.pi / 2
-    t = ((-1.0) ** n) * (1j ** (l + 1)) * np.sqrt(2 * l + 1) * special.spherical_jn(l, arg)
+    t = (_sign(n_iw)[:, None] * (1j ** (l + 1)) * _norm(n_l)[None, :]
+         * special.spherical_jn(l, arg))
     t.flags.writeable = False
     return t
 
@@ -338,9 +395,9 @@ def _pole_kernel_l(eps: np.ndarray, beta: float | np.ndarray, n_l: int) -> np.nd
         first = np.where(ay < 1e-8, 0.5, np.tanh(ay) / (2 * ay))
     ratios[0] = first
     ratio = np.cumprod(ratios, axis=0).T  # i_l(|y|) / (2 cosh y)
-    l = np.arange(n_l)[None, :]
-    sign_y = np.where(y[:, None] < 0, (-1.0) ** l, 1.0)  # i_l(-y) = (-1)^l i_l(y)
-    kern = (-beta.reshape(-1, 1) * np.sqrt(2 * l + 1) * ((-1.0) ** l) * sign_y * ratio)
+    sign = legendre_sign(n_l)[None, :]
+    sign_y = np.where(y[:, None] < 0, sign, 1.0)  # i_l(-y) = (-1)^l i_l(y)
+    kern = (-beta.reshape(-1, 1) * _norm(n_l)[None, :] * sign * sign_y * ratio)
     return kern.reshape(shape + (n_l,))
 
 
@@ -377,40 +434,60 @@ def g_l_from_poles_many(weights: np.ndarray, energies: np.ndarray, beta: np.ndar
     return (np.asarray(weights, dtype=float)[:, None, :] @ kern)[:, 0, :]
 
 
-def tail_moments_from_l(g_l: np.ndarray, beta: float) -> np.ndarray:
+def _betas_of(beta: float | np.ndarray) -> np.ndarray:
+    """A checked ``beta``: a number, or one per row (an array)."""
+    return np.asarray(check_beta(beta) if np.ndim(beta) == 0 else check_betas(beta))
+
+
+def tail_moments_from_l(g_l: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
     """High-frequency moments ``(c_1, c_2, c_3)`` of ``G(i w_n) = sum_k c_k/(i w_n)^k`` from ``G_l``.
 
     ``c_1 = -(G(0+) + G(beta-))``, ``c_2 = G'(0+) + G'(beta-)``, ``c_3 = -(G''(0+) + G''(beta-))``,
     which in Legendre form are::
 
-        c_1 = -(2/beta)    sum_{l even} sqrt(2l+1) G_l
+        c_1 = -(2/beta)    sum_{l even} sqrt(2l+1) G_l       (= -s . G_l / beta, sum_rule_vector)
         c_2 =  (2/beta^2)  sum_{l odd}  sqrt(2l+1) l(l+1) G_l
         c_3 = -(1/beta^3)  sum_{l even} sqrt(2l+1) (l-1) l (l+1) (l+2) G_l
 
-    For a single pole ``1/(i w_n - e)``: ``(1, e, e^2)``.
+    ``g_l`` of shape ``(..., n_l)`` with ``beta`` a number or one per row (shape ``g_l.shape[:-1]``);
+    returns ``(..., 3)``. For a single pole ``1/(i w_n - e)``: ``(1, e, e^2)``.
+
+    Example:
+        >>> g_l = g_l_from_poles([1.0], [0.3], 10.0, 40)
+        >>> np.allclose(tail_moments_from_l(g_l, 10.0), [1.0, 0.3, 0.09])
+        True
     """
-    beta = check_beta(beta)
+    beta = _betas_of(beta)
     g_l = np.asarray(g_l)
-    l = np.arange(g_l.shape[-1])
-    s = np.sqrt(2 * l + 1)
+    n_l = g_l.shape[-1]
+    l = np.arange(n_l)
+    s = _norm(n_l)
     even = (l % 2 == 0)
-    c1 = -(2 / beta) * np.sum(np.where(even, s, 0) * g_l, axis=-1)
-    c2 = (2 / beta ** 2) * np.sum(np.where(~even, s * l * (l + 1), 0) * g_l, axis=-1)
-    c3 = -(1 / beta ** 3) * np.sum(np.where(even, s * (l - 1) * l * (l + 1) * (l + 2), 0) * g_l,
-                                   axis=-1)
+    c1 = -(g_l @ sum_rule_vector(n_l)) / beta
+    c2 = (2 / beta ** 2) * (g_l @ np.where(~even, s * l * (l + 1), 0.0))
+    c3 = -(1 / beta ** 3) * (g_l @ np.where(even, s * (l - 1) * l * (l + 1) * (l + 2), 0.0))
     return np.stack([c1, c2, c3], axis=-1)
 
 
-def sum_rule_from_l(g_l: np.ndarray, beta: float) -> np.ndarray:
-    """``G(0+) + G(beta-) = (2/beta) sum_{l even} sqrt(2l+1) G_l``; equals -1 for a fermion."""
-    return -tail_moments_from_l(g_l, beta)[..., 0]
+def sum_rule_from_l(g_l: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
+    """``G(0+) + G(beta-) = s . G_l / beta = (2/beta) sum_{l even} sqrt(2l+1) G_l``
+    (:func:`sum_rule_vector`); equals -1 for a fermion. ``g_l`` of shape ``(..., n_l)``, ``beta``
+    a number or one per row; returns shape ``g_l.shape[:-1]``.
+
+    Example:
+        >>> float(sum_rule_from_l(np.array([-1.0, 0.3]), 2.0))   # G(tau) = -1/2 + odd part
+        -1.0
+    """
+    beta = _betas_of(beta)
+    g_l = np.asarray(g_l)
+    return (g_l @ sum_rule_vector(g_l.shape[-1])) / beta
 
 
 # ------------------------------------------------------------------------ truncation error
 def _tail_sums(y: float, n_max: int) -> np.ndarray:
     """``t[n] = sum_{l >= n} (2l+1) i_l(y)/(2 cosh y)`` for ``n = 0 .. n_max`` (``t[0] = 1``)."""
     k = -_pole_kernel_l(np.array([y]), 2.0, n_max + 1)[0]   # beta = 2: e = y
-    terms = np.sqrt(2 * np.arange(n_max + 1) + 1) / 2.0 * np.abs(k)
+    terms = _norm(n_max + 1) / 2.0 * np.abs(k)
     # the terms beyond n_max: below terms[n_max] * (super-exponential decay), bounded by it
     return np.cumsum(terms[::-1])[::-1]
 

@@ -208,3 +208,26 @@ def test_particle_hole_map(kind):
     assert b.density == pytest.approx(2.0 - a.density, abs=1e-7)
     np.testing.assert_allclose(b.info["bath_eps"], -np.array(a.info["bath_eps"])[::-1],
                                atol=1e-6)
+
+
+def test_unresolved_far_poles_are_pulled_in_and_decoupled():
+    """A pole pair far beyond the fitted frequencies is not resolved by ``Delta(i w_n)``: the
+    optimiser parks it anywhere along a flat valley (thousands of D; ``|eps| ~ 1e8 D`` in a
+    hypercubic ED-DMFT run, whose impurity G then asked for n_l >= 211200 Legendre
+    coefficients). The fit keeps every pole within FAR_POLE_FACTOR times the highest fitted
+    frequency, decoupled here, and reproduces the data to rounding."""
+    from solvers.bathfit import FAR_POLE_FACTOR
+
+    beta = 50.0
+    wn = matsubara_freqs(beta, 1024)
+    near_eps, near_v = [-1.2, -0.4, 0.4, 1.2], [0.3, 0.2, 0.2, 0.3]
+    for far_eps, far_v in ((2e6, 2.0), (1e8, 100.0)):
+        delta = hybridisation_iw(wn, near_eps + [-far_eps, far_eps], near_v + [far_v, far_v])
+        fit = fit_bath(delta, beta, 6)
+        bound = FAR_POLE_FACTOR * wn[fit.n_fit - 1]
+        assert np.max(np.abs(fit.bath_eps)) <= bound * (1 + 1e-12)
+        assert fit.residual <= 1e-10 * np.max(np.abs(delta))
+        near = np.abs(fit.bath_eps) < 2.0
+        assert np.allclose(fit.bath_eps[near], near_eps, atol=1e-7)
+        assert np.allclose(fit.bath_v[near], near_v, atol=1e-7)
+        assert np.allclose(fit.delta_iw(wn), delta, atol=1e-9)

@@ -51,7 +51,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvers import AndersonModel, SolverResult, g_tau_from_l, matsubara_freqs
+from solvers import (AndersonModel, SolverResult, g_tau_from_l, matsubara_freqs,
+                     quasiparticle_weight)
 
 from .lattice import BetheLattice, Lattice
 
@@ -467,8 +468,7 @@ class LoopRun:
         sigma = np.asarray(result.sigma_iw[:o.n_iw])
         if self.symmetrise:
             g_iw = 1j * g_iw.imag
-        w0 = math.pi / beta
-        z = float(1.0 / (1.0 - sigma[0].imag / w0))
+        z = quasiparticle_weight(sigma, beta)
         g_half = float(-beta * np.real(g_tau_from_l(result.g_l, beta, np.array([beta / 2]))[0]))
         docc = np.nan if result.double_occupancy is None else float(result.double_occupancy)
         info: dict[str, Any] = {"acausal_clipped": self.clipped, "retried_linear": False}

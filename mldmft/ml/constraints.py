@@ -41,7 +41,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from solvers import legendre_t_matrix
+from solvers import (density_from_g_l, dyson_sigma, g0_inverse_iw, legendre_sign,
+                     legendre_t_matrix, legendre_tau_basis, sum_rule_vector)
 
 __all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign",
            "density_from_g_l_rows",
@@ -52,12 +53,6 @@ TOL_SIGMA = 1e-7
 #: ``G(tau)`` above this is acausal.
 TOL_TAU = 1e-8
 _N_LOW, _N_GEOM, _N_IW, _W_MAX, _N_TAU = 32, 24, 1024, 40.0, 201
-
-
-def sum_rule_vector(n_l: int) -> np.ndarray:
-    """``s_l = 2 sqrt(2l+1)`` for even ``l``, 0 for odd ``l`` (``l < n_l``)."""
-    l = np.arange(int(n_l))
-    return np.where(l % 2 == 0, 2.0 * np.sqrt(2 * l + 1.0), 0.0)
 
 
 def sum_rule_residual(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
@@ -97,27 +92,23 @@ def project_sum_rule(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
 
 
 def density_from_g_l_rows(g_l: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Total density ``-2 G(beta-) = -2 sum_l sqrt(2l+1) G_l / beta`` of every row."""
-    g_l = np.asarray(g_l, dtype=float)
-    return -2.0 * (g_l @ np.sqrt(2 * np.arange(g_l.shape[-1]) + 1.0)) / beta
+    """Total density ``-2 G(beta-)`` of every row: both spins of :func:`solvers.density_from_g_l`."""
+    return 2.0 * density_from_g_l(np.asarray(g_l, dtype=float), beta)
 
 
 def ph_sign(n_l: int) -> np.ndarray:
-    """``(-1)^l`` for ``l < n_l``: the particle-hole map of Legendre coefficients."""
-    return (-1.0) ** np.arange(int(n_l))
+    """``(-1)^l`` for ``l < n_l`` (:func:`solvers.legendre_sign`): the particle-hole map of
+    Legendre coefficients."""
+    return legendre_sign(n_l)
 
 
 @lru_cache(maxsize=4)
 def _check_matrices(n_l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frequency indices, ``T_nl`` at them, and ``sqrt(2l+1) P_l(x_k)`` on the tau grid."""
-    from scipy.special import eval_legendre
-
     idx = np.unique(np.concatenate([np.arange(_N_LOW), np.geomspace(_N_LOW, _N_IW - 1,
                                                                     _N_GEOM).astype(int)]))
     t = legendre_t_matrix(_N_IW, n_l)[idx]
-    x = np.linspace(-1.0, 1.0, _N_TAU)
-    l = np.arange(n_l)
-    p = np.sqrt(2 * l + 1.0)[None, :] * eval_legendre(l[None, :], x[:, None])
+    p = legendre_tau_basis(n_l, np.linspace(-1.0, 1.0, _N_TAU))
     return idx, t, p
 
 
@@ -138,7 +129,7 @@ def _violation(g_iw: np.ndarray, g_tau: np.ndarray, wn: np.ndarray, eps_d: np.nd
                delta_iw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Largest ``Im Sigma(i w_n)`` and ``G(tau)`` from ``G`` on the check points."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = 1j * wn - np.asarray(eps_d)[:, None] - delta_iw - 1.0 / g_iw
+        sigma = dyson_sigma(g0_inverse_iw(wn, eps_d, delta_iw), g_iw)
     im = np.where(wn <= _W_MAX, sigma.imag, -np.inf)
     im = np.where(np.isnan(im), np.inf, im)  # 1/G undefined: not causal
     return im.max(axis=-1), g_tau.max(axis=-1)

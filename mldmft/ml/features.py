@@ -55,8 +55,9 @@ from typing import Any
 
 import numpy as np
 
-from solvers import legendre_t_matrix
+from solvers import dyson_g, g0_inverse_iw, legendre_t_matrix
 from solvers.ir import IRBasis
+from solvers.mesh import matsubara_freqs_many
 
 from .constraints import density_from_g_l_rows, ph_sign
 
@@ -371,7 +372,7 @@ def encode_target(batch: RawBatch, spec: EncodingSpec) -> np.ndarray:
         ns = spec.n_sigma
         d_sigma = batch.sigma_iw[spec.target_solver][:, :ns] - batch.sigma_iw[spec.base][:, :ns]
         if spec.target == "sigma_w_correction":
-            d_sigma = d_sigma / ((2 * np.arange(ns) + 1) * np.pi / batch.beta[:, None])
+            d_sigma = d_sigma / matsubara_freqs_many(batch.beta, ns)
         y = np.concatenate([d_sigma.real, d_sigma.imag], axis=1)
     if spec.docc:
         d = batch.docc[spec.target_solver] - batch.docc[spec.base]
@@ -404,12 +405,12 @@ def decode_target(y: np.ndarray, batch: RawBatch, spec: EncodingSpec) -> np.ndar
         return out
     ns = spec.n_sigma
     d_sigma = y[..., :ns] + 1j * y[..., ns:]
-    wn = (2 * np.arange(ns) + 1) * np.pi / batch.beta[:, None]  # w_n = (2n+1) pi / beta
+    wn = matsubara_freqs_many(batch.beta, ns)                    # w_n = (2n+1) pi / beta
     if spec.target == "sigma_w_correction":
         d_sigma = d_sigma * wn
-    base_inv = (1j * wn - batch.eps_d[:, None] - batch.delta_iw[:, :ns]
-                - batch.sigma_iw[spec.base][:, :ns])
-    d_g = 1.0 / (base_inv - d_sigma) - 1.0 / base_inv
+    g0_inv = g0_inverse_iw(wn, batch.eps_d, batch.delta_iw[:, :ns])
+    sigma_base = batch.sigma_iw[spec.base][:, :ns]
+    d_g = dyson_g(g0_inv, sigma_base + d_sigma) - dyson_g(g0_inv, sigma_base)
     t = legendre_t_matrix(ns, spec.n_l)
     out += 2.0 * np.real(d_g @ np.conj(t))
     return out

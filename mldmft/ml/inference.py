@@ -28,7 +28,7 @@ implementation). For a batch it
    options the database was generated with;
 4. builds the inputs of all rows like database rows (:mod:`mldmft.ml.hybridisation`: ``Delta_l``
    exactly from the poles of a discrete bath, or from ``delta_iw`` with its fitted tail; the half
-   bandwidth feature ``D = 2 sqrt(c1)``);
+   bandwidth feature ``D = 2 sqrt(c1)``, ``c1 = sum_k V_k^2`` the first moment of ``Delta``);
 5. applies the network in ONE forward pass over the batch (each row and its particle-hole twin)
    with the checkpoint's constraints, row by row in array operations, and returns one
    :class:`~solvers.SolverResult` per model:
@@ -63,10 +63,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from solvers import (AndersonModel, SolverResult, g_iw_from_l, get_solver, register_solver,
-                     solve_many)
+from solvers import (AndersonModel, SolverResult, dyson_sigma, g0_inverse_iw, g_iw_from_l,
+                     get_solver, hybridisation_l, hybridisation_l_many, hybridisation_moments_many,
+                     register_solver, solve_many)
+from solvers.mesh import matsubara_freqs_many
 
-from .hybridisation import c1_rows, delta_tail_c1, hybridisation_l, hybridisation_rows
+from .hybridisation import delta_tail_c1, half_bandwidth
 from .shipped import DEFAULT_NETWORK, shipped_checkpoint, shipped_network
 
 __all__ = ["solve_ml", "solve_ml_many", "model_batch", "models_batch", "delta_tail_c1",
@@ -115,10 +117,10 @@ def resolve_checkpoint(network: str | None = None,
 
 
 def models_batch(models: Sequence[AndersonModel], spec: Any,
-                 results: dict[str, Sequence[SolverResult]], c1: np.ndarray | None = None):
+                 results: dict[str, Sequence[SolverResult]], moments: np.ndarray | None = None):
     """The :class:`~mldmft.ml.features.RawBatch` of ``models`` (one row each) with their solved
-    cheap results ``results[solver][row]``; ``c1`` (:func:`~mldmft.ml.hybridisation.c1_rows`)
-    if already known."""
+    cheap results ``results[solver][row]``; ``moments`` (the hybridisation moments
+    ``M_1 .. M_3`` of :func:`solvers.hybridisation_moments_many`) if already known."""
     from .features import RawBatch
 
     n_iw_delta = spec.n_iw_delta
@@ -126,7 +128,8 @@ def models_batch(models: Sequence[AndersonModel], spec: Any,
         if not m.is_discrete and m.delta_iw.size < n_iw_delta:
             raise ValueError(f"ml solver: delta_iw of model {i} holds {m.delta_iw.size} "
                              f"frequencies, the checkpoint needs at least {n_iw_delta}")
-    c1 = c1_rows(models) if c1 is None else np.asarray(c1, dtype=float)
+    if moments is None:
+        moments = hybridisation_moments_many(models, 3)
 
     def column(get) -> dict[str, np.ndarray]:
         return {s: np.array([get(r) for r in rs]) for s, rs in results.items()}
@@ -134,8 +137,8 @@ def models_batch(models: Sequence[AndersonModel], spec: Any,
     return RawBatch(U=np.array([m.U for m in models], dtype=float),
                     eps_d=np.array([m.eps_d for m in models], dtype=float),
                     beta=np.array([m.beta for m in models], dtype=float),
-                    D=2.0 * np.sqrt(np.maximum(c1, 0.0)),
-                    delta_l=hybridisation_rows(models, spec.n_l, c1),
+                    D=half_bandwidth(moments[:, 0]),
+                    delta_l=hybridisation_l_many(models, spec.n_l, moments),
                     delta_iw=np.stack([m.delta(n_iw_delta) for m in models]),
                     g_l={s: np.stack([np.asarray(r.g_l[:spec.n_l], dtype=float) for r in rs])
                          for s, rs in results.items()},
@@ -210,8 +213,8 @@ def solve_ml_many(models: Sequence[AndersonModel], *, network: str | None = None
         return []
     n = len(models)
     spec = predictor.spec
-    c1 = c1_rows(models)
-    scale = 2.0 * np.sqrt(np.maximum(c1, 0.0))
+    moments = hybridisation_moments_many(models, 3)
+    scale = half_bandwidth(moments[:, 0])
     warnings: list[list[str]] = []
     outside = np.zeros(n, dtype=bool)
     for i, m in enumerate(models):
@@ -256,7 +259,7 @@ def solve_ml_many(models: Sequence[AndersonModel], *, network: str | None = None
                 raise OutsideDomainError.naming(path, out, _which(i, n))
             outside[i] |= bool(out)
             warnings[i] += out
-    batch = models_batch(models, spec, results, c1)
+    batch = models_batch(models, spec, results, moments)
     pred = predictor.predict(batch)
     return _results(models, spec, predictor, pred, batch, base, results, warnings, converged,
                     path, name, outside & bool(extrapolate), n_iw)
@@ -277,9 +280,9 @@ def _results(models, spec, predictor, pred, batch, base, results, warnings, conv
     base_g_l = np.stack([r.g_l[:spec.n_l] for r in base])
     g_iw = (np.stack([r.g_iw[:n_out] for r in base])
             + g_iw_from_l(pred.g_l - base_g_l, n_out))                        # [N, n_out]
-    wn = (2.0 * np.arange(n_out) + 1.0) * np.pi / batch.beta[:, None]
     delta = np.stack([m.delta(n_out) for m in models])
-    sigma_iw = 1j * wn - batch.eps_d[:, None] - delta - 1.0 / g_iw
+    sigma_iw = dyson_sigma(g0_inverse_iw(matsubara_freqs_many(batch.beta, n_out), batch.eps_d,
+                                         delta), g_iw)
     density = density_from_g_l_rows(pred.g_l, batch.beta)
     out = []
     for i in range(n):

@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from solvers import g_iw_from_l, g_tau_from_l, tau_mesh
+from solvers import (dyson_sigma, g0_inverse_iw, g_iw_from_l, g_tau_from_l, quasiparticle_weight,
+                     tau_mesh)
+from solvers.mesh import matsubara_freqs_many
 
 from .constraints import TOL_SIGMA, TOL_TAU, causality_violation, density_from_g_l_rows
 from .features import RawBatch
@@ -51,12 +53,13 @@ def g_tau_rows(g_l: np.ndarray, beta: np.ndarray, n_tau: int) -> np.ndarray:
 
 
 def z_from_g_l(g_l: np.ndarray, batch: RawBatch) -> np.ndarray:
-    """Quasiparticle weight estimate of every row from its ``G_l`` and hybridisation."""
-    g0 = g_iw_from_l(np.asarray(g_l, dtype=float), 1)[:, 0]
-    w0 = np.pi / batch.beta
+    """Quasiparticle weight estimate of every row from its ``G_l`` and hybridisation: Dyson at
+    ``w_0`` (:func:`solvers.dyson_sigma`), then :func:`solvers.quasiparticle_weight`."""
+    g0 = g_iw_from_l(np.asarray(g_l, dtype=float), 1)                   # [n, 1]
+    wn = matsubara_freqs_many(batch.beta, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sigma0 = 1j * w0 - batch.eps_d - batch.delta_iw[:, 0] - 1.0 / g0
-        return 1.0 / (1.0 - sigma0.imag / w0)
+        sigma0 = dyson_sigma(g0_inverse_iw(wn, batch.eps_d, batch.delta_iw[:, :1]), g0)
+        return np.asarray(quasiparticle_weight(sigma0, batch.beta), dtype=float).reshape(-1)
 
 
 def acausal_rows(g_l: np.ndarray, batch: RawBatch) -> np.ndarray:
