@@ -7,11 +7,9 @@ literature bath eps = +-0.1, +-0.4, +-0.9, +-1.5, V = sqrt(0.25/8). 16 models.
 Solvers (default options): ``ipt``, ``hubbard_i``, ``nca``, ``ed1``, ``ed2``, ``ed3`` (ED of a
 1/2/3-pole fit of the 8-site bath; a fit is always made since 8 > 3). Reference: ``ed`` on the
 full 8-site bath with Boltzmann cutoff 1e-8 (``--ed-cutoff``; every state with weight
-``exp(-beta (E - E_0)) > 1e-8`` kept). With ED's default cutoff 1e-10 the beta = 10 models hit
-``max_krylov_basis`` in the half-filled sectors (``converged=False``: states just below the window
-edge, weight ~1e-10, are not all certified) and take ~2.5x longer; measured at U = 1, beta = 10,
-half filling, cutoff 1e-8 vs 1e-10 differ by max |dG(tau)| = 2e-8, |dD| = 1.3e-8, |dZ| = 9e-8,
-far below every cheap solver's error.
+``exp(-beta (E - E_0)) > 1e-8`` kept). ED's default cutoff 1e-10 keeps about twice the states at
+beta = 10 (and takes longer); at U = 1, beta = 10, half filling the two cutoffs differ by
+max |dG(tau)| = 2e-8, |dD| = 1.3e-8, |dZ| = 9e-8, far below every cheap solver's error.
 
 Per model and solver:
 
