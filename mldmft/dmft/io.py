@@ -4,8 +4,8 @@ Both are rewritten atomically after every point, so an interrupted sweep leaves 
 holding every finished point. The file stores the sweep's plan (everything that decides its
 points: solver, options, beta, lattice, mu, the U values, direction and start mode, loop
 settings) in the root attribute ``plan``; :func:`load_sweep` with ``expect`` resumes only the
-same plan and otherwise names every setting that differs (:mod:`mldmft.plan`). A stored plan without ``start`` (a
-file written before sweeps had start modes) is a continuation sweep.
+same plan and otherwise names every setting that differs (:mod:`mldmft.plan`). A stored plan
+without ``start`` is a continuation sweep.
 
 A point's solver warnings are stored as the attribute ``warnings`` (a JSON list) and in the CSV
 column ``warnings`` (joined by `` | ``); why a loop stopped early, as ``error``.
