@@ -29,8 +29,10 @@ from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
 from .ir import IRBasis
 from .registry import (UnknownOptionError, available_solvers, check_options, get_solver,
-                       register_solver, solve, solve_many, solver_identity, supports_batch)
-from .result import SolverResult, SolverWarning
+                       options_class, register_solver, solve, solve_many, solver_identity,
+                       supports_batch)
+from .options import SolverOptions
+from .result import Diagnostics, SolverResult, SolverWarning
 from .threads import set_solver_threads, solver_threads
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
                     hybridisation_moments_many, matsubara_sum, pole_moments)
@@ -41,10 +43,17 @@ from . import ed_fit as _ed_fit  # noqa: E402,F401
 from . import hubbard_i as _hubbard_i  # noqa: E402,F401
 from . import ipt as _ipt  # noqa: E402,F401
 from . import nca as _nca  # noqa: E402,F401
+from .ed.solver import EDOptions  # noqa: E402
+from .ed_fit import EDFitOptions  # noqa: E402
+from .hubbard_i import HubbardIOptions  # noqa: E402
+from .ipt import IPTOptions  # noqa: E402
+from .nca import NCAOptions  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Diagnostics", "EDFitOptions", "EDOptions", "HubbardIOptions", "IPTOptions", "NCAOptions",
+    "SolverOptions", "options_class",
     "AndersonModel", "BathFit", "IRBasis", "SolverResult", "SolverWarning", "TailPoles", "available_solvers",
     "bethe_delta_iw", "bethe_g_iw", "check_keys", "check_options", "check_type", "density_from_g_iw",
     "density_from_g_l", "dyson_g",

@@ -23,23 +23,78 @@ Energies in units of the Bethe half bandwidth ``D``; ``beta`` in ``1/D``.
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from .bathfit import BathFit, _check_n_bath, fit_bath
-from .ed.solver import solve_ed
+from ._checks import check_int
+from .ed.solver import EDOptions, _solve_ed
 from .greens import hybridisation_iw
 from .legendre import g_l_from_iw, g_tau_from_l
 from .mesh import matsubara_freqs
 from .model import AndersonModel
+from .options import UnknownOptionError
 from .registry import register_solver
 from .result import SolverResult
 from .tails import estimate_tail, matsubara_sum
 
-__all__ = ["solve_ed_fit", "solve_ed1", "solve_ed2", "solve_ed3", "DEFAULT_N_IW", "ed_fit_bath"]
+__all__ = ["solve_ed_fit", "solve_ed1", "solve_ed2", "solve_ed3", "DEFAULT_N_IW", "ed_fit_bath",
+           "EDFitOptions"]
 
 DEFAULT_N_IW = 1024
+
+
+@dataclass(frozen=True)
+class EDFitOptions(EDOptions):
+    """Options of the ``ed_fit`` solver (meanings in :func:`solve_ed_fit`): the fit's and every
+    :class:`~solvers.ed.solver.EDOptions` of the ED it runs, checked on construction (``n_iw``:
+    ``None`` for the default that depends on the model).
+
+    Example:
+        >>> EDFitOptions(n_bath=9)
+        Traceback (most recent call last):
+        ...
+        ValueError: n_bath must be between 1 and 8, got 9
+        >>> EDFitOptions(n_bath=2, cutoff=1e-8).ed_options(64).cutoff
+        1e-08
+    """
+
+    n_iw: int | None = None
+    n_bath: int = 3
+    always_fit: bool = False
+    weight_power: float = 1.0
+    n_fit: int | None = None
+    symmetric: bool | None = None
+    n_restarts: int = 4
+    fit_seed: int = 0
+
+    def result_sizes(self) -> tuple[int, int]:
+        return DEFAULT_N_IW if self.n_iw is None else self.n_iw, self.n_l
+
+    def check(self) -> None:
+        _check_n_bath(self.n_bath)
+        if self.n_iw is not None:
+            check_int("n_iw", self.n_iw, 1)
+        if not (math.isfinite(self.weight_power) and self.weight_power >= 0):
+            raise ValueError(f"weight_power must be finite and >= 0, got {self.weight_power}")
+        if self.n_fit is not None:
+            check_int("n_fit", self.n_fit, 1)
+        check_int("n_restarts", self.n_restarts, 0)
+        self.ed_options(DEFAULT_N_IW if self.n_iw is None else self.n_iw)
+
+    def ed_options(self, n_iw: int) -> EDOptions:
+        """The options of the ED of the fitted model, on ``n_iw`` Matsubara frequencies."""
+        names = set(EDOptions.names()) - {"n_iw"}
+        return EDOptions(n_iw=n_iw, **{k: v for k, v in self.kwargs().items() if k in names})
+
+    def fit_options(self) -> dict[str, Any]:
+        """The keyword options of :func:`ed_fit_bath` (besides ``n_bath`` and ``n_iw``)."""
+        return dict(always_fit=self.always_fit, weight_power=self.weight_power,
+                    n_fit=self.n_fit, symmetric=self.symmetric, n_restarts=self.n_restarts,
+                    fit_seed=self.fit_seed)
 
 
 def _correction(dg_iw: np.ndarray, beta: float, n_l: int) -> tuple[np.ndarray, float]:
@@ -94,7 +149,6 @@ def ed_fit_bath(model: AndersonModel, n_bath: int = 3, *, n_iw: int | None = Non
                     n_fit=n_fit, symmetric=symmetric, n_restarts=n_restarts, seed=fit_seed)
 
 
-@register_solver("ed_fit")
 def solve_ed_fit(model: AndersonModel, *, n_bath: int = 3, n_iw: int | None = None,
                  n_l: int = 80, n_tau: int | None = None, always_fit: bool = False,
                  weight_power: float = 1.0, n_fit: int | None = None,
@@ -150,21 +204,27 @@ def solve_ed_fit(model: AndersonModel, *, n_bath: int = 3, n_iw: int | None = No
         (1.0, 3)
     """
     _check_model(model)
-    n_bath = _check_n_bath(n_bath)
-    n_iw = _n_iw(model, n_iw)
+    opts = EDFitOptions(n_bath=n_bath, n_iw=n_iw, n_l=n_l, n_tau=n_tau, always_fit=always_fit,
+                        weight_power=weight_power, n_fit=n_fit, symmetric=symmetric,
+                        n_restarts=n_restarts, fit_seed=fit_seed, **ed_options)
+    return _solve_ed_fit(model, opts)
+
+
+def _solve_ed_fit(model: AndersonModel, opts: EDFitOptions) -> SolverResult:
+    """:func:`solve_ed_fit` with built options."""
+    n_bath, n_l = opts.n_bath, opts.n_l
+    n_iw = _n_iw(model, opts.n_iw)
     beta = model.beta
     wn = matsubara_freqs(beta, n_iw)
     delta_iw = model.delta(n_iw)
-    fit = ed_fit_bath(model, n_bath, n_iw=n_iw, always_fit=always_fit,
-                      weight_power=weight_power, n_fit=n_fit, symmetric=symmetric,
-                      n_restarts=n_restarts, fit_seed=fit_seed)
+    fit = ed_fit_bath(model, n_bath, n_iw=n_iw, **opts.fit_options())
     if fit is None:
         bath_eps, bath_v = model.bath_eps, model.bath_v
     else:
         bath_eps, bath_v = fit.bath_eps, fit.bath_v
     fitted = AndersonModel(U=model.U, eps_d=model.eps_d, beta=beta, bath_eps=bath_eps,
                            bath_v=bath_v)
-    ed = solve_ed(fitted, n_iw=n_iw, n_l=n_l, n_tau=n_tau, **ed_options)
+    ed = _solve_ed(fitted, opts.ed_options(n_iw))
 
     d_delta = (np.zeros(n_iw, dtype=complex) if fit is None
                else hybridisation_iw(wn, bath_eps, bath_v) - delta_iw)
@@ -197,23 +257,48 @@ def solve_ed_fit(model: AndersonModel, *, n_bath: int = 3, n_iw: int | None = No
                         g_tau=g_tau, tau=ed.tau, info=info)
 
 
+def _fixed_options(n_bath: int) -> type[EDFitOptions]:
+    """The options of solver ``"ed{n_bath}"``: :class:`EDFitOptions` with ``n_bath`` fixed."""
+    name, fixed = f"ed{n_bath}", n_bath
+
+    @dataclass(frozen=True)
+    class Fixed(EDFitOptions):
+        n_bath: int = field(default=fixed, init=False)
+
+        @classmethod
+        def build(cls, solver: str, options=None):
+            if options is not None and "n_bath" in options:
+                raise UnknownOptionError(f"solver {solver!r} fixes n_bath={n_bath}; use "
+                                         "'ed_fit' to choose it")
+            return super().build(solver, options)
+
+    Fixed.__name__ = Fixed.__qualname__ = f"ED{n_bath}Options"
+    Fixed.__doc__ = (f"Options of the ``{name}`` solver: :class:`EDFitOptions` with "
+                     f"``n_bath={n_bath}`` fixed.")
+    return Fixed
+
+
 def _fixed_n_bath(n_bath: int) -> Callable[..., SolverResult]:
     """The solver ``"ed{n_bath}"``: :func:`solve_ed_fit` with ``n_bath`` fixed."""
     name = f"ed{n_bath}"
+    options = _fixed_options(n_bath)
 
-    def solver(model: AndersonModel, **options: Any) -> SolverResult:
-        if "n_bath" in options:
+    def solver(model: AndersonModel, **kw: Any) -> SolverResult:
+        if "n_bath" in kw:
             raise TypeError(f"solver {name!r} fixes n_bath={n_bath}; use 'ed_fit' to choose it")
-        result = solve_ed_fit(model, n_bath=n_bath, **options)
+        _check_model(model)
+        result = _solve_ed_fit(model, options(**kw))
         return dataclasses.replace(result, solver=name)
 
     solver.__name__ = f"solve_ed{n_bath}"
     solver.__qualname__ = solver.__name__
     solver.__doc__ = (f"``solve_ed_fit`` with ``n_bath={n_bath}`` (the cheap \"ED-{n_bath}\" "
                       "solver); every other option of :func:`solve_ed_fit` is accepted.")
+    solver.options = options
     return solver
 
 
-solve_ed1 = register_solver("ed1", _fixed_n_bath(1))
-solve_ed2 = register_solver("ed2", _fixed_n_bath(2))
-solve_ed3 = register_solver("ed3", _fixed_n_bath(3))
+register_solver("ed_fit", solve_ed_fit, options=EDFitOptions)
+solve_ed1, solve_ed2, solve_ed3 = (_fixed_n_bath(n) for n in (1, 2, 3))
+for _solver in (solve_ed1, solve_ed2, solve_ed3):
+    register_solver(_solver.__name__[len("solve_"):], _solver, options=_solver.options)

@@ -66,6 +66,7 @@ separate groups); :func:`solve_hubbard_i` is a batch of one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -78,11 +79,12 @@ from .greens import _fermi, poles_g_iw_many, poles_g_tau_many
 from .legendre import (check_legendre_reach, check_legendre_truncation_many, g_l_from_iw_many,
                        g_l_from_poles_many)
 from .model import AndersonModel
+from .options import SolverOptions
 from .registry import register_solver
 from .result import SolverResult, warn_untrusted
 from .tails import density_from_g_iw_many, matsubara_sum_many
 
-__all__ = ["solve_hubbard_i", "solve_hubbard_i_many", "atomic_sigma_iw"]
+__all__ = ["solve_hubbard_i", "solve_hubbard_i_many", "atomic_sigma_iw", "HubbardIOptions"]
 
 
 def atomic_sigma_iw(wn: np.ndarray, eps_d: float | np.ndarray, U: float | np.ndarray,
@@ -103,12 +105,33 @@ def atomic_sigma_iw(wn: np.ndarray, eps_d: float | np.ndarray, U: float | np.nda
     return U * n_s + U * U * n_s * (1.0 - n_s) / (1j * wn - eps_d - U * (1.0 - n_s))
 
 
-def _check_options(n_iw: int, n_l: int, tol: float, max_iter: int, n_tau: int | None) -> None:
-    for name, value in (("n_iw", n_iw), ("n_l", n_l), ("max_iter", max_iter)):
-        check_int(name, value, 1)
-    check_positive("tol", tol)
-    if n_tau is not None:
-        check_int("n_tau", n_tau, 2)
+@dataclass(frozen=True)
+class HubbardIOptions(SolverOptions):
+    """Options of the ``hubbard_i`` solver (meanings in :func:`solve_hubbard_i`), checked on
+    construction.
+
+    Example:
+        >>> HubbardIOptions(tol=-1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: tol must be a finite number > 0, got -1.0
+    """
+
+    n_iw: int = 1024
+    n_l: int = 80
+    tol: float = 1e-13
+    max_iter: int = 100
+    n_tau: int | None = None
+
+    def result_sizes(self) -> tuple[int, int]:
+        return self.n_iw, self.n_l
+
+    def check(self) -> None:
+        for name in ("n_iw", "n_l", "max_iter"):
+            check_int(name, getattr(self, name), 1)
+        check_positive("tol", self.tol)
+        if self.n_tau is not None:
+            check_int("n_tau", self.n_tau, 2)
 
 
 def _find_density(h, n_rows: int, ph: np.ndarray, tol: float,
@@ -255,8 +278,8 @@ def solve_hubbard_i(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80,
         >>> round(r.density, 10), r.converged
         (0.9966424913, True)
     """
-    return solve_hubbard_i_many([model], n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter,
-                                n_tau=n_tau)[0]
+    opts = HubbardIOptions(n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter, n_tau=n_tau)
+    return _solve_hubbard_i_many([model], opts)[0]
 
 
 def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: int = 80,
@@ -276,8 +299,15 @@ def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n
         >>> [round(r.density, 10) for r in solve_hubbard_i_many(ms)]
         [0.9966424913, 1.0]
     """
+    opts = HubbardIOptions(n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter, n_tau=n_tau)
+    return _solve_hubbard_i_many(models, opts)
+
+
+def _solve_hubbard_i_many(models: Sequence[AndersonModel],
+                          opts: HubbardIOptions) -> list[SolverResult]:
+    """:func:`solve_hubbard_i_many` with built options."""
     models = checked_models(models)
-    _check_options(n_iw, n_l, tol, max_iter, n_tau)
+    n_iw, n_l, tol, max_iter, n_tau = opts.n_iw, opts.n_l, opts.tol, opts.max_iter, opts.n_tau
     batches = group_by_bath(models, n_iw)
     for idx, b in batches:   # the poles of G lie within a few E of 0 (module docstring)
         for i, beta, energy in zip(idx.tolist(), b.beta.tolist(), b.energy_scale().tolist()):
@@ -311,7 +341,7 @@ def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n
                                 f"bounds [max(0, n - 1), n/2] for n={2 * n:.6g}: the "
                                 "Tr(Sigma G) estimator fails for Hubbard-I here")
             if truncated[r]:
-                warn_untrusted(warnings, truncated[r], stacklevel=3)
+                warn_untrusted(warnings, truncated[r], stacklevel=4)
                 ok = False
             if warnings:
                 info["warnings"] = warnings
@@ -323,4 +353,5 @@ def solve_hubbard_i_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n
     return results
 
 
-register_solver("hubbard_i", solve_hubbard_i, batch=solve_hubbard_i_many)
+register_solver("hubbard_i", solve_hubbard_i, options=HubbardIOptions,
+                batch=solve_hubbard_i_many)

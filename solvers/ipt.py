@@ -113,11 +113,12 @@ from ._roots import expand_bracket, find_roots
 from .fourier import iw_to_tau_many, tau_to_iw_many
 from .legendre import check_legendre_truncation_many, g_l_from_iw_many
 from .model import AndersonModel
+from .options import SolverOptions
 from .registry import register_solver
 from .result import SolverResult, warn_untrusted
 from .tails import density_from_g_iw_many, fit_tail_many, matsubara_sum_many
 
-__all__ = ["solve_ipt", "solve_ipt_many", "free_density"]
+__all__ = ["solve_ipt", "solve_ipt_many", "free_density", "IPTOptions"]
 
 _MIN_FFT_POINTS = 1024
 _TAU_STEPS_PER_BETA = 40  # tau step h <= 1/40 (1/D): |G error| ~ 2e-10 at beta=50, falls like h^4
@@ -176,22 +177,42 @@ def _check_meshes(beta: float, energy: float, n_iw: int, fft_tau_points: int | N
             "accept the cost or a coarser step")
 
 
-def _check_options(n_iw: int, n_l: int, tol: float, max_iter: int, mixing: float,
-                   fft_tau_points: int | None, n_tau: int | None,
-                   density_guess: float | None) -> None:
-    check_int("n_iw", n_iw, 16)
-    check_int("n_l", n_l, 1)
-    check_int("max_iter", max_iter, 1)
-    check_positive("tol", tol)
-    check_fraction("mixing", mixing)
-    if fft_tau_points is not None:
-        check_int("fft_tau_points", fft_tau_points, 65)
-    if n_tau is not None:
-        check_int("n_tau", n_tau, 2)
-    if density_guess is not None and not (isinstance(density_guess, (int, float))
-                                          and not isinstance(density_guess, bool)
-                                          and 0 < density_guess < 2):
-        raise ValueError(f"density_guess (both spins) must lie in (0, 2), got {density_guess!r}")
+@dataclass(frozen=True)
+class IPTOptions(SolverOptions):
+    """Options of the ``ipt`` solver (meanings in :func:`solve_ipt`), checked on construction.
+
+    Example:
+        >>> IPTOptions(n_iw=8)
+        Traceback (most recent call last):
+        ...
+        ValueError: n_iw must be an integer >= 16, got 8
+    """
+
+    n_iw: int = 1024
+    n_l: int = 80
+    tol: float = 1e-10
+    max_iter: int = 50
+    mixing: float = 0.5
+    fft_tau_points: int | None = None
+    density_guess: float | None = None
+    n_tau: int | None = None
+
+    def result_sizes(self) -> tuple[int, int]:
+        return self.n_iw, self.n_l
+
+    def check(self) -> None:
+        check_int("n_iw", self.n_iw, 16)
+        check_int("n_l", self.n_l, 1)
+        check_int("max_iter", self.max_iter, 1)
+        check_positive("tol", self.tol)
+        check_fraction("mixing", self.mixing)
+        if self.fft_tau_points is not None:
+            check_int("fft_tau_points", self.fft_tau_points, 65)
+        if self.n_tau is not None:
+            check_int("n_tau", self.n_tau, 2)
+        if self.density_guess is not None and not 0 < self.density_guess < 2:
+            raise ValueError(f"density_guess (both spins) must lie in (0, 2), got "
+                             f"{self.density_guess!r}")
 
 
 def _bubble_iw(g0_iw: np.ndarray, beta: np.ndarray, tail: np.ndarray, n_fft: int,
@@ -399,7 +420,7 @@ def _results(b: ModelBatch, sol: _Solved, n_l: int, n_tau: int | None,
                 f"[max(0, n - 1), n/2] for n={2 * n:.6g}: the Tr(Sigma G) estimator of this "
                 "non-conserving approximation fails here")
         if truncated[i]:
-            warn_untrusted(info.setdefault("warnings", []), truncated[i], stacklevel=4)
+            warn_untrusted(info.setdefault("warnings", []), truncated[i], stacklevel=5)
             converged = False
         results.append(SolverResult(
             solver="ipt", beta=float(beta[i]), g_iw=sol.g_iw[i], sigma_iw=sol.sigma_iw[i],
@@ -453,9 +474,9 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
         >>> r.density, r.converged, bool(r.g_iw.real.any())
         (1.0, True, False)
     """
-    return solve_ipt_many([model], n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter,
-                          mixing=mixing, fft_tau_points=fft_tau_points,
-                          density_guess=density_guess, n_tau=n_tau)[0]
+    opts = IPTOptions(n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter, mixing=mixing,
+                      fft_tau_points=fft_tau_points, density_guess=density_guess, n_tau=n_tau)
+    return _solve_ipt_many([model], opts)[0]
 
 
 def solve_ipt_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: int = 80,
@@ -479,8 +500,17 @@ def solve_ipt_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: in
         >>> [round(r.density, 6) for r in solve_ipt_many(ms)]
         [1.0, 0.845035]
     """
+    opts = IPTOptions(n_iw=n_iw, n_l=n_l, tol=tol, max_iter=max_iter, mixing=mixing,
+                      fft_tau_points=fft_tau_points, density_guess=density_guess, n_tau=n_tau)
+    return _solve_ipt_many(models, opts)
+
+
+def _solve_ipt_many(models: Sequence[AndersonModel], opts: IPTOptions) -> list[SolverResult]:
+    """:func:`solve_ipt_many` with built options."""
     models = checked_models(models)
-    _check_options(n_iw, n_l, tol, max_iter, mixing, fft_tau_points, n_tau, density_guess)
+    n_iw, n_l, tol, max_iter = opts.n_iw, opts.n_l, opts.tol, opts.max_iter
+    mixing, fft_tau_points, density_guess, n_tau = (opts.mixing, opts.fft_tau_points,
+                                                    opts.density_guess, opts.n_tau)
     batches = group_by_bath(models, n_iw)
     for idx, b in batches:
         for i, beta, energy in zip(idx.tolist(), b.beta.tolist(), b.energy_scale().tolist()):
@@ -509,4 +539,4 @@ def solve_ipt_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: in
     return results
 
 
-register_solver("ipt", solve_ipt, batch=solve_ipt_many)
+register_solver("ipt", solve_ipt, options=IPTOptions, batch=solve_ipt_many)

@@ -100,6 +100,7 @@ non-interacting result (it is a strong-coupling expansion in ``Delta``, not in `
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -111,14 +112,16 @@ from .greens import dyson_sigma, g0_inverse_iw, poles_g_iw, poles_g_tau
 from .legendre import check_legendre_truncation, g_l_from_poles, g_l_from_tau
 from .mesh import matsubara_freqs, tau_mesh
 from .model import AndersonModel
+from .options import SolverOptions
 from .registry import register_solver
 from .result import SolverResult, warn_untrusted
 from .tails import hybridisation_moments
 
-__all__ = ["solve_nca", "default_n_tau", "hybridisation_tau"]
+__all__ = ["solve_nca", "default_n_tau", "hybridisation_tau", "NCAOptions"]
 
 _METHODS = ("march", "iterate")
 _MIN_N_TAU = 16
+_DEFAULT_N_IW = 1024       # n_iw of a discrete bath's result
 
 
 _MAX_DEFAULT_N_TAU = 20001   # ~1 s per solve (the march is O(n_tau^2))
@@ -175,19 +178,49 @@ def hybridisation_tau(model: AndersonModel, n_tau: int,
     return delta_tau, {"delta_tail": tail}
 
 
-def _check_options(model: AndersonModel, n_tau: int, n_iw: int, n_l: int, method: str,
-                   tol: float, mixing: float, max_iter: int) -> None:
-    check_int("n_tau", n_tau, _MIN_N_TAU)
-    check_int("n_iw", n_iw, 1)
+@dataclass(frozen=True)
+class NCAOptions(SolverOptions):
+    """Options of the ``nca`` solver (meanings in :func:`solve_nca`), checked on construction;
+    ``None`` for ``n_tau``, ``n_iw``, ``n_quad``: the defaults that depend on the model.
+
+    Example:
+        >>> NCAOptions(method="leapfrog")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown NCA method 'leapfrog'; choose one of ('march', 'iterate')
+    """
+
+    n_tau: int | None = None
+    n_iw: int | None = None
+    n_l: int = 80
+    method: str = "march"
+    tol: float = 1e-10
+    mixing: float = 1.0
+    max_iter: int = 200
+    n_quad: int | None = None
+
+    def result_sizes(self) -> tuple[int, int]:
+        return _DEFAULT_N_IW if self.n_iw is None else self.n_iw, self.n_l
+
+    def check(self) -> None:
+        if self.n_tau is not None:
+            check_int("n_tau", self.n_tau, _MIN_N_TAU)
+        if self.n_iw is not None:
+            check_int("n_iw", self.n_iw, 1)
+        check_int("n_l", self.n_l, 1)
+        if self.method not in _METHODS:
+            raise ValueError(f"unknown NCA method {self.method!r}; choose one of {_METHODS}")
+        check_positive("tol", self.tol)
+        check_fraction("mixing", self.mixing)
+        check_int("max_iter", self.max_iter, 1)
+        if self.n_quad is not None:
+            check_int("n_quad", self.n_quad, 1)
+
+
+def _check_model(model: AndersonModel, n_iw: int) -> None:
     if not model.is_discrete and n_iw > model.delta_iw.size:
         raise ValueError(f"n_iw={n_iw} exceeds the {model.delta_iw.size} frequencies of "
                          "model.delta_iw")
-    check_int("n_l", n_l, 1)
-    if method not in _METHODS:
-        raise ValueError(f"unknown NCA method {method!r}; choose one of {_METHODS}")
-    check_positive("tol", tol)
-    check_fraction("mixing", mixing)
-    check_int("max_iter", max_iter, 1)
 
 
 def _normalise(r: np.ndarray, energies: np.ndarray, tau: np.ndarray) -> tuple[float, np.ndarray]:
@@ -256,7 +289,6 @@ def _trust_problems(g_tau: np.ndarray, g_iw: np.ndarray, sigma_iw: np.ndarray,
     return out
 
 
-@register_solver("nca")
 def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | None = None,
               n_l: int = 80, method: str = "march", tol: float = 1e-10, mixing: float = 1.0,
               max_iter: int = 200, n_quad: int | None = None) -> SolverResult:
@@ -292,14 +324,23 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
         >>> round(r.density, 10), round(r.double_occupancy, 6)
         (1.0, 2.3e-05)
     """
+    opts = NCAOptions(n_tau=n_tau, n_iw=n_iw, n_l=n_l, method=method, tol=tol, mixing=mixing,
+                      max_iter=max_iter, n_quad=n_quad)
+    return _solve_nca(model, opts)
+
+
+def _solve_nca(model: AndersonModel, opts: NCAOptions) -> SolverResult:
+    """:func:`solve_nca` with built options."""
+    n_l, method, tol, mixing, max_iter = (opts.n_l, opts.method, opts.tol, opts.mixing,
+                                          opts.max_iter)
     beta = model.beta
     tail = tuple(float(c) for c in hybridisation_moments(model))
     energy = model.energy_scale(tail) if tail[0] > 0 else 0.0   # atomic: exact on any mesh
-    n_tau = default_n_tau(beta, energy) if n_tau is None else n_tau
+    n_tau = default_n_tau(beta, energy) if opts.n_tau is None else opts.n_tau
+    n_iw = opts.n_iw
     if n_iw is None:
-        n_iw = 1024 if model.is_discrete else int(model.delta_iw.size)
-    _check_options(model, n_tau, n_iw, n_l, method, tol, mixing, max_iter)
-    n_tau, n_iw, n_l = int(n_tau), int(n_iw), int(n_l)
+        n_iw = _DEFAULT_N_IW if model.is_discrete else int(model.delta_iw.size)
+    _check_model(model, n_iw)
     _check_mesh(beta, n_tau, energy)
 
     tau = tau_mesh(beta, n_tau)
@@ -333,7 +374,7 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
     g_iw = poles_g_iw(pole_w, pole_e, wn) + tau_to_iw(g_rest, beta, n_iw)
     spline = CubicSpline(tau, g_rest)
     g_l = g_l_from_poles(pole_w, pole_e, beta, n_l) + g_l_from_tau(
-        spline, beta, n_l, n_quad=n_quad or max(4 * n_l, 400))
+        spline, beta, n_l, n_quad=opts.n_quad or max(4 * n_l, 400))
     sigma_iw = dyson_sigma(g0_inverse_iw(wn, model.eps_d, model.delta(n_iw)), g_iw)
 
     occ = r[:, -1] / z_f
@@ -344,7 +385,7 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
         problems.append(truncated)
     messages: list[str] = []
     for text in problems:
-        warn_untrusted(messages, f"NCA result not trustworthy: {text}")
+        warn_untrusted(messages, f"NCA result not trustworthy: {text}", stacklevel=3)
     info.update({
         "method": method,
         "n_tau": n_tau,
@@ -360,3 +401,6 @@ def solve_nca(model: AndersonModel, *, n_tau: int | None = None, n_iw: int | Non
                         density=density, double_occupancy=docc, energy=None,
                         converged=bool(converged and not messages),
                         iterations=iterations, g_tau=g_tau, tau=tau, info=info)
+
+
+register_solver("nca", solve_nca, options=NCAOptions)

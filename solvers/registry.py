@@ -1,14 +1,18 @@
 """One registry of impurity solvers: ``solve(name, model, **options) -> SolverResult`` and
 ``solve_many(name, models, **options) -> list[SolverResult]``.
 
-A solver is a function ``f(model: AndersonModel, **options) -> SolverResult``. Solvers inside
-``solvers`` register themselves on import; packages built on top (e.g. ``mldmft``'s network solver)
-call :func:`register_solver` without any edit here. A solver that can treat many models at once
+A solver is a function ``f(model: AndersonModel, **options) -> SolverResult`` with a frozen
+dataclass of its options (:class:`solvers.options.SolverOptions`: ``EDOptions``,
+``IPTOptions``, ...). Solvers inside ``solvers`` register themselves on import; packages built on
+top (e.g. ``mldmft``'s network solver) call :func:`register_solver` without any edit here. A
+solver registered without an options class gets one built from its signature
+(:func:`solvers.options.options_from_signature`). A solver that can treat many models at once
 also registers a batch function ``batch(models, **options) -> list[SolverResult]``
 (:func:`supports_batch`); :func:`solve_many` uses it, or else loops over the models.
 
-:func:`check_options` refuses options a solver cannot take (unknown or missing names, wrong
-types, values the solver's own checks reject) before any work, e.g. before a database run.
+:func:`check_options` builds a solver's options from a mapping, which refuses options it cannot
+take (unknown or missing names, wrong types, values out of range) before any work, e.g. before a
+database run; :func:`solve` and :func:`solve_many` build them once and pass them on.
 :func:`solver_identity` names what besides its options decides a solver's results (e.g. the
 bytes of a network's model file), so that stored results are not resumed with another one.
 """
@@ -16,52 +20,60 @@ bytes of a network's model file), so that stored results are not resumed with an
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import functools
-import inspect
-import re
 import time
-import typing
 from typing import Any, Callable, Mapping, Sequence
 
-from ._checks import check_type
 from .model import AndersonModel
+from .options import SolverOptions, UnknownOptionError, options_from_signature
 from .result import SolverResult
 from .threads import limit_threads
 
 __all__ = ["register_solver", "solve", "solve_many", "supports_batch", "available_solvers",
-           "get_solver", "check_options", "solver_identity", "UnknownOptionError"]
+           "get_solver", "check_options", "solver_identity", "options_class",
+           "UnknownOptionError"]
 
 SolverFunction = Callable[..., SolverResult]
 BatchFunction = Callable[..., "list[SolverResult]"]
-OptionCheck = Callable[[dict], None]
+OptionCheck = Callable[[SolverOptions], None]
 IdentityHook = Callable[[dict], dict]
 _REGISTRY: dict[str, SolverFunction] = {}
+_OPTIONS: dict[str, type[SolverOptions]] = {}
 _CHECKS: dict[str, OptionCheck] = {}
 _IDENTITIES: dict[str, IdentityHook] = {}
 _BATCHES: dict[str, BatchFunction] = {}
 
 
 def register_solver(name: str, func: SolverFunction | None = None, *, replace: bool = False,
+                    options: type[SolverOptions] | None = None,
                     check: OptionCheck | None = None, identity: IdentityHook | None = None,
                     batch: BatchFunction | None = None):
     """Register ``func`` under ``name`` (usable as a decorator).
 
-    ``check(options)`` (optional) validates the options without solving a model and raises
-    ``ValueError`` naming a bad one; :func:`check_options` uses it instead of its probe solve
-    (for solvers whose probe would not be cheap or would need a particular model).
+    ``options`` (optional): the solver's options class, a :class:`SolverOptions` subclass whose
+    fields are the keyword options of ``func`` (default: a class built from ``func``'s
+    signature, :func:`solvers.options.options_from_signature`). :func:`solve` builds it and calls
+    ``func(model, **opts.kwargs())``.
+    ``check(opts)`` (optional) is a further check of built options that :func:`check_options`
+    runs (e.g. that a file they name exists), one-line ``ValueError``.
     ``identity(options)`` (optional): see :func:`solver_identity`.
     ``batch(models, **options) -> list[SolverResult]`` (optional) solves a sequence of models at
     once, with the same options as ``func`` and results equal to ``[func(m, **options) for m in
     models]``; :func:`solve_many` calls it.
 
-    Raises ``ValueError`` if the name is taken and ``replace`` is false.
+    Raises ``ValueError`` if the name is taken and ``replace`` is false, or ``options`` is not a
+    :class:`SolverOptions` subclass.
     """
+    if options is not None and not (isinstance(options, type)
+                                    and issubclass(options, SolverOptions)):
+        raise ValueError(f"register_solver({name!r}): options must be a SolverOptions subclass, "
+                         f"got {options!r}")
+
     def deco(f: SolverFunction) -> SolverFunction:
         if not replace and name in _REGISTRY and _REGISTRY[name] is not f:
             raise ValueError(f"a solver named {name!r} is already registered")
         _REGISTRY[name] = f
-        for table, hook in ((_CHECKS, check), (_IDENTITIES, identity), (_BATCHES, batch)):
+        for table, hook in ((_OPTIONS, options), (_CHECKS, check), (_IDENTITIES, identity),
+                            (_BATCHES, batch)):
             if hook is not None:
                 table[name] = hook
             else:
@@ -69,6 +81,35 @@ def register_solver(name: str, func: SolverFunction | None = None, *, replace: b
         return f
 
     return deco if func is None else deco(func)
+
+
+def options_class(name: str) -> type[SolverOptions]:
+    """The options class of solver ``name`` (registered, or built from its signature);
+    ``ValueError`` for an unknown name.
+
+    >>> options_class("ipt").__name__
+    'IPTOptions'
+    """
+    func = get_solver(name)
+    return _OPTIONS[name] if name in _OPTIONS else options_from_signature(func)[0]
+
+
+def _build(name: str, options: Any) -> tuple[SolverOptions, dict[str, Any]]:
+    """The options of solver ``name`` built from ``options`` and the keyword arguments of its
+    function (a solver without an options class that takes ``**options`` gets the names its
+    signature does not list as they are)."""
+    func = get_solver(name)
+    if not isinstance(options, Mapping):
+        raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
+                         f"got {options!r}")
+    if name in _OPTIONS:
+        opts = _OPTIONS[name].build(name, options)
+        return opts, opts.kwargs()
+    cls, open_ = options_from_signature(func)
+    known = set(cls.names())
+    extra = {k: v for k, v in options.items() if k not in known} if open_ else {}
+    opts = cls.build(name, {k: v for k, v in options.items() if k not in extra})
+    return opts, dict(opts.kwargs(), **extra)
 
 
 def solver_identity(name: str, options: Mapping[str, Any] | None = None) -> dict:
@@ -112,16 +153,16 @@ def get_solver(name: str) -> SolverFunction:
 def solve(name: str, model: AndersonModel, **options: Any) -> SolverResult:
     """Solve ``model`` with the solver registered as ``name``.
 
-    The options are checked first, cheaply (unknown names with the closest known one, wrong
-    types, missing required ones: the first steps of :func:`check_options`, without its probe
-    solve); the solver's own checks of the values follow. The solver runs with at most
+    The options are built first (:func:`check_options` without its further ``check``: unknown
+    names with the closest known one, wrong types, values out of range) and passed on; the
+    solver's checks of the model follow. The solver runs with at most
     :func:`solvers.solver_threads` BLAS/OpenMP threads (default 1; ``MLDMFT_SOLVER_THREADS``,
     :func:`solvers.set_solver_threads`).
 
     Args:
         name: registry name, e.g. ``"ed"``.
         model: the impurity model.
-        **options: solver options (see each solver's docstring).
+        **options: solver options (see each solver's docstring and options class).
 
     Returns:
         The solver's :class:`SolverResult`, with ``wall_time`` filled in.
@@ -145,23 +186,21 @@ def solve(name: str, model: AndersonModel, **options: Any) -> SolverResult:
     func = get_solver(name)
     if not isinstance(model, AndersonModel):
         raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
-    _check_names_and_types(name, func, options)
-    _check_required(name, func, options)
+    _, kwargs = _build(name, options)
     t0 = time.perf_counter()
     with limit_threads():
-        result = func(model, **options)
+        result = func(model, **kwargs)
     return dataclasses.replace(result, wall_time=time.perf_counter() - t0)
 
 
 def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> list[SolverResult]:
     """Solve every model of ``models`` with solver ``name`` and the same ``options``.
 
-    The name, every model and the options (unknown names, wrong types, missing required ones:
-    the first steps of :func:`check_options`, without its probe solve) are checked once, before
-    any work. Thread limits as in :func:`solve`. A solver that registered a batch function (:func:`supports_batch`: ``ipt``,
-    ``hubbard_i``) treats the whole batch at once; the others are called model by model. The
-    results equal ``[solve(name, m, **options) for m in models]`` (``ipt`` and ``hubbard_i``:
-    to ``1e-12``, tested on random batches).
+    The name, every model and the options (built once, as in :func:`solve`) are checked before
+    any work. Thread limits as in :func:`solve`. A solver that registered a batch function
+    (:func:`supports_batch`: ``ipt``, ``hubbard_i``, ``ml``) treats the whole batch at once; the
+    others are called model by model. The results equal ``[solve(name, m, **options) for m in
+    models]`` (``ipt`` and ``hubbard_i``: to ``1e-12``, tested on random batches).
 
     Args:
         name: registry name, e.g. ``"ipt"``.
@@ -193,17 +232,16 @@ def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> li
         if not isinstance(model, AndersonModel):
             raise ValueError(f"solve_many: models[{i}] must be an AndersonModel, got "
                              f"{type(model).__name__}")
-    _check_names_and_types(name, func, options)
-    _check_required(name, func, options)
+    _, kwargs = _build(name, options)
     if not models:
         return []
     t0 = time.perf_counter()
     batch = _BATCHES.get(name)
     with limit_threads():
         if batch is not None:
-            results = list(batch(models, **options))
+            results = list(batch(models, **kwargs))
         else:
-            results = [func(model, **options) for model in models]
+            results = [func(model, **kwargs) for model in models]
     if len(results) != len(models):
         raise RuntimeError(f"solver {name!r}: its batch function returned {len(results)} "
                            f"results for {len(models)} models")
@@ -211,85 +249,18 @@ def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> li
     return [dataclasses.replace(r, wall_time=per_model) for r in results]
 
 
-#: Model solved by :func:`check_options` to run a solver's own option checks: one bath site,
-#: off half filling (every branch of IPT's set-up), milliseconds for every shipped solver.
-_PROBE_MODEL = dict(U=1.0, eps_d=-0.3, beta=10.0, bath_eps=[0.2], bath_v=[0.5])
+def check_options(name: str, options: Mapping[str, Any]) -> SolverOptions:
+    """The options of solver ``name`` built from ``options``: checking them is building them,
+    before any work and without solving a model.
 
-
-@functools.lru_cache(maxsize=256)
-def _parameters(func: SolverFunction) -> tuple[dict[str, inspect.Parameter], bool]:
-    """Option parameters of a solver (all but the model) and whether it takes ``**options``
-    (cached: :func:`solve` checks every call's options)."""
-    params = list(inspect.signature(func).parameters.values())[1:]
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
-    named = {p.name: p for p in params
-             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return named, var_kw
-
-
-def _all_option_names() -> set[str]:
-    return {n for f in _REGISTRY.values() for n in _parameters(f)[0]}
-
-
-class UnknownOptionError(ValueError, TypeError):
-    """A solver was given an option it does not have: a ``ValueError`` naming it (and the
-    closest known name), also a ``TypeError`` as Python's own error for an unexpected keyword
-    argument is."""
-
-
-UnknownOptionError.__module__ = "solvers"
-
-
-def _unknown(name: str, key: str, known: set[str]) -> UnknownOptionError:
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return UnknownOptionError(f"solver {name!r} has no option {key!r}{hint}")
-
-
-@functools.lru_cache(maxsize=256)
-def _type_hints(func: SolverFunction) -> dict[str, Any]:
-    """The resolved annotations of a solver (cached)."""
-    try:
-        return typing.get_type_hints(func)
-    except Exception:  # an annotation that does not resolve: no type checks
-        return {}
-
-
-def _check_names_and_types(name: str, func: SolverFunction, options: Any) -> None:
-    """Unknown option names (with the closest known one) and values of the wrong type (against
-    the solver's annotations): one-line ``ValueError``; cheap (no model is solved)."""
-    if not isinstance(options, Mapping):
-        raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
-                         f"got {options!r}")
-    params, var_kw = _parameters(func)
-    for key in options:
-        if key not in params and not var_kw:
-            raise _unknown(name, key, set(params))
-    hints = _type_hints(func)
-    for key, value in options.items():
-        if key in hints:
-            check_type(f"solver {name!r}: option {key!r}", value, hints[key])
-
-
-def _check_required(name: str, func: SolverFunction, options: Mapping[str, Any]) -> None:
-    params, _ = _parameters(func)
-    missing = [k for k, p in params.items() if p.default is p.empty and k not in options]
-    if missing:
-        raise ValueError(f"solver {name!r} needs option(s) {', '.join(map(repr, missing))}")
-
-
-def check_options(name: str, options: Mapping[str, Any]) -> SolverResult | None:
-    """Refuse ``options`` that solver ``name`` cannot take, before any work.
-
-    In order: unknown option names (with the closest known name), values of the wrong type
-    (against the solver's annotations: ``n_iw=2.5``, ``cutoff="abc"``, ``use_symmetry="no"``),
-    then the values themselves: the solver's registered ``check``, or else a probe solve of a
-    one-bath-site model, which runs the solver's own checks (``n_iw=0``, ``cutoff=2``) and any
-    option it forwards (``ed_fit`` -> ``ed``); finally missing required options.
+    In order: unknown option names (with the closest known name), missing required ones, values
+    of the wrong type (``n_iw=2.5``, ``cutoff="1e-8"``, ``use_symmetry="no"``), values out of
+    range (the options class's ``check``: ``n_iw=0``, ``cutoff=2``; ``ed_fit`` and ``edN`` check
+    the ED options they pass on), then the solver's registered further ``check`` (``ml``: the
+    model file loads). Checks that need a model (bath size, mesh reach) are the solver's.
 
     Returns:
-        The probe's :class:`SolverResult` (sizes of ``g_iw``, ``g_l`` the options give), or
-        ``None`` for a solver with its own ``check``.
+        The built options (:class:`solvers.options.SolverOptions`; e.g. ``n_iw``, ``n_l``).
 
     Raises:
         ValueError: one line naming the solver and the bad option.
@@ -299,23 +270,15 @@ def check_options(name: str, options: Mapping[str, Any]) -> SolverResult | None:
         Traceback (most recent call last):
         ...
         solvers.UnknownOptionError: solver 'ed' has no option 'cutof' (did you mean 'cutoff'?)
-        >>> check_options("ipt", {"n_iw": 512}).g_iw.size
+        >>> check_options("ipt", {"n_iw": 512}).n_iw
         512
     """
-    func = get_solver(name)
-    _check_names_and_types(name, func, options)
-    options = dict(options)
+    opts, _ = _build(name, options)
     if name in _CHECKS:
-        _CHECKS[name](options)
-    _check_required(name, func, options)
-    if name in _CHECKS:
-        return None
-    try:
-        return func(AndersonModel(**_PROBE_MODEL), **options)
-    except TypeError as err:
-        bad = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-        if bad:
-            raise _unknown(name, bad.group(1), _all_option_names()) from None
-        raise ValueError(f"solver {name!r}: bad option value(s) in {options} ({err})") from None
-    except Exception as err:
-        raise ValueError(f"solver {name!r}: {err}") from None
+        try:
+            _CHECKS[name](opts)
+        except ValueError as err:
+            text = str(err)
+            raise ValueError(text if text.startswith(f"solver {name!r}")
+                             else f"solver {name!r}: {text}") from None
+    return opts

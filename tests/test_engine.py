@@ -467,3 +467,70 @@ def test_the_metallic_seed_at_fixed_density_holds_that_density(density):
     mu_free = LAT.chemical_potential(density, 100.0, np.zeros(512))
     np.testing.assert_allclose(metal_seed(LAT, 100.0, 512, mu_free),
                                LAT.t ** 2 * LAT.g0_iw(100.0, 512, mu_free), atol=1e-14)
+
+
+# ---------------------------------------------------------------- a failing problem in a batch
+def _good_chains():
+    return [[DMFTProblem(BETA, 1.0), DMFTProblem(BETA, 2.0, start="previous")],
+            [DMFTProblem(BETA, 3.0, start="insulator", branch="down")]]
+
+
+def test_a_problem_the_solver_fails_on_leaves_the_batch_with_its_reason():
+    """IPT refuses U = 300 at n_iw = 256 (its Matsubara mesh stops below the model's energies):
+    that problem ends at once, not converged, with the solver's reason, and every other problem
+    gives bit for bit the points of a run without it (the batch is re-solved without the
+    failing model). A problem after it in its chain starts from its last Delta."""
+    alone = run_chains("ipt", _good_chains(), OPTS)
+    mixed = run_chains("ipt", [_good_chains()[0], [DMFTProblem(BETA, 300.0)],
+                               _good_chains()[1]], OPTS)
+    failed = mixed[1][0]
+    assert not failed.converged and failed.iterations == 1
+    assert "the solver failed on this problem: ValueError: IPT: n_iw=256" in failed.error
+    assert np.isnan(failed.Z) and np.isnan(failed.density)
+    np.testing.assert_array_equal(failed.delta_iw, metal_seed(LAT, BETA, OPTS.n_iw))
+    assert "the solver failed" in failed.note()
+    for got, want in zip(mixed[0] + mixed[2], alone[0] + alone[1]):
+        _same(got, want, tol=0.0)
+    calls = []
+    chained = run_chains("ipt", [[DMFTProblem(BETA, 300.0), DMFTProblem(BETA, 1.0,
+                                                                          start="previous")]],
+                         OPTS, on_iteration=lambda step, progress: calls.append(len(progress)))
+    assert not chained[0][0].converged
+    _same(chained[0][1], alone[0][0], tol=1e-10)   # the metallic seed, as U = 1 alone
+    assert len(calls) == 1 + alone[0][0].iterations
+
+
+def test_every_problem_failing_stops_each_with_its_reason():
+    """A batch whose every model the solver refuses: each problem ends with the reason."""
+    points = run_chains("ipt", [[DMFTProblem(BETA, 300.0)], [DMFTProblem(BETA, 400.0)]], OPTS)
+    assert [p[0].converged for p in points] == [False, False]
+    assert all("IPT: n_iw=256" in p[0].error for p in points)
+
+
+def test_a_failing_problem_is_saved_and_shown_by_a_sweep(tmp_path):
+    """A seeded sweep with a U the solver refuses: the others converge, the failed point is
+    saved (NaN scalars, its reason) and read back."""
+    out = tmp_path / "s.h5"
+    pts = sweep("ipt", BETA, [1.0, 300.0], "up", start="seeded", options=OPTS, out=out)
+    assert [p.converged for p in pts] == [True, False]
+    back = load_sweep(out)
+    assert back[1].error == pts[1].error and np.isnan(back[1].Z)
+    assert back[0].Z == pts[0].Z
+
+
+def test_the_ml_solver_refusing_one_model_leaves_the_others_going():
+    """The fast network refuses U = 8 (outside its domain, no extrapolation): that problem
+    stops with the OutsideDomainError's message; the others equal a run without it."""
+    pytest.importorskip("torch")
+    import mldmft.ml  # noqa: F401
+
+    opts = DMFTOptions(n_iw=1024, tol=1e-5, max_iter=60)
+    good = [[DMFTProblem(50.0, 1.5)], [DMFTProblem(50.0, 3.5, start="insulator", branch="down")]]
+    so = {"network": "fast"}
+    alone = run_chains("ml", good, opts, solver_options=so)
+    mixed = run_chains("ml", [good[0], [DMFTProblem(50.0, 8.0)], good[1]], opts,
+                       solver_options=so)
+    assert not mixed[1][0].converged
+    assert "OutsideDomainError" in mixed[1][0].error and "U = 8" in mixed[1][0].error
+    for got, want in zip(mixed[0] + mixed[2], alone[0] + alone[1]):
+        _same(got, want, tol=0.0)

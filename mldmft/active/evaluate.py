@@ -62,7 +62,7 @@ class NetworkProbe:
         for r in found:
             self.by_reason[r] += 1
         if found:
-            spread = res.info.get("spread")
+            spread = res.diagnostics.spread
             self.flagged.append({
                 "U": model.U, "eps_d": model.eps_d, "beta": model.beta,
                 "delta_iw": np.array(model.delta_iw, dtype=complex),

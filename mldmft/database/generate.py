@@ -129,16 +129,18 @@ class GenerateConfig:
     def _check_solver(self, key: str, spec: SolverSpec) -> None:
         """``spec``'s options, with ``n_l`` set as :func:`records.solve_sample` sets it."""
         try:
-            probe = check_options(spec.name, dict({"n_l": self.n_l}, **spec.options))
+            sizes = check_options(spec.name, dict({"n_l": self.n_l}, **spec.options)
+                                  ).result_sizes()
         except ValueError as err:
             raise ValueError(f"{key}: {err}") from None
-        if probe is None:
+        if sizes is None:
             return
-        if probe.g_l.size < self.n_l:
-            raise ValueError(f"{key}: solver {spec.name!r} returns {probe.g_l.size} Legendre "
+        n_iw, n_l = sizes
+        if n_l < self.n_l:
+            raise ValueError(f"{key}: solver {spec.name!r} returns {n_l} Legendre "
                              f"coefficients, n_l = {self.n_l} are stored")
-        if probe.g_iw.size < self.n_sigma:
-            raise ValueError(f"n_sigma = {self.n_sigma} exceeds the {probe.g_iw.size} Matsubara "
+        if n_iw < self.n_sigma:
+            raise ValueError(f"n_sigma = {self.n_sigma} exceeds the {n_iw} Matsubara "
                              f"frequencies solver {spec.name!r} returns (lower n_sigma or raise "
                              f"{key}.n_iw)")
 

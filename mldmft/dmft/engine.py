@@ -48,7 +48,7 @@ from .loop import DMFTOptions, DMFTPoint, LoopRun, check_density_args, free_mu_s
 from .steps import BatchStep, guarded_batch_step, make_batch_step
 
 __all__ = ["DMFTProblem", "run_chains", "ProblemProgress", "STARTS", "make_solver_batch",
-           "metal_seed", "insulator_seed", "continued_mu"]
+           "metal_seed", "insulator_seed", "continued_mu", "solve_isolated", "SOLVER_ERRORS"]
 
 #: The named starts of a problem (besides a ``Delta(i w_n)`` array).
 STARTS = ("metal", "insulator", "previous")
@@ -324,6 +324,7 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
     runs: dict[int, LoopRun] = {}
     step = 0
     while True:
+        t0 = time.perf_counter()
         for c, chain in enumerate(chains):
             if c not in runs and cursor[c] < len(chain):
                 previous = points[c][cursor[c] - 1] if cursor[c] else None
@@ -332,17 +333,18 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
             break
         active = sorted(runs)
         models = [runs[c].model() for c in active]
-        t0 = time.perf_counter()
-        results = batch(models, [states[c] for c in active])
+        results, failures = solve_isolated(batch, models, [states[c] for c in active])
+        # the iteration's time outside the problems' own arithmetic (model building, the
+        # solver call), shared equally by the active problems
         share = (time.perf_counter() - t0) / len(active)
-        if len(results) != len(active):
-            raise RuntimeError(f"the solver step returned {len(results)} results for "
-                               f"{len(active)} models")
         step += 1
         progress = []
-        for c, result in zip(active, results):
+        for k, c in enumerate(active):
             run = runs[c]
-            run.feed(result, share)
+            if k in failures:
+                run.fail(f"the solver failed on this problem: {failures[k]}", share)
+            else:
+                run.feed(results[k], share)
             progress.append(ProblemProgress(c, cursor[c], chains[c][cursor[c]], run.iteration,
                                             run.residual, run.retrying, run.done))
             if run.done:
@@ -355,6 +357,70 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
         if on_iteration is not None:
             on_iteration(step, progress)
     return points  # type: ignore[return-value]
+
+
+#: What a failing solver call raises (a model it refuses, a transform that breaks down): the
+#: problem whose model caused it stops with the reason; anything else is a bug and propagates.
+SOLVER_ERRORS = (ValueError, RuntimeError, ArithmeticError)
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _failing(batch: BatchStep, models: list, states: list, rows: list[int],
+             error: BaseException) -> dict[int, str]:
+    """The rows (of ``rows``, whose joint call raised ``error``) on which the solver fails alone
+    or with their half of the batch, found by bisection: ``{row: reason}``."""
+    if len(rows) == 1:
+        return {rows[0]: _describe(error)}
+    out: dict[int, str] = {}
+    half = len(rows) // 2
+    for part in (rows[:half], rows[half:]):
+        try:
+            batch([models[i] for i in part], [states[i] for i in part])
+        except SOLVER_ERRORS as err:
+            out.update(_failing(batch, models, states, part, err))
+    return out
+
+
+def solve_isolated(batch: BatchStep, models: Sequence, states: Sequence[dict]
+                   ) -> tuple[list[SolverResult | None], dict[int, str]]:
+    """``batch(models, states)`` with the models it fails on taken out: ``(results, failures)``,
+    ``failures[i]`` the reason for model ``i`` (its result ``None``).
+
+    A call that raises one of :data:`SOLVER_ERRORS` is bisected to find the failing models;
+    the others are then solved together in one call, exactly as a batch without the failing
+    ones (so their results do not depend on the failure). When no part fails on its own, the
+    models are solved one at a time.
+    """
+    models, states = list(models), list(states)
+    try:
+        results = list(batch(models, states))
+    except SOLVER_ERRORS as err:
+        failures = _failing(batch, models, states, list(range(len(models))), err)
+        if not failures:               # the whole failed, no part alone: one at a time
+            results, failures = [], {}
+            for i, (m, st) in enumerate(zip(models, states)):
+                try:
+                    results.append(batch([m], [st])[0])
+                except SOLVER_ERRORS as one:
+                    results.append(None)
+                    failures[i] = _describe(one)
+            return results, failures
+        good = [i for i in range(len(models)) if i not in failures]
+        results = [None] * len(models)
+        if good:
+            sub, more = solve_isolated(batch, [models[i] for i in good],
+                                       [states[i] for i in good])
+            for i, res in zip(good, sub):
+                results[i] = res
+            failures.update({good[j]: why for j, why in more.items()})
+        return results, failures
+    if len(results) != len(models):
+        raise RuntimeError(f"the solver step returned {len(results)} results for "
+                           f"{len(models)} models")
+    return results, {}
 
 
 def continued_mu(previous: DMFTPoint, p: DMFTProblem) -> float:

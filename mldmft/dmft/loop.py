@@ -400,6 +400,40 @@ class LoopRun:
             return self._stop(t0)
         self.elapsed += time.perf_counter() - t0
 
+    def fail(self, error: str, solve_time: float = 0.0) -> None:
+        """The solver could not solve :meth:`model` (``error`` says why): the problem ends here,
+        not converged, with ``error`` stored in its point (no linear-mixing retry: it would
+        start from the same model). The point holds the last result the solver gave, or NaN
+        and the current ``Delta`` when it gave none."""
+        if self.done:
+            raise RuntimeError("fail() on a finished loop")
+        t0 = time.perf_counter()
+        self.elapsed += solve_time
+        self.it += 1
+        self.error = error
+        point = self._attempt_point() if self.result is not None else self._empty_point()
+        point.error = error
+        point.wall_time = self.elapsed + time.perf_counter() - t0
+        first = self.first
+        if first is not None:
+            point.iterations += first.iterations
+            point.wall_time += first.wall_time
+            point.retried_linear = True
+            point.info.update(retried_linear=True, anderson_iterations=first.iterations)
+        self.point, self.done = point, True
+
+    def _empty_point(self) -> DMFTPoint:
+        """The point of a problem whose solver failed before giving any result: NaN scalars and
+        functions, the current ``Delta``."""
+        nan_iw = np.full(self.opts.n_iw, complex(np.nan, np.nan))
+        return DMFTPoint(
+            U=self.U, beta=self.beta, mu=float(self.mu), D=self.lattice.D, branch=self.branch,
+            converged=False, iterations=self.it, residual=self.residual, Z=math.nan,
+            double_occupancy=math.nan, density=math.nan, g_beta_half=math.nan,
+            kinetic_energy=math.nan, wall_time=0.0, g_iw=nan_iw, sigma_iw=nan_iw.copy(),
+            delta_iw=self.delta, fallbacks=self.state["fallbacks"] - self.fallbacks0,
+            info={"acausal_clipped": self.clipped, "retried_linear": False}, error=self.error)
+
     def _mix(self, diff: np.ndarray, mu_new: float) -> None:
         """The next iterate ``(Delta, mu)``: linear, or Anderson (type II) over the history."""
         o, fixed_n, mu = self.opts, self.fixed_n, self.mu

@@ -131,24 +131,24 @@ def guard_reasons(result: SolverResult, threshold: float) -> list[str]:
     * ``spread``: the ensemble spread ``max_l |std G_l|`` exceeds ``threshold`` (1/D);
     * ``unphysical``: ``G(tau)`` is positive somewhere (:func:`unphysical`);
     * ``acausal``: the raw prediction was acausal and the causality projection moved it toward
-      the base solver (``info["causal_step"] < 1``; the ``ml`` solver's warning "acausal
+      the base solver (``diagnostics.causal_step < 1``; the ``ml`` solver's warning "acausal
       prediction moved toward ...");
     * ``unlike_training``: the trust region cut the correction below half its size
-      (``info["unlike_training"]``; the warning "the hybridisation looks unlike the training
+      (``diagnostics.unlike_training``; the warning "the hybridisation looks unlike the training
       data ...").
 
-    A result without these ``info`` entries (another solver) can only be ``unphysical``.
+    A result without these :class:`~solvers.Diagnostics` (another solver) can only be
+    ``unphysical``.
     """
     out = []
-    spread = result.info.get("spread")
-    if spread is not None and float(np.max(np.abs(spread))) > threshold:
+    diag = result.diagnostics
+    if diag.spread is not None and float(np.max(np.abs(diag.spread))) > threshold:
         out.append("spread")
     if unphysical(result):
         out.append("unphysical")
-    step = result.info.get("causal_step")
-    if step is not None and step < 1:
+    if diag.causal_step is not None and diag.causal_step < 1:
         out.append("acausal")
-    if result.info.get("unlike_training"):
+    if diag.unlike_training:
         out.append("unlike_training")
     return out
 

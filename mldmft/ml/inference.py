@@ -9,7 +9,7 @@ on the first call), so ``solvers`` itself never depends on torch::
     res = solve("ml", model, network="fast")                   # another shipped one, by name
     res = solve("ml", model, checkpoint="data/train/.../model.pt")   # any other file
     results = solve_many("ml", models)                         # many models, one forward pass
-    res.g_l, res.g_iw, res.sigma_iw, res.double_occupancy, res.info["spread"]
+    res.g_l, res.g_iw, res.sigma_iw, res.double_occupancy, res.diagnostics.spread
 
 Without ``network`` or ``checkpoint`` the default shipped network is used
 (:data:`mldmft.ml.shipped.DEFAULT_NETWORK`, file :data:`DEFAULT_CHECKPOINT`; the shipped networks:
@@ -58,6 +58,7 @@ A model outside the domain raises :class:`OutsideDomainError` (a ``ValueError``)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,12 +68,14 @@ from solvers import (AndersonModel, SolverResult, dyson_sigma, g0_inverse_iw, g_
                      get_solver, hybridisation_l, hybridisation_l_many, hybridisation_moments_many,
                      register_solver, solve_many)
 from solvers.mesh import matsubara_freqs_many
+from solvers.options import SolverOptions
+from solvers.result import Diagnostics
 
 from .hybridisation import delta_tail_c1, half_bandwidth
 from .shipped import DEFAULT_NETWORK, shipped_checkpoint, shipped_network
 
-__all__ = ["solve_ml", "solve_ml_many", "model_batch", "models_batch", "delta_tail_c1",
-           "hybridisation_l", "resolve_checkpoint", "DEFAULT_CHECKPOINT",
+__all__ = ["solve_ml", "solve_ml_many", "MLOptions", "model_batch", "models_batch",
+           "delta_tail_c1", "hybridisation_l", "resolve_checkpoint", "DEFAULT_CHECKPOINT",
            "OutsideDomainError"]
 
 #: The file of the default shipped network (:data:`mldmft.ml.shipped.DEFAULT_NETWORK`), used
@@ -89,6 +92,36 @@ class OutsideDomainError(ValueError):
         """The error naming the model, the checkpoint and every reason (one line)."""
         return cls(f"ml solver: {which} is outside the domain of checkpoint {checkpoint}: "
                    f"{'; '.join(reasons)}. Pass extrapolate=True to predict anyway")
+
+
+@dataclass(frozen=True)
+class MLOptions(SolverOptions):
+    """Options of the ``ml`` solver (meanings in :func:`solve_ml`), checked on construction:
+    the types, ``n_iw >= 1``, and the model file: ``network`` is a shipped name whose file is
+    here, or ``checkpoint`` exists and loads (neither: the shipped default network). The stored
+    options of its cheap solvers are checked when they run.
+
+    Example:
+        >>> MLOptions(extrapolate="no")
+        Traceback (most recent call last):
+        ...
+        ValueError: option 'extrapolate' must be true or false, got 'no'
+    """
+
+    network: str | None = None
+    checkpoint: str | Path | None = None
+    extrapolate: bool = False
+    n_iw: int | None = None
+
+    def check(self) -> None:
+        from solvers._checks import check_int
+
+        from .checkpoint import load_checkpoint_cached
+
+        if self.n_iw is not None:
+            check_int("n_iw", self.n_iw, 1)
+        path, _ = resolve_checkpoint(self.network, self.checkpoint)
+        load_checkpoint_cached(path)
 
 
 def resolve_checkpoint(network: str | None = None,
@@ -158,7 +191,7 @@ def model_batch(model: AndersonModel, spec: Any, results: dict[str, SolverResult
 
 def _fit_residual(result: SolverResult) -> float:
     """The bath-fit residual a fitting solver (``edN``) reports; NaN for other solvers."""
-    value = result.info.get("fit_residual")
+    value = result.diagnostics.fit_residual
     return np.nan if value is None else float(value)
 
 
@@ -188,8 +221,9 @@ def solve_ml(model: AndersonModel, *, network: str | None = None,
         ValueError: unknown network, missing/invalid checkpoint, a model outside the domain
             (without ``extrapolate``), or a cheap solver that fails on the model.
     """
-    return solve_ml_many([model], network=network, checkpoint=checkpoint,
-                         extrapolate=extrapolate, n_iw=n_iw)[0]
+    opts = MLOptions(network=network, checkpoint=checkpoint, extrapolate=extrapolate,
+                     n_iw=n_iw)
+    return _solve_ml_many([model], opts)[0]
 
 
 def solve_ml_many(models: Sequence[AndersonModel], *, network: str | None = None,
@@ -204,10 +238,18 @@ def solve_ml_many(models: Sequence[AndersonModel], *, network: str | None = None
     Returns:
         One :class:`~solvers.SolverResult` per model, in order (``[]`` for no models).
     """
+    opts = MLOptions(network=network, checkpoint=checkpoint, extrapolate=extrapolate,
+                     n_iw=n_iw)
+    return _solve_ml_many(models, opts)
+
+
+def _solve_ml_many(models: Sequence[AndersonModel], opts: MLOptions) -> list[SolverResult]:
+    """:func:`solve_ml_many` with built options."""
     from .checkpoint import load_checkpoint_cached
 
+    extrapolate, n_iw = opts.extrapolate, opts.n_iw
     models = list(models)
-    path, name = resolve_checkpoint(network, checkpoint)
+    path, name = resolve_checkpoint(opts.network, opts.checkpoint)
     predictor = load_checkpoint_cached(path)
     if not models:
         return []
@@ -303,28 +345,22 @@ def _results(models, spec, predictor, pred, batch, base, results, warnings, conv
         if step is not None and step < 1:
             w.append(f"acausal prediction moved toward {spec.base} (step {step:.3f} of the "
                      "correction kept)")
-        info = {"spread": None if pred.spread is None else pred.spread[i],
-                "base": spec.base, "checkpoint": str(path), "network": name,
-                "extrapolated": bool(extrapolated[i]),
-                "causal_step": step, "trust_scale": trust, "unlike_training": unlike,
+        diag = Diagnostics(warnings=tuple(w),
+                           spread=None if pred.spread is None else pred.spread[i],
+                           causal_step=step, trust_scale=trust, unlike_training=unlike,
+                           extrapolated=bool(extrapolated[i]))
+        info = {"spread": diag.spread, "base": spec.base, "checkpoint": str(path),
+                "network": name, "extrapolated": diag.extrapolated,
+                "causal_step": diag.causal_step, "trust_scale": diag.trust_scale,
+                "unlike_training": diag.unlike_training,
                 "cheap_wall_time": {s: rs[i].wall_time for s, rs in results.items()},
-                "batch_size": n, "warnings": w}
+                "batch_size": n, "warnings": list(diag.warnings)}
         docc = None if pred.double_occupancy is None else float(pred.double_occupancy[i])
         out.append(SolverResult(solver="ml", beta=models[i].beta, g_iw=g_iw[i],
                                 sigma_iw=sigma_iw[i], g_l=pred.g_l[i],
                                 density=float(density[i]), double_occupancy=docc, energy=None,
                                 converged=bool(converged[i]), info=info))
     return out
-
-
-def _check_ml_options(options: dict) -> None:
-    """Option check of the ``ml`` solver (for :func:`solvers.check_options`): ``network`` is a
-    shipped name whose file is here, or ``checkpoint`` exists and loads (default: the shipped
-    default network); its cheap solvers' stored options are checked when it is used."""
-    from .checkpoint import load_checkpoint_cached
-
-    path, _ = resolve_checkpoint(options.get("network"), options.get("checkpoint"))
-    load_checkpoint_cached(path)
 
 
 def _ml_identity(options: dict) -> dict:
@@ -346,7 +382,7 @@ def _ml_identity(options: dict) -> dict:
 
 
 def _register() -> None:
-    hooks = dict(check=_check_ml_options, identity=_ml_identity, batch=solve_ml_many)
+    hooks = dict(options=MLOptions, identity=_ml_identity, batch=solve_ml_many)
     try:
         register_solver("ml", solve_ml, **hooks)
     except ValueError:

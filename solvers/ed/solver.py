@@ -57,6 +57,7 @@ from ..legendre import (LEGENDRE_TOL, check_legendre_reach, check_legendre_trunc
                         g_l_from_poles, required_n_l)
 from ..mesh import matsubara_freqs, tau_mesh
 from ..model import AndersonModel
+from ..options import SolverOptions
 from ..registry import register_solver
 from ..result import SolverResult, SolverWarning, warn_untrusted
 from .cost import EDCost, available_memory, estimate_cost
@@ -65,7 +66,7 @@ from .fock import build_spin_spaces, single_particle_matrix
 from .lanczos import lanczos_poles, lanczos_poles_many, lowest_states
 from .sector import Sector, spin_raise
 
-__all__ = ["solve_ed", "estimate_cost", "MAX_BATH_SITES"]
+__all__ = ["solve_ed", "estimate_cost", "MAX_BATH_SITES", "EDOptions"]
 
 MAX_BATH_SITES = 8
 _METHODS = ("auto", "dense", "lanczos")
@@ -143,8 +144,53 @@ def _orbit(key: tuple[int, int], n_orb: int, ph: bool) -> list:
     return out
 
 
-def _check_options(model: AndersonModel, n_iw: int, n_l: int, cutoff: float, method: str,
-                   dense_max_dim: int, n_tau: int | None) -> None:
+@dataclass(frozen=True)
+class EDOptions(SolverOptions):
+    """Options of the ``ed`` solver (meanings in :func:`solve_ed`), checked on construction;
+    the model's checks (a discrete bath of at most :data:`MAX_BATH_SITES` sites, ``beta E``
+    within the Legendre series' reach) are :func:`solve_ed`'s.
+
+    Example:
+        >>> EDOptions(cutoff=2.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: cutoff must lie in (0, 1), got 2.0
+    """
+
+    n_iw: int = 1024
+    n_l: int = 80
+    cutoff: float = 1e-10
+    ground_state_only: bool = False
+    method: str = "auto"
+    dense_max_dim: int = 300
+    use_symmetry: bool = True
+    spin_symmetry: bool = True
+    eig_block: int | None = None
+    eig_tol: float = 1e-10
+    max_krylov_basis: int = 1500
+    dense_fallback_dim: int = 4000
+    krylov_tol: float = 1e-12
+    krylov_max_steps: int = 600
+    n_tau: int | None = None
+    seed: int = 0
+
+    def result_sizes(self) -> tuple[int, int]:
+        return self.n_iw, self.n_l
+
+    def check(self) -> None:
+        if self.method not in _METHODS:
+            raise ValueError(f"unknown ED method {self.method!r}; choose one of {_METHODS}")
+        if not (0 < self.cutoff < 1):
+            raise ValueError(f"cutoff must lie in (0, 1), got {self.cutoff}")
+        if self.n_iw < 1 or self.n_l < 1:
+            raise ValueError(f"n_iw and n_l must be >= 1, got n_iw={self.n_iw}, n_l={self.n_l}")
+        if self.dense_max_dim < 1:
+            raise ValueError(f"dense_max_dim must be >= 1, got {self.dense_max_dim}")
+        if self.n_tau is not None and self.n_tau < 2:
+            raise ValueError(f"n_tau must be >= 2, got {self.n_tau}")
+
+
+def _check_model(model: AndersonModel, n_l: int) -> None:
     if not model.is_discrete:
         raise ValueError("ED needs a discrete bath: fit Delta(i w_n) with at most "
                          f"{MAX_BATH_SITES} bath sites first (solvers.fit_bath)")
@@ -152,16 +198,6 @@ def _check_options(model: AndersonModel, n_iw: int, n_l: int, cutoff: float, met
         raise ValueError(f"ED supports at most {MAX_BATH_SITES} bath sites, the model has "
                          f"{model.n_bath}: fit a bath of at most {MAX_BATH_SITES} sites "
                          "(solvers.fit_bath); nothing is truncated silently")
-    if method not in _METHODS:
-        raise ValueError(f"unknown ED method {method!r}; choose one of {_METHODS}")
-    if not (0 < cutoff < 1):
-        raise ValueError(f"cutoff must lie in (0, 1), got {cutoff}")
-    if n_iw < 1 or n_l < 1:
-        raise ValueError(f"n_iw and n_l must be >= 1, got n_iw={n_iw}, n_l={n_l}")
-    if dense_max_dim < 1:
-        raise ValueError(f"dense_max_dim must be >= 1, got {dense_max_dim}")
-    if n_tau is not None and n_tau < 2:
-        raise ValueError(f"n_tau must be >= 2, got {n_tau}")
     # the poles of G lie within a few E of 0; beyond MAX_BETA_ENERGY their Legendre series is
     # meaningless and its recursion runs for hours (U = 1e14): refuse before diagonalising
     check_legendre_reach(model.beta, model.energy_scale(), n_l, prefix="ED: ")
@@ -263,7 +299,6 @@ def _members(key: tuple[int, int], two_s: int, ph: bool, n_orb: int) -> list:
         a, b = (n + m2) // 2, (n - m2) // 2
         out.append((n_orb - a, n_orb - b) if ph else (a, b))
     return out
-@register_solver("ed")
 def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: float = 1e-10,
              ground_state_only: bool = False, method: str = "auto", dense_max_dim: int = 300,
              use_symmetry: bool = True, spin_symmetry: bool = True,
@@ -322,19 +357,28 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
         >>> round(r.density, 10), round(r.double_occupancy, 7)  # exact: 1/(2 + 2 e^10)
         (1.0, 2.27e-05)
     """
-    _check_options(model, n_iw, n_l, cutoff, method, dense_max_dim, n_tau)
-    cost = _check_cost(model, cutoff=cutoff, ground_state_only=ground_state_only, method=method,
-                       dense_max_dim=dense_max_dim, use_symmetry=use_symmetry,
-                       spin_symmetry=spin_symmetry, max_krylov_basis=max_krylov_basis)
-    if eig_block is None:
-        eig_block = _default_block(model)
-    su2 = bool(use_symmetry and spin_symmetry)
+    opts = EDOptions(n_iw=n_iw, n_l=n_l, cutoff=cutoff, ground_state_only=ground_state_only,
+                     method=method, dense_max_dim=dense_max_dim, use_symmetry=use_symmetry,
+                     spin_symmetry=spin_symmetry, eig_block=eig_block, eig_tol=eig_tol,
+                     max_krylov_basis=max_krylov_basis, dense_fallback_dim=dense_fallback_dim,
+                     krylov_tol=krylov_tol, krylov_max_steps=krylov_max_steps, n_tau=n_tau,
+                     seed=seed)
+    return _solve_ed(model, opts)
+
+
+def _solve_ed(model: AndersonModel, opts: EDOptions) -> SolverResult:
+    """:func:`solve_ed` with built options."""
+    _check_model(model, opts.n_l)
+    cost = _check_cost(model, cutoff=opts.cutoff, ground_state_only=opts.ground_state_only,
+                       method=opts.method, dense_max_dim=opts.dense_max_dim,
+                       use_symmetry=opts.use_symmetry, spin_symmetry=opts.spin_symmetry,
+                       max_krylov_basis=opts.max_krylov_basis)
+    su2 = bool(opts.use_symmetry and opts.spin_symmetry)
     note = None
-    run = dict(n_iw=n_iw, n_l=n_l, cutoff=cutoff, ground_state_only=ground_state_only,
-               method=method, dense_max_dim=dense_max_dim, use_symmetry=use_symmetry,
-               eig_block=eig_block, eig_tol=eig_tol, max_krylov_basis=max_krylov_basis,
-               dense_fallback_dim=dense_fallback_dim, krylov_tol=krylov_tol,
-               krylov_max_steps=krylov_max_steps, n_tau=n_tau, seed=seed)
+    run = opts.kwargs()
+    del run["spin_symmetry"]
+    if run["eig_block"] is None:
+        run["eig_block"] = _default_block(model)
     if su2:
         # states of definite S need every degenerate partner: a Lanczos block smaller than a
         # degeneracy returns mixtures, which the S check catches; retry with larger blocks
@@ -349,6 +393,9 @@ def solve_ed(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, cutoff: f
                 note = f"total-spin shortcut abandoned ({exc}); solved without it"
                 break
     return _with_cost(_solve(model, su2=False, note=note, **run), cost)
+
+
+register_solver("ed", solve_ed, options=EDOptions)
 
 
 def _check_cost(model: AndersonModel, **options) -> EDCost:
@@ -366,7 +413,7 @@ def _check_cost(model: AndersonModel, **options) -> EDCost:
                  f"{options['max_krylov_basis']} (then converged=False)"
                  if cost.uncertifiable else "")
         _warnings.warn(f"ED: expensive solve (minutes or more): {cost.summary()}{limit}",
-                       SolverWarning, stacklevel=3)
+                       SolverWarning, stacklevel=4)
     return cost
 
 
