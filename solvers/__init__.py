@@ -18,6 +18,8 @@ Conventions: ``docs/conventions.md``. This package never imports torch nor ``mld
 
 from ._checks import check_keys, check_type
 from .bathfit import BathFit, fit_bath, fit_model
+from .causality import (G_TAU_CHECK_POINTS, G_TAU_TOL, causal_iw, g_tau_max, g_tau_on_check_grid,
+                        g_tau_positive)
 from .fourier import iw_to_tau, tail_tau, tau_to_iw
 from .greens import (bethe_delta_iw, bethe_g_iw, density_from_g_l, dyson_g, dyson_sigma, fermi,
                      g0_inverse_iw, g_tau_from_iw, hybridisation_iw, hybridisation_l,
@@ -33,6 +35,10 @@ from .registry import (UnknownOptionError, available_solvers, check_options, get
                        supports_batch)
 from .options import SolverOptions
 from .result import Diagnostics, SolverResult, SolverWarning
+from .symmetry import (particle_hole_bath, particle_hole_density, particle_hole_double_occupancy,
+                       particle_hole_energy, particle_hole_eps_d, particle_hole_g_l,
+                       particle_hole_iw, particle_hole_model, particle_hole_models,
+                       particle_hole_poles, particle_hole_result, particle_hole_sigma_iw)
 from .threads import set_solver_threads, solver_threads
 from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
                     hybridisation_moments_many, matsubara_sum, pole_moments)
@@ -68,4 +74,10 @@ __all__ = [
     "set_solver_threads",
     "solver_threads", "UnknownOptionError",
     "tail_moments_from_l", "tail_tau", "tau_mesh", "tau_to_iw",
+    "G_TAU_CHECK_POINTS", "G_TAU_TOL", "causal_iw", "g_tau_max", "g_tau_on_check_grid",
+    "g_tau_positive",
+    "particle_hole_bath", "particle_hole_density", "particle_hole_double_occupancy",
+    "particle_hole_energy", "particle_hole_eps_d", "particle_hole_g_l", "particle_hole_iw",
+    "particle_hole_model", "particle_hole_models", "particle_hole_poles", "particle_hole_result",
+    "particle_hole_sigma_iw",
 ]

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ._checks import check_keys
+from .causality import causal_iw
 from .mesh import check_beta, matsubara_freqs
 
 __all__ = ["AndersonModel"]
@@ -124,7 +125,7 @@ class AndersonModel:
                                  f"Matsubara mesh, got shape {d.shape}")
             if not np.all(np.isfinite(d)):
                 raise ValueError("AndersonModel.delta_iw contains non-finite values")
-            if np.any(d.imag > 1e-12 * max(1.0, float(np.max(np.abs(d))))):
+            if not causal_iw(d):
                 raise ValueError("AndersonModel.delta_iw is not causal: Im Delta(i w_n) must be "
                                  "<= 0 for w_n > 0")
             d.flags.writeable = False
@@ -203,13 +204,12 @@ class AndersonModel:
         """The particle-hole image ``(eps_d, eps_k, V_k) -> (-eps_d - U, -eps_k, V_k)``.
 
         It maps ``G(tau) -> G(beta - tau)``, ``G_l -> (-1)^l G_l`` and
-        ``Delta(i w_n) -> -conj(Delta(i w_n))``.
+        ``Delta(i w_n) -> -conj(Delta(i w_n))`` (:func:`solvers.symmetry.particle_hole_model`;
+        :mod:`solvers.symmetry` maps the solution).
         """
-        if self.is_discrete:
-            return AndersonModel(U=self.U, eps_d=-self.eps_d - self.U, beta=self.beta,
-                                 bath_eps=-self.bath_eps, bath_v=self.bath_v)
-        return AndersonModel(U=self.U, eps_d=-self.eps_d - self.U, beta=self.beta,
-                             delta_iw=-np.conj(self.delta_iw))
+        from .symmetry import particle_hole_model   # solvers.symmetry imports this module
+
+        return particle_hole_model(self)
 
     def replace(self, **changes: Any) -> "AndersonModel":
         """A copy with some fields changed (validated again)."""

@@ -3,10 +3,11 @@
 A record is a dict of numpy arrays with a leading row axis (1 row, or 2 with the twin), keyed by
 the dataset names of :mod:`mldmft.h5schema` (``params/U``, ``solvers/ed/g_l``, ...).
 
-Particle-hole twin (``docs/conventions.md``), at no solver cost:
-``(eps_d, eps_k, V_k) -> (-eps_d - U, -eps_k, V_k)``, ``G_l -> (-1)^l G_l``,
-``Delta_l -> (-1)^l Delta_l``, ``Sigma(i w_n) -> U - conj(Sigma(i w_n))``, ``n -> 2 - n``,
-``d -> 1 - n + d``.
+Particle-hole twin (``docs/conventions.md``), at no solver cost, by the maps of
+:mod:`solvers.symmetry`: ``(eps_d, eps_k, V_k) -> (-eps_d - U, -eps_k, V_k)``,
+``G_l -> (-1)^l G_l``, ``Delta_l -> (-1)^l Delta_l``, ``Sigma(i w_n) -> U - conj(Sigma(i w_n))``,
+``n -> 2 - n``, ``d -> 1 - n + d``; the twin's bath levels are stored in ascending order when the
+sample's are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 import numpy as np
 
 from solvers import g_l_from_poles, solve
+from solvers.symmetry import (particle_hole_bath, particle_hole_density,
+                              particle_hole_double_occupancy, particle_hole_eps_d,
+                              particle_hole_g_l, particle_hole_sigma_iw)
 from solvers.ed import MAX_BATH_SITES
 
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
@@ -106,28 +110,29 @@ def solve_sample(sample: Sample, layout: RecordLayout) -> dict[str, np.ndarray]:
 
 
 def particle_hole_twin(row: dict[str, Any], layout: RecordLayout) -> dict[str, Any]:
-    """The particle-hole image of one row (conventions' map; solvers are not rerun)."""
-    sign = (-1.0) ** np.arange(layout.n_l)
+    """The particle-hole image of one row (:mod:`solvers.symmetry`; solvers are not rerun)."""
     U = float(row["params/U"])
     twin = dict(row)
     twin["augmented"] = True
-    twin["params/eps_d"] = -float(row["params/eps_d"]) - U
+    twin["params/eps_d"] = particle_hole_eps_d(float(row["params/eps_d"]), U)
     nb = int(row["params/n_bath"])
-    eps = np.array(row["bath/eps"], dtype=float)
+    eps = np.array(row["bath/eps"], dtype=float)     # NaN padding beyond nb kept as it is
     v = np.array(row["bath/v"], dtype=float)
-    order = np.argsort(-eps[:nb], kind="stable")
-    eps[:nb] = -eps[:nb][order]
-    v[:nb] = v[:nb][order]
+    eps_ph, v_ph = particle_hole_bath(eps[:nb], v[:nb])
+    order = np.argsort(eps_ph, kind="stable")        # ascending again (ties keep their order)
+    eps[:nb] = eps_ph[order]
+    v[:nb] = v_ph[order]
     twin["bath/eps"] = eps
     twin["bath/v"] = v
-    twin["delta_l"] = sign * row["delta_l"]
+    twin["delta_l"] = particle_hole_g_l(row["delta_l"])
     for spec in layout.solvers:
         p = f"solvers/{spec.name}/"
         n = row[p + "density"]
-        twin[p + "g_l"] = sign * row[p + "g_l"]
-        twin[p + "sigma_iw"] = U - np.conj(row[p + "sigma_iw"])
-        twin[p + "density"] = 2.0 - n
-        twin[p + "double_occupancy"] = 1.0 - n + row[p + "double_occupancy"]
+        twin[p + "g_l"] = particle_hole_g_l(row[p + "g_l"])
+        twin[p + "sigma_iw"] = particle_hole_sigma_iw(row[p + "sigma_iw"], U)
+        twin[p + "density"] = particle_hole_density(n)
+        twin[p + "double_occupancy"] = particle_hole_double_occupancy(
+            row[p + "double_occupancy"], n)
         twin[p + "wall_time"] = 0.0
     return twin
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from solvers import (AndersonModel, SolverResult, available_solvers, check_options, g_tau_from_l,
+from solvers import (AndersonModel, SolverResult, available_solvers, check_options, g_tau_positive,
                      get_solver, solve, solve_many)
 
 __all__ = ["make_step", "make_batch_step", "ed_refit_step", "guarded_step", "guarded_batch_step",
@@ -113,12 +113,11 @@ def ed_refit_step(n_iw: int = 1024, n_bath: int = 8, **ed_options: Any) -> Step:
     return step
 
 
-def unphysical(result: SolverResult, rtol: float = 1e-3) -> bool:
-    """True when ``G(tau) = sum_l sqrt(2l+1)/beta P_l(x) G_l`` is positive somewhere (beyond
-    ``rtol`` of its largest magnitude): a fermionic ``G(tau)`` is ``<= 0`` on ``[0, beta]``."""
-    tau = np.linspace(0.0, result.beta, 65)
-    g = g_tau_from_l(result.g_l, result.beta, tau)
-    return bool(np.max(g) > rtol * np.max(np.abs(g)))
+def unphysical(result: SolverResult) -> bool:
+    """True when ``G(tau) = sum_l sqrt(2l+1)/beta P_l(x) G_l`` of ``result`` is positive
+    somewhere (:func:`solvers.g_tau_positive`: above ``solvers.G_TAU_TOL`` on its check grid); a
+    fermionic ``G(tau)`` is ``<= 0`` on ``[0, beta]``."""
+    return bool(g_tau_positive(result.g_l, result.beta))
 
 
 #: Why a network result can be distrusted (:func:`guard_reasons`).

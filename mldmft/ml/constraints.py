@@ -22,9 +22,11 @@ Causality (:func:`causality_violation`, :func:`project_causal`). A fermionic ``G
 ``Sigma(i w_n) = i w_n - eps_d - Delta(i w_n) - 1/G(i w_n)``. Both are checked on
 ``G(i w_n) = sum_l T_nl G_l`` (exact Matsubara transform), ``Delta(i w_n)`` from ``Delta_l`` the
 same way, at ``n < 32`` and 24 geometrically spaced frequencies up to ``w_n = 40 D`` (beyond,
-the rounding error of ``1/G`` grows like ``w_n^2``), and ``G(tau)`` on 201 points. A row whose
-prediction violates either (beyond ``TOL_SIGMA = 1e-7 D`` and ``TOL_TAU = 1e-8``) is moved back
-toward the base solver's causal result along the straight line
+the rounding error of ``1/G`` grows like ``w_n^2``), and ``G(tau)`` on the check grid of
+:func:`solvers.g_tau_on_check_grid` (201 points). A row whose prediction violates either (beyond
+``TOL_SIGMA = 1e-7 D`` and ``TOL_TAU = solvers.G_TAU_TOL = 1e-6``, the tolerance of
+:func:`solvers.g_tau_positive`, which the DMFT guard uses too) is moved back toward the base
+solver's causal result along the straight line
 
     G(a) = G_base + a (G_pred - G_base),      a = the largest value in [0, 1] that is causal
 
@@ -42,7 +44,8 @@ from functools import lru_cache
 import numpy as np
 
 from solvers import (density_from_g_l, dyson_sigma, g0_inverse_iw, legendre_sign,
-                     legendre_t_matrix, legendre_tau_basis, sum_rule_vector)
+                     legendre_t_matrix, sum_rule_vector)
+from solvers.causality import G_TAU_TOL, g_tau_on_check_grid
 
 __all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign",
            "density_from_g_l_rows",
@@ -50,9 +53,9 @@ __all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign"
 
 #: ``Im Sigma(i w_n)`` above this (units of D) is acausal.
 TOL_SIGMA = 1e-7
-#: ``G(tau)`` above this is acausal.
-TOL_TAU = 1e-8
-_N_LOW, _N_GEOM, _N_IW, _W_MAX, _N_TAU = 32, 24, 1024, 40.0, 201
+#: ``G(tau)`` above this is acausal (:data:`solvers.G_TAU_TOL`).
+TOL_TAU = G_TAU_TOL
+_N_LOW, _N_GEOM, _N_IW, _W_MAX = 32, 24, 1024, 40.0
 
 
 def sum_rule_residual(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
@@ -103,20 +106,17 @@ def ph_sign(n_l: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _check_matrices(n_l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frequency indices, ``T_nl`` at them, and ``sqrt(2l+1) P_l(x_k)`` on the tau grid."""
+def _check_matrices(n_l: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frequency indices and ``T_nl`` at them."""
     idx = np.unique(np.concatenate([np.arange(_N_LOW), np.geomspace(_N_LOW, _N_IW - 1,
                                                                     _N_GEOM).astype(int)]))
-    t = legendre_t_matrix(_N_IW, n_l)[idx]
-    p = legendre_tau_basis(n_l, np.linspace(-1.0, 1.0, _N_TAU))
-    return idx, t, p
+    return idx, legendre_t_matrix(_N_IW, n_l)[idx]
 
 
 def _on_check_points(g_l: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``G(i w_n)`` at the checked frequencies and ``G(tau)`` on the tau grid of ``G_l`` rows
-    (both linear in ``G_l``)."""
-    idx, t, p = _check_matrices(g_l.shape[-1])
-    return g_l @ t.T, (g_l @ p.T) / beta[:, None]
+    """``G(i w_n)`` at the checked frequencies and ``G(tau)`` on the check grid of
+    :func:`solvers.g_tau_on_check_grid` of ``G_l`` rows (both linear in ``G_l``)."""
+    return g_l @ _check_matrices(g_l.shape[-1])[1].T, g_tau_on_check_grid(g_l, beta)
 
 
 def _check_wn(beta: np.ndarray) -> np.ndarray:

@@ -59,7 +59,11 @@ from solvers import dyson_g, g0_inverse_iw, legendre_t_matrix
 from solvers.ir import IRBasis
 from solvers.mesh import matsubara_freqs_many
 
-from .constraints import density_from_g_l_rows, ph_sign
+from solvers.symmetry import (particle_hole_density, particle_hole_double_occupancy,
+                              particle_hole_eps_d, particle_hole_g_l, particle_hole_iw,
+                              particle_hole_sigma_iw)
+
+from .constraints import density_from_g_l_rows
 
 __all__ = ["EncodingSpec", "RawBatch", "build_features", "encode_target", "decode_target",
            "decode_docc", "feature_names", "feature_groups", "BASES"]
@@ -236,19 +240,20 @@ class RawBatch:
         """The particle-hole twins: ``eps_d -> -eps_d - U``, ``Delta_l, G_l -> (-1)^l (...)``,
         ``Delta(i w_n) -> -conj(Delta)``, ``Sigma(i w_n) -> U - conj(Sigma)``,
         ``d -> 1 - n + d``, ``n -> 2 - n`` (``n`` the solver's reported density, else
-        ``-2 G(beta-)`` from its ``G_l``)."""
-        sign = ph_sign(self.delta_l.shape[-1])
+        ``-2 G(beta-)`` from its ``G_l``); the maps of :mod:`solvers.symmetry`."""
         docc = {}
         for k, d in self.docc.items():
             n = (self.density[k] if k in self.density
                  else density_from_g_l_rows(self.g_l[k], self.beta))
-            docc[k] = 1.0 - n + d
-        return replace(self, eps_d=-self.eps_d - self.U, delta_l=self.delta_l * sign,
-                       delta_iw=-np.conj(self.delta_iw),
-                       g_l={k: v * sign for k, v in self.g_l.items()},
-                       sigma_iw={k: self.U[:, None] - np.conj(v)
+            docc[k] = particle_hole_double_occupancy(d, n)
+        return replace(self, eps_d=particle_hole_eps_d(self.eps_d, self.U),
+                       delta_l=particle_hole_g_l(self.delta_l),
+                       delta_iw=particle_hole_iw(self.delta_iw),
+                       g_l={k: particle_hole_g_l(v) for k, v in self.g_l.items()},
+                       sigma_iw={k: particle_hole_sigma_iw(v, self.U)
                                  for k, v in self.sigma_iw.items()},
-                       docc=docc, density={k: 2.0 - v for k, v in self.density.items()})
+                       docc=docc,
+                       density={k: particle_hole_density(v) for k, v in self.density.items()})
 
 
 def _check(batch: RawBatch, spec: EncodingSpec, names: tuple[str, ...], sigma: bool,

@@ -60,6 +60,7 @@ from ..model import AndersonModel
 from ..options import SolverOptions
 from ..registry import register_solver
 from ..result import SolverResult, SolverWarning, warn_untrusted
+from ..symmetry import particle_hole_density, particle_hole_double_occupancy, particle_hole_poles
 from .cost import EDCost, available_memory, estimate_cost
 from .filtered import filtered_lowest_states, probe_ritz
 from .fock import build_spin_spaces, single_particle_matrix
@@ -586,16 +587,18 @@ def _solve(model: AndersonModel, *, su2: bool, note: str | None, n_iw: int, n_l:
             n_multiplets += en.size * len(st.images)
             pm = p * (st.two_s + 1)
             for _, is_ph in st.images:
-                density += float(np.sum(pm * ((2.0 - n_tot) if is_ph else n_tot)))
-                docc += float(np.sum(pm * ((1.0 - n_tot + dbl) if is_ph else dbl)))
+                density += float(np.sum(pm * (particle_hole_density(n_tot) if is_ph else n_tot)))
+                docc += float(np.sum(pm * (particle_hole_double_occupancy(dbl, n_tot) if is_ph
+                                           else dbl)))
                 energy += float(np.sum(pm * en))
                 for x, y, ts in zip(en, p, st.two_s):
                     kept_list += [(m[0], m[1], float(x - e0), float(y))
                                   for m in _members(key, int(ts), is_ph, n_orb)]
         else:
             for img_key, _, is_ph in st.images:
-                density += float(np.sum(p * ((2.0 - n_tot) if is_ph else n_tot)))
-                docc += float(np.sum(p * ((1.0 - n_tot + dbl) if is_ph else dbl)))
+                density += float(np.sum(p * (particle_hole_density(n_tot) if is_ph else n_tot)))
+                docc += float(np.sum(p * (particle_hole_double_occupancy(dbl, n_tot) if is_ph
+                                          else dbl)))
                 energy += float(np.sum(p * en))
                 kept_list += [(img_key[0], img_key[1], float(x - e0), float(y))
                               for x, y in zip(en, p)]
@@ -677,7 +680,7 @@ def _solve(model: AndersonModel, *, su2: bool, note: str | None, n_iw: int, n_l:
                 pw = scale[:, None] * amp2
                 pe = sign * (et[None, :] - en[:, None])
                 for is_ph in flags:
-                    poles.add(pw, -pe if is_ph else pe)
+                    poles.add(*(particle_hole_poles(pw, pe) if is_ph else (pw, pe)))
                 continue
             chain_jobs.append((start.reshape(start.shape[0], -1), sign, en, scale, flags))
         if chain_jobs:
@@ -709,8 +712,9 @@ def _solve(model: AndersonModel, *, su2: bool, note: str | None, n_iw: int, n_l:
                 chain_steps.append(ch.steps)
                 chains_ok &= ch.converged
                 pe = sign_c[i] * (ch.energies - en_c[i])
+                pw = scale_c[i] * ch.weights
                 for is_ph in flag_c[i]:
-                    poles.add(scale_c[i] * ch.weights, -pe if is_ph else pe)
+                    poles.add(*(particle_hole_poles(pw, pe) if is_ph else (pw, pe)))
     del jobs_by_target
     if not chains_ok:
         warnings.append(f"a Green's-function chain hit krylov_max_steps={krylov_max_steps}")
