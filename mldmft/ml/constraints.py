@@ -44,7 +44,7 @@ from functools import lru_cache
 import numpy as np
 
 from solvers import (density_from_g_l, dyson_sigma, g0_inverse_iw, legendre_sign,
-                     legendre_t_matrix, sum_rule_vector)
+                     legendre_t_matrix, sum_rule_from_l, sum_rule_vector)
 from solvers.causality import G_TAU_TOL, g_tau_on_check_grid
 
 __all__ = ["sum_rule_vector", "sum_rule_residual", "project_sum_rule", "ph_sign",
@@ -66,9 +66,7 @@ def sum_rule_residual(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
         >>> float(sum_rule_residual(np.array([-1.0, 0.3]), 2.0))   # G(tau) = -1/2 + odd part
         0.0
     """
-    g_l = np.asarray(g_l, dtype=float)
-    beta = np.asarray(beta, dtype=float)
-    return (g_l @ sum_rule_vector(g_l.shape[-1]) + beta) / beta
+    return sum_rule_from_l(np.asarray(g_l, dtype=float), beta) + 1.0
 
 
 def project_sum_rule(g_l: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
