@@ -215,16 +215,14 @@ _OPEN_KEYS = {"phase_diagram": ("solver_options", "compare", "ed.solver_options"
 def _check_keys(cfg: dict, ref: dict, open_keys: Sequence[str], prefix: str = "") -> None:
     """Refuse a key of ``cfg`` that the config files do not declare (e.g. ``+n_sample=10``),
     and a value in place of a declared mapping, naming it (and the closest declared key)."""
-    import difflib
+    from solvers import check_keys
 
     for key, val in cfg.items():
         path = f"{prefix}{key}"
         if path in open_keys:
             continue
         if key not in ref:
-            close = difflib.get_close_matches(str(key), [str(k) for k in ref], n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ValueError(f"config: unknown key '{path}'{hint}")
+            check_keys({key: val}, ref, prefix=prefix, lead="config: ")
         if isinstance(ref[key], dict) and ref[key]:
             if not isinstance(val, dict):
                 raise ValueError(f"config: '{path}' must be a mapping with keys "
@@ -276,12 +274,9 @@ def _nested(dotted: str) -> dict:
 
 def _typed(c: dict, path: str, tp):
     """The value at dotted ``path`` of the plain config ``c``, checked against type ``tp``."""
-    from solvers import check_type
+    from .configtools import typed
 
-    val = c
-    for part in path.split("."):
-        val = val[part]
-    return check_type(path, val, tp)
+    return typed(c, path, tp)
 
 
 def _generate_config(cfg):
@@ -483,7 +478,7 @@ def sweep_arguments(cfg) -> dict:
     spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
                if spectra.get("enabled") else None)
     from .dmft.loop import DMFTOptions
-    from .ml.config import build_dataclass
+    from .configtools import build_dataclass
 
     loop = build_dataclass(DMFTOptions, "loop", c.get("loop"))
     axis: dict = (dict(U=U_one, mu_values=mu_values) if mu_values is not None else
@@ -498,17 +493,11 @@ def sweep_arguments(cfg) -> dict:
 
 def _check_guard(guard: dict) -> None:
     """``guard: {fallback: NAME, threshold: X, fallback_options: {...}}``, keys and types."""
-    import difflib
-
-    from solvers import check_type
+    from solvers import check_keys, check_type
 
     types = {"fallback": str | None, "threshold": float, "fallback_options": dict}
+    check_keys(guard, types, prefix="guard.", lead="config: ")
     for key, val in guard.items():
-        if key not in types:
-            close = difflib.get_close_matches(str(key), list(types), n=1)
-            hint = f" (did you mean 'guard.{close[0]}'?)" if close else ""
-            raise ValueError(f"config: unknown key 'guard.{key}'{hint}; guard takes "
-                             f"{', '.join(types)}")
         check_type(f"guard.{key}", val, types[key])
 
 
@@ -777,6 +766,8 @@ def phase_diagram_config(overrides: Sequence[str], check_ed: bool = False):
     out (the main diagram is that solver's)."""
     from omegaconf import OmegaConf
 
+    from solvers import check_keys
+
     from .dmft.loop import DMFTOptions
     from .dmft.phase_diagram import DiagramSpec, PhaseDiagramConfig
 
@@ -803,10 +794,8 @@ def phase_diagram_config(overrides: Sequence[str], check_ed: bool = False):
         if not isinstance(node, dict):
             raise ValueError(f"config: 'compare.{name}' must be a mapping (enabled, solver, "
                              f"solver_options, betas, U_range or U_values), got {node!r}")
-        unknown = sorted(set(node) - {"enabled", "solver", "solver_options", "betas",
-                                      "U_range", "U_values"})
-        if unknown:
-            raise ValueError(f"config: unknown key '{where}{unknown[0]}'")
+        check_keys(node, ("enabled", "solver", "solver_options", "betas", "U_range", "U_values"),
+                   prefix=where, lead="config: ")
         if not node.get("enabled", True) or name == solver:
             continue
         compare.append(DiagramSpec(name, str(node.get("solver", name)),

@@ -18,7 +18,7 @@ from solvers import check_type
 
 from ..dmft.loop import DMFTOptions
 from ..dmft.steps import GUARD_REASONS
-from ..ml.config import build_dataclass
+from ..configtools import EXECUTION_KEYS, build_dataclass, check_execution
 from ..plan import make_plan
 
 __all__ = ["GridConfig", "FlagConfig", "SelectionConfig", "GenerationConfig", "HeldOutPoint",
@@ -120,12 +120,8 @@ class GenerationConfig:
     dask_workers: int = 2
 
     def __post_init__(self) -> None:
-        if self.chunk_size < 1:
-            raise ValueError(f"generation.chunk_size must be >= 1, got {self.chunk_size}")
-        if self.backend not in ("local", "dask"):
-            raise ValueError(f"generation.backend must be local or dask, got {self.backend!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"generation.workers must be >= 1 (or null), got {self.workers}")
+        check_execution(self.chunk_size, self.backend, self.workers, self.dask_workers,
+                        prefix="generation.")
 
 
 @dataclass(frozen=True)
@@ -223,8 +219,8 @@ FINAL_CHOICES = ("best_heldout", "last")
 
 #: Keys a rerun of a run directory may change: how far to go, which model to end with, how to
 #: run, where to install.
-RESUMABLE_KEYS = ("max_rounds", "final", "install", "progress", "run_dir", "generation.backend",
-                  "generation.workers", "generation.dask_address", "generation.dask_workers",
+RESUMABLE_KEYS = ("max_rounds", "final", "install", "progress", "run_dir",
+                  *(f"generation.{k}" for k in EXECUTION_KEYS if k != "progress"),
                   "train.trainer.progress_bar")
 
 

@@ -22,17 +22,17 @@ import re
 import shutil
 import sys
 import time
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from solvers import available_solvers, check_options, check_type
+from solvers import available_solvers, check_options
 from solvers.legendre import max_beta_for_n_l, required_n_l
 
 from .. import __version__
+from ..configtools import check_execution, check_fields
 from ..h5util import remove_tmp_litter, run_lock
 from ..h5schema import STATUS_FAILED, STATUS_NOT_CONVERGED
 from ..plan import check_plan, check_plan_file
@@ -91,12 +91,10 @@ class GenerateConfig:
         (``n_samples=2.7`` is not rounded), ranges, the recipe, and every solver's options
         (:func:`solvers.check_options`, a millisecond probe solve each), including whether
         the solvers return ``n_l`` Legendre coefficients and ``n_sigma`` frequencies."""
-        for f in fields(self):
-            check_type(f.name, getattr(self, f.name), _FIELD_TYPES[f.name])
+        check_fields(self)
         if self.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")
-        if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        check_execution(self.chunk_size, self.backend, self.workers, self.dask_workers)
         if self.n_l < 2 or self.n_sigma < 1:
             raise ValueError(f"n_l must be >= 2 and n_sigma >= 1, got {self.n_l}, {self.n_sigma}")
         known = available_solvers()
@@ -108,10 +106,6 @@ class GenerateConfig:
                                  f"{', '.join(known)}")
         if len(set(names)) != len(names):
             raise ValueError(f"cheap_solvers: a solver is listed twice: {names}")
-        if self.backend not in ("local", "dask"):
-            raise ValueError(f"backend must be 'local' or 'dask', got {self.backend!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
         recipe = make_recipe(self.sampling)
         repeats = repeated_samples(recipe, self.seed, self.n_samples)
         if repeats:
@@ -172,7 +166,6 @@ def check_legendre_order(n_l: int, recipe: Any, tol: float = LEGENDRE_TOL_DB) ->
                 f"n_l={n_l} is too small for sampling.beta up to {beta:g} (spectral window "
                 f"|e| <= {e_max:.3g}): G(tau) would be truncated by more than {tol:g}; use "
                 f"n_l >= {need} or beta <= {max_beta_for_n_l(n_l, e_max, tol):.4g}")
-_FIELD_TYPES = typing.get_type_hints(GenerateConfig)
 
 
 @dataclass(frozen=True)

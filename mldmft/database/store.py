@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from ..h5util import atomic_h5, open_h5, read_errors, write_header
+from ..configtools import EXECUTION_KEYS
 from ..plan import make_plan, plan_json
 from ..h5schema import (DATABASE_SCHEMA, DATABASE_SCHEMA_VERSION, SchemaError, check_schema,
                         database_datasets)
@@ -42,12 +43,12 @@ def git_revision() -> str:
         return "unknown"
 
 
-#: Generation settings a rerun may change (:mod:`mldmft.plan`): how the work is run, where it
-#: goes, and ``n_samples``/``chunk_size`` -- sample ``i`` does not depend on them, so a partial
-#: run may be resumed with a larger ``n_samples`` or another chunking (chunk files are reused
-#: only when their sample indices match).
-RERUN_MAY_CHANGE = ("backend", "workers", "dask_address", "dask_workers", "progress", "out",
-                    "chunk_size", "n_samples")
+#: Generation settings a rerun may change (:mod:`mldmft.plan`): how the work is run
+#: (:data:`mldmft.configtools.EXECUTION_KEYS`), where it goes, and ``n_samples``/``chunk_size``
+#: -- sample ``i`` does not depend on them, so a partial run may be resumed with a larger
+#: ``n_samples`` or another chunking (chunk files are reused only when their sample indices
+#: match).
+RERUN_MAY_CHANGE = (*EXECUTION_KEYS, "out", "chunk_size", "n_samples")
 
 
 def config_digest(config: dict[str, Any]) -> str:

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 import re
-import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from solvers import check_keys, check_type
+
+from ..configtools import build_dataclass
 
 __all__ = ["DataConfig", "NetConfig", "KRRConfig", "TrainerConfig", "ConstraintConfig",
            "MetricsConfig", "TrainConfig", "train_config_from_dict", "FEATURE_BLOCKS", "TARGETS",
@@ -402,38 +403,6 @@ def _domain(values: Any) -> dict[str, tuple[float, float]] | None:
 
 
 _TUPLES = {"feature_solvers", "features", "split", "alphas", "gammas"}
-
-
-def build_dataclass(cls, prefix: str, values: Mapping[str, Any] | None,
-                    tuples: typing.Collection[str] = (), wrap_scalars: bool = False):
-    """``cls(**values)`` for a config dataclass, every key and type checked first.
-
-    Unknown keys (named with the closest known one), ill-typed values
-    (:func:`solvers.check_type`) and missing required keys give a one-line ``ValueError``
-    naming the dotted key ``<prefix>.<key>``. Keys in ``tuples`` take lists (made tuples);
-    with ``wrap_scalars`` a single value there counts as a one-element list.
-    """
-    if values is None:
-        values = {}
-    if not isinstance(values, Mapping):
-        raise ValueError(f"{prefix}: expected a mapping, got {values!r}")
-    known = {f.name: f for f in fields(cls)}
-    required = [k for k, f in known.items() if f.default is MISSING
-                and f.default_factory is MISSING]
-    check_keys(values, known, required, prefix=f"{prefix}.", lead="config: ")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, val in values.items():
-        if key in tuples:
-            if wrap_scalars and (isinstance(val, (str, bytes)) or not hasattr(val, "__iter__")):
-                val = [val]
-            if isinstance(val, (list, tuple)) or wrap_scalars:
-                val = tuple(val)
-        kwargs[key] = check_type(f"{prefix}.{key}", val, hints[key])
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ValueError(f"{prefix}: {err}") from None
 
 
 def _build(cls, prefix: str, values: Mapping[str, Any] | None):
