@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from solvers import AndersonModel, check_type
+from solvers import AndersonModel, check_keys, check_type
 
 from ..yamlio import load_yaml
 
@@ -410,13 +410,8 @@ def repeated_samples(recipe: Any, seed: int, n_samples: int) -> list[int]:
 def _make_bethe_random(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool):
     shift = cfg.pop("eps_d_shift", None)
     frac = float(cfg.pop("half_filling_fraction", 0.0))
-    allowed = {"n_bath", "D", "U", "beta"}
-    unknown = set(cfg) - allowed
-    if unknown:
-        raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bethe_random")
-    for key in allowed:
-        if key not in cfg:
-            raise ValueError(f"sampling.{key} is missing")
+    fields = ("n_bath", "D", "U", "beta")
+    check_keys(cfg, fields, fields, prefix="sampling.", lead="bethe_random: ")
     return BetheRandomBath(n_bath=check_type("sampling.n_bath", cfg["n_bath"], int),
                            D=ParamSpec.parse("D", cfg["D"]),
                            U=ParamSpec.parse("U", cfg["U"]),
@@ -428,12 +423,7 @@ def _make_bethe_random(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bo
 
 
 def _make_bath_list(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool):
-    allowed = {"path", "U", "beta"}
-    unknown = set(cfg) - allowed
-    if unknown:
-        raise ValueError(f"sampling: unknown field(s) {sorted(unknown)} for bath_list")
-    if "path" not in cfg:
-        raise ValueError("sampling.path is missing")
+    check_keys(cfg, ("path", "U", "beta"), ("path",), prefix="sampling.", lead="bath_list: ")
     return BathListRecipe(path=str(cfg["path"]), U=ParamSpec.parse("U", cfg.get("U", 0.0)),
                           beta=ParamSpec.parse("beta", cfg.get("beta", 50.0)),
                           eps_d=eps_spec, half_filling=half)
