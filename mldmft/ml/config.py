@@ -388,10 +388,9 @@ def _domain(values: Any) -> dict[str, tuple[float, float]] | None:
         return None
     if not isinstance(values, Mapping):
         raise ValueError(f"domain: expected a mapping of [lo, hi] ranges, got {values!r}")
+    check_keys(values, DOMAIN_KEYS, prefix="domain.", lead="config: ")
     out = {}
     for key, rng in values.items():
-        if key not in DOMAIN_KEYS:
-            raise ValueError(f"domain: unknown key domain.{key}; known: {list(DOMAIN_KEYS)}")
         if (isinstance(rng, (str, bytes)) or not hasattr(rng, "__len__") or len(rng) != 2
                 or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in rng)):
             raise ValueError(f"domain.{key}: expected [lo, hi] numbers, got {rng!r}")
