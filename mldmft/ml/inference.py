@@ -59,12 +59,13 @@ A model outside the domain raises :class:`OutsideDomainError` (a ``ValueError``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from solvers import (AndersonModel, SolverResult, dyson_sigma, g0_inverse_iw, g_iw_from_l,
+from solvers import (AndersonModel, SolverResult, dyson_sigma, g0_inverse_iw,
                      get_solver, hybridisation_l, hybridisation_l_many, hybridisation_moments_many,
                      register_solver, solve_many)
 from solvers.mesh import matsubara_freqs_many
@@ -307,6 +308,26 @@ def _solve_ml_many(models: Sequence[AndersonModel], opts: MLOptions) -> list[Sol
                     path, name, outside & bool(extrapolate), n_iw)
 
 
+@lru_cache(maxsize=8)
+def _t_parts(n_iw: int, n_l: int) -> tuple[np.ndarray, np.ndarray]:
+    """``Re T`` and ``Im T`` of the Legendre matrix (:func:`solvers.legendre_t_matrix`),
+    transposed to ``(n_l, n_iw)`` and contiguous."""
+    from solvers import legendre_t_matrix
+
+    t = legendre_t_matrix(n_iw, n_l)
+    return np.ascontiguousarray(t.real.T), np.ascontiguousarray(t.imag.T)
+
+
+def _g_iw_rows(g_l: np.ndarray, n_iw: int) -> np.ndarray:
+    """:func:`solvers.g_iw_from_l` of every row of ``g_l`` with each row's result independent
+    of the batch (:func:`~mldmft.ml.krr.rows_matmul`): at high frequency ``Sigma = ... - 1/G``
+    multiplies a rounding difference of ``G`` by ``w_n^2``."""
+    from .krr import rows_matmul
+
+    re_t, im_t = _t_parts(int(n_iw), g_l.shape[-1])
+    return rows_matmul(g_l, re_t) + 1j * rows_matmul(g_l, im_t)
+
+
 def _results(models, spec, predictor, pred, batch, base, results, warnings, converged, path,
              name, extrapolated, n_iw) -> list[SolverResult]:
     """One :class:`SolverResult` per row of a prediction (module docstring, step 5)."""
@@ -321,7 +342,7 @@ def _results(models, spec, predictor, pred, batch, base, results, warnings, conv
                          f"base solver {spec.base}")
     base_g_l = np.stack([r.g_l[:spec.n_l] for r in base])
     g_iw = (np.stack([r.g_iw[:n_out] for r in base])
-            + g_iw_from_l(pred.g_l - base_g_l, n_out))                        # [N, n_out]
+            + _g_iw_rows(pred.g_l - base_g_l, n_out))                         # [N, n_out]
     delta = np.stack([m.delta(n_out) for m in models])
     sigma_iw = dyson_sigma(g0_inverse_iw(matsubara_freqs_many(batch.beta, n_out), batch.eps_d,
                                          delta), g_iw)

@@ -20,13 +20,14 @@ seeded) are used: memory ``8 n^2`` bytes, time ``~n^3/3`` flops per fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from .config import KRRConfig
 
-__all__ = ["KRRModel", "KRRFit", "fit_krr"]
+__all__ = ["KRRModel", "KRRFit", "fit_krr", "rows_matmul", "ROW_BLOCK"]
 
 
 def _kernel(kernel: str, a: np.ndarray, b: np.ndarray | None, gamma: float) -> np.ndarray:
@@ -35,28 +36,72 @@ def _kernel(kernel: str, a: np.ndarray, b: np.ndarray | None, gamma: float) -> n
     return pairwise_kernels(a, b, metric=kernel, gamma=gamma)
 
 
-#: Rows per block of :func:`_predict_rows` (a block holds ``rows x n_fit x n_features`` floats).
-_ROW_BLOCK = 8
+#: Rows per block of :func:`rows_matmul`: every block has this many rows (zero-padded), so every
+#: BLAS call has the same shapes.
+ROW_BLOCK = 4
+
+
+def rows_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (real, ``a`` of shape ``(N, K)``) with each row of the result independent of the
+    other rows of ``a``: the rows go through BLAS in blocks of exactly :data:`ROW_BLOCK` (the last
+    one zero-padded), each block a fresh contiguous array. Every call then has the same shapes,
+    and a BLAS product computes each element of a full block by the same sequence of operations
+    wherever its row lies, so a row gives the same bits alone or in any batch (a product of the
+    whole batch rounds differently with its number of rows). Cost: the product of ``ceil(N/4)``
+    blocks of 4 rows.
+
+    Example:
+        >>> a = np.arange(10.0).reshape(5, 2)
+        >>> bool(np.array_equal(rows_matmul(a, np.eye(2)), a))
+        True
+    """
+    a = np.asarray(a, dtype=float)
+    n_rows = a.shape[0]
+    out = np.empty((n_rows, b.shape[1]), dtype=np.result_type(a, b))
+    for i in range(0, n_rows, ROW_BLOCK):
+        k = min(ROW_BLOCK, n_rows - i)
+        block = np.zeros((ROW_BLOCK, a.shape[1]))
+        block[:k] = a[i:i + k]
+        out[i:i + k] = (block @ b)[:k]
+    return out
 
 
 def _predict_rows(kernel: str, x: np.ndarray, x_fit: np.ndarray, gamma: float,
-                  dual_coef: np.ndarray) -> np.ndarray:
-    """``k(x, x_fit) @ dual_coef`` in a fixed order of operations per row, so that a row's
-    prediction does not depend on the other rows of the call or on where they lie in memory:
-    the distances from the differences and every sum by ``einsum``'s own loops (a BLAS product
-    rounds differently with the batch shape and the alignment of a row). With a small ridge
-    ``alpha`` the dual coefficients are large and cancel, which would turn that rounding (1e-16)
-    into ~1e-9 in ``G_l``."""
-    out = np.empty((x.shape[0], dual_coef.shape[1]))
-    for i in range(0, x.shape[0], _ROW_BLOCK):
-        d = x[i:i + _ROW_BLOCK, None, :] - x_fit[None, :, :]
-        if kernel == "rbf":
-            dist = np.einsum("ijk,ijk->ij", d, d)
-        elif kernel == "laplacian":
-            dist = np.einsum("ijk->ij", np.abs(d))
-        else:
-            raise ValueError(f"KRR: unknown kernel {kernel!r}")
-        out[i:i + _ROW_BLOCK] = np.einsum("ij,jk->ik", np.exp(-gamma * dist), dual_coef)
+                  dual_coef: np.ndarray, x_fit_t: np.ndarray | None = None,
+                  x_fit_sq: np.ndarray | None = None) -> np.ndarray:
+    """``k(x, x_fit) @ dual_coef``, each row independent of the other rows of the call.
+
+    ``rbf``: in blocks of exactly :data:`ROW_BLOCK` rows (the last one zero-padded), each copied
+    into a fresh contiguous array, ``|x - x'|^2 = |x|^2 + |x'|^2 - 2 x.x'`` (clipped at 0) with
+    the products by BLAS, as in :func:`rows_matmul`: every step has the same shapes whatever the
+    batch, so a row gives the same bits alone or in any batch. ``x_fit_t`` (``x_fit.T``,
+    contiguous) and ``x_fit_sq`` (``|x'|^2``) may be passed precomputed. ``laplacian``: the
+    distances ``sum_k |x_k - x'_k|`` and the sums by ``einsum``'s own loops, row by row. With a
+    small ridge ``alpha`` the dual coefficients are large and cancel, which would turn a
+    rounding difference of 1e-16 between a batch and one row into ~1e-9 in ``G_l``: hence the
+    fixed order of operations per row.
+    """
+    n_rows = x.shape[0]
+    out = np.empty((n_rows, dual_coef.shape[1]))
+    if kernel == "rbf":
+        if x_fit_t is None:
+            x_fit_t = np.ascontiguousarray(x_fit.T)
+        if x_fit_sq is None:
+            x_fit_sq = np.einsum("ij,ij->i", x_fit, x_fit)
+        for i in range(0, n_rows, ROW_BLOCK):
+            k = min(ROW_BLOCK, n_rows - i)
+            block = np.zeros((ROW_BLOCK, x.shape[1]))
+            block[:k] = x[i:i + k]
+            dist = np.einsum("ij,ij->i", block, block)[:, None] + x_fit_sq[None, :]
+            dist -= 2.0 * (block @ x_fit_t)
+            np.maximum(dist, 0.0, out=dist)
+            out[i:i + k] = (np.exp(-gamma * dist) @ dual_coef)[:k]
+        return out
+    if kernel != "laplacian":
+        raise ValueError(f"KRR: unknown kernel {kernel!r}")
+    for i in range(n_rows):
+        dist = np.einsum("jk->j", np.abs(x[i, None, :] - x_fit))
+        out[i] = np.einsum("j,jk->k", np.exp(-gamma * dist), dual_coef)
     return out
 
 
@@ -76,7 +121,15 @@ class KRRModel:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        return _predict_rows(self.kernel, x, self.x_fit, self.gamma, self.dual_coef)[None]
+        x_fit_t, x_fit_sq = self._fit_products
+        return _predict_rows(self.kernel, x, self.x_fit, self.gamma, self.dual_coef, x_fit_t,
+                             x_fit_sq)[None]
+
+    @cached_property
+    def _fit_products(self) -> tuple[np.ndarray, np.ndarray]:
+        """``x_fit.T`` (contiguous) and ``|x_fit|^2`` per row, computed once."""
+        return (np.ascontiguousarray(self.x_fit.T),
+                np.einsum("ij,ij->i", self.x_fit, self.x_fit))
 
     def to_dict(self) -> dict[str, Any]:
         import torch
