@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .greens import _fermi, poles_g_iw_many
+from .greens import _fermi, dyson_g, g0_inverse_iw, poles_g_iw_many
 from .mesh import matsubara_freqs_many
 from .model import AndersonModel
 from .tails import density_from_g_iw_many, fit_tail_many, pole_moments_many
@@ -162,7 +162,7 @@ class ModelBatch:
             lam, vec = np.linalg.eigh(h)
             return np.sum(vec[:, 0, :] ** 2 * _fermi(lam, beta[:, None]), axis=1)
         m1, m2 = self.moments[rows, 0], self.moments[rows, 1]
-        g_iw = 1.0 / (1j * self.wn[rows] - level[:, None] - self.delta_iw[rows])
+        g_iw = dyson_g(g0_inverse_iw(self.wn[rows], level, self.delta_iw[rows]), 0.0)
         tail = np.stack([np.ones_like(level), level, level ** 2 + m1,
                          level ** 3 + 2 * level * m1 + m2], axis=1)
         return density_from_g_iw_many(g_iw, beta, tail)

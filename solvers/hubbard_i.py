@@ -75,7 +75,7 @@ from ._batch import ModelBatch, checked_models, group_by_bath, index_prefix
 from ._checks import check_int, check_positive
 from ._roots import find_roots
 from .fourier import iw_to_tau_many
-from .greens import _fermi, poles_g_iw_many, poles_g_tau_many
+from .greens import _fermi, dyson_g, g0_inverse_iw, poles_g_iw_many, poles_g_tau_many
 from .legendre import (check_legendre_reach, check_legendre_truncation_many, g_l_from_iw_many,
                        g_l_from_poles_many)
 from .model import AndersonModel
@@ -218,7 +218,7 @@ def _continuous(b: ModelBatch, ph: np.ndarray, tol: float, max_iter: int, n_l: i
         eps1 = ed + u * (1.0 - n)
         a0, a1, a2 = ed + u * n, m1[rows] + s1, m2[rows] + s1 * eps1
         sigma = atomic_sigma_iw(b.wn[rows], ed[:, None], u[:, None], n[:, None])
-        g = 1.0 / (1j * b.wn[rows] - ed[:, None] - b.delta_iw[rows] - sigma)
+        g = dyson_g(g0_inverse_iw(b.wn[rows], ed, b.delta_iw[rows]), sigma)
         tail = np.stack([np.ones(n.size), a0, a0 * a0 + a1, a0 ** 3 + 2 * a0 * a1 + a2], axis=1)
         return g, tail, s1, eps1
 

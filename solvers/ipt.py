@@ -111,6 +111,7 @@ from ._batch import ModelBatch, checked_models, group_by_bath, index_prefix
 from ._checks import check_fraction, check_int, check_positive
 from ._roots import expand_bracket, find_roots
 from .fourier import iw_to_tau_many, tau_to_iw_many
+from .greens import dyson_g, g0_inverse_iw
 from .legendre import check_legendre_truncation_many, g_l_from_iw_many
 from .model import AndersonModel
 from .options import SolverOptions
@@ -247,7 +248,7 @@ class _Solved:
 
 def _non_interacting(b: ModelBatch) -> _Solved:
     rows = np.arange(len(b))
-    g_iw = 1.0 / (1j * b.wn - b.eps_d[:, None] - b.delta_iw)
+    g_iw = dyson_g(g0_inverse_iw(b.wn, b.eps_d, b.delta_iw), 0.0)
     n_s = b.free_density(b.eps_d, rows)
     zero = np.zeros(len(b))
     infos = [dict(method="non-interacting", residual=0.0, history=[]) for _ in rows]
@@ -257,14 +258,14 @@ def _non_interacting(b: ModelBatch) -> _Solved:
 
 
 def _half_filling(b: ModelBatch, n_fft: int) -> _Solved:
-    iw = 1j * b.wn
     m1, U2 = b.moments[:, 0], b.U ** 2
     delta_iw = 1j * b.delta_iw.imag
-    g0_iw = 1j * (1.0 / (iw - delta_iw)).imag
+    g0_inv = g0_inverse_iw(b.wn, 0.0, delta_iw)
+    g0_iw = 1j * dyson_g(g0_inv, 0.0).imag
     tail = np.stack([np.ones(len(b)), np.zeros(len(b)), m1], axis=1)
     p_iw = _bubble_iw(g0_iw, b.beta, tail, n_fft, symmetric=True)
     sigma2_iw = 1j * (U2[:, None] * p_iw.imag)
-    g_iw = 1j * (1.0 / (iw - delta_iw - sigma2_iw)).imag
+    g_iw = 1j * dyson_g(g0_inv, sigma2_iw).imag
     infos = [dict(method="half-filling", eps0=0.0, n0=0.5, A=1.0, B=0.0, residual=0.0,
                   history=[]) for _ in range(len(b))]
     return _Solved(g_iw, (b.U / 2)[:, None] + sigma2_iw, np.full(len(b), 0.5), b.U / 2, U2 / 4,
@@ -278,7 +279,6 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
     row with its own safeguarded secant iteration (see the module docstring)."""
     n_rows, n_iw = b.wn.shape
     all_rows = np.arange(n_rows)
-    iw = 1j * b.wn
     U, eps_d, m1 = b.U, b.eps_d, b.moments[:, 0]
     xtol = min(1e-13, tol * 1e-3)
     # the last two solved (n_s, eps0) of each row: the next search starts from their secant
@@ -302,7 +302,7 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
         prev_n_s[rows], prev_e[rows] = last_n[rows], last_e[rows]
         last_n[rows], last_e[rows] = n_s, eps0
         n0 = excess0 + n_s
-        g0_iw = 1.0 / (iw[rows] - eps0[:, None] - b.delta_iw[rows])
+        g0_iw = dyson_g(g0_inverse_iw(b.wn[rows], eps0, b.delta_iw[rows]), 0.0)
         tail = np.stack([np.ones(rows.size), eps0, eps0 ** 2 + m1[rows]], axis=1)
         p_iw = _bubble_iw(g0_iw, b.beta[rows], tail, n_fft, symmetric=False)
         return eps0, n0, (U[rows] ** 2)[:, None] * p_iw
@@ -317,7 +317,7 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
             a = np.where(pos, n_s * (1.0 - n_s) / q0, 1.0)
             bb = np.where(pos, (ed + u * (1.0 - n_s) - eps0) / (u * u * q0), 0.0)
         sigma_iw = (u * n_s)[:, None] + a[:, None] * sigma2_iw / (1.0 - bb[:, None] * sigma2_iw)
-        g_iw = 1.0 / (iw[rows] - ed[:, None] - b.delta_iw[rows] - sigma_iw)
+        g_iw = dyson_g(g0_inverse_iw(b.wn[rows], ed, b.delta_iw[rows]), sigma_iw)
         c2 = ed + u * n_s
         c3 = c2 ** 2 + m1[rows] + u * u * n_s * (1.0 - n_s)
         tail = np.stack([np.ones(rows.size), c2, c3], axis=1)
