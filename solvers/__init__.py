@@ -7,8 +7,12 @@ Public API::
                                        bath_eps=[-0.5, 0.5], bath_v=[0.5, 0.5]))
     results = solve_many("ipt", models)     # many models, one call (see supports_batch)
 
-Toolkit: ``mesh`` (Matsubara and ``tau`` meshes), ``tails`` (high-frequency moments, tail poles,
-Matsubara sums), ``legendre``, ``fourier``, ``greens`` (Dyson, poles, Bethe lattice).
+Toolkit: ``mesh`` (Matsubara and ``tau`` meshes), ``tails`` (high-frequency moments, among them
+those of ``Delta``; tail poles, Matsubara sums), ``legendre`` (Legendre polynomials, the
+transforms, the sum rule and tail moments from ``G_l``), ``fourier``, ``greens`` (Dyson's
+equation, ``Z``, the density from ``G_l``, poles, ``Delta`` and its Legendre coefficients, Bethe
+lattice). Each formula is written once there, for one row and for a batch of rows, and the rest
+of the platform calls it (the full list: ``docs/solvers.md``, "Shared formulas").
 Registered solvers: ``ed`` (exact, Nb <= 8), ``ed_fit``/``ed1``/``ed2``/``ed3`` (ED on a fitted
 small bath), ``ipt`` (second order, modified IPT off half filling), ``hubbard_i``, ``nca``.
 Solvers run with at most ``solver_threads()`` BLAS/OpenMP threads (default 1; environment

@@ -440,8 +440,9 @@ def hybridisation_moments_many(models: Sequence[AndersonModel], n_moments: int =
     with nothing known (``M_1 .. M_n_moments`` and ``n_extra = 2`` higher moments of each parity on
     the upper half of the given frequencies), one least-squares solve for all rows of one mesh
     size (:func:`fit_tail_many`). The fit keeps ``M_5`` and ``M_7`` in the model of
-    ``Im Delta``; on 1024 frequencies of an 8-site bath it finds ``M_1`` to ``~1e-15``
-    relative at ``beta = 20`` and ``~5e-8`` at ``beta = 200`` (``tests/test_formulas.py``).
+    ``Im Delta``; on 1024 frequencies of an 8-site bath (levels in ``[-1.2, 1.2]``) it finds
+    ``M_1`` to ``~1e-15`` relative at ``beta = 20`` and ``~1e-11`` at ``beta = 200``
+    (``tests/test_formulas.py``).
 
     Example:
         >>> from solvers import AndersonModel, hybridisation_iw, matsubara_freqs
