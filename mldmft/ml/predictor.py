@@ -30,8 +30,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from solvers.symmetry import (particle_hole_density, particle_hole_double_occupancy,
+                              particle_hole_g_l)
+
 from .config import ConstraintConfig
-from .constraints import density_from_g_l_rows, ph_sign, project_causal, project_sum_rule
+from .constraints import density_from_g_l_rows, project_causal, project_sum_rule
 from .features import EncodingSpec, RawBatch, build_features, decode_docc, decode_target
 from .transforms import FittedTransform
 
@@ -189,7 +192,7 @@ class Predictor:
         twin_batch = batch.particle_hole() if self.constraints.particle_hole else None
         if twin_batch is not None:
             ((members, docc), (twin, docc_twin)), n_clipped = self._members([batch, twin_batch])
-            members = 0.5 * (members + twin * ph_sign(members.shape[-1]))
+            members = 0.5 * (members + particle_hole_g_l(twin))
         else:
             ((members, docc),), n_clipped = self._members([batch])
             docc_twin = None
@@ -225,9 +228,11 @@ class Predictor:
             anchor = project_sum_rule(base, batch.beta) if self.constraints.sum_rule else base
             g_l, step = project_causal(g_l, anchor, batch.beta, batch.eps_d, batch.delta_l)
         if docc is not None and twin_batch is not None:
-            # the twin's prediction d' estimates 1 - n + d; n of the returned G keeps the
-            # averaged double occupancy exactly equivariant
-            docc = 0.5 * (docc + docc_twin - 1.0 + density_from_g_l_rows(g_l, batch.beta))
+            # the twin's prediction d' estimates 1 - n + d: mapped back with the twin's density
+            # 2 - n, n that of the returned G (keeps the averaged double occupancy exactly
+            # equivariant)
+            n_twin = particle_hole_density(density_from_g_l_rows(g_l, batch.beta))
+            docc = 0.5 * (docc + particle_hole_double_occupancy(docc_twin, n_twin))
         return Prediction(g_l=g_l, spread=spread, members=members, n_clipped=n_clipped,
                           double_occupancy=None if docc is None else docc.mean(axis=0),
                           causal_step=step, trust_scale=trust)
