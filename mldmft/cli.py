@@ -130,7 +130,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         print(f"double occ.    {result.double_occupancy:.8f}")
     print(f"Z              {result.z:.6f}   (1/(1 - Im Sigma(i w_0)/w_0))")
     print(f"wall time      {result.wall_time:.3f} s")
-    for w in result.info.get("warnings", []):
+    for w in result.diagnostics.warnings:
         print(f"warning        {w}")
     if spectrum is not None:
         print(f"spectrum       {spectrum.method}  int A = {spectrum.norm:.4f} on "

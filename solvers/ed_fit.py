@@ -247,7 +247,7 @@ def _solve_ed_fit(model: AndersonModel, opts: EDFitOptions) -> SolverResult:
         "fit_n_fit": None if fit is None else fit.n_fit,
         "fitted_energy": ed.energy,
         "ed": ed.info,
-        "warnings": list(ed.info.get("warnings", [])),
+        "warnings": list(ed.diagnostics.warnings),
     }
     return SolverResult(solver="ed_fit", beta=beta, g_iw=ed.g_iw + dg_iw,
                         sigma_iw=ed.sigma_iw, g_l=ed.g_l + dg_l, density=float(density),

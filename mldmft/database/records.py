@@ -74,7 +74,7 @@ def _solver_fields(spec: SolverSpec, sample: Sample, layout: RecordLayout) -> di
                                        else float(res.double_occupancy))
         out[p + "status"] = STATUS_OK if res.converged else STATUS_NOT_CONVERGED
         out[p + "error"] = "" if res.converged else "; ".join(
-            res.info.get("warnings", [])) or "not converged"
+            res.diagnostics.warnings) or "not converged"
     except Exception as err:  # one sample's failure is recorded, the run goes on
         out[p + "g_l"] = np.full(layout.n_l, np.nan)
         out[p + "sigma_iw"] = np.full(layout.n_sigma, np.nan + 0j)

@@ -528,11 +528,11 @@ class LoopRun:
 
 
 def solver_warnings(result: SolverResult) -> list[str]:
-    """What a solver result says about its own trustworthiness: its ``info["warnings"]``
+    """What a solver result says about its own trustworthiness: its ``diagnostics.warnings``
     (each once, in order), or -- when it reports ``converged=False`` without a reason -- that its
     own iteration did not converge."""
     out: list[str] = []
-    for w in result.info.get("warnings", None) or []:
+    for w in result.diagnostics.warnings:
         if str(w) not in out:
             out.append(str(w))
     if not out and not result.converged:
