@@ -8,7 +8,7 @@ Features of a model (a database row or a flagged iterate)::
 
 ``Delta_l`` are the Legendre coefficients of ``Delta(tau)`` (for a row: from its poles, as
 stored; for an iterate: from ``Delta(i w_n)`` with the fitted tail,
-:func:`mldmft.ml.inference.hybridisation_l`), so ``sum_l (Delta_l/beta)^2`` is the mean square of
+:func:`solvers.hybridisation_l_many`), so ``sum_l (Delta_l/beta)^2`` is the mean square of
 ``Delta(tau)`` over ``tau`` and the first block's distance is the RMS difference of two
 hybridisations. The scales ``s`` are the standard deviations over the database rows (``s_Delta``
 that of the whole block: the root of its total variance), so each of the four blocks has unit
@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from solvers import AndersonModel
+from solvers import AndersonModel, hybridisation_l_many
 
 __all__ = ["feature_scales", "features", "farthest_point_sampling", "SelectionResult",
            "select_baths"]
@@ -124,7 +124,6 @@ def select_baths(cells: Sequence[Any], db_rows: dict[str, np.ndarray], n_l: int,
 
     from ..database.dmft_sampling import bath_list_entry
     from ..database.generate import LEGENDRE_TOL_DB
-    from ..ml.inference import hybridisation_l
 
     U = np.concatenate([c.U for c in cells]) if cells else np.zeros(0)
     eps_d = np.concatenate([c.eps_d for c in cells]) if cells else np.zeros(0)
@@ -138,8 +137,9 @@ def select_baths(cells: Sequence[Any], db_rows: dict[str, np.ndarray], n_l: int,
     db_e = np.asarray(db_rows["params/eps_d"])
     scales = feature_scales(db_d, db_b, db_u, db_e)
     ref = features(db_d, db_b, db_u, db_e, scales)
-    cand_d = np.stack([hybridisation_l(AndersonModel(U=u, eps_d=e, beta=b, delta_iw=d), k) / b
-                       for u, e, b, d in zip(U, eps_d, beta, deltas)])
+    models = [AndersonModel(U=u, eps_d=e, beta=b, delta_iw=d)
+              for u, e, b, d in zip(U, eps_d, beta, deltas)]
+    cand_d = hybridisation_l_many(models, k) / beta[:, None]
     x = features(cand_d, beta, U, eps_d, scales)
     near = int(np.sum(_min_distance(x, ref) <= min_distance))
     entries: dict[int, dict[str, Any]] = {}
