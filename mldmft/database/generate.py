@@ -89,8 +89,9 @@ class GenerateConfig:
     def validate(self) -> None:
         """Refuse a configuration that cannot work, naming the field, before any work: types
         (``n_samples=2.7`` is not rounded), ranges, the recipe, and every solver's options
-        (:func:`solvers.check_options`, a millisecond probe solve each), including whether
-        the solvers return ``n_l`` Legendre coefficients and ``n_sigma`` frequencies."""
+        (:func:`solvers.check_options`: built, without solving a model), including whether
+        the solvers return ``n_l`` Legendre coefficients and ``n_sigma`` frequencies
+        (:meth:`solvers.SolverOptions.result_sizes`)."""
         check_fields(self)
         if self.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")

@@ -63,8 +63,7 @@ def make_batch_step(solver: str | Callable[..., SolverResult], n_iw: int,
         load_solver_module(solver)
         if solver == "ed":
             solver_options.setdefault("n_iw", n_iw)
-            # checked without always_fit: the probe's one-site bath is then used as it is
-            # (fitting n_bath poles and solving them would take seconds)
+            # ed_refit_step takes the options of ed_fit (its default bath: n_bath = 8 sites)
             check_options("ed_fit", dict({"n_bath": 8}, **solver_options))
             return _one_by_one(ed_refit_step(**solver_options))
         if solver not in available_solvers():
