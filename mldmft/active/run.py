@@ -175,8 +175,8 @@ def final_model(rule: str, run_dir: Path, rows: list[dict[str, Any]], last: Path
     """The model a run ends with: ``last`` for ``rule = "last"`` or without finite held-out
     errors; for ``"best_heldout"`` the model of the round (``rows[k]["checkpoint"]``, model
     ``k``) with the smallest held-out max |dZ|, the latest on a tie. Retraining can undo a
-    round's gain (the 2026-11-29 run: 0.022, 0.0074, 0.0028, then 0.020), so the last model
-    is not always the best one."""
+    round's gain (held-out max |dZ| can fall and then rise again from one round to the next;
+    benchmarks/results/active/README.md), so the last model is not always the best one."""
     dz = [float(r.get("heldout_max_abs_dz", float("nan"))) for r in rows]
     ok = [k for k, v in enumerate(dz) if np.isfinite(v)]
     if rule == "last" or not ok:

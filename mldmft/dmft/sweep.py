@@ -59,7 +59,8 @@ __all__ = ["sweep", "sweep_mu", "SweepSettings", "SWEEP_STARTS", "metal_seed", "
 SWEEP_STARTS = ("continuation", "seeded")
 
 #: Loop options always stored in a sweep's plan; the others enter it when not the defaults
-#: (``tol_density`` with a fixed density), so files of earlier sweeps stay resumable.
+#: (``tol_density`` with a fixed density), so a sweep file written without a newer option
+#: still resumes.
 _PLAN_OPTIONS = ("n_iw", "tol", "max_iter", "mixing", "accel")
 
 
