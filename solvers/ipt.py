@@ -223,7 +223,7 @@ def _bubble_iw(g0_iw: np.ndarray, beta: np.ndarray, tail: np.ndarray, n_fft: int
     g0_tau = iw_to_tau_many(g0_iw, beta, n_fft, tail)
     if symmetric:
         g0_tau = 0.5 * (g0_tau + g0_tau[:, ::-1])
-        p_tau = g0_tau ** 3
+        p_tau = g0_tau * g0_tau * g0_tau     # not ** 3: numpy's pow is ~800x slower
     else:
         p_tau = g0_tau ** 2 * g0_tau[:, ::-1]
     return tau_to_iw_many(p_tau, beta, g0_iw.shape[1])

@@ -131,7 +131,22 @@ def legendre_tau_basis(n_l: int, x: np.ndarray | float) -> np.ndarray:
         [[1.0, 1.732051]]
     """
     n_l = _check_n_l(n_l)
+    x = np.asarray(x, dtype=float)
+    if x.size <= _BASIS_CACHE_POINTS:   # the few fixed meshes of the checks: built once
+        return _tau_basis_cached(n_l, x.tobytes(), x.shape)
     return np.moveaxis(legendre_p(n_l, x), 0, -1) * _norm(n_l)
+
+
+#: Meshes of at most this many points keep their :func:`legendre_tau_basis` (read-only).
+_BASIS_CACHE_POINTS = 256
+
+
+@lru_cache(maxsize=64)
+def _tau_basis_cached(n_l: int, x_bytes: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.frombuffer(x_bytes, dtype=float).reshape(shape)
+    basis = np.moveaxis(legendre_p(n_l, x), 0, -1) * _norm(n_l)
+    basis.flags.writeable = False
+    return basis
 
 
 def sum_rule_vector(n_l: int) -> np.ndarray:
