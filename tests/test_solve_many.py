@@ -250,3 +250,25 @@ def test_vectorised_root_search_equals_one_row_at_a_time():
                                   f(np.full(c.size, 10.0), np.arange(c.size)),
                                   xtol=1e-14, rtol=4e-16, max_iter=2)
     assert not ok2.any() and (its2 == 2).all()
+
+
+def test_krr_rows_give_the_same_bits_alone_and_in_any_batch():
+    """The KRR prediction and :func:`rows_matmul` of a row do not depend on the other rows of
+    the call (fixed blocks of 4 rows through BLAS), even with large cancelling dual
+    coefficients (a small ridge) and Fortran-ordered input."""
+    from mldmft.ml.krr import KRRModel, rows_matmul
+
+    rng = np.random.default_rng(3)
+    x_fit = rng.normal(size=(300, 24))
+    model = KRRModel(kernel="rbf", gamma=1.0 / 24, alpha=1e-6, x_fit=x_fit,
+                     dual_coef=rng.normal(size=(300, 7)) * 1e4)
+    x = rng.normal(size=(11, 24)) * 0.3 + x_fit[:11]
+    one = np.concatenate([model(x[i:i + 1])[0] for i in range(11)])
+    one_mm = np.concatenate([rows_matmul(x[i:i + 1], x_fit.T) for i in range(11)])
+    for n in (2, 5, 8, 11):
+        rows = rng.permutation(11)[:n]
+        batch = np.asfortranarray(x[rows])
+        assert np.array_equal(model(batch)[0], one[rows])
+        assert np.array_equal(rows_matmul(batch, x_fit.T), one_mm[rows])
+    exact = np.exp(-model.gamma * ((x[:, None, :] - x_fit[None]) ** 2).sum(-1)) @ model.dual_coef
+    np.testing.assert_allclose(one, exact, rtol=1e-9, atol=1e-9 * np.abs(exact).max())
