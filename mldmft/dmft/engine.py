@@ -22,6 +22,12 @@ else to the loop tolerance. Independent problems (every U of a branch from its s
 of length one and all run in one batch; the up and down branches of a sweep are two chains side
 by side.
 
+A model the solver fails on (it raises one of :data:`SOLVER_ERRORS`, e.g. the ``ml`` solver's
+domain check or an IPT mesh too short for the model) does not stop the batch: the failing models
+are found by bisection (:func:`solve_isolated`), the others are solved again as one batch without
+them, and each failing problem ends not converged with the solver's message in its point
+(``DMFTPoint.error``); the next problem of its chain starts from its last ``Delta``.
+
 Example:
     >>> from mldmft.dmft import DMFTOptions, DMFTProblem, run_chains
     >>> up = [DMFTProblem(beta=20.0, U=1.0), DMFTProblem(beta=20.0, U=2.0, start="previous")]
@@ -283,7 +289,8 @@ def run_chains(solver: str | Callable[..., SolverResult],
     Raises:
         ValueError: one line, before any solve: a bad chain or problem, a start array of the
             wrong length, ``start="previous"`` first in a chain, a density the free lattice
-            cannot hold, an unknown solver or a bad option.
+            cannot hold, an unknown solver or a bad option. A solver failing on a model during
+            the run ends that problem only (module doc).
     """
     chains = _check_chains(chains, options)
     batch = make_solver_batch(solver, options.n_iw, solver_options, guard)
