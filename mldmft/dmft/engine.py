@@ -110,9 +110,9 @@ class DMFTProblem:
             found inside the loop (:mod:`mldmft.dmft.loop`).
         start: ``"metal"`` (the free lattice's ``Delta``: at half filling, or at fixed density
             the free lattice holding ``density``, :func:`metal_seed`), ``"insulator"`` (the
-            half-filled Hubbard-I ``Delta`` at ``U``, :func:`insulator_seed`), ``"previous"`` (the final ``Delta`` -- and at fixed density
-            ``mu`` -- of the problem before this one in its chain) or a ``Delta(i w_n)`` array
-            on the loop's ``n_iw`` frequencies.
+            half-filled Hubbard-I ``Delta`` at ``U``, :func:`insulator_seed`), ``"previous"``
+            (the final ``Delta`` -- and at fixed density ``mu`` -- of the problem before this
+            one in its chain) or a ``Delta(i w_n)`` array on the loop's ``n_iw`` frequencies.
         branch: a label stored in the point (``"up"``, ``"down"``, ...).
         lattice: a :class:`~mldmft.dmft.lattice.Lattice` (or a name / ``{"name": ..., ...}``,
             resolved by :func:`~mldmft.dmft.lattice.get_lattice`).
