@@ -17,7 +17,6 @@ Timings (median over --n-time test models, one thread): every cheap solver, the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -151,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
               "load_average": load[0],
               "causal_projected_rows": None if pred.causal_step is None
               else int(np.sum(pred.causal_step < 1))}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    from mldmft.h5util import write_json_atomic
+
+    write_json_atomic(args.out, report)
     print(f"\nwritten {args.out}")
     return 0
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import sys
@@ -114,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
               f"Z {a['Z']:.4f} vs {b['Z']:.4f}, docc {a['double_occupancy']:.4f} vs "
               f"{b['double_occupancy']:.4f}; {a['time_s']:.1f} s vs {b['time_s']:.1f} s")
     res["doped_beta50"] = doped
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    from mldmft.h5util import write_json_atomic
+
+    write_json_atomic(args.out, res)
     print(f"written {args.out}")
     return 0
 

@@ -22,12 +22,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import h5py
 
-__all__ = ["atomic_path", "atomic_h5", "write_text_atomic", "replace_atomic", "write_header",
-           "open_h5", "run_lock", "RunLockedError", "remove_tmp_litter", "tmp_name",
+__all__ = ["atomic_path", "atomic_h5", "write_text_atomic", "write_json_atomic", "replace_atomic",
+           "write_header", "open_h5", "run_lock", "RunLockedError", "remove_tmp_litter", "tmp_name",
            "read_errors", "read_h5", "OutputFile", "OutputPlaceError", "check_output_places",
            "h5_schema_is", "LOCK_GRACE_S"]
 
@@ -71,6 +71,13 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON (numpy numbers as floats) to ``path`` atomically, making
+    its folder first; for the result files of benchmarks and summaries."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(path, json.dumps(data, indent=1, default=float) + "\n")
 
 
 def replace_atomic(src: str | Path, path: str | Path) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 from .legendre import (g_l_from_iw, g_l_from_iw_many, g_l_from_poles_many, g_tau_from_l,
                        legendre_tau_basis)
 from .mesh import check_beta, check_betas
-from .tails import bath_rows, estimate_tail, hybridisation_moments_many
+from .tails import _bath_row_arrays, estimate_tail, hybridisation_moments_many
 
 if TYPE_CHECKING:
     from .model import AndersonModel
@@ -318,11 +318,8 @@ def hybridisation_l_many(models: Sequence[AndersonModel], n_l: int,
         moments: ``hybridisation_moments_many(models, 3)`` if already known (used for the
             continuous rows).
     """
-    n_l = int(n_l)
-    if n_l < 1:
-        raise ValueError(f"n_l must be >= 1, got {n_l}")
-    out = np.empty((len(models), n_l))
-    discrete, weights, energies, groups = bath_rows(models)
+    out, discrete, weights, energies, groups = _bath_row_arrays(models, n_l, "n_l")
+    n_l = out.shape[1]
     if discrete:
         beta = np.array([models[i].beta for i in discrete])
         out[discrete] = g_l_from_poles_many(weights, energies, beta, n_l)

@@ -431,6 +431,16 @@ def bath_rows(models: Sequence[AndersonModel]
     return discrete, weights, energies, groups
 
 
+def _bath_row_arrays(models: Sequence[AndersonModel], width: int, name: str
+                     ) -> tuple[np.ndarray, list[int], np.ndarray, np.ndarray, dict[int, list[int]]]:
+    """An empty ``(len(models), width)`` output (``width >= 1``, called ``name`` in the error)
+    and :func:`bath_rows` of the models."""
+    width = int(width)
+    if width < 1:
+        raise ValueError(f"{name} must be >= 1, got {width}")
+    return (np.empty((len(models), width)),) + bath_rows(models)
+
+
 def hybridisation_moments_many(models: Sequence[AndersonModel], n_moments: int = 3) -> np.ndarray:
     """:func:`hybridisation_moments` of every model, shape ``(len(models), n_moments)`` (units
     ``D^k``).
@@ -452,11 +462,8 @@ def hybridisation_moments_many(models: Sequence[AndersonModel], n_moments: int =
         >>> np.allclose(hybridisation_moments_many([a, b]), [[4.0, 2.0, 1.0]] * 2)
         True
     """
-    n_moments = int(n_moments)
-    if n_moments < 1:
-        raise ValueError(f"n_moments must be >= 1, got {n_moments}")
-    out = np.empty((len(models), n_moments))
-    discrete, weights, energies, groups = bath_rows(models)
+    out, discrete, weights, energies, groups = _bath_row_arrays(models, n_moments, "n_moments")
+    n_moments = out.shape[1]
     if discrete:
         out[discrete] = pole_moments_many(weights, energies, n_moments)
     for rows in groups.values():
