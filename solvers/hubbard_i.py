@@ -354,4 +354,4 @@ def _solve_hubbard_i_many(models: Sequence[AndersonModel],
 
 
 register_solver("hubbard_i", solve_hubbard_i, options=HubbardIOptions,
-                batch=solve_hubbard_i_many)
+                batch=solve_hubbard_i_many, built=_solve_hubbard_i_many)

@@ -539,4 +539,5 @@ def _solve_ipt_many(models: Sequence[AndersonModel], opts: IPTOptions) -> list[S
     return results
 
 
-register_solver("ipt", solve_ipt, options=IPTOptions, batch=solve_ipt_many)
+register_solver("ipt", solve_ipt, options=IPTOptions, batch=solve_ipt_many,
+                built=_solve_ipt_many)

@@ -8,11 +8,18 @@ top (e.g. ``mldmft``'s network solver) call :func:`register_solver` without any 
 solver registered without an options class gets one built from its signature
 (:func:`solvers.options.options_from_signature`). A solver that can treat many models at once
 also registers a batch function ``batch(models, **options) -> list[SolverResult]``
-(:func:`supports_batch`); :func:`solve_many` uses it, or else loops over the models.
+(:func:`supports_batch`); :func:`solve_many` uses it, or else loops over the models. A solver
+may also register ``built(models, opts) -> list[SolverResult]``, the same batch taking its
+built options object: :func:`solve` and :func:`solve_many` then call it, so that the options
+are not checked a second time by the keyword function.
 
 :func:`check_options` builds a solver's options from a mapping, which refuses options it cannot
 take (unknown or missing names, wrong types, values out of range) before any work, e.g. before a
-database run; :func:`solve` and :func:`solve_many` build them once and pass them on.
+database run; :func:`solve` and :func:`solve_many` build them once and pass them on. Built
+options are kept per ``(solver, options)`` when every value is hashable (a DMFT loop passes the
+same options on every iteration), keyed on each value's type as well as its value (``n_iw=2``
+and ``n_iw=2.0`` are different options: the second is refused); a mapping with an unhashable
+value (a list) is built every time.
 :func:`solver_identity` names what besides its options decides a solver's results (e.g. the
 bytes of a network's model file), so that stored results are not resumed with another one.
 """
@@ -34,6 +41,7 @@ __all__ = ["register_solver", "solve", "solve_many", "supports_batch", "availabl
 
 SolverFunction = Callable[..., SolverResult]
 BatchFunction = Callable[..., "list[SolverResult]"]
+BuiltBatchFunction = Callable[[Sequence[AndersonModel], SolverOptions], "list[SolverResult]"]
 OptionCheck = Callable[[SolverOptions], None]
 IdentityHook = Callable[[dict], dict]
 _REGISTRY: dict[str, SolverFunction] = {}
@@ -41,12 +49,18 @@ _OPTIONS: dict[str, type[SolverOptions]] = {}
 _CHECKS: dict[str, OptionCheck] = {}
 _IDENTITIES: dict[str, IdentityHook] = {}
 _BATCHES: dict[str, BatchFunction] = {}
+_BUILT_BATCHES: dict[str, BuiltBatchFunction] = {}
+#: Built options per ``(solver, function, options items)`` (:func:`_build`); cleared when a
+#: solver is registered, emptied when it holds ``_BUILT_MAX`` entries.
+_BUILT: dict[tuple, tuple[SolverOptions, dict[str, Any]]] = {}
+_BUILT_MAX = 256
 
 
 def register_solver(name: str, func: SolverFunction | None = None, *, replace: bool = False,
                     options: type[SolverOptions] | None = None,
                     check: OptionCheck | None = None, identity: IdentityHook | None = None,
-                    batch: BatchFunction | None = None):
+                    batch: BatchFunction | None = None,
+                    built: BuiltBatchFunction | None = None):
     """Register ``func`` under ``name`` (usable as a decorator).
 
     ``options`` (optional): the solver's options class, a :class:`SolverOptions` subclass whose
@@ -59,25 +73,32 @@ def register_solver(name: str, func: SolverFunction | None = None, *, replace: b
     ``batch(models, **options) -> list[SolverResult]`` (optional) solves a sequence of models at
     once, with the same options as ``func`` and results equal to ``[func(m, **options) for m in
     models]``; :func:`solve_many` calls it.
+    ``built(models, opts) -> list[SolverResult]`` (optional, with ``options``): the batch
+    function taking the built options object ``opts`` (an instance of ``options``) instead of
+    keywords, with the same results; :func:`solve` (a batch of one) and :func:`solve_many`
+    call it instead of ``func`` and ``batch``, which would build the options again.
 
-    Raises ``ValueError`` if the name is taken and ``replace`` is false, or ``options`` is not a
-    :class:`SolverOptions` subclass.
+    Raises ``ValueError`` if the name is taken and ``replace`` is false, ``options`` is not a
+    :class:`SolverOptions` subclass, or ``built`` is given without ``options``.
     """
     if options is not None and not (isinstance(options, type)
                                     and issubclass(options, SolverOptions)):
         raise ValueError(f"register_solver({name!r}): options must be a SolverOptions subclass, "
                          f"got {options!r}")
+    if built is not None and options is None:
+        raise ValueError(f"register_solver({name!r}): built needs the options class it takes")
 
     def deco(f: SolverFunction) -> SolverFunction:
         if not replace and name in _REGISTRY and _REGISTRY[name] is not f:
             raise ValueError(f"a solver named {name!r} is already registered")
         _REGISTRY[name] = f
         for table, hook in ((_OPTIONS, options), (_CHECKS, check), (_IDENTITIES, identity),
-                            (_BATCHES, batch)):
+                            (_BATCHES, batch), (_BUILT_BATCHES, built)):
             if hook is not None:
                 table[name] = hook
             else:
                 table.pop(name, None)
+        _BUILT.clear()
         return f
 
     return deco if func is None else deco(func)
@@ -102,6 +123,22 @@ def _build(name: str, options: Any) -> tuple[SolverOptions, dict[str, Any]]:
     if not isinstance(options, Mapping):
         raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
                          f"got {options!r}")
+    try:
+        key = (name, func, tuple(sorted((k, type(v), v) for k, v in options.items())))
+        hash(key)
+    except TypeError:    # an unhashable value (or names that do not sort): no caching
+        return _build_now(name, func, options)
+    hit = _BUILT.get(key)
+    if hit is None:
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        hit = _BUILT[key] = _build_now(name, func, options)
+    return hit[0], dict(hit[1])
+
+
+def _build_now(name: str, func: SolverFunction,
+               options: Mapping[str, Any]) -> tuple[SolverOptions, dict[str, Any]]:
+    """:func:`_build` without the cache."""
     if name in _OPTIONS:
         opts = _OPTIONS[name].build(name, options)
         return opts, opts.kwargs()
@@ -186,10 +223,11 @@ def solve(name: str, model: AndersonModel, **options: Any) -> SolverResult:
     func = get_solver(name)
     if not isinstance(model, AndersonModel):
         raise TypeError(f"model must be an AndersonModel, got {type(model).__name__}")
-    _, kwargs = _build(name, options)
+    opts, kwargs = _build(name, options)
+    built = _BUILT_BATCHES.get(name)
     t0 = time.perf_counter()
     with limit_threads():
-        result = func(model, **kwargs)
+        result = built([model], opts)[0] if built is not None else func(model, **kwargs)
     return dataclasses.replace(result, wall_time=time.perf_counter() - t0)
 
 
@@ -232,13 +270,15 @@ def solve_many(name: str, models: Sequence[AndersonModel], **options: Any) -> li
         if not isinstance(model, AndersonModel):
             raise ValueError(f"solve_many: models[{i}] must be an AndersonModel, got "
                              f"{type(model).__name__}")
-    _, kwargs = _build(name, options)
+    opts, kwargs = _build(name, options)
     if not models:
         return []
     t0 = time.perf_counter()
-    batch = _BATCHES.get(name)
+    batch, built = _BATCHES.get(name), _BUILT_BATCHES.get(name)
     with limit_threads():
-        if batch is not None:
+        if built is not None:
+            results = list(built(models, opts))
+        elif batch is not None:
             results = list(batch(models, **kwargs))
         else:
             results = [func(model, **kwargs) for model in models]
@@ -258,6 +298,8 @@ def check_options(name: str, options: Mapping[str, Any]) -> SolverOptions:
     range (the options class's ``check``: ``n_iw=0``, ``cutoff=2``; ``ed_fit`` and ``edN`` check
     the ED options they pass on), then the solver's registered further ``check`` (``ml``: the
     model file loads). Checks that need a model (bath size, mesh reach) are the solver's.
+    The options are built afresh on every call (not taken from the cache of :func:`solve`:
+    a check such as ``ml``'s reads files that may have changed).
 
     Returns:
         The built options (:class:`solvers.options.SolverOptions`; e.g. ``n_iw``, ``n_l``).
@@ -273,7 +315,11 @@ def check_options(name: str, options: Mapping[str, Any]) -> SolverOptions:
         >>> check_options("ipt", {"n_iw": 512}).n_iw
         512
     """
-    opts, _ = _build(name, options)
+    func = get_solver(name)
+    if not isinstance(options, Mapping):
+        raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
+                         f"got {options!r}")
+    opts, _ = _build_now(name, func, options)    # not the cache: a check may read files
     if name in _CHECKS:
         try:
             _CHECKS[name](opts)

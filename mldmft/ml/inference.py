@@ -403,7 +403,8 @@ def _ml_identity(options: dict) -> dict:
 
 
 def _register() -> None:
-    hooks = dict(options=MLOptions, identity=_ml_identity, batch=solve_ml_many)
+    hooks = dict(options=MLOptions, identity=_ml_identity, batch=solve_ml_many,
+                 built=_solve_ml_many)
     try:
         register_solver("ml", solve_ml, **hooks)
     except ValueError:
