@@ -11,6 +11,7 @@ list of models), since the two use different exact formulas (poles, Matsubara su
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -146,13 +147,22 @@ class ModelBatch:
         """:meth:`AndersonModel.energy_scale` of every row (with the batch's moments)."""
         return np.array([m.energy_scale(mom) for m, mom in zip(self.models, self.moments)])
 
-    def free_density(self, level: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Density per spin of ``1/(i w_n - level - Delta(i w_n))`` for the given rows.
+    def free_density(self, level: np.ndarray, rows: np.ndarray,
+                     slope: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Density per spin of ``1/(i w_n - level - Delta(i w_n))`` for the given rows (and,
+        with ``slope``, its derivative in ``level``).
 
         Discrete bath: exact, ``sum_j |U_0j|^2 f(lambda_j)`` from the eigenvectors of the
         one-body matrix ``[[level, V], [V, diag(eps_k)]]`` (decoupled padding sites carry no
         impurity weight). Continuous bath: :func:`solvers.tails.density_from_g_iw` with the
         known moments ``(1, level, level^2 + M1, level^3 + 2 level M1 + M2)``.
+
+        ``slope``: also ``dn/d level`` (negative), for Newton steps of a level search. Discrete
+        bath: exact, ``sum_jk |U_0j|^2 |U_0k|^2 (f(lambda_j) - f(lambda_k)) / (lambda_j -
+        lambda_k)`` (``f'(lambda_j)`` where the two are equal; Daleckii and Krein's derivative
+        of ``[f(H)]_00``). Continuous bath: ``(1/beta) sum_n G0(i w_n)^2`` on the mesh plus the
+        ``-1/w_n^2`` tail beyond it, ``-(2 beta/pi^2) sum_{n >= N} 1/(2n+1)^2`` (accurate to
+        ``O(1/w_N^3)``: enough for a Newton step, whose root is that of the density alone).
         """
         level = np.asarray(level, dtype=float)
         beta = self.beta[rows]
@@ -160,9 +170,34 @@ class ModelBatch:
             h = self.one_body[rows]
             h[:, 0, 0] = level
             lam, vec = np.linalg.eigh(h)
-            return np.sum(vec[:, 0, :] ** 2 * _fermi(lam, beta[:, None]), axis=1)
+            occ = _fermi(lam, beta[:, None])
+            weight = vec[:, 0, :] ** 2
+            n0 = np.sum(weight * occ, axis=1)
+            if not slope:
+                return n0
+            gap = lam[:, :, None] - lam[:, None, :]
+            close = np.abs(gap) <= 1e-10 * (1.0 + np.abs(lam[:, :, None]))
+            mid = 0.5 * (lam[:, :, None] + lam[:, None, :])
+            f_mid = _fermi(mid, beta[:, None, None])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(close, -beta[:, None, None] * f_mid * (1.0 - f_mid),
+                                 (occ[:, :, None] - occ[:, None, :]) / gap)
+            return n0, np.einsum("bj,bjk,bk->b", weight, ratio, weight)
         m1, m2 = self.moments[rows, 0], self.moments[rows, 1]
         g_iw = dyson_g(g0_inverse_iw(self.wn[rows], level, self.delta_iw[rows]), 0.0)
         tail = np.stack([np.ones_like(level), level, level ** 2 + m1,
                          level ** 3 + 2 * level * m1 + m2], axis=1)
-        return density_from_g_iw_many(g_iw, beta, tail)
+        n0 = density_from_g_iw_many(g_iw, beta, tail)
+        if not slope:
+            return n0
+        n_iw = g_iw.shape[1]
+        g_re, g_im = g_iw.real, g_iw.imag
+        on_mesh = 2.0 / beta * np.sum(g_re * g_re - g_im * g_im, axis=1)
+        return n0, on_mesh - 2.0 * beta / np.pi ** 2 * _odd_square_remainder(n_iw)
+
+
+@lru_cache(maxsize=8)
+def _odd_square_remainder(n_iw: int) -> float:
+    """``sum_{n >= n_iw} 1/(2n+1)^2 = pi^2/8 - sum_{n < n_iw} 1/(2n+1)^2``."""
+    odd = 2.0 * np.arange(n_iw) + 1.0
+    return float(np.pi ** 2 / 8 - np.sum(1.0 / odd[::-1] ** 2))

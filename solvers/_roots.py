@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["find_roots", "expand_bracket"]
+__all__ = ["find_roots", "expand_bracket", "newton_roots"]
 
 RowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -134,3 +134,68 @@ def expand_bracket(f: RowFunction, start: np.ndarray, width: float | np.ndarray 
         f_lo[move_lo] = values[:move_lo.size]
         f_hi[move_hi] = values[move_lo.size:]
     return lo, hi, f_lo, f_hi
+
+
+RowFunctionSlope = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+
+def newton_roots(fd: RowFunctionSlope, start: np.ndarray, width: float | np.ndarray = 1.0, *,
+                 xtol: float, rtol: float,
+                 max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Roots of a decreasing ``f`` by safeguarded Newton steps, one per row, from ``start``.
+
+    ``fd(x, rows)`` returns ``(f, f')`` at ``x`` for rows ``rows``; ``f'`` may be approximate (it
+    only sets the steps: the root is where ``f`` changes sign). Each row keeps the bracket its
+    values imply (``f > 0``: the root lies above ``x``, ``f < 0``: below); a Newton step that
+    leaves a closed bracket is replaced by bisection, and a step larger than the row's step
+    limit (``width`` at first, doubled each time it binds: the doubling search of
+    :func:`expand_bracket`) is cut to it, as is a step without a usable slope (``f' >= 0``).
+    A row stops at a point whose Newton step is at most ``tol = 2 rtol |x| + xtol/2`` (Brent's
+    tolerance), where ``f(x) = 0``, or where its bracket is narrower than ``2 tol``; that point
+    (evaluated) is returned.
+
+    Returns:
+        ``(root, f(root), converged, iterations)``, each of shape ``(B,)``; a row stopped by
+        ``max_iter`` returns its last point with ``converged=False``.
+
+    Example:
+        >>> import numpy as np
+        >>> c = np.array([2.0, 3.0])
+        >>> x, fx, ok, it = newton_roots(lambda x, rows: (c[rows] - x * x, -2.0 * x),
+        ...                              np.ones(2), xtol=1e-14, rtol=4e-16, max_iter=50)
+        >>> np.allclose(x, np.sqrt(c), rtol=1e-14, atol=0), ok.tolist()
+        (True, [True, True])
+    """
+    x = np.array(start, dtype=float).reshape(-1)
+    n = x.size
+    cap = np.array(np.broadcast_to(np.asarray(width, dtype=float), (n,)))
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    root, f_root = x.copy(), np.full(n, np.nan)
+    converged = np.zeros(n, dtype=bool)
+    iterations = np.zeros(n, dtype=int)
+    rows = np.arange(n)
+    for it in range(1, max_iter + 1):
+        xr = x[rows]
+        f, d = (np.asarray(v, dtype=float) for v in fd(xr, rows))
+        root[rows], f_root[rows], iterations[rows] = xr, f, it
+        lo[rows] = np.where(f > 0, np.maximum(lo[rows], xr), lo[rows])
+        hi[rows] = np.where(f < 0, np.minimum(hi[rows], xr), hi[rows])
+        tol = 2.0 * rtol * np.abs(xr) + 0.5 * xtol
+        usable = np.isfinite(d) & (d < 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(usable, -f / np.where(usable, d, -1.0), np.sign(f) * np.inf)
+        ok = (f == 0) | (usable & (np.abs(step) <= tol)) | (hi[rows] - lo[rows] <= 2.0 * tol)
+        converged[rows[ok]] = True
+        keep = ~ok & np.isfinite(f)
+        rows, xr, step = rows[keep], xr[keep], step[keep]
+        if rows.size == 0:
+            break
+        big = np.abs(step) > cap[rows]
+        step = np.where(big, np.sign(step) * cap[rows], step)
+        cap[rows] = np.where(big, 2.0 * cap[rows], cap[rows])
+        x_new = xr + step
+        lo_r, hi_r = lo[rows], hi[rows]
+        outside = ~((lo_r < x_new) & (x_new < hi_r))
+        x[rows] = np.where(outside & np.isfinite(lo_r) & np.isfinite(hi_r), 0.5 * (lo_r + hi_r),
+                           x_new)
+    return root, f_root, converged, iterations

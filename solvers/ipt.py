@@ -89,10 +89,10 @@ Numerics: FFTs only, no Python loop over frequencies, and none over models:
 solves, least-squares tail fits and the root searches run over all rows at once; models whose
 default ``tau`` meshes differ in size, or whose baths differ in kind, form separate groups), and
 :func:`solve_ipt` is a batch of one. The auxiliary level ``eps0`` is the root of
-``n0(eps0) = n_s``, bracketed around the secant prediction from the row's last two solved
-``(n_s, eps0)`` (by doubling steps where needed) and found by the vectorised Chandrupatla
-iteration of ``solvers._roots`` (tolerance ``min(1e-13, 1e-3 tol)``).
-``g_l`` is
+``n0(eps0) = n_s``, found by safeguarded Newton steps (:func:`solvers._roots.newton_roots`,
+slope ``dn0/d eps0`` from :meth:`solvers._batch.ModelBatch.free_density`, tolerance
+``min(1e-13, 1e-3 tol)``) started from the secant prediction of the row's last two solved
+``(n_s, eps0)``, the step limited to twice that prediction's move at first. ``g_l`` is
 :func:`solvers.legendre.g_l_from_iw` (exact Legendre kernel of the Matsubara frequencies) with the
 tail ``(1, c2, c3, c4)``, ``c4`` fitted (:func:`solvers.tails.estimate_tail`); the moments ``M_k``
 of ``Delta`` are :func:`solvers.tails.hybridisation_moments`.
@@ -109,7 +109,7 @@ import numpy as np
 
 from ._batch import ModelBatch, checked_models, group_by_bath, index_prefix
 from ._checks import check_fraction, check_int, check_positive
-from ._roots import expand_bracket, find_roots
+from ._roots import newton_roots
 from .fourier import iw_to_tau_many, tau_to_iw_many
 from .greens import dyson_g, g0_inverse_iw
 from .legendre import check_legendre_truncation_many, g_l_from_iw_many
@@ -287,8 +287,9 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
 
     def bubble(n_s: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Auxiliary level ``eps0`` with ``n0(eps0) = n_s``, ``n0`` and ``Sigma2`` (FFTs)."""
-        def excess(level: np.ndarray, sub: np.ndarray) -> np.ndarray:
-            return b.free_density(level, rows[sub]) - n_s[sub]
+        def excess(level: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            n0, slope = b.free_density(level, rows[sub], slope=True)
+            return n0 - n_s[sub], slope
 
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = (last_e[rows] - prev_e[rows]) / (last_n[rows] - prev_n_s[rows])
@@ -296,9 +297,8 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
         warm = np.isfinite(guess)
         start = np.where(warm, guess, last_e[rows])
         width = np.where(warm, 2.0 * np.abs(guess - last_e[rows]) + 1e-9, 1.0)
-        lo, hi, f_lo, f_hi = expand_bracket(excess, start, width)
-        eps0, excess0, _, _ = find_roots(excess, lo, hi, f_lo, f_hi, xtol=xtol, rtol=1e-15,
-                                         max_iter=_LEVEL_MAX_ITER)
+        eps0, excess0, _, _ = newton_roots(excess, start, width, xtol=xtol, rtol=1e-15,
+                                           max_iter=_LEVEL_MAX_ITER)
         prev_n_s[rows], prev_e[rows] = last_n[rows], last_e[rows]
         last_n[rows], last_e[rows] = n_s, eps0
         n0 = excess0 + n_s

@@ -1,0 +1,73 @@
+"""IPT's auxiliary-level search: the slope of the free density and the safeguarded Newton roots
+(:func:`solvers._roots.newton_roots`) agree with finite differences and with the bracketing
+root finder; each row's root does not depend on its batch."""
+
+import numpy as np
+import pytest
+
+from solvers import AndersonModel
+from solvers._batch import ModelBatch
+from solvers._roots import expand_bracket, find_roots, newton_roots
+from solvers.greens import poles_g_iw
+from solvers.mesh import matsubara_freqs
+
+BETA = 40.0
+EPS, V = np.array([-0.9, -0.2, 0.1, 0.1, 0.8]), np.array([0.35, 0.3, 0.2, 0.25, 0.4])
+
+
+def _batches():
+    discrete = AndersonModel(U=2.0, eps_d=-0.6, beta=BETA, bath_eps=EPS, bath_v=V)
+    delta = poles_g_iw(V ** 2, EPS, matsubara_freqs(BETA, 1024))
+    continuous = AndersonModel(U=2.0, eps_d=-0.6, beta=BETA, delta_iw=delta)
+    return {"discrete": ModelBatch.build([discrete] * 4, 1024),
+            "continuous": ModelBatch.build([continuous] * 4, 1024)}
+
+
+@pytest.mark.parametrize("kind, rtol, atol", [("discrete", 1e-7, 0.0),
+                                               ("continuous", 1e-5, 2e-6)])
+def test_free_density_slope_is_its_derivative(kind, rtol, atol):
+    """Continuous bath: the mesh sum plus the 1/w^2 tail, exact to O(1/w_N^3) absolute."""
+    b = _batches()[kind]
+    level, rows = np.array([-1.3, -0.15, 0.1, 2.5]), np.arange(4)
+    n0, slope = b.free_density(level, rows, slope=True)
+    np.testing.assert_array_equal(n0, b.free_density(level, rows))
+    h = 1e-5
+    fd = (b.free_density(level + h, rows) - b.free_density(level - h, rows)) / (2 * h)
+    assert np.all(slope < 0)
+    np.testing.assert_allclose(slope, fd, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_newton_roots_equal_the_bracketing_roots(kind):
+    b = _batches()[kind]
+    target = np.array([0.02, 0.3, 0.5, 0.97])      # nearly empty to nearly full
+    start = np.array([0.0, 5.0, -3.0, 0.4])
+
+    def fd(x, rows):
+        n0, slope = b.free_density(x, rows, slope=True)
+        return n0 - target[rows], slope
+
+    def f(x, rows):
+        return b.free_density(x, rows) - target[rows]
+
+    root, f_root, ok, its = newton_roots(fd, start, 1.0, xtol=1e-13, rtol=1e-15, max_iter=200)
+    lo, hi, f_lo, f_hi = expand_bracket(f, start, 1.0)
+    ref = find_roots(f, lo, hi, f_lo, f_hi, xtol=1e-13, rtol=1e-15, max_iter=200)[0]
+    assert ok.all() and np.all(its < 40)
+    np.testing.assert_allclose(root, ref, rtol=0, atol=2e-13)
+    np.testing.assert_array_equal(f_root, f(root, np.arange(4)))
+    for i in range(4):       # alone == in the batch (rounding: BLAS on other shapes)
+        one = newton_roots(lambda x, rows: fd(x, rows + i), start[i:i + 1], 1.0, xtol=1e-13,
+                           rtol=1e-15, max_iter=200)
+        assert abs(one[0][0] - root[i]) <= 1e-13 * max(1.0, abs(root[i]))
+
+
+def test_newton_roots_survive_a_useless_slope_and_report_max_iter():
+    c = np.array([2.0, 30.0])
+    # a slope of the wrong sign: the steps are the doubling search, then bisection
+    root, _, ok, _ = newton_roots(lambda x, rows: (c[rows] - x, np.ones_like(x)), np.zeros(2),
+                                  xtol=1e-12, rtol=0.0, max_iter=200)
+    assert ok.all() and np.allclose(root, c, atol=1e-12)
+    root, _, ok, its = newton_roots(lambda x, rows: (c[rows] - x ** 3, -3 * x ** 2 - 1e-3),
+                                    np.zeros(2), xtol=1e-15, rtol=0.0, max_iter=2)
+    assert not ok.any() and its.tolist() == [2, 2]
