@@ -37,10 +37,11 @@ with ``n_s`` the density per spin of the resulting ``G = 1/(i w_n - eps_d - Delt
 (In Kajueter-Kotliar notation ``mu = -eps_d``, ``mu0~ = -eps0``.) The auxiliary level ``eps0`` is
 fixed by ``n0 = n_s`` (per spin), the condition commonly used at finite temperature (Kajueter and
 Kotliar imposed the Friedel sum rule at ``T = 0``); with it ``A = 1`` up to the root-finding
-tolerance. ``n_s`` is found by a safeguarded secant iteration on ``h(n) = n_s[G(n)] - n``: a
-first damped step ``n + mixing h``, then secant steps kept inside the bracket ``h(lo) > 0 > h(hi)``
-(bisection otherwise), until ``|h| <= tol`` or ``max_iter`` evaluations of ``h``; ``converged``
-says which. At particle-hole symmetry the scheme reduces to the half-filling formula (``A = 1``,
+tolerance. ``n_s`` is found by a safeguarded iteration on ``h(n) = n_s[G(n)] - n``: a
+first damped step ``n + mixing h``, then the inverse quadratic interpolation through the last
+three ``(n, h)`` (the secant through the last two when that is outside the bracket
+``h(lo) > 0 > h(hi)``; bisection when both are), until ``|h| <= tol`` or ``max_iter``
+evaluations of ``h``; ``converged`` says which. At particle-hole symmetry the scheme reduces to the half-filling formula (``A = 1``,
 ``B = 0``, ``eps0 = 0``), which is then used directly.
 
 Observables::
@@ -91,8 +92,8 @@ default ``tau`` meshes differ in size, or whose baths differ in kind, form separ
 :func:`solve_ipt` is a batch of one. The auxiliary level ``eps0`` is the root of
 ``n0(eps0) = n_s``, found by safeguarded Newton steps (:func:`solvers._roots.newton_roots`,
 slope ``dn0/d eps0`` from :meth:`solvers._batch.ModelBatch.free_density`, tolerance
-``min(1e-13, 1e-3 tol)``) started from the secant prediction of the row's last two solved
-``(n_s, eps0)``, the step limited to twice that prediction's move at first. ``g_l`` is
+``min(1e-13, 1e-3 tol)``) started from the tangent prediction of the row's last solved
+``(n_s, eps0)`` and its slope, the step limited to twice that prediction's move at first. ``g_l`` is
 :func:`solvers.legendre.g_l_from_iw` (exact Legendre kernel of the Matsubara frequencies) with the
 tail ``(1, c2, c3, c4)``, ``c4`` fitted (:func:`solvers.tails.estimate_tail`); the moments ``M_k``
 of ``Delta`` are :func:`solvers.tails.hybridisation_moments`.
@@ -276,30 +277,30 @@ def _half_filling(b: ModelBatch, n_fft: int) -> _Solved:
 def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: float,
               density_guess: float | None) -> _Solved:
     """Kajueter-Kotliar IPT: the self-consistency ``n_s[G(n)] = n`` of every row at once, each
-    row with its own safeguarded secant iteration (see the module docstring)."""
+    row with its own safeguarded iteration (see the module docstring)."""
     n_rows, n_iw = b.wn.shape
     all_rows = np.arange(n_rows)
     U, eps_d, m1 = b.U, b.eps_d, b.moments[:, 0]
     xtol = min(1e-13, tol * 1e-3)
-    # the last two solved (n_s, eps0) of each row: the next search starts from their secant
+    # the last solved (n_s, eps0) of each row and the slope dn0/d eps0 there: the next search
+    # starts from their tangent
     last_n, last_e = np.full(n_rows, np.nan), eps_d + U / 2
-    prev_n_s, prev_e = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    last_slope = np.full(n_rows, np.nan)
 
     def bubble(n_s: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Auxiliary level ``eps0`` with ``n0(eps0) = n_s``, ``n0`` and ``Sigma2`` (FFTs)."""
         def excess(level: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             n0, slope = b.free_density(level, rows[sub], slope=True)
+            last_slope[rows[sub]] = slope          # the last evaluation of a row: its root
             return n0 - n_s[sub], slope
 
         with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (last_e[rows] - prev_e[rows]) / (last_n[rows] - prev_n_s[rows])
-            guess = last_e[rows] + slope * (n_s - last_n[rows])
+            guess = last_e[rows] + (n_s - last_n[rows]) / last_slope[rows]
         warm = np.isfinite(guess)
         start = np.where(warm, guess, last_e[rows])
         width = np.where(warm, 2.0 * np.abs(guess - last_e[rows]) + 1e-9, 1.0)
         eps0, excess0, _, _ = newton_roots(excess, start, width, xtol=xtol, rtol=1e-15,
                                            max_iter=_LEVEL_MAX_ITER)
-        prev_n_s[rows], prev_e[rows] = last_n[rows], last_e[rows]
         last_n[rows], last_e[rows] = n_s, eps0
         n0 = excess0 + n_s
         g0_iw = dyson_g(g0_inverse_iw(b.wn[rows], eps0, b.delta_iw[rows]), 0.0)
@@ -332,6 +333,7 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
     n_cur = np.clip(n_cur, 1e-12, 1.0 - 1e-12)
     lo, hi = np.zeros(n_rows), np.ones(n_rows)  # brackets of the roots of h(n) = n_s[G(n)] - n
     prev_n, prev_h = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    prev2_n, prev2_h = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
     hist_n, hist_h = np.full((max_iter, n_rows), np.nan), np.full((max_iter, n_rows), np.nan)
     converged = np.zeros(n_rows, bool)
     iterations = np.zeros(n_rows, int)
@@ -355,16 +357,25 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
         iterations[active] = it
         done = np.abs(h) <= tol
         converged[active[done]] = True
-        # the others: bracket update, then a secant (first: damped) step kept inside it
+        # the others: bracket update, then the next n inside the bracket
         rows, h, n_act = active[~done], h[~done], n_act[~done]
         lo[rows] = np.where(h > 0, np.maximum(lo[rows], n_act), lo[rows])
         hi[rows] = np.where(h > 0, hi[rows], np.minimum(hi[rows], n_act))
-        secant = np.isfinite(prev_h[rows]) & (h != prev_h[rows])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            n_next = np.where(secant, n_act - h * (n_act - prev_n[rows]) / (h - prev_h[rows]),
-                              n_act + mixing * h)
-        outside = ~((lo[rows] < n_next) & (n_next < hi[rows]))
-        n_next = np.where(outside, 0.5 * (lo[rows] + hi[rows]), n_next)
+        p_n, p_h, q_n, q_h = prev_n[rows], prev_h[rows], prev2_n[rows], prev2_h[rows]
+        lo_r, hi_r = lo[rows], hi[rows]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # inverse quadratic interpolation through the last three (n, h), else the secant
+            # through the last two, else the damped step (the first step: the only one
+            # defined); the first of them inside the bracket, else bisection
+            n_iqi = (n_act * p_h * q_h / ((h - p_h) * (h - q_h))
+                     + p_n * h * q_h / ((p_h - h) * (p_h - q_h))
+                     + q_n * h * p_h / ((q_h - h) * (q_h - p_h)))
+            n_sec = n_act - h * (n_act - p_n) / (h - p_h)
+        n_next = 0.5 * (lo_r + hi_r)
+        for cand in (n_act + mixing * h, n_sec, n_iqi):     # the last one inside wins
+            inside = (lo_r < cand) & (cand < hi_r)          # (False for NaN)
+            n_next = np.where(inside, cand, n_next)
+        prev2_n[rows], prev2_h[rows] = p_n, p_h
         prev_n[rows], prev_h[rows] = n_act, h
         n_cur[rows] = n_next
         active = rows
@@ -450,7 +461,7 @@ def solve_ipt(model: AndersonModel, *, n_iw: int = 1024, n_l: int = 80, tol: flo
         max_iter: limit on evaluations of the self-consistency residual; reaching it returns the
             last iterate with ``converged=False``.
         mixing: damping of the first fixed-point step ``n -> n + mixing (n_s[G(n)] - n)``; later
-            steps are bracketed secant steps.
+            steps are bracketed inverse quadratic interpolation or secant steps.
         fft_tau_points: uniform ``tau`` mesh (both ends included) on which ``Sigma2(tau)`` is
             built; default ``2^k + 1 >= max(1025, 40 beta + 1)``, i.e. a step ``<= 1/40``
             (error of ``G(i w_n)`` about ``2e-10`` at ``beta = 50``, falling like ``step^4``).
@@ -488,7 +499,7 @@ def solve_ipt_many(models: Sequence[AndersonModel], *, n_iw: int = 1024, n_l: in
     Options as in :func:`solve_ipt`, shared by all models; ``beta``, ``U``, ``eps_d`` and the
     bath (discrete of any size, or ``delta_iw``) differ freely. Rows are grouped by bath kind
     and by the size of their ``tau`` mesh; within a group every step (FFTs, spline solves, tail
-    fits, the search of ``eps0`` and the secant iteration of ``n_s``) runs over all rows at
+    fits, the search of ``eps0`` and the iteration of ``n_s``) runs over all rows at
     once, each row with its own iterates and stopping rule, so each result equals the
     one-model :func:`solve_ipt` up to rounding. Every model and the options are checked before
     any work (``ValueError`` naming the model's index).

@@ -71,3 +71,19 @@ def test_newton_roots_survive_a_useless_slope_and_report_max_iter():
     root, _, ok, its = newton_roots(lambda x, rows: (c[rows] - x ** 3, -3 * x ** 2 - 1e-3),
                                     np.zeros(2), xtol=1e-15, rtol=0.0, max_iter=2)
     assert not ok.any() and its.tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("eps_d", [-2.2, -1.4, -0.7, 0.3])
+def test_ipt_off_half_filling_converges_with_n0_equal_n_s(eps_d):
+    """The outer iteration stops at |n_s[G(n)] - n| <= tol within a few evaluations, and the
+    level search makes n0 = n_s (so A = 1) to its tolerance, for a discrete bath and delta_iw."""
+    from solvers import solve_many
+
+    delta = poles_g_iw(V ** 2, EPS, matsubara_freqs(BETA, 1024))
+    models = [AndersonModel(U=2.0, eps_d=eps_d, beta=BETA, bath_eps=EPS, bath_v=V),
+              AndersonModel(U=2.0, eps_d=eps_d, beta=BETA, delta_iw=delta)]
+    for r in solve_many("ipt", models, tol=1e-10):
+        assert r.converged and r.info["method"] == "modified"
+        assert abs(r.info["residual"]) <= 1e-10 and r.iterations <= 8
+        assert abs(r.info["n0"] - r.info["history"][-1][0]) <= 1e-12
+        assert abs(r.info["A"] - 1.0) <= 1e-10
