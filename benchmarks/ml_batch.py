@@ -121,7 +121,7 @@ def bench_training(db: str, config: str, rows: int, epochs: int) -> dict:
     cfg = train.to_train_config(_compose(config, overrides))
     if cfg.model.kind == "krr":      # a KRR recipe (train_fast): time the network ensemble on its inputs
         cfg = train.to_train_config(_compose(config, overrides + [
-            "model=ensemble", "~model.alphas", "~model.gammas"]))
+            "model=ensemble", "~model.alphas", "~model.gammas", "~model.max_train"]))
     torch.set_num_threads(1)
     data = prepare_data(cfg.data)
     tr, va = data.splits.train, data.splits.val

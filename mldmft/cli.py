@@ -209,7 +209,8 @@ def config_error_message(err: Exception) -> str:
 #: against the config files.
 _OPEN_KEYS = {"phase_diagram": ("solver_options", "compare", "ed.solver_options"),
               "generate": ("sampling", "target.options", "solver_options"),
-              "dmft": ("solver_options", "guard"), "active": ("reference.options",)}
+              "dmft": ("solver_options", "guard"), "active": ("reference.options",),
+              "active_fast": ("reference.options",)}
 
 
 def _check_keys(cfg: dict, ref: dict, open_keys: Sequence[str], prefix: str = "") -> None:
@@ -630,8 +631,9 @@ def _cmd_dmft(args: argparse.Namespace) -> int:
     return 0
 
 
-def active_config(overrides: Sequence[str]):
-    """``configs/active.yaml`` with overrides -> :class:`mldmft.active.ActiveConfig` (the
+def active_config(overrides: Sequence[str], config_name: str = "active"):
+    """``configs/<config_name>.yaml`` (default ``active.yaml``) with overrides ->
+    :class:`mldmft.active.ActiveConfig` (the
     config boundary); its ``train`` section names a training config and its overrides, composed
     like ``python train.py --config-name NAME OVERRIDES``; the grid's ``U`` is ``U_values`` (a
     list) if given, else ``U_range``."""
@@ -640,7 +642,7 @@ def active_config(overrides: Sequence[str]):
     from .active import active_config_from_dict
     from .ml.config import train_config_from_dict
 
-    c = OmegaConf.to_container(_compose("active", overrides), resolve=True)
+    c = OmegaConf.to_container(_compose(config_name, overrides), resolve=True)
     name = _typed(c, "train.config", str)
     train_overrides = _typed(c, "train.overrides", list[str])
     if not (_config_dir() / f"{name}.yaml").is_file():
@@ -662,7 +664,7 @@ def _cmd_active(args: argparse.Namespace) -> int:
     from .active import run_active
     from .h5util import OutputFile, check_output_places
 
-    cfg = active_config(args.overrides)
+    cfg = active_config(args.overrides, args.config_name)
     run_dir = Path(cfg.run_dir)
     check_output_places([OutputFile(run_dir / "run.lock", "lock file")], dirs=[run_dir],
                         inputs={p: "input file" for p in (cfg.database, cfg.checkpoint)},
@@ -874,6 +876,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("active", help="active learning: network-DMFT sweeps, ED on the flagged "
                        "hybridisations, retraining (Hydra config active.yaml)")
     a.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. max_rounds=2")
+    a.add_argument("--config-name", default="active",
+                   help="the run's config, configs/<name>.yaml (default: active; the fast "
+                   "network's run: active_fast)")
     a.set_defaults(func=_cmd_active)
     o = sub.add_parser("overlay", help="overlay several DMFT sweeps (Z, docc vs U) in one PNG")
     o.add_argument("files", nargs="+", help="sweep HDF5 files")

@@ -61,7 +61,8 @@ def fast_trained(tmp_path_factory):
                             cheap=(SolverSpec("ipt"), SolverSpec("hubbard_i")), n_l=160,
                             n_sigma=8, chunk_size=30, workers=1, progress=False))
     domain = "{" + ",".join(f"{k}:[{lo},{hi}]" for k, (lo, hi) in TINY_DOMAIN.items()) + "}"
-    cfg = compose_fast(f"data.path={out}", "model=ensemble", "~model.alphas", "~model.gammas", "model.n_members=2", "model.hidden=32",
+    cfg = compose_fast(f"data.path={out}", "model=ensemble", "~model.alphas", "~model.gammas",
+                       "~model.max_train", "model.n_members=2", "model.hidden=32",
                        "model.depth=1", "trainer.max_epochs=20", "trainer.patience=20",
                        "trainer.progress_bar=false", "metrics.plots=false", f"domain={domain}")
     return run_training(cfg, tmp_path_factory.mktemp("fast_run"), log=print)
@@ -101,8 +102,22 @@ def test_the_fast_recipe_composes_to_an_ipt_base_without_ed_inputs():
     c = cfg.constraints
     assert (c.sum_rule, c.particle_hole, c.causal) == (True, True, True)
     assert c.exact_base_scale == 0 and c.trust_ratio == 0
-    assert cfg.model.kind == "krr" and cfg.model.alphas == (1e-4,) and cfg.model.gammas == (1.0,)
+    assert cfg.model.kind == "krr" and cfg.model.alphas == (1e-4,) and cfg.model.gammas == (5.0,)
     assert cfg.domain == {k: tuple(v) for k, v in shipped.shipped_network("fast").domain.items()}
+
+
+def test_the_fast_active_learning_config_composes_held_out_of_the_benchmark():
+    """``mldmft active --config-name active_fast``: KRR refitted from scratch with the training
+    settings of the shipped run, flags a KRR can raise, and a grid that avoids the ML-DMFT
+    benchmark's temperatures and fillings (held out)."""
+    from mldmft.cli import active_config
+
+    cfg = active_config(["checkpoint=start.pt"], "active_fast")
+    assert cfg.train.model.kind == "krr" and not cfg.warm_start and not cfg.install
+    assert cfg.train.model.gammas == (1.0,) and cfg.train.data.split == (0.8, 0.1, 0.1)
+    assert set(cfg.flag.reasons) == {"unphysical", "acausal"}
+    assert not set(cfg.grid.beta) & {30.0, 75.0, 150.0}
+    assert not set(cfg.grid.density) & {0.9}
 
 
 def test_bath_fit_gates_are_refused_for_a_base_that_fits_no_bath():
