@@ -18,7 +18,10 @@ Each problem keeps its own loop state (:class:`~mldmft.dmft.loop.LoopRun`: Ander
 the linear-mixing retry from the same start, the stall rule, the fixed-density ``mu`` search,
 the convergence flag), so the points equal those of :func:`~mldmft.dmft.loop.solve_point` from
 the same start -- exactly when the batched solver returns the one-at-a-time results bit for bit,
-else to the loop tolerance. Independent problems (every U of a branch from its seed) are chains
+else to the loop tolerance. The fixed-density ``mu`` steps of one iteration are searched
+together (:func:`~mldmft.dmft.loop.next_chemical_potentials`: the lattice densities of all rows
+in one Matsubara sum, each row with its own root search, so its ``mu`` is that of its search
+alone, to rounding). Independent problems (every U of a branch from its seed) are chains
 of length one and all run in one batch; the up and down branches of a sweep are two chains side
 by side.
 
@@ -50,7 +53,8 @@ import numpy as np
 from solvers import SolverResult, matsubara_freqs
 
 from .lattice import BetheLattice, Lattice, get_lattice
-from .loop import DMFTOptions, DMFTPoint, LoopRun, check_density_args, free_mu_start
+from .loop import (DMFTOptions, DMFTPoint, LoopRun, check_density_args, free_mu_start,
+                   next_chemical_potentials)
 from .steps import BatchStep, guarded_batch_step, make_batch_step
 
 __all__ = ["DMFTProblem", "run_chains", "ProblemProgress", "STARTS", "make_solver_batch",
@@ -341,8 +345,15 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
         active = sorted(runs)
         models = [runs[c].model() for c in active]
         results, failures = solve_isolated(batch, models, [states[c] for c in active])
+        # the fixed-density mu steps of all problems together (each row's search its own)
+        fixed = [k for k, c in enumerate(active) if k not in failures and runs[c].fixed_n]
+        mu_next: dict[int, float] = {}
+        if len(fixed) > 1:
+            found = next_chemical_potentials([runs[active[k]] for k in fixed],
+                                             [results[k] for k in fixed])
+            mu_next = {k: mu for k, (mu, error) in zip(fixed, found) if not error}
         # the iteration's time outside the problems' own arithmetic (model building, the
-        # solver call), shared equally by the active problems
+        # solver call, the joint mu search), shared equally by the active problems
         share = (time.perf_counter() - t0) / len(active)
         step += 1
         progress = []
@@ -351,7 +362,7 @@ def _run(batch: BatchStep, chains: list[list[DMFTProblem]], options: DMFTOptions
             if k in failures:
                 run.fail(f"the solver failed on this problem: {failures[k]}", share)
             else:
-                run.feed(results[k], share)
+                run.feed(results[k], share, mu_next=mu_next.get(k))
             progress.append(ProblemProgress(c, cursor[c], chains[c][cursor[c]], run.iteration,
                                             run.residual, run.retrying, run.done))
             if run.done:

@@ -16,7 +16,9 @@ iterated state. After each impurity solve at ``mu_k`` the self-energy
 ``Sigma = i w_n + mu_k - zeta_k`` (``zeta_k = Delta_k + 1/G_imp``) is held fixed and the lattice
 alone fixes the next chemical potential, ``n_loc(mu') = n`` with
 ``n_loc(mu) = 2 T sum_n hilbert(i w_n + mu - Sigma) e^{i w_n 0+}``
-(:meth:`~mldmft.dmft.lattice.Lattice.chemical_potential`, Brent's method), aimed at
+(:func:`chemical_potentials`: the search of
+:meth:`~mldmft.dmft.lattice.Lattice.chemical_potential` with a bracketed root of the Brent
+family, for many problems at once in the batched engine), aimed at
 ``n + n_loc(mu_k) - n_imp`` rather than at ``n`` -- a step of about
 ``(n - n_imp) / (dn_loc/dmu)`` -- so that the converged *impurity* density is ``n`` even for a
 solver whose density and ``G(i w_n)`` disagree slightly (a network: at beta = 100, n = 0.85 the
@@ -47,17 +49,19 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from solvers import (AndersonModel, SolverResult, g_tau_from_l, matsubara_freqs,
                      quasiparticle_weight)
+from solvers.tails import MAX_MOMENTS, density_from_g_iw_many
 
 from .lattice import BetheLattice, Lattice
 
 __all__ = ["DMFTOptions", "DMFTPoint", "LoopRun", "solve_point", "check_density_args",
-           "free_mu_start", "solver_warnings", "ImpurityStep", "IterationCallback"]
+           "free_mu_start", "solver_warnings", "ImpurityStep", "IterationCallback",
+           "chemical_potentials", "next_chemical_potentials"]
 
 #: ``step(model, state) -> SolverResult``; ``state`` is a dict the step may keep between
 #: iterations (e.g. the last fitted bath). It may set ``state["fallbacks"]``.
@@ -250,6 +254,99 @@ def free_mu_start(lattice: Lattice, beta: float, U: float, density: float, n_iw:
 
 
 
+def _local_densities(lattice: Lattice, zeta: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """:meth:`~mldmft.dmft.lattice.Lattice.local_density` of every row of ``zeta`` (shape
+    ``(B, N)``, one ``beta`` per row): the Hilbert transform row by row (a graded quadrature
+    rule depends on the whole array it is given), the Matsubara sums of all rows together --
+    the same numbers as the lattice's own method row by row, which a lattice that overrides it
+    is asked for instead."""
+    if type(lattice).local_density is not Lattice.local_density:
+        return np.array([lattice.local_density(z, float(b)) for z, b in zip(zeta, beta)])
+    g_loc = np.stack([lattice.hilbert(z) for z in zeta])
+    return 2.0 * density_from_g_iw_many(g_loc, beta, np.ones((len(beta), 1)), MAX_MOMENTS)
+
+
+def chemical_potentials(lattice: Lattice, density: np.ndarray, beta: np.ndarray,
+                        sigma_iw: np.ndarray, mu_guess: np.ndarray,
+                        xtol: float = 1e-10) -> tuple[np.ndarray, list[str]]:
+    """:meth:`~mldmft.dmft.lattice.Lattice.chemical_potential` of many rows at once: the ``mu``
+    with ``local_density(i w_n + mu - Sigma_b) = density_b`` for every row ``b`` (``sigma_iw``
+    of shape ``(B, N)``), each row with its own search, independent of the others.
+
+    The same search as the lattice's: from ``mu_guess`` steps of ``0.05 D`` that double until
+    the sign of ``n(mu) - density`` changes (at most 60), then a bracketed root to ``xtol``
+    (Chandrupatla's method, :func:`solvers._roots.find_roots`, as fast as Brent's on smooth
+    functions); the densities of all rows still searching are computed together
+    (:func:`_local_densities`), which is what makes a batch cheaper than its rows one by one.
+    A lattice that defines its own ``chemical_potential`` is asked for it row by row.
+
+    Returns:
+        ``(mu, errors)``: ``mu`` of shape ``(B,)`` (NaN for a row without a root) and per row
+        ``""`` or the reason (the lattice's one-line message).
+    """
+    from solvers._roots import find_roots
+
+    density = np.asarray(density, dtype=float)
+    beta = np.asarray(beta, dtype=float)
+    n_rows, n_iw = np.shape(sigma_iw)
+    if type(lattice).chemical_potential is not Lattice.chemical_potential:
+        # a lattice with its own search: asked row by row
+        mus, errs = np.full(n_rows, np.nan), [""] * n_rows
+        for i in range(n_rows):
+            try:
+                mus[i] = lattice.chemical_potential(float(density[i]), float(beta[i]),
+                                                    sigma_iw[i], float(mu_guess[i]), xtol)
+            except (RuntimeError, ValueError) as err:
+                errs[i] = str(err)
+        return mus, errs
+    errors = ["" if 0.0 < d < 2.0 else f"density must lie in (0, 2), got {d}" for d in density]
+    base = 1j * np.stack([matsubara_freqs(float(b), n_iw) for b in beta]) - np.asarray(
+        sigma_iw, dtype=complex)
+
+    def excess(mu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return _local_densities(lattice, base[rows] + mu[:, None], beta[rows]) - density[rows]
+
+    lo = np.array(mu_guess, dtype=float).reshape(n_rows)
+    hi = lo.copy()
+    f_lo = np.full(n_rows, np.nan)
+    ok_rows = np.array([not e for e in errors], dtype=bool)
+    rows = np.flatnonzero(ok_rows)
+    if rows.size:
+        f_lo[rows] = excess(lo[rows], rows)
+    f_hi = f_lo.copy()
+    step = np.full(n_rows, 0.05 * lattice.D)
+    for _ in range(60):
+        rows = rows[~((f_lo[rows] <= 0.0) & (0.0 <= f_hi[rows]))]
+        if rows.size == 0:
+            break
+        up = f_hi[rows] < 0.0
+        r_up, r_dn = rows[up], rows[~up]
+        lo[r_up], f_lo[r_up] = hi[r_up], f_hi[r_up]
+        hi[r_up] += step[r_up]
+        hi[r_dn], f_hi[r_dn] = lo[r_dn], f_lo[r_dn]
+        lo[r_dn] -= step[r_dn]
+        x = np.concatenate([hi[r_up], lo[r_dn]])
+        values = excess(x, np.concatenate([r_up, r_dn])) if x.size else x
+        f_hi[r_up], f_lo[r_dn] = values[:r_up.size], values[r_up.size:]
+        step[rows] *= 2.0
+    else:
+        rows = rows[~((f_lo[rows] <= 0.0) & (0.0 <= f_hi[rows]))]
+    mu = np.full(n_rows, np.nan)
+    for i in rows.tolist():
+        errors[i] = (f"{lattice.name}: no chemical potential gives density {density[i]} (n = "
+                     f"{f_lo[i] + density[i]:.6g} .. {f_hi[i] + density[i]:.6g} at mu = "
+                     f"{lo[i]:.4g} .. {hi[i]:.4g})")
+    good = np.array([not e for e in errors], dtype=bool)
+    at_lo, at_hi = good & (f_lo == 0.0), good & (f_lo != 0.0) & (f_hi == 0.0)
+    mu[at_lo], mu[at_hi] = lo[at_lo], hi[at_hi]
+    search = np.flatnonzero(good & ~at_lo & ~at_hi)
+    if search.size:
+        mu[search] = find_roots(lambda x, sub: excess(x, search[sub]), lo[search], hi[search],
+                                f_lo[search], f_hi[search], xtol=xtol, rtol=4 * np.finfo(float).eps,
+                                max_iter=200)[0]
+    return mu, errors
+
+
 class LoopRun:
     """The self-consistency loop of one problem, advanced one solver call at a time.
 
@@ -345,35 +442,37 @@ class LoopRun:
         """The impurity model of the current iterate: ``(U, eps_d = -mu, beta, Delta)``."""
         return AndersonModel(U=self.U, eps_d=-self.mu, beta=self.beta, delta_iw=self.delta)
 
-    def feed(self, result: SolverResult, solve_time: float = 0.0) -> None:
+    def _g_and_zeta(self, result: SolverResult) -> tuple[np.ndarray, np.ndarray]:
+        """The impurity ``G(i w_n)`` of ``result`` as the loop uses it and the cavity field
+        ``zeta = Delta + 1/G = i w_n + mu - Sigma`` of the current iterate."""
+        g_iw = np.asarray(result.g_iw[:self.opts.n_iw])
+        if self.symmetrise:
+            g_iw = 1j * g_iw.imag
+        return g_iw, self.delta + 1.0 / g_iw
+
+    def feed(self, result: SolverResult, solve_time: float = 0.0, *,
+             mu_next: float | None = None) -> None:
         """One iteration with the solver's ``result`` for :meth:`model` (``solve_time``: the
-        seconds it cost, counted in the point's ``wall_time``)."""
+        seconds it cost, counted in the point's ``wall_time``). ``mu_next``: at fixed density,
+        the next ``mu`` when already found for this result (:func:`next_chemical_potentials`,
+        which the batched engine runs for all its problems at once); ``None``: found here."""
         if self.done:
             raise RuntimeError("feed() on a finished loop")
         t0 = time.perf_counter()
         self.elapsed += solve_time
         o, lattice = self.opts, self.lattice
         self.it += 1
+        g_iw, zeta = self._g_and_zeta(result)
         self.delta_in, self.mu_in = self.delta, self.mu
         self.result = result
-        g_iw = np.asarray(result.g_iw[:o.n_iw])
-        if self.symmetrise:
-            g_iw = 1j * g_iw.imag
         mu, mu_new = self.mu, self.mu
         if self.fixed_n:
-            n = self.density
             self.n_imp = float(result.density)
-            zeta = self.delta_in + 1.0 / g_iw                  # i w_n + mu - Sigma
-            try:
-                # aim the lattice at n + (n_loc(mu) - n_imp): the step moves mu by about
-                # (n - n_imp) / compressibility, so the converged *impurity* density is n even
-                # when the solver's G(i w_n) and its density differ slightly (a network); kept
-                # within [n/2, 1 + n/2] while the two are far apart (module doc)
-                n_target = n + lattice.local_density(zeta, self.beta) - self.n_imp
-                n_target = min(max(n_target, 0.5 * n), 1.0 + 0.5 * n)
-                mu_new = lattice.chemical_potential(n_target, self.beta, self.iw + mu - zeta, mu)
-            except (RuntimeError, ValueError) as err:
-                return self._stop(t0, f"the chemical-potential search failed: {err}")
+            if mu_next is None:
+                mu_next, error = next_chemical_potentials([self], [result])[0]
+                if error:
+                    return self._stop(t0, f"the chemical-potential search failed: {error}")
+            mu_new = float(mu_next)
             new = lattice.delta_from_zeta(zeta + (mu_new - mu))[0]
         else:
             try:
@@ -525,6 +624,49 @@ class LoopRun:
             wall_time=0.0, g_iw=g_iw, sigma_iw=sigma, delta_iw=self.delta,
             fallbacks=self.state["fallbacks"] - self.fallbacks0, info=info,
             warnings=solver_warnings(result), error=self.error)
+
+
+def next_chemical_potentials(runs: Sequence[LoopRun], results: Sequence[SolverResult]
+                             ) -> list[tuple[float, str]]:
+    """The fixed-density ``mu`` step of every run for its solver result (module doc): with
+    ``zeta = Delta + 1/G_imp`` and ``Sigma = i w_n + mu - zeta`` held fixed, the ``mu'`` at which
+    the lattice holds ``n + n_loc(mu) - n_imp``, the target kept within ``[n/2, 1 + n/2]``.
+
+    Runs on the same lattice and mesh are searched together (:func:`chemical_potentials`);
+    each row's result is that of its search alone. Returns ``(mu', "")`` per run, or
+    ``(nan, reason)`` when its search fails.
+    """
+    out: list[tuple[float, str]] = [(math.nan, "")] * len(runs)
+    groups: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        groups.setdefault((id(run.lattice), run.opts.n_iw), []).append(i)
+    for rows in groups.values():
+        lattice = runs[rows[0]].lattice
+        try:
+            zeta = np.stack([runs[i]._g_and_zeta(results[i])[1] for i in rows])
+            beta = np.array([runs[i].beta for i in rows])
+            n = np.array([runs[i].density for i in rows], dtype=float)
+            n_imp = np.array([float(results[i].density) for i in rows])
+            mu = np.array([runs[i].mu for i in rows])
+            # aim the lattice at n + (n_loc(mu) - n_imp): the step moves mu by about
+            # (n - n_imp) / compressibility, so the converged *impurity* density is n even
+            # when the solver's G(i w_n) and its density differ slightly (a network); kept
+            # within [n/2, 1 + n/2] while the two are far apart (module doc)
+            n_target = np.clip(n + _local_densities(lattice, zeta, beta) - n_imp, 0.5 * n,
+                               1.0 + 0.5 * n)
+            iw = np.stack([runs[i].iw for i in rows])
+            mu_new, errors = chemical_potentials(lattice, n_target, beta, iw + mu[:, None] - zeta,
+                                                 mu)
+        except (RuntimeError, ValueError) as err:
+            if len(rows) == 1:
+                out[rows[0]] = (math.nan, str(err))
+                continue
+            for i in rows:              # one bad row: each row alone, for its own message
+                out[i] = next_chemical_potentials([runs[i]], [results[i]])[0]
+            continue
+        for k, i in enumerate(rows):
+            out[i] = (float(mu_new[k]), errors[k])
+    return out
 
 
 def solver_warnings(result: SolverResult) -> list[str]:
