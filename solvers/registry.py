@@ -17,9 +17,9 @@ are not checked a second time by the keyword function.
 take (unknown or missing names, wrong types, values out of range) before any work, e.g. before a
 database run; :func:`solve` and :func:`solve_many` build them once and pass them on. Built
 options are kept per ``(solver, options)`` when every value is hashable (a DMFT loop passes the
-same options on every iteration), keyed on each value's type as well as its value (``n_iw=2``
-and ``n_iw=2.0`` are different options: the second is refused); a mapping with an unhashable
-value (a list) is built every time.
+same options on every iteration), keyed on each value's type (and those of a tuple's items) as
+well as its value (``n_iw=2`` and ``n_iw=2.0`` are different options: the second is refused); a
+mapping with an unhashable value (a list) is built every time.
 :func:`solver_identity` names what besides its options decides a solver's results (e.g. the
 bytes of a network's model file), so that stored results are not resumed with another one.
 """
@@ -124,7 +124,7 @@ def _build(name: str, options: Any) -> tuple[SolverOptions, dict[str, Any]]:
         raise ValueError(f"solver {name!r}: options must be a mapping of names to values, "
                          f"got {options!r}")
     try:
-        key = (name, func, tuple(sorted((k, type(v), v) for k, v in options.items())))
+        key = (name, func, tuple(sorted((k, _typed(v)) for k, v in options.items())))
         hash(key)
     except TypeError:    # an unhashable value (or names that do not sort): no caching
         return _build_now(name, func, options)
@@ -134,6 +134,14 @@ def _build(name: str, options: Any) -> tuple[SolverOptions, dict[str, Any]]:
             _BUILT.clear()
         hit = _BUILT[key] = _build_now(name, func, options)
     return hit[0], dict(hit[1])
+
+
+def _typed(value: Any) -> tuple:
+    """``value`` with its type, and the types of the items of a tuple (``(1, 2)`` and
+    ``(1.0, 2.0)`` are equal but need not be equally valid options)."""
+    if isinstance(value, tuple):
+        return (type(value), tuple(_typed(v) for v in value))
+    return (type(value), value)
 
 
 def _build_now(name: str, func: SolverFunction,

@@ -85,6 +85,10 @@ def test_unhashable_option_values_are_built_every_time(clean_registry):
     solve("toy", MODELS[0], labels=("a",))
     solve("toy", MODELS[0], labels=("a",))
     assert seen[2] is seen[3]
+    solve("toy", MODELS[0], labels=(1, 2))
+    solve("toy", MODELS[0], labels=(1.0, 2.0))     # equal, but items of other types
+    solve("toy", MODELS[0], labels=(True, 2))
+    assert seen[4] is not seen[5] and seen[5] is not seen[6] and seen[4] is not seen[6]
 
 
 def test_registering_again_drops_the_built_options(clean_registry):
