@@ -16,8 +16,8 @@ first iterations of a fixed-density search pass densities outside the domain).
 Figures per setting: max |dZ| on the points both converged (and where), max |dn|, the points on
 another phase than the reference (metallic: ``-beta G(beta/2) > 0.5``), and the branch ends
 on this grid (Uc2: last metallic U of the up chain, Uc1: last insulating U of the down chain)
-beside the reference's on the same grid. The aims of issue 18: max |dZ| <= 0.005 at beta 30 and
-75, <= 0.01 at beta 150.
+beside the reference's on the same grid. The fast model's accuracy targets (docs/dmft.md, the
+ML-DMFT benchmark): max |dZ| <= 0.005 at beta 30 and 75, <= 0.01 at beta 150.
 
 Held out: the recipe's training data (the phase-diagram database and active-learning rounds on
 other temperatures and fillings, ``configs/active_fast.yaml``) never holds these (beta, n).
