@@ -44,8 +44,9 @@ from .symmetry import (particle_hole_bath, particle_hole_density, particle_hole_
                        particle_hole_iw, particle_hole_model, particle_hole_models,
                        particle_hole_poles, particle_hole_result, particle_hole_sigma_iw)
 from .threads import set_solver_threads, solver_threads
-from .tails import (TailPoles, density_from_g_iw, estimate_tail, hybridisation_moments,
-                    hybridisation_moments_many, matsubara_sum, pole_moments)
+from .tails import (TailPoles, density_from_g_iw, estimate_tail, half_bandwidth,
+                    hybridisation_moments, hybridisation_moments_many, matsubara_sum,
+                    pole_moments)
 
 # solver modules register themselves on import
 from . import ed as _ed  # noqa: E402,F401
@@ -69,8 +70,9 @@ __all__ = [
     "density_from_g_l", "dyson_g",
     "dyson_sigma", "estimate_tail", "fermi", "fit_bath", "fit_model", "g0_inverse_iw",
     "g_iw_from_l", "g_l_from_iw", "g_l_from_poles", "g_l_from_tau", "g_tau_from_iw",
-    "g_tau_from_l", "get_solver", "hybridisation_iw", "hybridisation_l", "hybridisation_l_many",
-    "hybridisation_moments", "hybridisation_moments_many", "iw_to_tau", "legendre_p",
+    "g_tau_from_l", "get_solver", "half_bandwidth", "hybridisation_iw", "hybridisation_l",
+    "hybridisation_l_many", "hybridisation_moments", "hybridisation_moments_many", "iw_to_tau",
+    "legendre_p",
     "legendre_sign", "legendre_t_matrix", "legendre_tau_basis", "matsubara_freqs",
     "matsubara_sum", "poles_g_iw", "poles_g_tau",
     "pole_moments", "quasiparticle_weight", "register_solver", "solve", "solve_many",

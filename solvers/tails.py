@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TailPoles", "pole_moments", "pole_moments_many", "estimate_tail",
            "hybridisation_moments", "hybridisation_moments_many", "bath_rows", "matsubara_sum", "density_from_g_iw", "fit_tail_many", "matsubara_sum_many",
-           "density_from_g_iw_many", "check_moments"]
+           "density_from_g_iw_many", "check_moments", "half_bandwidth"]
 
 MAX_MOMENTS = 6
 _NODES = np.arange(MAX_MOMENTS, dtype=float)   # node positions e_j / s
@@ -429,6 +429,18 @@ def bath_rows(models: Sequence[AndersonModel]
         if not m.is_discrete:
             groups.setdefault(m.delta_iw.size, []).append(i)
     return discrete, weights, energies, groups
+
+
+def half_bandwidth(m1: np.ndarray | float) -> np.ndarray:
+    """The half bandwidth ``D = 2 sqrt(M_1)`` of the semicircular (Bethe) hybridisation with the
+    same first moment ``M_1 = sum_k V_k^2 = D^2/4`` (units D; ``M_1 < 0`` from a poor tail fit
+    counts as 0); the ``D`` of the database's Bethe-like baths and of the networks' inputs.
+
+    Example:
+        >>> half_bandwidth(np.array([0.25, -1e-9])).tolist()
+        [1.0, 0.0]
+    """
+    return 2.0 * np.sqrt(np.maximum(np.asarray(m1, dtype=float), 0.0))
 
 
 def _bath_row_arrays(models: Sequence[AndersonModel], width: int, name: str

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from solvers import AndersonModel, check_keys, fit_bath
+from solvers import AndersonModel, check_keys, fit_bath, half_bandwidth
 
 from ..h5util import write_text_atomic
 from .sampling import ParamSpec, Sample, register_recipe, sample_rng
@@ -212,7 +212,7 @@ class DMFTIterateRecipe:
         model = AndersonModel(U=U, eps_d=-mu, beta=beta, bath_eps=fit.bath_eps,
                               bath_v=fit.bath_v)
         return Sample(index=index, model=model,
-                      D=float(2.0 * np.sqrt(np.sum(np.asarray(fit.bath_v) ** 2))))
+                      D=float(half_bandwidth(np.sum(np.asarray(fit.bath_v) ** 2))))
 
 
 def _make(cfg: dict[str, Any], eps_spec: ParamSpec | None, half: bool) -> DMFTIterateRecipe:

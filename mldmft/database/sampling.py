@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from solvers import AndersonModel, check_keys, check_type
+from solvers import AndersonModel, check_keys, check_type, half_bandwidth
 
 from ..yamlio import load_yaml
 
@@ -324,7 +324,7 @@ class BathListRecipe:
             eps_d = self.eps_d.draw(rng)
         model = AndersonModel(U=U, eps_d=eps_d, beta=beta, bath_eps=entry["bath_eps"],
                               bath_v=entry["bath_v"])
-        D = float(entry.get("D", 2.0 * float(np.sqrt(np.sum(model.bath_v ** 2)))))
+        D = float(entry.get("D", half_bandwidth(np.sum(model.bath_v ** 2))))
         return Sample(index=index, model=model, D=D)
 
 

@@ -12,7 +12,7 @@ bath fit, through the toolkit of :mod:`solvers`:
 * ``c1 = M_1 = sum_k V_k^2 = lim -w_n Im Delta(i w_n)``, the first moment of
   :func:`solvers.hybridisation_moments_many` (exact for a discrete bath, the tail fit of
   :func:`solvers.estimate_tail` for ``delta_iw``). The half-bandwidth feature is
-  ``D = 2 sqrt(c1)`` (:func:`half_bandwidth`; the relation of the database's Bethe-like baths,
+  ``D = 2 sqrt(c1)`` (:func:`solvers.tails.half_bandwidth`; the relation of the database's Bethe-like baths,
   where ``Delta = D^2 G / 4``).
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from solvers import AndersonModel, estimate_tail, hybridisation_l, hybridisation_moments_many
 from solvers import hybridisation_l_many as hybridisation_rows
+from solvers.tails import half_bandwidth
 
 __all__ = ["c1_rows", "delta_tail_c1", "half_bandwidth", "hybridisation_rows", "hybridisation_l"]
 
@@ -50,11 +51,3 @@ def delta_tail_c1(delta_iw: np.ndarray, beta: float) -> float:
                                n_moments=3)[0])
 
 
-def half_bandwidth(c1: np.ndarray) -> np.ndarray:
-    """The half-bandwidth feature ``D = 2 sqrt(c1)`` (``c1 < 0`` from a poor fit counts as 0).
-
-    Example:
-        >>> half_bandwidth(np.array([0.25, -1e-9])).tolist()
-        [1.0, 0.0]
-    """
-    return 2.0 * np.sqrt(np.maximum(np.asarray(c1, dtype=float), 0.0))
