@@ -283,6 +283,13 @@ def chemical_potentials(lattice: Lattice, density: np.ndarray, beta: np.ndarray,
     Returns:
         ``(mu, errors)``: ``mu`` of shape ``(B,)`` (NaN for a row without a root) and per row
         ``""`` or the reason (the lattice's one-line message).
+
+    Example (the free Bethe lattice: half filled at ``mu = 0``, ``n = 0.8`` below it):
+        >>> mu, errors = chemical_potentials(BetheLattice(), np.array([1.0, 0.8]),
+        ...                                  np.array([20.0, 20.0]), np.zeros((2, 256)),
+        ...                                  np.zeros(2))
+        >>> bool(abs(mu[0]) < 1e-10), bool(-0.3 < mu[1] < 0), errors
+        (True, True, ['', ''])
     """
     from solvers._roots import find_roots
 
