@@ -449,13 +449,11 @@ class LoopRun:
         """The impurity model of the current iterate: ``(U, eps_d = -mu, beta, Delta)``."""
         return AndersonModel(U=self.U, eps_d=-self.mu, beta=self.beta, delta_iw=self.delta)
 
-    def _g_and_zeta(self, result: SolverResult) -> tuple[np.ndarray, np.ndarray]:
-        """The impurity ``G(i w_n)`` of ``result`` as the loop uses it and the cavity field
-        ``zeta = Delta + 1/G = i w_n + mu - Sigma`` of the current iterate."""
+    def _g_iw(self, result: SolverResult) -> np.ndarray:
+        """The impurity ``G(i w_n)`` of ``result`` as the loop uses it (the cavity field of the
+        current iterate is ``zeta = Delta + 1/G = i w_n + mu - Sigma``)."""
         g_iw = np.asarray(result.g_iw[:self.opts.n_iw])
-        if self.symmetrise:
-            g_iw = 1j * g_iw.imag
-        return g_iw, self.delta + 1.0 / g_iw
+        return 1j * g_iw.imag if self.symmetrise else g_iw
 
     def feed(self, result: SolverResult, solve_time: float = 0.0, *,
              mu_next: float | None = None) -> None:
@@ -469,7 +467,7 @@ class LoopRun:
         self.elapsed += solve_time
         o, lattice = self.opts, self.lattice
         self.it += 1
-        g_iw, zeta = self._g_and_zeta(result)
+        g_iw = self._g_iw(result)
         self.delta_in, self.mu_in = self.delta, self.mu
         self.result = result
         mu, mu_new = self.mu, self.mu
@@ -480,6 +478,7 @@ class LoopRun:
                 if error:
                     return self._stop(t0, f"the chemical-potential search failed: {error}")
             mu_new = float(mu_next)
+            zeta = self.delta_in + 1.0 / g_iw                  # i w_n + mu - Sigma
             new = lattice.delta_from_zeta(zeta + (mu_new - mu))[0]
         else:
             try:
@@ -650,7 +649,7 @@ def next_chemical_potentials(runs: Sequence[LoopRun], results: Sequence[SolverRe
     for rows in groups.values():
         lattice = runs[rows[0]].lattice
         try:
-            zeta = np.stack([runs[i]._g_and_zeta(results[i])[1] for i in rows])
+            zeta = np.stack([runs[i].delta + 1.0 / runs[i]._g_iw(results[i]) for i in rows])
             beta = np.array([runs[i].beta for i in rows])
             n = np.array([runs[i].density for i in rows], dtype=float)
             n_imp = np.array([float(results[i].density) for i in rows])
