@@ -152,18 +152,16 @@ def newton_roots(fd: RowFunctionSlope, start: np.ndarray, width: float | np.ndar
     :func:`expand_bracket`) is cut to it, as is a step without a usable slope (``f' >= 0``).
     A row stops at a point whose Newton step is at most ``tol = 2 rtol |x| + xtol/2`` (Brent's
     tolerance), where ``f(x) = 0``, or where its bracket is narrower than ``2 tol``; that point
-    (evaluated) is returned.
+    (evaluated) is returned as ``(root, f(root), converged, iterations)``, each of shape
+    ``(B,)``; a row stopped by ``max_iter`` returns its last point with ``converged=False``.
 
-    Returns:
-        ``(root, f(root), converged, iterations)``, each of shape ``(B,)``; a row stopped by
-        ``max_iter`` returns its last point with ``converged=False``.
+    Example (square roots, the decreasing ``f(x) = c - x^2`` with ``f' = -2x``)::
 
-    Example:
         >>> import numpy as np
         >>> c = np.array([2.0, 3.0])
-        >>> x, fx, ok, it = newton_roots(lambda x, rows: (c[rows] - x * x, -2.0 * x),
-        ...                              np.ones(2), xtol=1e-14, rtol=4e-16, max_iter=50)
-        >>> np.allclose(x, np.sqrt(c), rtol=1e-14, atol=0), ok.tolist()
+        >>> root = newton_roots(lambda x, rows: (c[rows] - x * x, -2.0 * x), np.ones(2),
+        ...                     xtol=1e-14, rtol=4e-16, max_iter=50)
+        >>> bool(np.allclose(root[0], np.sqrt(c), rtol=1e-14, atol=0)), root[2].tolist()
         (True, [True, True])
     """
     x = np.array(start, dtype=float).reshape(-1)

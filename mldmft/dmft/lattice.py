@@ -55,9 +55,21 @@ from solvers import bethe_g_iw, density_from_g_iw, matsubara_freqs
 
 __all__ = ["Lattice", "BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
            "TabulatedLattice", "register_lattice", "get_lattice", "available_lattices",
-           "square_dos"]
+           "square_dos", "cavity_zeta"]
 
 _REGISTRY: dict[str, type["Lattice"]] = {}
+
+
+def cavity_zeta(delta: np.ndarray, g_imp: np.ndarray) -> np.ndarray:
+    """``zeta = Delta + 1/G_imp = z + mu - Sigma(z)`` (from ``G_imp = 1/(z + mu - Delta - Sigma)``,
+    units D): the argument of the lattice's Hilbert transform, ``G_loc = hilbert(zeta)``, on the
+    Matsubara axis (``z = i w_n``) or just above the real axis.
+
+    Example:
+        >>> float(cavity_zeta(np.array([-0.25j]), np.array([-0.5j]))[0].imag)   # 1/G = 2i
+        1.75
+    """
+    return np.asarray(delta) + 1.0 / np.asarray(g_imp)
 
 
 def register_lattice(name: str) -> Callable[[type], type]:
@@ -156,7 +168,7 @@ class Lattice(ABC):
         """New hybridisation and local ``G`` from the impurity ``G`` and the ``Delta`` that
         produced it: ``zeta = Delta + 1/G_imp``, ``G_loc = hilbert(zeta)``,
         ``Delta_new = zeta - 1/G_loc``."""
-        return self.delta_from_zeta(np.asarray(delta_iw) + 1.0 / np.asarray(g_imp_iw))
+        return self.delta_from_zeta(cavity_zeta(delta_iw, g_imp_iw))
 
     def delta_from_zeta(self, zeta_iw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(Delta, G_loc)`` with ``G_loc = hilbert(zeta)`` and ``Delta = zeta - 1/G_loc``,

@@ -57,7 +57,7 @@ from solvers import (AndersonModel, SolverResult, g_tau_from_l, matsubara_freqs,
                      quasiparticle_weight)
 from solvers.tails import MAX_MOMENTS, density_from_g_iw_many
 
-from .lattice import BetheLattice, Lattice
+from .lattice import BetheLattice, Lattice, cavity_zeta
 
 __all__ = ["DMFTOptions", "DMFTPoint", "LoopRun", "solve_point", "check_density_args",
            "free_mu_start", "solver_warnings", "ImpurityStep", "IterationCallback",
@@ -478,7 +478,7 @@ class LoopRun:
                 if error:
                     return self._stop(t0, f"the chemical-potential search failed: {error}")
             mu_new = float(mu_next)
-            zeta = self.delta_in + 1.0 / g_iw                  # i w_n + mu - Sigma
+            zeta = cavity_zeta(self.delta_in, g_iw)            # i w_n + mu - Sigma
             new = lattice.delta_from_zeta(zeta + (mu_new - mu))[0]
         else:
             try:
@@ -619,7 +619,7 @@ class LoopRun:
         delta_in = self.delta_in
         try:
             e_kin = lattice.kinetic_energy(lattice.self_consistency(g_iw, delta_in)[1],
-                                           beta, delta_in + 1.0 / g_iw)
+                                           beta, cavity_zeta(delta_in, g_iw))
         except ValueError:  # an acausal Sigma has no local Green's function (self.error says so)
             e_kin = math.nan
         return DMFTPoint(
@@ -649,7 +649,7 @@ def next_chemical_potentials(runs: Sequence[LoopRun], results: Sequence[SolverRe
     for rows in groups.values():
         lattice = runs[rows[0]].lattice
         try:
-            zeta = np.stack([runs[i].delta + 1.0 / runs[i]._g_iw(results[i]) for i in rows])
+            zeta = np.stack([cavity_zeta(runs[i].delta, runs[i]._g_iw(results[i])) for i in rows])
             beta = np.array([runs[i].beta for i in rows])
             n = np.array([runs[i].density for i in rows], dtype=float)
             n_imp = np.array([float(results[i].density) for i in rows])

@@ -29,6 +29,8 @@ import numpy as np
 
 from solvers import SolverResult, matsubara_freqs
 
+from .lattice import cavity_zeta
+
 __all__ = ["Spectrum", "real_mesh", "pole_spectrum", "ed_point_spectrum", "maxent_spectrum",
            "pade_spectrum", "result_spectrum", "point_spectrum", "METHODS"]
 
@@ -111,7 +113,7 @@ def ed_point_spectrum(result: SolverResult, bath_eps: np.ndarray, bath_v: np.nda
     z = omega + 1j * eta
     g_imp = _poles_at(w, e, z)
     delta_fit = _poles_at(np.asarray(bath_v, float) ** 2, np.asarray(bath_eps, float), z)
-    zeta = delta_fit + 1.0 / g_imp  # = z + mu - Sigma(z)
+    zeta = cavity_zeta(delta_fit, g_imp)  # = z + mu - Sigma(z)
     zeta = zeta.real + 1j * np.maximum(zeta.imag, eta)  # Im Sigma <= 0: guard against rounding
     a = -lattice.hilbert(zeta).imag / math.pi
     spec = Spectrum(omega, np.maximum(a, 0.0), "ed_poles",
