@@ -109,10 +109,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     out, summary_path, png = _solve_outputs(args.model, args.solver, args.out, options,
                                             plot=args.plot)
     check_options(args.solver, options)
-    try:
-        result = solve(args.solver, model, **options)
-    except TypeError as err:
-        raise ValueError(f"bad option for solver {args.solver!r}: {err}") from None
+    result = solve(args.solver, model, **options)
     spectrum = None
     if args.spectrum:
         from .dmft.spectra import real_mesh, result_spectrum
