@@ -72,8 +72,7 @@ SHIPPED: tuple[ShippedNetwork, ...] = (
     ShippedNetwork("fast", "fast.pt", _PHASE_DIAGRAM_DOMAIN,
                    "Bethe-lattice phase diagram without ED: kernel ridge regression correcting IPT "
                    "from the IR coefficients of Delta, IPT and Hubbard-I (configs/train_fast.yaml); "
-                   "in DMFT within 0.011 of 8-site ED-DMFT in Z "
-                   "(phase_diagram: 0.005)"),
+                   "in DMFT within 0.005 of 8-site ED-DMFT in Z (0.01 at beta 150)"),
     ShippedNetwork("demo_beta50", "demo_beta50.pt", {"beta": (50.0, 50.0), "U": (0.5, 4.5)},
                    "half filling at beta = 50 only: corrects IPT from IPT, Hubbard-I and Delta "
                    "(Legendre); the beta = 50 demo network"),
