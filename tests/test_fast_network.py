@@ -395,3 +395,35 @@ def test_batch_benchmark_script_runs_small(fast_trained, tmp_path, capsys):
                         "--epochs", "1", "--out", str(tmp_path)])
     assert train["train_rows"] == 100 and train["s_per_epoch_per_1000_rows"] > 0
     assert (tmp_path / "report.json").is_file() and (tmp_path / "training.json").is_file()
+
+
+def test_causality_projection_is_continuous_at_its_threshold():
+    """A DMFT loop through the projection needs a fixed point: selecting rows beyond the full
+    tolerance but aiming at half of it made the output jump at the threshold, and the fast
+    model's insulating solutions (beta 44, U = 3.1; beta 70, U = 2.7) cycled for 400 iterations
+    at a residual of 1e-4. A prediction just past the threshold now moves by little, and one
+    just inside it not at all."""
+    from solvers import g_l_from_poles
+    from mldmft.ml.constraints import TOL_TAU, _MARGIN, causality_violation, project_causal
+
+    beta, n_l = np.array([10.0]), 40
+    base = g_l_from_poles(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 10.0, n_l)[None]
+    bump = np.zeros((1, n_l))
+    bump[0, 0], bump[0, 2] = 1.0, -1.0 / np.sqrt(5)            # raises G(tau) in the middle
+    eps_d, delta_l = np.array([0.0]), np.zeros((1, n_l))
+
+    def g_tau_excess(g):
+        return causality_violation(g, beta, eps_d, delta_l)[1][0]
+
+    # the bump size that brings G(tau) exactly to the projection's threshold
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if g_tau_excess(base + mid * bump) <= _MARGIN * TOL_TAU else (lo, mid)
+    inside, past = base + lo * 0.999 * bump, base + lo * 1.001 * bump
+    out_inside, a_inside = project_causal(inside, base, beta, eps_d, delta_l)
+    out_past, a_past = project_causal(past, base, beta, eps_d, delta_l)
+    assert a_inside[0] == 1.0 and np.array_equal(out_inside, inside)
+    assert 0.99 < a_past[0] < 1.0
+    assert np.max(np.abs(out_past - inside)) < 0.01 * lo * np.max(np.abs(bump))
+    assert g_tau_excess(out_past) <= _MARGIN * TOL_TAU

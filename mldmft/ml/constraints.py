@@ -23,18 +23,22 @@ Causality (:func:`causality_violation`, :func:`project_causal`). A fermionic ``G
 ``G(i w_n) = sum_l T_nl G_l`` (exact Matsubara transform), ``Delta(i w_n)`` from ``Delta_l`` the
 same way, at ``n < 32`` and 24 geometrically spaced frequencies up to ``w_n = 40 D`` (beyond,
 the rounding error of ``1/G`` grows like ``w_n^2``), and ``G(tau)`` on the check grid of
-:func:`solvers.g_tau_on_check_grid` (201 points). A row whose prediction violates either (beyond
-``TOL_SIGMA = 1e-7 D`` and ``TOL_TAU = solvers.G_TAU_TOL = 1e-6``, the tolerance of
-:func:`solvers.g_tau_positive`, which the DMFT guard uses too) is moved back toward the base
-solver's causal result along the straight line
+:func:`solvers.g_tau_on_check_grid` (201 points). A row whose prediction violates either by more
+than half its tolerance (``TOL_SIGMA = 1e-7 D``; ``TOL_TAU = solvers.G_TAU_TOL = 1e-6``, the
+tolerance of :func:`solvers.g_tau_positive`, which the DMFT guard uses too) is moved back toward
+the base solver's causal result along the straight line
 
     G(a) = G_base + a (G_pred - G_base),      a = the largest value in [0, 1] that is causal
 
-(bisection, 30 steps, aiming at half the tolerances so that rounding in later steps cannot
-cross them; ``G(i w_n)`` and ``G(tau)`` are linear in ``a``, so both ends are transformed once and
-each step is element-wise). ``G(a)`` keeps the sum rule (both ends satisfy it) and the particle-hole
-equivariance of the averaged prediction (the conditions are particle-hole invariant:
-``G(tau) -> G(beta - tau)``, ``Im Sigma -> Im Sigma``).
+(bisection, 30 steps; ``G(i w_n)`` and ``G(tau)`` are linear in ``a``, so both ends are
+transformed once and each step is element-wise). "Causal" here means within half the tolerances, both to
+select the rows and as the bisection's target: rounding in later steps cannot cross the full
+tolerances, and the projected ``G`` is a continuous function of the prediction (a row just past
+the threshold moves by as little as it is past it), so a DMFT loop through it keeps a fixed
+point; with a target stricter than the selection a prediction hovering at the threshold jumps
+between the two, and the loop cycles without converging. ``G(a)`` keeps the sum rule (both ends
+satisfy it) and the particle-hole equivariance of the averaged prediction (the conditions are
+particle-hole invariant: ``G(tau) -> G(beta - tau)``, ``Im Sigma -> Im Sigma``).
 """
 
 from __future__ import annotations
@@ -154,6 +158,10 @@ def causality_violation(g_l: np.ndarray, beta: np.ndarray, eps_d: np.ndarray,
     return _violation(g_iw, g_tau, _check_wn(beta), eps_d, delta_iw)
 
 
+#: The projection selects and aims at this fraction of the tolerances (module docstring).
+_MARGIN = 0.5
+
+
 def _causal(g_l, beta, eps_d, delta_l, margin: float = 1.0) -> np.ndarray:
     im, gt = causality_violation(g_l, beta, eps_d, delta_l)
     return (im <= margin * TOL_SIGMA) & (gt <= margin * TOL_TAU)
@@ -182,7 +190,7 @@ def project_causal(g_l: np.ndarray, base_g_l: np.ndarray, beta: np.ndarray, eps_
     beta = np.asarray(beta, dtype=float)
     eps_d = np.asarray(eps_d, dtype=float)
     a = np.ones(g_l.shape[0])
-    bad = ~_causal(g_l, beta, eps_d, delta_l)
+    bad = ~_causal(g_l, beta, eps_d, delta_l, margin=_MARGIN)
     if not bad.any():
         return g_l, a
     rows = np.flatnonzero(bad)
@@ -200,7 +208,7 @@ def project_causal(g_l: np.ndarray, base_g_l: np.ndarray, beta: np.ndarray, eps_
         mid = 0.5 * (lo + hi)
         im, gt = _violation(base_iw + mid[:, None] * d_iw, base_tau + mid[:, None] * d_tau,
                             wn, e_sub, delta_iw)
-        ok = (im <= 0.5 * TOL_SIGMA) & (gt <= 0.5 * TOL_TAU)
+        ok = (im <= _MARGIN * TOL_SIGMA) & (gt <= _MARGIN * TOL_TAU)
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
     out = g_l.copy()
