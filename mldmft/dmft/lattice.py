@@ -49,9 +49,11 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from solvers import bethe_g_iw, density_from_g_iw, matsubara_freqs
+from solvers._roots import find_roots
+from solvers.tails import MAX_MOMENTS, density_from_g_iw_many
 
 __all__ = ["Lattice", "BetheLattice", "SquareLattice", "CubicLattice", "HypercubicLattice",
            "TabulatedLattice", "register_lattice", "get_lattice", "available_lattices",
@@ -183,48 +185,128 @@ class Lattice(ABC):
         fitted (:func:`solvers.density_from_g_iw`)."""
         return 2.0 * density_from_g_iw(self.hilbert(np.asarray(zeta_iw, dtype=complex)), beta)
 
+    def local_densities(self, zeta_iw: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """:meth:`local_density` of every row of ``zeta_iw`` (shape ``(B, N)``, one ``beta`` per
+        row): the Hilbert transform row by row (a graded quadrature rule depends on the whole
+        array it is given), the Matsubara sums of all rows together -- the same numbers as
+        :meth:`local_density` row by row, which a lattice that overrides it is asked for
+        instead."""
+        beta = np.asarray(beta, dtype=float)
+        if type(self).local_density is not Lattice.local_density:
+            return np.array([self.local_density(z, float(b)) for z, b in zip(zeta_iw, beta)])
+        g_loc = np.stack([self.hilbert(np.asarray(z, dtype=complex)) for z in zeta_iw])
+        return 2.0 * density_from_g_iw_many(g_loc, beta, np.ones((len(beta), 1)), MAX_MOMENTS)
+
     def chemical_potential(self, density: float, beta: float, sigma_iw: np.ndarray,
                            mu_guess: float = 0.0, xtol: float = 1e-10) -> float:
         """The ``mu`` at which the lattice holds ``density`` electrons per site (both spins) at
-        a fixed self-energy: ``local_density(i w_n + mu - Sigma(i w_n)) = density``.
+        a fixed self-energy: ``local_density(i w_n + mu - Sigma(i w_n)) = density``
+        (:meth:`chemical_potentials` of one row). ``Sigma = 0`` gives the non-interacting
+        chemical potential.
 
-        ``n(mu)`` rises from 0 to 2; the root is bracketed by steps from ``mu_guess`` that double
-        until the sign changes, then found by Brent's method (``scipy.optimize.brentq``; R. P.
-        Brent, Algorithms for Minimization without Derivatives, 1973) to ``xtol`` (units D).
-        ``Sigma = 0`` gives the non-interacting chemical potential.
+        Raises:
+            ValueError: ``density`` outside ``(0, 2)``.
+            RuntimeError: no ``mu`` gives ``density`` (the message says which densities the
+                search saw).
         """
         if not (0.0 < density < 2.0):
             raise ValueError(f"density must lie in (0, 2), got {density}")
-        sigma = np.asarray(sigma_iw, dtype=complex)
-        base = 1j * matsubara_freqs(beta, sigma.size) - sigma
+        mu, errors = self._mu_search(
+            np.array([density], dtype=float), np.array([beta], dtype=float),
+            np.asarray(sigma_iw, dtype=complex)[None, :], np.array([mu_guess], dtype=float),
+            xtol)
+        if errors[0]:
+            raise RuntimeError(errors[0])
+        return float(mu[0])
 
-        def excess(mu: float) -> float:
-            return self.local_density(base + mu, beta) - density
+    def chemical_potentials(self, density: np.ndarray, beta: np.ndarray, sigma_iw: np.ndarray,
+                            mu_guess: np.ndarray, xtol: float = 1e-10
+                            ) -> tuple[np.ndarray, list[str]]:
+        """:meth:`chemical_potential` of many rows at once: the ``mu`` with
+        ``local_density(i w_n + mu - Sigma_b) = density_b`` for every row ``b`` (``sigma_iw`` of
+        shape ``(B, N)``), each row with its own search, independent of the others.
 
-        lo = hi = float(mu_guess)
-        f_lo = f_hi = excess(lo)
-        step = 0.05 * self.D
+        ``n(mu)`` rises from 0 to 2; from ``mu_guess`` steps of ``0.05 D`` that double until the
+        sign of ``n(mu) - density`` changes (at most 60) bracket the root, which a bracketed
+        method of the Brent family finds to ``xtol`` (units D): Chandrupatla's,
+        :func:`solvers._roots.find_roots` (T. R. Chandrupatla, Adv. Eng. Softw. 28, 145 (1997)).
+        The densities of all rows still searching are computed together
+        (:meth:`local_densities`), which is what makes a batch cheaper than its rows one by one.
+        A lattice that overrides :meth:`chemical_potential` is asked for it row by row.
+
+        Returns:
+            ``(mu, errors)``: ``mu`` of shape ``(B,)`` (NaN for a row without a root) and per
+            row ``""`` or the reason (one line).
+
+        Example (the free Bethe lattice: half filled at ``mu = 0``, ``n = 0.8`` below it):
+            >>> mu, errors = BetheLattice().chemical_potentials(
+            ...     np.array([1.0, 0.8]), np.array([20.0, 20.0]), np.zeros((2, 256)), np.zeros(2))
+            >>> bool(abs(mu[0]) < 1e-10), bool(-0.3 < mu[1] < 0), errors
+            (True, True, ['', ''])
+        """
+        if type(self).chemical_potential is Lattice.chemical_potential:
+            return self._mu_search(density, beta, sigma_iw, mu_guess, xtol)
+        mus, errs = np.full(len(density), np.nan), [""] * len(density)
+        for i in range(len(density)):
+            try:
+                mus[i] = self.chemical_potential(float(density[i]), float(beta[i]), sigma_iw[i],
+                                                 float(mu_guess[i]), xtol)
+            except (RuntimeError, ValueError) as err:
+                errs[i] = str(err)
+        return mus, errs
+
+    def _mu_search(self, density: np.ndarray, beta: np.ndarray, sigma_iw: np.ndarray,
+                   mu_guess: np.ndarray, xtol: float) -> tuple[np.ndarray, list[str]]:
+        """The vectorised search of :meth:`chemical_potentials` (no dispatch to an override)."""
+        density = np.asarray(density, dtype=float)
+        beta = np.asarray(beta, dtype=float)
+        n_rows, n_iw = np.shape(sigma_iw)
+        errors = ["" if 0.0 < d < 2.0 else f"density must lie in (0, 2), got {d}"
+                  for d in density]
+        base = 1j * np.stack([matsubara_freqs(float(b), n_iw) for b in beta]) - np.asarray(
+            sigma_iw, dtype=complex)
+
+        def excess(mu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            return self.local_densities(base[rows] + mu[:, None], beta[rows]) - density[rows]
+
+        lo = np.array(mu_guess, dtype=float).reshape(n_rows)
+        hi = lo.copy()
+        f_lo = np.full(n_rows, np.nan)
+        rows = np.flatnonzero(np.array([not e for e in errors], dtype=bool))
+        if rows.size:
+            f_lo[rows] = excess(lo[rows], rows)
+        f_hi = f_lo.copy()
+        step = np.full(n_rows, 0.05 * self.D)
         for _ in range(60):
-            if f_lo <= 0.0 <= f_hi:
+            rows = rows[~((f_lo[rows] <= 0.0) & (0.0 <= f_hi[rows]))]
+            if rows.size == 0:
                 break
-            if f_hi < 0.0:
-                lo, f_lo = hi, f_hi
-                hi += step
-                f_hi = excess(hi)
-            else:
-                hi, f_hi = lo, f_lo
-                lo -= step
-                f_lo = excess(lo)
-            step *= 2.0
+            up = f_hi[rows] < 0.0
+            r_up, r_dn = rows[up], rows[~up]
+            lo[r_up], f_lo[r_up] = hi[r_up], f_hi[r_up]
+            hi[r_up] += step[r_up]
+            hi[r_dn], f_hi[r_dn] = lo[r_dn], f_lo[r_dn]
+            lo[r_dn] -= step[r_dn]
+            x = np.concatenate([hi[r_up], lo[r_dn]])
+            values = excess(x, np.concatenate([r_up, r_dn])) if x.size else x
+            f_hi[r_up], f_lo[r_dn] = values[:r_up.size], values[r_up.size:]
+            step[rows] *= 2.0
         else:
-            raise RuntimeError(f"{self.name}: no chemical potential gives density {density} "
-                               f"(n = {f_lo + density:.6g} .. {f_hi + density:.6g} at mu = "
-                               f"{lo:.4g} .. {hi:.4g})")
-        if f_lo == 0.0:
-            return lo
-        if f_hi == 0.0:
-            return hi
-        return float(optimize.brentq(excess, lo, hi, xtol=xtol))
+            rows = rows[~((f_lo[rows] <= 0.0) & (0.0 <= f_hi[rows]))]
+        mu = np.full(n_rows, np.nan)
+        for i in rows.tolist():
+            errors[i] = (f"{self.name}: no chemical potential gives density {density[i]} (n = "
+                         f"{f_lo[i] + density[i]:.6g} .. {f_hi[i] + density[i]:.6g} at mu = "
+                         f"{lo[i]:.4g} .. {hi[i]:.4g})")
+        good = np.array([not e for e in errors], dtype=bool)
+        at_lo, at_hi = good & (f_lo == 0.0), good & (f_lo != 0.0) & (f_hi == 0.0)
+        mu[at_lo], mu[at_hi] = lo[at_lo], hi[at_hi]
+        search = np.flatnonzero(good & ~at_lo & ~at_hi)
+        if search.size:
+            mu[search] = find_roots(lambda x, sub: excess(x, search[sub]), lo[search],
+                                    hi[search], f_lo[search], f_hi[search], xtol=xtol,
+                                    rtol=4 * np.finfo(float).eps, max_iter=200)[0]
+        return mu, errors
 
     def g0_iw(self, beta: float, n_iw: int, mu: float = 0.0) -> np.ndarray:
         """Non-interacting local ``G(i w_n) = hilbert(i w_n + mu)``."""

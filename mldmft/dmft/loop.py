@@ -16,9 +16,8 @@ iterated state. After each impurity solve at ``mu_k`` the self-energy
 ``Sigma = i w_n + mu_k - zeta_k`` (``zeta_k = Delta_k + 1/G_imp``) is held fixed and the lattice
 alone fixes the next chemical potential, ``n_loc(mu') = n`` with
 ``n_loc(mu) = 2 T sum_n hilbert(i w_n + mu - Sigma) e^{i w_n 0+}``
-(:func:`chemical_potentials`: the search of
-:meth:`~mldmft.dmft.lattice.Lattice.chemical_potential` with a bracketed root of the Brent
-family, for many problems at once in the batched engine), aimed at
+(:meth:`~mldmft.dmft.lattice.Lattice.chemical_potentials`: a doubling bracket and a root of the
+Brent family, for many problems at once in the batched engine), aimed at
 ``n + n_loc(mu_k) - n_imp`` rather than at ``n`` -- a step of about
 ``(n - n_imp) / (dn_loc/dmu)`` -- so that the converged *impurity* density is ``n`` even for a
 solver whose density and ``G(i w_n)`` disagree slightly (a network: at beta = 100, n = 0.85 the
@@ -55,13 +54,12 @@ import numpy as np
 
 from solvers import (AndersonModel, SolverResult, g_tau_from_l, matsubara_freqs,
                      quasiparticle_weight)
-from solvers.tails import MAX_MOMENTS, density_from_g_iw_many
 
 from .lattice import BetheLattice, Lattice, cavity_zeta
 
 __all__ = ["DMFTOptions", "DMFTPoint", "LoopRun", "solve_point", "check_density_args",
            "free_mu_start", "solver_warnings", "ImpurityStep", "IterationCallback",
-           "chemical_potentials", "next_chemical_potentials"]
+           "next_chemical_potentials"]
 
 #: ``step(model, state) -> SolverResult``; ``state`` is a dict the step may keep between
 #: iterations (e.g. the last fitted bath). It may set ``state["fallbacks"]``.
@@ -252,106 +250,6 @@ def free_mu_start(lattice: Lattice, beta: float, U: float, density: float, n_iw:
     except RuntimeError as err:
         raise ValueError(f"density {density}: {err}") from None
 
-
-
-def _local_densities(lattice: Lattice, zeta: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """:meth:`~mldmft.dmft.lattice.Lattice.local_density` of every row of ``zeta`` (shape
-    ``(B, N)``, one ``beta`` per row): the Hilbert transform row by row (a graded quadrature
-    rule depends on the whole array it is given), the Matsubara sums of all rows together --
-    the same numbers as the lattice's own method row by row, which a lattice that overrides it
-    is asked for instead."""
-    if type(lattice).local_density is not Lattice.local_density:
-        return np.array([lattice.local_density(z, float(b)) for z, b in zip(zeta, beta)])
-    g_loc = np.stack([lattice.hilbert(z) for z in zeta])
-    return 2.0 * density_from_g_iw_many(g_loc, beta, np.ones((len(beta), 1)), MAX_MOMENTS)
-
-
-def chemical_potentials(lattice: Lattice, density: np.ndarray, beta: np.ndarray,
-                        sigma_iw: np.ndarray, mu_guess: np.ndarray,
-                        xtol: float = 1e-10) -> tuple[np.ndarray, list[str]]:
-    """:meth:`~mldmft.dmft.lattice.Lattice.chemical_potential` of many rows at once: the ``mu``
-    with ``local_density(i w_n + mu - Sigma_b) = density_b`` for every row ``b`` (``sigma_iw``
-    of shape ``(B, N)``), each row with its own search, independent of the others.
-
-    The same search as the lattice's: from ``mu_guess`` steps of ``0.05 D`` that double until
-    the sign of ``n(mu) - density`` changes (at most 60), then a bracketed root to ``xtol``
-    (Chandrupatla's method, :func:`solvers._roots.find_roots`, as fast as Brent's on smooth
-    functions); the densities of all rows still searching are computed together
-    (:func:`_local_densities`), which is what makes a batch cheaper than its rows one by one.
-    A lattice that defines its own ``chemical_potential`` is asked for it row by row.
-
-    Returns:
-        ``(mu, errors)``: ``mu`` of shape ``(B,)`` (NaN for a row without a root) and per row
-        ``""`` or the reason (the lattice's one-line message).
-
-    Example (the free Bethe lattice: half filled at ``mu = 0``, ``n = 0.8`` below it):
-        >>> mu, errors = chemical_potentials(BetheLattice(), np.array([1.0, 0.8]),
-        ...                                  np.array([20.0, 20.0]), np.zeros((2, 256)),
-        ...                                  np.zeros(2))
-        >>> bool(abs(mu[0]) < 1e-10), bool(-0.3 < mu[1] < 0), errors
-        (True, True, ['', ''])
-    """
-    from solvers._roots import find_roots
-
-    density = np.asarray(density, dtype=float)
-    beta = np.asarray(beta, dtype=float)
-    n_rows, n_iw = np.shape(sigma_iw)
-    if type(lattice).chemical_potential is not Lattice.chemical_potential:
-        # a lattice with its own search: asked row by row
-        mus, errs = np.full(n_rows, np.nan), [""] * n_rows
-        for i in range(n_rows):
-            try:
-                mus[i] = lattice.chemical_potential(float(density[i]), float(beta[i]),
-                                                    sigma_iw[i], float(mu_guess[i]), xtol)
-            except (RuntimeError, ValueError) as err:
-                errs[i] = str(err)
-        return mus, errs
-    errors = ["" if 0.0 < d < 2.0 else f"density must lie in (0, 2), got {d}" for d in density]
-    base = 1j * np.stack([matsubara_freqs(float(b), n_iw) for b in beta]) - np.asarray(
-        sigma_iw, dtype=complex)
-
-    def excess(mu: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return _local_densities(lattice, base[rows] + mu[:, None], beta[rows]) - density[rows]
-
-    lo = np.array(mu_guess, dtype=float).reshape(n_rows)
-    hi = lo.copy()
-    f_lo = np.full(n_rows, np.nan)
-    ok_rows = np.array([not e for e in errors], dtype=bool)
-    rows = np.flatnonzero(ok_rows)
-    if rows.size:
-        f_lo[rows] = excess(lo[rows], rows)
-    f_hi = f_lo.copy()
-    step = np.full(n_rows, 0.05 * lattice.D)
-    for _ in range(60):
-        rows = rows[~((f_lo[rows] <= 0.0) & (0.0 <= f_hi[rows]))]
-        if rows.size == 0:
-            break
-        up = f_hi[rows] < 0.0
-        r_up, r_dn = rows[up], rows[~up]
-        lo[r_up], f_lo[r_up] = hi[r_up], f_hi[r_up]
-        hi[r_up] += step[r_up]
-        hi[r_dn], f_hi[r_dn] = lo[r_dn], f_lo[r_dn]
-        lo[r_dn] -= step[r_dn]
-        x = np.concatenate([hi[r_up], lo[r_dn]])
-        values = excess(x, np.concatenate([r_up, r_dn])) if x.size else x
-        f_hi[r_up], f_lo[r_dn] = values[:r_up.size], values[r_up.size:]
-        step[rows] *= 2.0
-    else:
-        rows = rows[~((f_lo[rows] <= 0.0) & (0.0 <= f_hi[rows]))]
-    mu = np.full(n_rows, np.nan)
-    for i in rows.tolist():
-        errors[i] = (f"{lattice.name}: no chemical potential gives density {density[i]} (n = "
-                     f"{f_lo[i] + density[i]:.6g} .. {f_hi[i] + density[i]:.6g} at mu = "
-                     f"{lo[i]:.4g} .. {hi[i]:.4g})")
-    good = np.array([not e for e in errors], dtype=bool)
-    at_lo, at_hi = good & (f_lo == 0.0), good & (f_lo != 0.0) & (f_hi == 0.0)
-    mu[at_lo], mu[at_hi] = lo[at_lo], hi[at_hi]
-    search = np.flatnonzero(good & ~at_lo & ~at_hi)
-    if search.size:
-        mu[search] = find_roots(lambda x, sub: excess(x, search[sub]), lo[search], hi[search],
-                                f_lo[search], f_hi[search], xtol=xtol, rtol=4 * np.finfo(float).eps,
-                                max_iter=200)[0]
-    return mu, errors
 
 
 class LoopRun:
@@ -638,8 +536,9 @@ def next_chemical_potentials(runs: Sequence[LoopRun], results: Sequence[SolverRe
     ``zeta = Delta + 1/G_imp`` and ``Sigma = i w_n + mu - zeta`` held fixed, the ``mu'`` at which
     the lattice holds ``n + n_loc(mu) - n_imp``, the target kept within ``[n/2, 1 + n/2]``.
 
-    Runs on the same lattice and mesh are searched together (:func:`chemical_potentials`);
-    each row's result is that of its search alone. Returns ``(mu', "")`` per run, or
+    Runs on the same lattice and mesh are searched together
+    (:meth:`~mldmft.dmft.lattice.Lattice.chemical_potentials`); each row's result is that of its
+    search alone. Returns ``(mu', "")`` per run, or
     ``(nan, reason)`` when its search fails.
     """
     out: list[tuple[float, str]] = [(math.nan, "")] * len(runs)
@@ -658,11 +557,11 @@ def next_chemical_potentials(runs: Sequence[LoopRun], results: Sequence[SolverRe
             # (n - n_imp) / compressibility, so the converged *impurity* density is n even
             # when the solver's G(i w_n) and its density differ slightly (a network); kept
             # within [n/2, 1 + n/2] while the two are far apart (module doc)
-            n_target = np.clip(n + _local_densities(lattice, zeta, beta) - n_imp, 0.5 * n,
+            n_target = np.clip(n + lattice.local_densities(zeta, beta) - n_imp, 0.5 * n,
                                1.0 + 0.5 * n)
             iw = np.stack([runs[i].iw for i in rows])
-            mu_new, errors = chemical_potentials(lattice, n_target, beta, iw + mu[:, None] - zeta,
-                                                 mu)
+            mu_new, errors = lattice.chemical_potentials(n_target, beta,
+                                                         iw + mu[:, None] - zeta, mu)
         except (RuntimeError, ValueError) as err:
             if len(rows) == 1:
                 out[rows[0]] = (math.nan, str(err))
