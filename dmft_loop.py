@@ -2,6 +2,7 @@
 
     python dmft_loop.py solver=ipt beta=100 direction=both
     python dmft_loop.py solver=ipt beta=100 start=seeded     # every U from its seed, one batch
+    python dmft_loop.py solver=ipt beta=100 start=segments segment=4   # seeded runs of 4 U
     python dmft_loop.py solver=ipt beta=50 density=0.9 "U_values=[1.0,2.0]"   # mu found
     python dmft_loop.py solver=ipt beta=50 U=2.7 "mu_range=[0.95,1.35,0.05]"  # sweep in mu
     python dmft_loop.py solver=ed solver_options.n_bath=8 "U_values=[2.0]" beta=100

@@ -375,9 +375,9 @@ def _check_generate_places(cfg) -> None:
 def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: dict, *,
                       mu: float | None = None, density: float | None = None,
                       mu_sweep_U: float | None = None, guard: dict | None = None,
-                      start: str = "continuation") -> Path:
+                      start: str = "continuation", segment: int | None = None) -> Path:
     """Default file of ``mldmft dmft``: ``data/dmft/<solver>_beta<beta>[_<filling>]
-    [_<lattice>][_guard-<fallback>][_start-seeded][_<options>].h5``.
+    [_<lattice>][_guard-<fallback>][_start-seeded|_start-segments<segment>][_<options>].h5``.
 
     The filling is ``U<U>_mu`` (a sweep in mu), ``n<density>`` or ``mu<mu>``; the lattice its
     name and the parameters that differ from its defaults (nothing for the default Bethe
@@ -405,7 +405,7 @@ def default_sweep_out(solver: str, beta: float, lattice: dict, solver_options: d
     if guard:
         tag += f"_guard-{guard.get('fallback', 'ed')}"
     if start != "continuation":
-        tag += f"_start-{start}"
+        tag += f"_start-{start}" + (f"{segment}" if start == "segments" else "")
     stem = re.sub(r"[^\w.+-]", "_", f"{solver}_beta{beta:g}{tag}{_name_parts(solver_options)}")
     return Path("data") / "dmft" / f"{stem}.h5"
 
@@ -467,11 +467,13 @@ def sweep_arguments(cfg) -> dict:
     if guard and guard.get("fallback", "ed") is not None:
         load_solver_module(str(guard.get("fallback", "ed")))
     beta = float(_typed(c, "beta", float))
+    segment = _typed(c, "segment", int)
     out = (_typed(c, "out", str | None)
            or str(default_sweep_out(solver, beta, dict(_typed(c, "lattice", dict | None) or {}),
                                     options, mu=mu, density=density, guard=guard,
                                     mu_sweep_U=U_one if mu_values is not None else None,
-                                    start=str(c.get("start", "continuation")))))
+                                    start=str(c.get("start", "continuation")),
+                                    segment=segment)))
     spectra = dict(_typed(c, "spectra", dict | None) or {})
     spectra = ({k: v for k, v in spectra.items() if k != "enabled"}
                if spectra.get("enabled") else None)
@@ -483,6 +485,7 @@ def sweep_arguments(cfg) -> dict:
                   dict(U_values=U, mu=mu, density=density))
     return dict(solver=solver, beta=beta, **axis,
                 direction=_typed(c, "direction", str), start=_typed(c, "start", str),
+                segment=segment,
                 lattice=dict(_typed(c, "lattice", dict | None) or {"name": "bethe"}),
                 spectra=spectra, solver_options=options, options=loop, guard=guard, out=out,
                 progress=_typed(c, "progress", bool), plot=_typed(c, "plot", bool),

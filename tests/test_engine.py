@@ -157,17 +157,19 @@ def test_seeded_equals_continuation_away_from_the_coexistence_window(branches):
     assert ins["down"].g_beta_half > 0.5      # the insulating seed at U = 1 lands on the metal
 
 
-@pytest.mark.parametrize("start", ["continuation", "seeded"])
+@pytest.mark.parametrize("start", ["continuation", "seeded", "segments"])
 def test_a_killed_batched_sweep_resumes_to_the_same_results(tmp_path, monkeypatch, start):
     """Both branches side by side finish points out of sweep order; the run is killed (an
     exception as the fifth point is saved); the rerun solves only the missing points and the
-    file ends equal to an uninterrupted run's."""
+    file ends equal to an uninterrupted run's. (Segments of 2 values: 4 chains, and a saved
+    point cuts a segment as it cuts a continuation chain; the other start modes ignore the
+    segment length.)"""
     import importlib
 
     sweep_module = importlib.import_module("mldmft.dmft.sweep")  # the name is also a function
     U = [1.0, 1.5, 2.0, 2.5]
     opts = DMFTOptions(n_iw=256, tol=1e-8)
-    full = sweep("ipt", BETA, U, "both", options=opts, start=start)
+    full = sweep("ipt", BETA, U, "both", options=opts, start=start, segment=2)
     out = tmp_path / "s.h5"
     real = sweep_module.save_sweep
     saved = []
@@ -180,7 +182,7 @@ def test_a_killed_batched_sweep_resumes_to_the_same_results(tmp_path, monkeypatc
 
     monkeypatch.setattr(sweep_module, "save_sweep", killed_after_five)
     with pytest.raises(KeyboardInterrupt):
-        sweep("ipt", BETA, U, "both", options=opts, start=start, out=out)
+        sweep("ipt", BETA, U, "both", options=opts, start=start, segment=2, out=out)
     monkeypatch.setattr(sweep_module, "save_sweep", real)
     partial = load_sweep(out)
     assert [(p.branch, p.U) for p in partial] == saved[-1] and len(partial) == 5
@@ -189,7 +191,7 @@ def test_a_killed_batched_sweep_resumes_to_the_same_results(tmp_path, monkeypatc
     assert {b for b, _ in saved[-1]} == {"up", "down"} and saved[-1] != order[:5]
     calls = []
     monkeypatch.setattr(sweep_module, "make_solver_batch", _counting(calls))
-    again = sweep("ipt", BETA, U, "both", options=opts, start=start, out=out)
+    again = sweep("ipt", BETA, U, "both", options=opts, start=start, segment=2, out=out)
     assert [(p.branch, p.U) for p in again] == order
     done_before = {key for key in saved[-1]}
     for a, b in zip(again, full):
@@ -199,6 +201,117 @@ def test_a_killed_batched_sweep_resumes_to_the_same_results(tmp_path, monkeypatc
         _same(a, b, tol=1e-10)
     assert set(calls) == {u for b, u in order if (b, u) not in done_before}
     _same_files(load_sweep(out), full)
+
+
+# ------------------------------------------------------------------ start="segments"
+SEG_U = [1.0, 1.5, 2.0, 2.5, 3.0]
+
+
+def _exactly(got, want):
+    """Two sweeps give the same points bit for bit (same chains in the same batch)."""
+    assert [(p.branch, p.U) for p in got] == [(p.branch, p.U) for p in want]
+    for a, b in zip(got, want):
+        assert (a.converged, a.iterations, a.retried_linear, a.Z, a.mu, a.density) == \
+            (b.converged, b.iterations, b.retried_linear, b.Z, b.mu, b.density)
+        assert np.array_equal(a.delta_iw, b.delta_iw) and np.array_equal(a.g_iw, b.g_iw)
+
+
+@pytest.mark.parametrize("density", [None, 0.9])
+def test_segments_of_one_are_seeded_and_of_a_whole_branch_are_continuation(density):
+    """``segment=1``: every point from its branch's seed (the seeded sweep); a segment at least
+    as long as the branch: one chain per branch (the continuation) -- point for point."""
+    kw = dict(options=OPTS, density=density)
+    _exactly(sweep("ipt", BETA, SEG_U, "both", start="segments", segment=1, **kw),
+             sweep("ipt", BETA, SEG_U, "both", start="seeded", **kw))
+    continued = sweep("ipt", BETA, SEG_U, "both", start="continuation", **kw)
+    for segment in (len(SEG_U), 50):
+        _exactly(sweep("ipt", BETA, SEG_U, "both", start="segments", segment=segment, **kw),
+                 continued)
+
+
+@pytest.mark.parametrize("density", [None, 0.9])
+def test_segments_start_from_the_seed_and_continue_within(density):
+    """``segment=2`` over 5 values: per branch the chains (seed, previous), (seed, previous),
+    (seed) in sweep order, all six in one batch -- the points of run_chains on those chains;
+    at fixed density every point holds n (mu continued within a segment), and at beta = 20
+    (one solution at every U) the points are the continuation's to the loop tolerance."""
+    pts = sweep("ipt", BETA, SEG_U, "both", start="segments", segment=2, options=OPTS,
+                density=density)
+    chains = []
+    for branch, seed, values in (("up", "metal", SEG_U), ("down", "insulator", SEG_U[::-1])):
+        for first in range(0, len(values), 2):
+            chains.append([DMFTProblem(BETA, u, density=density, branch=branch,
+                                       start=seed if i == 0 else "previous")
+                           for i, u in enumerate(values[first:first + 2])])
+    _exactly(pts, [p for chain in run_chains("ipt", chains, OPTS) for p in chain])
+    continued = sweep("ipt", BETA, SEG_U, "both", options=OPTS, density=density)
+    for a, b in zip(pts, continued):
+        assert a.converged and a.error == ""
+        assert a.Z == pytest.approx(b.Z, abs=1e-6) and a.mu == pytest.approx(b.mu, abs=1e-5)
+        if density is not None:
+            assert abs(a.density - density) < OPTS.tol_density
+
+
+def test_segments_plan_holds_the_segment_length(tmp_path):
+    """A segments sweep stores ``segment`` in its plan: rerun with the same length it is read
+    back, with another it is refused naming the length; continuation and seeded plans hold no
+    ``segment`` (their files stay as they were), and a continuation file is not resumed as a
+    segments sweep."""
+    from mldmft.dmft import PlanMismatchError
+
+    out = tmp_path / "seg.h5"
+    first = sweep("ipt", BETA, [1.0, 2.0, 3.0], "up", options=OPTS, start="segments",
+                  segment=2, out=out)
+    with h5py.File(out, "r") as f:
+        assert json.loads(f.attrs["plan"])["segment"] == 2
+    again = sweep("ipt", BETA, [1.0, 2.0, 3.0], "up", options=OPTS, start="segments",
+                  segment=2, out=out)
+    assert [p.wall_time for p in again] == [p.wall_time for p in first]       # read back
+    with pytest.raises(PlanMismatchError, match="segment: file 2, now 3") as err:
+        sweep("ipt", BETA, [1.0, 2.0, 3.0], "up", options=OPTS, start="segments", segment=3,
+              out=out)
+    assert len(str(err.value).splitlines()) == 1
+    for start in ("continuation", "seeded"):
+        other = tmp_path / f"{start}.h5"
+        sweep("ipt", BETA, [1.0, 2.0], "up", options=OPTS, start=start, segment=3, out=other)
+        with h5py.File(other, "r") as f:
+            assert "segment" not in json.loads(f.attrs["plan"])
+    with pytest.raises(PlanMismatchError, match='segment: file "\\(absent\\)", now 2; '
+                                                'start: file "continuation", now "segments"'):
+        sweep("ipt", BETA, [1.0, 2.0], "up", options=OPTS, start="segments", segment=2,
+              out=tmp_path / "continuation.h5")
+
+
+def test_bad_segment_is_refused_in_one_line(tmp_path, capsys):
+    from mldmft.cli import main
+
+    for bad in (0, -2, 1.5, True, "4", None):
+        with pytest.raises(ValueError, match="segment must be an integer >= 1") as err:
+            sweep("ipt", BETA, [1.0], start="segments", segment=bad)
+        assert len(str(err.value).splitlines()) == 1
+    assert main(["dmft", "solver=ipt", "U_values=[1.0]", "beta=20", "start=segments",
+                 "segment=0", "progress=false", "plot=false",
+                 f"out={tmp_path / 'bad.h5'}"]) == 2
+    err = capsys.readouterr().err
+    assert "segment must be an integer >= 1" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_cli_runs_segments_and_names_their_default_file(tmp_path, capsys):
+    """``mldmft dmft start=segments segment=N``: the sweep's plan holds N; the default file
+    name holds the start mode and N, so sweeps with other lengths do not share a file."""
+    from mldmft.cli import _compose, main, sweep_arguments
+
+    out = tmp_path / "cli.h5"
+    assert main(["dmft", "solver=ipt", "U_values=[1.0,2.0,3.0]", "beta=20", "loop.n_iw=256",
+                 "start=segments", "segment=2", "progress=false", "plot=false",
+                 f"out={out}"]) == 0
+    with h5py.File(out, "r") as f:
+        plan = json.loads(f.attrs["plan"])
+    assert (plan["start"], plan["segment"]) == ("segments", 2)
+    args = sweep_arguments(_compose("dmft", ["start=segments", "segment=3"]))
+    assert args["out"] == "data/dmft/ipt_beta100_start-segments3.h5" and args["segment"] == 3
+    assert sweep_arguments(_compose("dmft", []))["out"] == "data/dmft/ipt_beta100.h5"
 
 
 def _counting(calls):

@@ -17,16 +17,22 @@ the up branch in increasing, the down branch in decreasing order, which follows 
 through the coexistence window of the first-order Mott transition. With ``start="seeded"``
 every value of a branch starts from the branch's seed, all in one batch: the same points away
 from the coexistence window, where there is one solution, but near the window's ends a seed can
-land on the other solution. With ``direction="both"`` the two branches run side by side in one
-batch. A sweep in ``mu`` seeds the same way: up from the metal at the smallest ``mu``, down from
+land on the other solution. With ``start="segments"`` each branch is cut, in its sweep order,
+into consecutive segments of ``segment`` values; the first value of a segment starts from the
+branch's seed, every further one continues from the point before it, and all segments run side
+by side in one batch: a batch ``segment`` times narrower than the seeded one, and all but the
+first point of every segment a continuation start (``segment=1`` is the seeded sweep, ``segment``
+at least the number of values the continuation). With ``direction="both"`` the two branches run
+side by side in one batch. A sweep in ``mu`` seeds the same way: up from the metal at the smallest ``mu``, down from
 the insulator at the largest (for a range ending at ``mu = U/2``, hole doping, the down branch
 follows the Mott insulator into the doped region, the up branch the doped metal towards it).
 
 Output and resume. With ``out`` given, every finished point is saved at once (atomically; the
 file holds the finished points in sweep order) and a rerun of the same sweep (same plan: solver,
-options, beta, lattice, mu or density, U or mu values, direction, start mode, loop settings)
-solves only the points the file lacks -- in continuation, a branch resumes from its last saved
-point; a file holding another sweep is refused, naming what differs. While it runs, the sweep
+options, beta, lattice, mu or density, U or mu values, direction, start mode and, for segments,
+the segment length, loop settings) solves only the points the file lacks -- in continuation (and
+within a segment), a chain resumes from its last saved point; a file holding another sweep is
+refused, naming what differs. While it runs, the sweep
 holds the lock ``<out>.lock`` (a second sweep to the same file stops at once) and first removes
 the temporary files a killed run left behind.
 """
@@ -56,7 +62,7 @@ from .spectra import point_spectrum, real_mesh
 __all__ = ["sweep", "sweep_mu", "SweepSettings", "SWEEP_STARTS", "metal_seed", "insulator_seed"]
 
 #: How the points of a branch start (module doc).
-SWEEP_STARTS = ("continuation", "seeded")
+SWEEP_STARTS = ("continuation", "seeded", "segments")
 
 #: Loop options always stored in a sweep's plan; the others enter it when not the defaults
 #: (``tol_density`` with a fixed density), so a sweep file written without a newer option
@@ -77,7 +83,10 @@ class SweepSettings:
         lattice: a :class:`~mldmft.dmft.lattice.Lattice`, a registered name (``"bethe"``,
             ``"square"``, ``"cubic"``, ``"hypercubic"``, ``"file"``) or a dict
             ``{"name": ..., **parameters}``; default ``BetheLattice()``. Part of the plan.
-        start: ``"continuation"`` or ``"seeded"`` (module doc). Part of the plan.
+        start: ``"continuation"``, ``"seeded"`` or ``"segments"`` (module doc). Part of the plan.
+        segment: with ``start="segments"``, the values per segment of a branch (an integer
+            >= 1; ``1`` = seeded, at least the number of values = continuation); then part of
+            the plan, ignored by the other start modes.
         solver_options: passed to the solver.
         guard: ``{"fallback": "ed", "threshold": 1e-3, "fallback_options": {...}}`` — use the
             fallback solver in any iteration where the network's ensemble spread exceeds the
@@ -103,6 +112,7 @@ class SweepSettings:
     options: DMFTOptions = DMFTOptions()
     lattice: Lattice | str | dict | None = None
     start: str = "continuation"
+    segment: int = 4
     solver_options: dict | None = None
     guard: dict | None = None
     out: str | Path | None = None
@@ -118,6 +128,10 @@ class SweepSettings:
         if self.start not in SWEEP_STARTS:
             raise ValueError(f"start must be one of {', '.join(SWEEP_STARTS)}, got "
                              f"{self.start!r}")
+        if isinstance(self.segment, bool) or not isinstance(self.segment, (int, np.integer)) \
+                or self.segment < 1:
+            raise ValueError(f"segment must be an integer >= 1, got {self.segment!r}")
+        object.__setattr__(self, "segment", int(self.segment))
         for name in ("solver_options", "guard", "metadata", "spectra"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):
@@ -152,13 +166,13 @@ def sweep(solver: str | Callable[..., SolverResult], beta: float, U_values: Sequ
         direction: ``"up"``, ``"down"`` or ``"both"`` (side by side).
         mu: chemical potential (default ``U/2``: half filling, with particle-hole symmetrisation).
         density: fixed filling ``n`` in ``(0, 2)`` (electrons per site) instead of ``mu``: the
-            loop finds ``mu`` at every point (:mod:`mldmft.dmft.loop`); in continuation
-            warm-started from the previous point of the branch; each point stores the ``mu``
-            found. Excludes ``mu``. A point converges only when also
+            loop finds ``mu`` at every point (:mod:`mldmft.dmft.loop`), warm-started from the
+            point before it where the point continues one (continuation, segments); each point
+            stores the ``mu`` found. Excludes ``mu``. A point converges only when also
             ``|n - density| < options.tol_density``.
         **settings: :class:`SweepSettings` (``options=DMFTOptions(...)``, ``lattice``,
-            ``start``, ``solver_options``, ``guard``, ``out``, ``progress``, ``metadata``,
-            ``spectra``).
+            ``start``, ``segment``, ``solver_options``, ``guard``, ``out``, ``progress``,
+            ``metadata``, ``spectra``).
 
     Returns:
         One :class:`DMFTPoint` per ``(U, branch)``, in sweep order (the up branch in increasing
@@ -281,6 +295,7 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
     # everything that decides the points (compared on resume; numbers normalised so 50 == 50.0)
     plan = {"solver": name, "beta": float(beta), "lattice": lattice.params(),
             "D": float(lattice.D), **axis_plan, "direction": direction, "start": s.start,
+            **({"segment": s.segment} if s.start == "segments" else {}),
             **_plan_options(options, "density" in axis_plan),
             "solver_options": solver_options, "guard": guard}
     # what else decides the solver's results (the network's model file): not resumed with another
@@ -303,7 +318,8 @@ def _sweep(solver: str | Callable[..., SolverResult], beta: float, axis: str,
             remove_tmp_litter(Path(out).with_suffix(".csv"))
             if Path(out).exists():
                 done = _stored(out, plan, order, axis)
-        chains, keys = _chains(order, problems, done, s.start, branches, options)
+        chains, keys = _chains(order, problems, done, _segment_length(s, len(values)),
+                               branches)
         states: list[dict] = [{} for _ in chains]
         bar = _bar(len(order), len(done)) if s.progress else None
         label = _labeller(axis)
@@ -347,24 +363,34 @@ def _stored(out: str | Path, plan: dict[str, Any], order: list[tuple[str, float]
     return done
 
 
+def _segment_length(s: SweepSettings, n_values: int) -> int:
+    """The values per chain of a branch before it restarts from the seed: 1 (seeded), all of
+    them (continuation) or ``s.segment`` (segments)."""
+    return {"seeded": 1, "continuation": max(n_values, 1)}.get(s.start, s.segment)
+
+
 def _chains(order: list[tuple[str, float]], problems: dict[tuple[str, float], DMFTProblem],
-            done: dict[tuple[str, float], DMFTPoint], start: str, branches: list[str],
-            options: DMFTOptions) -> tuple[list[list[DMFTProblem]], list[list[tuple]]]:
+            done: dict[tuple[str, float], DMFTPoint], segment: int, branches: list[str]
+            ) -> tuple[list[list[DMFTProblem]], list[list[tuple]]]:
     """The engine's chains for the points not ``done`` (and the key of each problem).
 
-    Seeded: one chain per point. Continuation: one chain per branch, cut where a saved point
-    lies; the problem after a saved point starts from its ``Delta`` (and ``mu``,
+    Each branch, in sweep order, is cut into segments of ``segment`` values (1: seeded, one
+    chain per point; all values: continuation, one chain per branch); a segment's first value
+    starts from the branch's seed, every further one from the point before it. A saved point
+    cuts its segment: the problem after it starts from its ``Delta`` (and ``mu``,
     :func:`~mldmft.dmft.engine.continued_mu`), as it would have in one run."""
-    if start == "seeded":
-        todo = [k for k in order if k not in done]
-        return [[problems[k]] for k in todo], [[k] for k in todo]
     chains: list[list[DMFTProblem]] = []
     keys: list[list[tuple]] = []
     for branch in branches:
         previous: DMFTPoint | None = None
         chain: list[DMFTProblem] = []
         chain_keys: list[tuple] = []
-        for k in [k for k in order if k[0] == branch]:
+        for j, k in enumerate([k for k in order if k[0] == branch]):
+            if j % segment == 0:          # a new segment: from the branch's seed
+                if chain:
+                    chains.append(chain)
+                    keys.append(chain_keys)
+                chain, chain_keys, previous = [], [], None
             if k in done:
                 if chain:
                     chains.append(chain)
