@@ -192,8 +192,8 @@ class TailPoles:
         """
         beta = _betas(beta)
         half = (beta / 2)[..., None]
-        x = np.asarray(tau, dtype=float) - half
-        out = np.zeros(np.broadcast_shapes(x.shape, self.odd_weights.shape[:-1] + (1,)))
+        tau = np.asarray(tau, dtype=float)
+        out = np.zeros(np.broadcast_shapes(tau.shape, self.odd_weights.shape[:-1] + (1,)))
         n_odd, n_even = self.odd_weights.shape[-1], self.even_weights.shape[-1]
         s = self._spacing()
         if s is not None:   # energies k s: exp(k s y) = exp(s y)^k
@@ -201,19 +201,21 @@ class TailPoles:
                 out -= 0.5 * self.odd_weights[..., 0, None]          # e = 0: cosh ratio 1
             k_max = max(n_odd - 1, n_even)
             if k_max:
-                up, down = np.exp(s * (x - half)), np.exp(-s * (x + half))
+                # up_k = exp(k s (tau - beta)), down_k = exp(-k s tau), each with one
+                # coefficient per row: (-p_k/2 +- r_k/(2 k s)) / (1 + exp(-k s beta))
+                up, down = np.exp(s * (tau - 2.0 * half)), np.exp(-s * tau)
                 damp = np.exp(-2.0 * s * half)
                 up_k, down_k, damp_k = up, down, damp
                 for k in range(1, k_max + 1):
                     if k > 1:
                         up_k, down_k, damp_k = up_k * up, down_k * down, damp_k * damp
-                    if k < n_odd:
-                        out -= 0.5 * self.odd_weights[..., k, None] * (up_k + down_k) / (
-                            1.0 + damp_k)
-                    if k <= n_even:
-                        out += self.even_weights[..., k - 1, None] / (2.0 * k * s) * (
-                            up_k - down_k) / (1.0 + damp_k)
+                    odd = -0.5 * self.odd_weights[..., k, None] if k < n_odd else 0.0
+                    even = (self.even_weights[..., k - 1, None] / (2.0 * k * s)
+                            if k <= n_even else 0.0)
+                    out += (odd + even) / (1.0 + damp_k) * up_k
+                    out += (odd - even) / (1.0 + damp_k) * down_k
             return out
+        x = tau - half
 
         def ratio(e: np.ndarray, sign: float) -> np.ndarray:
             # (exp(e x) + sign exp(-e x)) / (exp(e half) + exp(-e half)), |x| <= half
