@@ -21,7 +21,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.linalg import solve_banded
+from scipy.linalg import get_lapack_funcs
 
 from ._checks import check_int, check_iw_array
 from .mesh import matsubara_freqs  # noqa: F401 (used by the doctests)
@@ -136,35 +136,45 @@ def _moment_integrals(m: int, n_iw: int) -> tuple[np.ndarray, ...]:
     return (*out, phase)
 
 
-def _spline_coefficients(y: np.ndarray, h: np.ndarray) -> np.ndarray:
+@lru_cache(maxsize=32)
+def _spline_diagonals(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sub-, main and super-diagonal of the not-a-knot slope system of ``n`` points
+    (:func:`_spline_coefficients`; read-only, cached)."""
+    sub, diag, sup = np.ones(n - 1), np.full(n, 4.0), np.ones(n - 1)
+    diag[0] = diag[-1] = 1.0
+    sup[0] = sub[-1] = 2.0
+    for a in (sub, diag, sup):
+        a.flags.writeable = False
+    return sub, diag, sup
+
+
+def _spline_coefficients(y: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, ...]:
     """Not-a-knot cubic splines through the rows ``y_k`` (shape ``(B, m+1)``, ``m + 1 >= 4``) on
     uniform meshes of steps ``h`` (shape ``(B,)``): coefficients ``c_j[b, k]`` of ``t^j`` on
-    interval ``k``, shape ``(4, B, m)`` (``t`` from the interval's start).
+    interval ``k``, four arrays of shape ``(B, m)`` (``t`` from the interval's start).
 
     The slopes ``s_k`` solve ``s_(k-1) + 4 s_k + s_(k+1) = 3 (d_(k-1) + d_k)`` inside, with
     ``d_k = (y_(k+1) - y_k)/h`` and the not-a-knot ends ``s_0 + 2 s_1 = (5 d_0 + d_1)/2``,
     ``2 s_(m-1) + s_m = (d_(m-2) + 5 d_(m-1))/2`` (the system of
     :class:`scipy.interpolate.CubicSpline`, without its generic set-up cost); the matrix does
-    not depend on ``h``, so one banded solve takes every row.
+    not depend on ``h``, so one tridiagonal solve (LAPACK ``gtsv``) takes every row.
     """
     y = np.asarray(y, dtype=np.result_type(y, float))
     h = np.asarray(h, dtype=float)[:, None]
     d = np.diff(y, axis=-1) / h
     n = y.shape[1]
-    band = np.zeros((3, n))
-    band[0, 2:] = 1.0                    # super-diagonal A[k, k+1]
-    band[1, 1:-1] = 4.0
-    band[2, :-2] = 1.0                   # sub-diagonal A[k+1, k]
-    band[0, 1], band[1, 0] = 2.0, 1.0
-    band[1, -1], band[2, -2] = 1.0, 2.0
-    rhs = np.empty((n, y.shape[0]), dtype=y.dtype)  # real or complex G(tau); one column per row
-    rhs[1:-1] = 3.0 * (d[:, :-1] + d[:, 1:]).T
-    rhs[0] = (5.0 * d[:, 0] + d[:, 1]) / 2.0
-    rhs[-1] = (d[:, -2] + 5.0 * d[:, -1]) / 2.0
-    s = solve_banded((1, 1), band, rhs, overwrite_ab=True, overwrite_b=True,
-                     check_finite=False).T
+    rhs = np.empty((y.shape[0], n), dtype=y.dtype)   # one row per spline: rhs.T is Fortran-ordered
+    np.add(d[:, :-1], d[:, 1:], out=rhs[:, 1:-1])
+    rhs[:, 1:-1] *= 3.0
+    rhs[:, 0] = (5.0 * d[:, 0] + d[:, 1]) / 2.0
+    rhs[:, -1] = (d[:, -2] + 5.0 * d[:, -1]) / 2.0
+    gtsv, = get_lapack_funcs(("gtsv",), (rhs,))
+    *_, s, info = gtsv(*_spline_diagonals(n), rhs.T, overwrite_b=True)
+    if info != 0:       # not reached: the matrix is diagonally dominant
+        raise np.linalg.LinAlgError(f"spline slope system: LAPACK gtsv info = {info}")
+    s = s.T
     t = (s[:, :-1] + s[:, 1:] - 2.0 * d) / h
-    return np.stack([y[:, :-1], s[:, :-1], (d - s[:, :-1]) / h - t, t / h])
+    return y[:, :-1], s[:, :-1], (d - s[:, :-1]) / h - t, t / h
 
 
 def tau_to_iw(g_tau: np.ndarray, beta: float, n_iw: int) -> np.ndarray:
@@ -209,7 +219,11 @@ def tau_to_iw_many(g_tau: np.ndarray, beta: np.ndarray, n_iw: int) -> np.ndarray
     for j in (0, 2):
         # a real c_j has F_j(m-1-n) = conj F_j(n) (F_j the sum above), so one FFT of
         # c_j + i c_(j+1) gives both transforms
-        z = np.fft.ifft((coef[j] + 1j * coef[j + 1]) * phase_k, axis=-1) * m
+        pair = np.empty(coef[j].shape, dtype=complex)
+        pair.real, pair.imag = coef[j], coef[j + 1]
+        pair *= phase_k
+        z = np.fft.ifft(pair, axis=-1)
+        z *= m
         if n <= m:
             z_n, z_mirror = z[:, :n], np.conj(z[:, m - n:][:, ::-1])
         else:
