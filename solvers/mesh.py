@@ -15,6 +15,8 @@ resolves the scales. Every toolkit function and :class:`solvers.AndersonModel` r
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = ["matsubara_freqs", "tau_mesh", "check_beta", "check_betas", "BETA_MIN", "BETA_MAX"]
@@ -60,16 +62,26 @@ def check_betas(beta: np.ndarray, name: str = "beta") -> np.ndarray:
 
 def matsubara_freqs_many(beta: np.ndarray, n_iw: int) -> np.ndarray:
     """:func:`matsubara_freqs` of every ``beta`` of a 1-d array: shape ``(len(beta), n_iw)``,
-    row ``b`` equal to ``matsubara_freqs(beta[b], n_iw)``.
+    row ``b`` equal to ``matsubara_freqs(beta[b], n_iw)``. The array is cached per ``(beta,
+    n_iw)`` (the solvers ask for the same meshes many times per call) and read-only.
 
     Example:
         >>> np.allclose(matsubara_freqs_many([np.pi, 2 * np.pi], 2), [[1.0, 3.0], [0.5, 1.5]])
         True
     """
-    beta = check_betas(beta)
-    if int(n_iw) < 1:
+    b = np.asarray(beta, dtype=float)
+    return _freqs_many(b.shape, b.tobytes(), int(n_iw))
+
+
+@lru_cache(maxsize=32)
+def _freqs_many(shape: tuple[int, ...], key: bytes, n_iw: int) -> np.ndarray:
+    """:func:`matsubara_freqs_many` of the ``beta`` array stored in ``key`` (read-only)."""
+    beta = check_betas(np.frombuffer(key, dtype=float).reshape(shape))
+    if n_iw < 1:
         raise ValueError(f"n_iw must be >= 1, got {n_iw}")
-    return ((2 * np.arange(int(n_iw)) + 1) * np.pi)[None, :] / beta[:, None]
+    wn = ((2 * np.arange(n_iw) + 1) * np.pi)[None, :] / beta[:, None]
+    wn.flags.writeable = False
+    return wn
 
 
 def matsubara_freqs(beta: float, n_iw: int) -> np.ndarray:
