@@ -299,8 +299,10 @@ def _modified(b: ModelBatch, n_fft: int, tol: float, max_iter: int, mixing: floa
         warm = np.isfinite(guess)
         start = np.where(warm, guess, last_e[rows])
         width = np.where(warm, 2.0 * np.abs(guess - last_e[rows]) + 1e-9, 1.0)
+        # |n0''/(2 n0')| <= beta/2 for one Fermi function (n0 a thermal average): beta as the
+        # curvature bound lets the last, confirming evaluation of a converged search be skipped
         eps0, excess0, _, _ = newton_roots(excess, start, width, xtol=xtol, rtol=1e-15,
-                                           max_iter=_LEVEL_MAX_ITER)
+                                           max_iter=_LEVEL_MAX_ITER, curvature=b.beta[rows])
         last_n[rows], last_e[rows] = n_s, eps0
         n0 = excess0 + n_s
         g0_iw = dyson_g(g0_inverse_iw(b.wn[rows], eps0, b.delta_iw[rows]), 0.0)

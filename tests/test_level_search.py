@@ -62,6 +62,31 @@ def test_newton_roots_equal_the_bracketing_roots(kind):
         assert abs(one[0][0] - root[i]) <= 1e-13 * max(1.0, abs(root[i]))
 
 
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_newton_roots_with_a_curvature_bound_skip_the_confirming_evaluation(kind):
+    """With curvature = beta (|n0''/(2 n0')| <= beta/2), a converged search stops at x + s
+    unevaluated: fewer evaluations, the same roots to the tolerance, f(root) still ~0."""
+    b = _batches()[kind]
+    target = np.array([0.02, 0.3, 0.5, 0.97])
+    start = np.array([0.0, 5.0, -3.0, 0.4])
+    calls = []
+
+    def fd(x, rows):
+        calls.append(rows.size)
+        n0, slope = b.free_density(x, rows, slope=True)
+        return n0 - target[rows], slope
+
+    ref, _, ok_ref, its_ref = newton_roots(fd, start, 1.0, xtol=1e-13, rtol=1e-15, max_iter=200)
+    n_ref, calls[:] = sum(calls), []
+    root, f_root, ok, its = newton_roots(fd, start, 1.0, xtol=1e-13, rtol=1e-15, max_iter=200,
+                                         curvature=np.full(4, BETA))
+    assert ok.all() and ok_ref.all()
+    assert sum(calls) < n_ref and np.all(its <= its_ref)
+    np.testing.assert_allclose(root, ref, rtol=0, atol=1e-13)
+    assert np.all(np.abs(b.free_density(root, np.arange(4)) - target) <= 1e-13)
+    assert np.all(np.abs(f_root) <= 1e-15)
+
+
 def test_newton_roots_survive_a_useless_slope_and_report_max_iter():
     c = np.array([2.0, 30.0])
     # a slope of the wrong sign: the steps are the doubling search, then bisection
