@@ -141,7 +141,8 @@ RowFunctionSlope = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndar
 
 def newton_roots(fd: RowFunctionSlope, start: np.ndarray, width: float | np.ndarray = 1.0, *,
                  xtol: float, rtol: float, max_iter: int,
-                 curvature: float | np.ndarray | None = None
+                 curvature: float | np.ndarray | None = None,
+                 bracket: tuple[np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Roots of a decreasing ``f`` by safeguarded Newton steps, one per row, from ``start``.
 
@@ -163,6 +164,9 @@ def newton_roots(fd: RowFunctionSlope, start: np.ndarray, width: float | np.ndar
     prediction ``f(x) + f'(x) s`` (zero up to rounding) as its value; ``C`` is raised to
     ``|s_k|/s_(k-1)^2`` when the row's last two points came from uncut Newton steps.
 
+    ``bracket``: ``(lo, hi)`` known to hold each row's root (``f(lo) >= 0 >= f(hi)``; default
+    unbounded), so that no step leaves it.
+
     Example (square roots, the decreasing ``f(x) = c - x^2`` with ``f' = -2x``)::
 
         >>> import numpy as np
@@ -176,6 +180,8 @@ def newton_roots(fd: RowFunctionSlope, start: np.ndarray, width: float | np.ndar
     n = x.size
     cap = np.array(np.broadcast_to(np.asarray(width, dtype=float), (n,)))
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    if bracket is not None:
+        lo[:], hi[:] = bracket
     root, f_root = x.copy(), np.full(n, np.nan)
     converged = np.zeros(n, dtype=bool)
     iterations = np.zeros(n, dtype=int)

@@ -162,3 +162,34 @@ def test_iteration_limit_is_reported():
 
 def test_docstring_examples():
     assert doctest.testmod(solvers.hubbard_i).failed == 0
+
+
+# ------------------------------------------------------------------------------- density search
+@pytest.mark.parametrize("eps_d", [-1.6, -0.6, 0.4, 1.5])
+def test_newton_density_search_matches_the_bracketing_one(eps_d):
+    """delta_iw: the analytic dh/dn agrees with finite differences, and the Newton search finds
+    the root of the bracketing (Chandrupatla) search to its tolerance, in fewer evaluations."""
+    from solvers._batch import ModelBatch
+    from solvers.hubbard_i import _continuous_excess, _find_density
+
+    b = ModelBatch.build([_continuous(_off(2.0, eps_d, beta=40.0, seed=s)) for s in (1, 2, 3)],
+                         1024)
+    rows, n = np.arange(3), np.array([0.2, 0.45, 0.8])
+    _, dh = _continuous_excess(b, n, rows, slope=True)
+    fd = (_continuous_excess(b, n + 1e-6, rows) - _continuous_excess(b, n - 1e-6, rows)) / 2e-6
+    np.testing.assert_allclose(dh, fd, rtol=1e-5, atol=1e-6)
+    ph = np.zeros(3, bool)
+    counts = {}
+
+    def counted(key, slope):
+        def h(x, r):
+            counts[key] = counts.get(key, 0) + 1
+            return _continuous_excess(b, x, r, slope) if slope else _continuous_excess(b, x, r)
+        return h
+
+    ref, ok_ref, _ = _find_density(counted("bracket", False), 3, ph, 1e-13, 100)
+    new, ok, _ = _find_density(counted("newton", False), 3, ph, 1e-13, 100,
+                               counted("newton", True))
+    assert ok.all() and ok_ref.all()
+    np.testing.assert_allclose(new, ref, rtol=0, atol=2e-13)
+    assert counts["newton"] < counts["bracket"]
