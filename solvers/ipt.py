@@ -93,7 +93,9 @@ default ``tau`` meshes differ in size, or whose baths differ in kind, form separ
 ``n0(eps0) = n_s``, found by safeguarded Newton steps (:func:`solvers._roots.newton_roots`,
 slope ``dn0/d eps0`` from :meth:`solvers._batch.ModelBatch.free_density`, tolerance
 ``min(1e-13, 1e-3 tol)``) started from the tangent prediction of the row's last solved
-``(n_s, eps0)`` and its slope, the step limited to twice that prediction's move at first. ``g_l`` is
+``(n_s, eps0)`` and its slope, the step limited to twice that prediction's move at first; a
+search stops without the confirming evaluation once its Newton step ``s`` has ``beta s^2``
+below an eighth of the search tolerance (``beta/2`` bounds ``|n0''/(2 n0')|``). ``g_l`` is
 :func:`solvers.legendre.g_l_from_iw` (exact Legendre kernel of the Matsubara frequencies) with the
 tail ``(1, c2, c3, c4)``, ``c4`` fitted (:func:`solvers.tails.estimate_tail`); the moments ``M_k``
 of ``Delta`` are :func:`solvers.tails.hybridisation_moments`.
