@@ -193,34 +193,35 @@ def newton_roots(fd: RowFunctionSlope, start: np.ndarray, width: float | np.ndar
         xr = x[rows]
         f, d = (np.asarray(v, dtype=float) for v in fd(xr, rows))
         root[rows], f_root[rows], iterations[rows] = xr, f, it
-        lo[rows] = np.where(f > 0, np.maximum(lo[rows], xr), lo[rows])
-        hi[rows] = np.where(f < 0, np.minimum(hi[rows], xr), hi[rows])
+        lo_r, hi_r, cap_r = lo[rows], hi[rows], cap[rows]
+        lo_r = np.where(f > 0, np.maximum(lo_r, xr), lo_r)
+        hi_r = np.where(f < 0, np.minimum(hi_r, xr), hi_r)
+        lo[rows], hi[rows] = lo_r, hi_r
         tol = 2.0 * rtol * np.abs(xr) + 0.5 * xtol
         usable = np.isfinite(d) & (d < 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(usable, -f / np.where(usable, d, -1.0), np.sign(f) * np.inf)
-        ok = (f == 0) | (usable & (np.abs(step) <= tol)) | (hi[rows] - lo[rows] <= 2.0 * tol)
-        converged[rows[ok]] = True
+        # no usable slope: an infinite step (cut to the step limit below); f = 0 or NaN stop
+        step = np.where(usable, -f / np.where(usable, d, -1.0), np.copysign(np.inf, f))
+        ok = (f == 0) | (usable & (np.abs(step) <= tol)) | (hi_r - lo_r <= 2.0 * tol)
         if curvature is not None:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 measured = np.abs(step) / newton_step[rows] ** 2       # NaN without one
             c = np.fmax(curv[rows], measured)
             x_next = xr + step
-            stop = (~ok & usable & (c * step * step <= tol / 8) & (np.abs(step) <= cap[rows])
-                    & (lo[rows] < x_next) & (x_next < hi[rows]))
+            stop = (~ok & usable & (c * step * step <= tol / 8) & (np.abs(step) <= cap_r)
+                    & (lo_r < x_next) & (x_next < hi_r))
             if stop.any():
                 root[rows[stop]], f_root[rows[stop]] = x_next[stop], (f + d * step)[stop]
-                converged[rows[stop]] = True
                 ok = ok | stop
+        converged[rows[ok]] = True
         keep = ~ok & np.isfinite(f)
-        rows, xr, step = rows[keep], xr[keep], step[keep]
-        if rows.size == 0:
+        if not keep.any():
             break
-        big = np.abs(step) > cap[rows]
-        step = np.where(big, np.sign(step) * cap[rows], step)
-        cap[rows] = np.where(big, 2.0 * cap[rows], cap[rows])
+        rows, xr, step = rows[keep], xr[keep], step[keep]
+        lo_r, hi_r, cap_r = lo_r[keep], hi_r[keep], cap_r[keep]
+        big = np.abs(step) > cap_r
+        step = np.where(big, np.copysign(cap_r, step), step)
+        cap[rows] = np.where(big, 2.0 * cap_r, cap_r)
         x_new = xr + step
-        lo_r, hi_r = lo[rows], hi[rows]
         outside = ~((lo_r < x_new) & (x_new < hi_r))
         bisect = outside & np.isfinite(lo_r) & np.isfinite(hi_r)
         x[rows] = np.where(bisect, 0.5 * (lo_r + hi_r), x_new)
