@@ -78,12 +78,14 @@ def iw_to_tau_many(g_iw: np.ndarray, beta: np.ndarray, n_tau: int,
     while m * stride < n_iw:
         stride *= 2
     mm = m * stride
-    padded = np.zeros((n_rows, mm), dtype=complex)
-    padded[:, :n_iw] = rest
-    s = np.fft.fft(padded, axis=-1)
-    s = np.concatenate([s[:, ::stride], s[:, :1]], axis=-1)  # k = mm wraps to 0
-    vals = (2.0 / beta)[:, None] * np.real(_half_step_phase(mm, stride) * s)
-    return vals + poles.tau(_tau_meshes(beta, n_tau), beta)
+    s = np.fft.fft(rest, n=mm, axis=-1)      # zero-padded to mm points
+    phase = _half_step_phase(mm, stride)
+    vals = np.empty((n_rows, n_tau))
+    vals[:, :m] = np.real(phase[:m] * s[:, ::stride])
+    vals[:, m] = np.real(phase[m] * s[:, 0])  # k = mm wraps to 0
+    vals *= (2.0 / beta)[:, None]
+    vals += poles.tau(_tau_meshes(beta, n_tau), beta)
+    return vals
 
 
 def _tau_meshes(beta: np.ndarray, n_tau: int) -> np.ndarray:
@@ -173,8 +175,14 @@ def _spline_coefficients(y: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, ...]
     if info != 0:       # not reached: the matrix is diagonally dominant
         raise np.linalg.LinAlgError(f"spline slope system: LAPACK gtsv info = {info}")
     s = s.T
-    t = (s[:, :-1] + s[:, 1:] - 2.0 * d) / h
-    return y[:, :-1], s[:, :-1], (d - s[:, :-1]) / h - t, t / h
+    t = s[:, :-1] + s[:, 1:]                 # t = (s_k + s_(k+1) - 2 d_k)/h, in place
+    t -= 2.0 * d
+    t /= h
+    c2 = d - s[:, :-1]                       # (d_k - s_k)/h - t_k
+    c2 /= h
+    c2 -= t
+    t /= h                                   # c3 = t_k/h
+    return y[:, :-1], s[:, :-1], c2, t
 
 
 def tau_to_iw(g_tau: np.ndarray, beta: float, n_iw: int) -> np.ndarray:
