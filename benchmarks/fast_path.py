@@ -1,6 +1,6 @@
 """Per-call and per-iteration cost of the fast network's DMFT path (prints the figures).
 
-    python benchmarks/fast_path.py [--checkpoint PATH] [--beta 75] [--rounds 3]
+    python benchmarks/fast_path.py [--checkpoint PATH] [--beta 75] [--rounds 3] [--parts calls,loop]
 
 1. ``solvers.solve_many("ml", models)`` on 1, 8 and 64 models (``beta``, Bethe hybridisations
    ``Delta = t^2 G_0`` scaled by a few per cent, ``U = 1.5 .. 3``) at half filling and with
@@ -91,15 +91,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="model file (default: shipped 'fast')")
     ap.add_argument("--beta", type=float, default=75.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--parts", default="calls,loop",
+                    help="what to time: 'calls' (1.), 'loop' (2.) or both (default)")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if not parts or not parts <= {"calls", "loop"}:
+        ap.error(f"--parts takes 'calls', 'loop' or 'calls,loop', got {args.parts!r}")
     checkpoint = str(args.checkpoint or shipped_checkpoint("fast"))
     with open(checkpoint, "rb") as fh:
         sha = hashlib.sha256(fh.read()).hexdigest()[:12]
     load_checkpoint_cached(checkpoint)          # the first load (torch import) not timed
     print(f"model {checkpoint} (sha256 {sha}), beta = {args.beta:g}, "
           f"load {os.getloadavg()[0]:.2f}")
-    call_times(checkpoint, args.beta, args.rounds)
-    loop_times(checkpoint, args.beta)
+    if "calls" in parts:
+        call_times(checkpoint, args.beta, args.rounds)
+    if "loop" in parts:
+        loop_times(checkpoint, args.beta)
     print(f"load {os.getloadavg()[0]:.2f}")
     return 0
 
