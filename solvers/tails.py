@@ -157,11 +157,19 @@ class TailPoles:
         """The tail on the Matsubara mesh, ``-i w sum_j p_j/(w^2+e_j^2) - sum_j r_j/(w^2+e_j^2)``
         (``wn`` of shape ``(N,)``, or ``(B, N)`` for a batch)."""
         wn = np.asarray(wn, dtype=float)
+        re, im = self._iw_parts(wn)
+        return re + 1j * (im * wn)
+
+    def _iw_parts(self, wn: np.ndarray, odd: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """``Re tail(i w)`` and ``Im tail(i w)/w`` on the mesh (the second ``None`` without
+        ``odd``: a Matsubara sum needs only the real part)."""
         w2 = wn * wn
         shape = np.broadcast_shapes(w2.shape, self.odd_weights.shape[:-1] + (1,))
-        im = np.zeros(shape)
+        im = np.zeros(shape) if odd else None
         re = np.zeros(shape)
         n_odd, n_even = self.odd_weights.shape[-1], self.even_weights.shape[-1]
+        if not odd:
+            n_odd = 0
         s = self._spacing()
         if s is not None:   # energies k s: one 1/(w^2 + (k s)^2) per k
             for k in range(max(n_odd, n_even + 1)):
@@ -172,14 +180,14 @@ class TailPoles:
                     im -= self.odd_weights[..., k, None] * inv
                 if 1 <= k <= n_even:
                     re -= self.even_weights[..., k - 1, None] * inv
-            return re + 1j * (im * wn)
+            return re, im
         for j in range(n_odd):
             p, e = self.odd_weights[..., j, None], self.odd_energies[..., j, None]
             im -= p / (w2 + e * e)
         for j in range(n_even):
             r, e = self.even_weights[..., j, None], self.even_energies[..., j, None]
             re -= r / (w2 + e * e)
-        return re + 1j * (im * wn)
+        return re, im
 
     def tau(self, tau: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
         """The tail in imaginary time, ``0 <= tau <= beta`` (ends as the limits ``0+``, ``beta-``)::
@@ -527,7 +535,7 @@ def matsubara_sum_many(f: np.ndarray, beta: np.ndarray, tail: np.ndarray,
     if n_moments is not None and n_moments > tail.shape[1]:   # only Re f enters: even moments
         tail = fit_tail_many(f, beta, tail, n_moments, 0.5, 0, (0,))
     poles = TailPoles._from_moments(tail, None, math.pi / beta)
-    rest = f.real - poles.iw(matsubara_freqs_many(beta, f.shape[1])).real
+    rest = f.real - poles._iw_parts(matsubara_freqs_many(beta, f.shape[1]), odd=False)[0]
     return 2.0 / beta * np.sum(rest, axis=-1) - poles.at_beta(beta)
 
 
