@@ -18,6 +18,12 @@ Bethe lattice (D = 1). For every beta and filling, Mott sweeps up and down in U 
   branch, from the insulating seed on the down branch, all problems iterated in lockstep with
   one network call per iteration); its time per point is the run's wall time divided by its
   points. The report says where a seeded point lands on another phase than the continuation;
+* ``fast_segments``: the same network and one batched run as ``fast_batched``, but
+  ``start="segments"``: each branch cut into segments of ``--segment`` U values (default
+  :data:`SEGMENT`), a segment's first U from the branch's seed, the rest continued from the point
+  before, all segments in one batch; its time per point and phase changes are reported as for
+  ``fast_batched``. Its sweep file holds the segment length in its name (``all_s<N>``), so runs
+  with other lengths sit side by side;
 * ``net_guarded``: the network with the ED guard (an iteration whose ensemble spread exceeds the
   threshold or whose ``G(tau)`` is positive somewhere is done by 8-site ED instead).
 
@@ -70,12 +76,17 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mldmft.dmft.sweep import SweepSettings  # noqa: E402
 from mldmft.dmft.transition import branch_ends, is_metallic  # noqa: E402
 
-METHODS = ("ed8", "net", "net_guarded", "fast", "fast_batched", "ed1", "ed2", "ed3", "ed4", "ed5")
-#: Methods whose sweeps run one problem at a time: ``direction="both"`` is split into an up and a
-#: down sweep (the engine would otherwise iterate the two branches side by side).
-BATCHED = ("fast_batched",)
+METHODS = ("ed8", "net", "net_guarded", "fast", "fast_batched", "fast_segments", "ed1", "ed2",
+           "ed3", "ed4", "ed5")
+#: Methods whose points of a ``(beta, filling)`` run in one batched run; the others run one
+#: problem at a time: ``direction="both"`` is split into an up and a down sweep (the engine
+#: would otherwise iterate the two branches side by side).
+BATCHED = ("fast_batched", "fast_segments")
+#: The start mode of each batched method (:func:`mldmft.dmft.sweep`).
+BATCHED_START = {"fast_batched": "seeded", "fast_segments": "segments"}
 TOL = 1e-5
 GUARD_PER_BETA = 4e-4
 AIMS = {"max_abs_dZ": 0.005, "max_abs_dn": 0.002, "dUc": 0.05, "guard_rate": 0.01,
@@ -95,12 +106,20 @@ def fine_window(u_end: float) -> list[float]:
 CHECKPOINT: str | None = None
 #: The fast network's checkpoint (``--fast-checkpoint``); None: the shipped ``fast`` network.
 FAST_CHECKPOINT: str | None = None
+#: U values per segment of ``fast_segments`` (``--segment``); default the sweep's.
+SEGMENT: int = SweepSettings().segment
+
+
+def _batched_stage(method: str) -> str:
+    """The stage (file-name part) of a batched method's one run: ``all``, for
+    ``fast_segments`` ``all_s<segment>``."""
+    return f"all_s{SEGMENT}" if method == "fast_segments" else "all"
 
 
 def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
     thr = GUARD_PER_BETA * beta
     net = {} if CHECKPOINT is None else {"checkpoint": CHECKPOINT}
-    if method in ("fast", "fast_batched"):
+    if method in ("fast", "fast_batched", "fast_segments"):
         # extrapolate: at fixed density the first iterations' mu search passes through densities
         # that IPT (the fast model's density estimate) puts outside [0.5, 1.5]; beta and U of
         # every benchmark point lie inside the domain
@@ -121,7 +140,8 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
     """One resumable sweep (``out_dir/b<beta>_n<n>_<method>_<stage>.h5``); ``report_only``:
     read it back as far as it got, compute nothing (``ValueError`` when it was never started).
     A one-at-a-time method runs ``direction="both"`` as an up and a down sweep (``_up``,
-    ``_down`` files); ``fast_batched`` runs it seeded, both branches in one batched run."""
+    ``_down`` files); ``fast_batched`` runs it seeded, ``fast_segments`` in segments of
+    :data:`SEGMENT`, both branches in one batched run."""
     from mldmft.dmft import DMFTOptions, sweep
     from mldmft.dmft.io import load_sweep
 
@@ -140,7 +160,7 @@ def run_sweep(out_dir: Path, method: str, beta: float, density: float, stage: st
         warnings.simplefilter("ignore")
         return sweep(solver, beta, U_values, direction, solver_options=opts, guard=guard,
                      options=DMFTOptions(tol=TOL, max_iter=max_iter), out=out, progress=True,
-                     start="seeded" if method in BATCHED else "continuation",
+                     start=BATCHED_START.get(method, "continuation"), segment=SEGMENT,
                      metadata={"load_average_start": os.getloadavg()[0]}, **kwargs)
 
 
@@ -150,7 +170,10 @@ def _load_start(out_dir: Path, method: str, beta: float, density: float) -> list
     loads = []
     prefix = f"b{beta:g}_n{density:g}_{method}_"
     for f in sorted(out_dir.glob(prefix + "*.h5")):
-        if f.stem[len(prefix):].split("_")[0] not in ("coarse", "fine", "all"):
+        stage = f.stem[len(prefix):]
+        if method in BATCHED and stage != _batched_stage(method):
+            continue                                  # another segment length's run
+        if stage.split("_")[0] not in ("coarse", "fine", "all"):
             continue                                  # another method's (net_guarded, fast_batched)
         with h5py.File(f, "r") as h:
             meta = json.loads(h.attrs.get("meta", "{}"))
@@ -205,13 +228,15 @@ def run_case(out_dir: Path, beta: float, density: float, methods: list[str],
         result, todo = {}, [reference] + [m for m in methods if m != reference]
     for method in todo:
         pts = []
-        if method in BATCHED:          # every point of both branches in one seeded run
+        if method in BATCHED:          # every point of both branches in one batched run
             grid = sorted({u for _, g, _ in stages for u in g})
+            how = ("seeded" if BATCHED_START[method] == "seeded"
+                   else f"segments of {SEGMENT}")
             print(f"beta = {beta:g}, n = {density:g}: {method} ({len(grid)} U values, both "
-                  "branches, seeded, one batch)", flush=True)
+                  f"branches, {how}, one batch)", flush=True)
             try:
-                run = run_sweep(out_dir, method, beta, density, "all", grid, "both",
-                                report_only, max_iter)
+                run = run_sweep(out_dir, method, beta, density, _batched_stage(method), grid,
+                                "both", report_only, max_iter)
             except ValueError as err:
                 if not report_only:
                     raise
@@ -281,7 +306,7 @@ def _write_reference_csv(out_dir: Path, beta: float, density: float, ref: list,
 
 
 #: The networks placed on the cost-accuracy front.
-NETWORKS = ("net", "fast", "fast_batched")
+NETWORKS = ("net", "fast", "fast_batched", "fast_segments")
 
 
 def front_summary(figs: dict, reference: str = "ed8") -> dict:
@@ -309,8 +334,9 @@ def front_summary(figs: dict, reference: str = "ed8") -> dict:
 
 
 def phase_changes(batched: list, continued: list) -> list[list]:
-    """``[[stage, branch, U], ...]`` where a seeded point lands on another phase (metal or
-    insulator, :func:`is_metallic`) than the continuation point of the same stage, branch and U."""
+    """``[[stage, branch, U], ...]`` where a point of a batched run (seeded or segments) lands
+    on another phase (metal or insulator, :func:`is_metallic`) than the continuation point of
+    the same stage, branch and U."""
     by = {(s, p.branch, round(p.U, 6)): p for s, p in continued}
     return [[s, p.branch, p.U] for s, p in batched
             if (s, p.branch, round(p.U, 6)) in by
@@ -330,7 +356,8 @@ def _plots(out_dir: Path, cases: dict, report: dict, reference: str = "ed8") -> 
     paths = []
     betas = sorted({b for b, _ in cases})
     dens = sorted({n for _, n in cases}, reverse=True)
-    colors = {m: c for m, c in zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"])}
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = {m: c for m, c in zip(METHODS, cycle + ["#4b0082", "#006400"])}
     fig, axes = plt.subplots(1, len(betas), figsize=(5 * len(betas), 4.4), squeeze=False)
     for ax, b in zip(axes[0], betas):
         for n, marker in zip(dens, ("o", "s")):
@@ -408,6 +435,7 @@ def _fmt(x, spec=".4f") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CHECKPOINT, FAST_CHECKPOINT, SEGMENT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--betas", default="30,75,150")
     ap.add_argument("--densities", default="1,0.9")
@@ -425,7 +453,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the network of net and net_guarded (default: the shipped "
                          "mldmft/pretrained/phase_diagram.pt), e.g. an active-learning round's")
     ap.add_argument("--fast-checkpoint", type=Path, default=None,
-                    help="the network of fast and fast_batched (default: the shipped 'fast')")
+                    help="the network of fast, fast_batched and fast_segments (default: the "
+                         "shipped 'fast')")
+    ap.add_argument("--segment", type=int, default=SEGMENT,
+                    help=f"U values per segment of fast_segments (default {SEGMENT})")
     ap.add_argument("--coarse", default=None,
                     help="comma-separated coarse U grid instead of the default (smoke tests)")
     args = ap.parse_args(argv)
@@ -441,12 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint is not None:
         if not args.checkpoint.is_file():
             ap.error(f"--checkpoint {args.checkpoint}: no such file")
-        global CHECKPOINT
         CHECKPOINT = str(args.checkpoint.resolve())
+    if args.segment < 1:
+        ap.error(f"--segment must be >= 1, got {args.segment}")
+    SEGMENT = args.segment
     if args.fast_checkpoint is not None:
         if not args.fast_checkpoint.is_file():
             ap.error(f"--fast-checkpoint {args.fast_checkpoint}: no such file")
-        global FAST_CHECKPOINT
         FAST_CHECKPOINT = str(args.fast_checkpoint.resolve())
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -475,9 +507,12 @@ def main(argv: list[str] | None = None) -> int:
                 # one at a time: the median point; batched: the run's time over its points
                 f["time_per_point_s"] = (f["total_time_s"] / f["points"] if m in BATCHED
                                          else f["median_time_per_point_s"])
-            if "fast_batched" in figs and res.get("fast"):
-                figs["fast_batched"]["phase_differs_from_continuation"] = phase_changes(
-                    res["fast_batched"], res["fast"])
+            for m in BATCHED:
+                if m in figs and res.get("fast"):
+                    figs[m]["phase_differs_from_continuation"] = phase_changes(res[m],
+                                                                               res["fast"])
+            if "fast_segments" in figs:
+                figs["fast_segments"]["segment"] = SEGMENT
             for m in figs:
                 loads = _load_start(args.out_dir, m, b, n)
                 figs[m]["load_average"] = [min(loads), max(loads)] if loads else None
@@ -487,24 +522,30 @@ def main(argv: list[str] | None = None) -> int:
         figs = r["methods"]
         ref_uc2, ref_uc1 = figs[args.reference]["Uc2"], figs[args.reference]["Uc1"]
         print(f"\n{key}  ({args.reference}: Uc2 {_fmt(ref_uc2, '.2f')}, Uc1 {_fmt(ref_uc1, '.2f')})")
-        print(f"{'method':<12}{'pts':>5}{'conv':>5}{'max|dZ|':>9}{'same ph':>9}{'max|dn|':>10}"
-              f"{'max|dD|':>9}{'Uc2':>6}{'Uc1':>6}{'guard':>8}{'s/pt':>8}{'load':>10}")
+        print(f"{'method':<14}{'pts':>5}{'conv':>5}{'max|dZ|':>9}{'same ph':>9}{'max|dn|':>10}"
+              f"{'max|dD|':>9}{'Uc2':>6}{'Uc1':>6}{'guard':>8}{'it/pt':>7}{'s/pt':>8}"
+              f"{'load':>10}")
         for m, f in figs.items():
             load = "-" if f["load_average"] is None else \
                 f"{f['load_average'][0]:.1f}-{f['load_average'][1]:.1f}"
-            print(f"{m:<12}{f['points']:>5}{f['converged']:>5}{_fmt(f['max_abs_dZ']):>9}"
+            print(f"{m:<14}{f['points']:>5}{f['converged']:>5}{_fmt(f['max_abs_dZ']):>9}"
                   f"{_fmt(f['max_abs_dZ_same_phase']):>9}{_fmt(f['max_abs_dn'], '.1e'):>10}"
                   f"{_fmt(f['max_abs_ddocc']):>9}{_fmt(f['Uc2'], '.2f'):>6}{_fmt(f['Uc1'], '.2f'):>6}"
-                  f"{f['guard_rate']:>8.3%}{_fmt(f['time_per_point_s'], '.3f'):>8}{load:>10}")
+                  f"{f['guard_rate']:>8.3%}{f['iterations'] / max(f['points'], 1):>7.1f}"
+                  f"{_fmt(f['time_per_point_s'], '.3f'):>8}{load:>10}")
         for name, fr in r["front"].items():
             print(f"{name}: {_fmt(fr.get('speedup_vs_' + args.reference), '.1f')}x faster per "
                   f"point than {args.reference}; cheapest small-bath ED as accurate: "
                   f"{fr.get('cheapest_as_accurate', 'none')}"
                   + (f" ({fr['speedup_vs_front']:.2f}x the network's time)"
                      if "speedup_vs_front" in fr else ""))
-        moved = figs.get("fast_batched", {}).get("phase_differs_from_continuation")
-        if moved is not None:
-            print(f"fast_batched: seeded points on another phase than the continuation: "
+        for m in BATCHED:
+            moved = figs.get(m, {}).get("phase_differs_from_continuation")
+            if moved is None:
+                continue
+            how = ("seeded" if BATCHED_START[m] == "seeded"
+                   else f"segments-of-{figs[m]['segment']}")
+            print(f"{m}: {how} points on another phase than the continuation: "
                   f"{len(moved)}" + (f" ({', '.join(f'{b} U={u:g}' for _, b, u in moved)})"
                                      if moved else ""))
     if report:

@@ -141,3 +141,24 @@ def test_ml_dmft_benchmark_small(tmp_path, capsys):
     assert bench.phase_changes([("fine_down", metal)], [("fine_down", insulator)]) == [
         ["fine_down", "down", 2.4]]
     assert bench.phase_changes([("fine_down", metal)], [("fine_down", metal)]) == []
+
+
+def test_ml_dmft_benchmark_segments_method(tmp_path):
+    """fast_segments: the fast network as fast_batched, start="segments" with --segment values
+    per segment (default the sweep's), its run in a file named by the length; --segment < 1 is
+    refused before any run."""
+    bench = _load("ml_dmft.py", "bench_ml_dmft_segments")
+    from mldmft.dmft import SweepSettings
+
+    assert "fast_segments" in bench.METHODS and "fast_segments" in bench.NETWORKS
+    assert bench.BATCHED_START == {"fast_batched": "seeded", "fast_segments": "segments"}
+    assert bench._solver("fast_segments", 30.0) == bench._solver("fast_batched", 30.0)
+    assert bench.SEGMENT == SweepSettings().segment
+    assert bench._batched_stage("fast_batched") == "all"
+    assert bench._batched_stage("fast_segments") == f"all_s{SweepSettings().segment}"
+    with pytest.raises(SystemExit):
+        bench.main(["--segment", "0", "--out-dir", str(tmp_path)])
+    # --report-only with nothing computed: runs nothing, sets the length for the file names
+    assert bench.main(["--methods", "fast_segments", "--segment", "3", "--report-only",
+                       "--betas", "30", "--densities", "1", "--out-dir", str(tmp_path)]) == 0
+    assert bench._batched_stage("fast_segments") == "all_s3"

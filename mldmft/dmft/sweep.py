@@ -23,9 +23,10 @@ branch's seed, every further one continues from the point before it, and all seg
 by side in one batch: a batch ``segment`` times narrower than the seeded one, and all but the
 first point of every segment a continuation start (``segment=1`` is the seeded sweep, ``segment``
 at least the number of values the continuation). With ``direction="both"`` the two branches run
-side by side in one batch. A sweep in ``mu`` seeds the same way: up from the metal at the smallest ``mu``, down from
-the insulator at the largest (for a range ending at ``mu = U/2``, hole doping, the down branch
-follows the Mott insulator into the doped region, the up branch the doped metal towards it).
+side by side in one batch. A sweep in ``mu`` seeds the same way: up from the metal at the
+smallest ``mu``, down from the insulator at the largest (for a range ending at ``mu = U/2``, hole
+doping, the down branch follows the Mott insulator into the doped region, the up branch the doped
+metal towards it).
 
 Output and resume. With ``out`` given, every finished point is saved at once (atomically; the
 file holds the finished points in sweep order) and a rerun of the same sweep (same plan: solver,
