@@ -62,15 +62,21 @@ def check_betas(beta: np.ndarray, name: str = "beta") -> np.ndarray:
 
 def matsubara_freqs_many(beta: np.ndarray, n_iw: int) -> np.ndarray:
     """:func:`matsubara_freqs` of every ``beta`` of a 1-d array: shape ``(len(beta), n_iw)``,
-    row ``b`` equal to ``matsubara_freqs(beta[b], n_iw)``. The array is cached per ``(beta,
-    n_iw)`` (the solvers ask for the same meshes many times per call) and read-only.
+    row ``b`` equal to ``matsubara_freqs(beta[b], n_iw)``. The array is read-only, and cached per
+    ``(beta, n_iw)`` up to ``2^18`` values (the solvers ask for the same meshes many times per
+    call).
 
     Example:
         >>> np.allclose(matsubara_freqs_many([np.pi, 2 * np.pi], 2), [[1.0, 3.0], [0.5, 1.5]])
         True
     """
     b = np.asarray(beta, dtype=float)
+    if b.size * int(n_iw) > _CACHED_MESH_MAX:     # large batches: built each time (memory)
+        return _freqs_many.__wrapped__(b.shape, b.tobytes(), int(n_iw))
     return _freqs_many(b.shape, b.tobytes(), int(n_iw))
+
+
+_CACHED_MESH_MAX = 2 ** 18    # values of a cached mesh (2 MB); at most 32 meshes are kept
 
 
 @lru_cache(maxsize=32)
