@@ -120,8 +120,11 @@ def bench_training(db: str, config: str, rows: int, epochs: int) -> dict:
                  f"trainer.max_epochs={epochs}", f"trainer.patience={epochs + 1}"]
     cfg = train.to_train_config(_compose(config, overrides))
     if cfg.model.kind == "krr":      # a KRR recipe (train_fast): time the network ensemble on its inputs
-        cfg = train.to_train_config(_compose(config, overrides + [
-            "model=ensemble", "~model.alphas", "~model.gammas", "~model.max_train"]))
+        from mldmft.yamlio import load_yaml
+
+        own = load_yaml((REPO / "configs" / f"{config}.yaml").read_text()).get("model") or {}
+        cfg = train.to_train_config(_compose(config, overrides + ["model=ensemble"] + [
+            f"~model.{key}" for key in own]))      # the recipe's own KRR settings
     torch.set_num_threads(1)
     data = prepare_data(cfg.data)
     tr, va = data.splits.train, data.splits.val

@@ -116,9 +116,11 @@ def test_predictions_obey_the_sum_rule(trained):
 @pytest.mark.parametrize("overrides", [
     ["model=mlp_small"], ["model=resmlp"], ["model=ensemble", "model.n_members=3"],
     ["model=krr", "model.alphas=[1e-4]", "model.gammas=[0.3]"],
+    ["model=krr", "model.alphas=[1e-4]", "model.gammas=[0.3]", "model.fit_twins=false",
+     "model.rows_float32=true", "constraints.particle_hole=true"],
     ["model=mlp_small", "data=sigma", "constraints.particle_hole=true"],
     ["model=resmlp", "model.iw_loss_weight=2.0"],
-], ids=["mlp_small", "resmlp", "ensemble", "krr", "sigma_ph", "iw_loss"])
+], ids=["mlp_small", "resmlp", "ensemble", "krr", "krr_drawn_rows", "sigma_ph", "iw_loss"])
 def test_each_model_config_runs(tiny_db, tmp_path, overrides):
     cfg = compose(tiny_db, "trainer.fast_dev_run=true", "metrics.plots=false", *overrides)
     result = run_training(cfg, tmp_path, log=lambda s: None)
@@ -131,6 +133,18 @@ def test_each_model_config_runs(tiny_db, tmp_path, overrides):
     np.testing.assert_allclose(p.g_l, result.predictor.predict(batch).g_l, atol=1e-12)
     assert (p.spread is not None) == (cfg.model.kind == "ensemble")
     assert json.loads((tmp_path / "metrics.json").read_text())["test"]["n_rows"] > 0
+    if cfg.model.kind == "krr" and not cfg.model.fit_twins:    # the drawn rows only
+        train = data.splits.train
+        assert pred.backend.x_fit.shape[0] == np.count_nonzero(~data.rows.augmented[train]) > 0
+        assert np.count_nonzero(data.rows.augmented[train]) > 0
+
+
+def test_krr_without_twin_rows_needs_the_particle_hole_average(tiny_db, tmp_path):
+    cfg = compose(tiny_db, "model=krr", "model.fit_twins=false",
+                  "constraints.particle_hole=false", "metrics.plots=false")
+    with pytest.raises(ValueError, match="model.fit_twins = false needs "
+                                         "constraints.particle_hole = true"):
+        run_training(cfg, tmp_path, log=lambda s: None)
 
 
 def test_summary_names_the_improvement_factor_and_warns_when_worse():

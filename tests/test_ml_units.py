@@ -281,3 +281,53 @@ def test_krr_flags_a_selection_at_the_edge_of_its_grid():
     assert [s.split(" =")[0] for s in fit(1e-8, 0.1).at_grid_edge()] == ["alpha"]
     assert [s.split(" =")[0] for s in fit(1e-6, 1.0).at_grid_edge()] == ["gamma"]
     assert len(fit(1e-4, 0.01).at_grid_edge()) == 2
+
+
+def _krr_data(seed=0, n=240):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5))
+    return x, np.column_stack([np.sin(x[:, 0]) * x[:, 1], np.cos(x[:, 2])])
+
+
+def test_nystrom_on_every_training_row_is_the_exact_regression():
+    """With as many centres as training rows the Nystrom (subset-of-regressors) solution
+    ``(K^2 + alpha K) w = K Y`` is ``w = (K + alpha)^-1 Y``, the exact kernel ridge regression;
+    with fewer centres it stores only those rows and still fits."""
+    from mldmft.ml.config import KRRConfig
+    from mldmft.ml.krr import fit_krr
+
+    x, y = _krr_data()
+    cfg = KRRConfig(alphas=(1e-3,), gammas=(1.0,), max_train=None)
+    exact = fit_krr(cfg, x[:200], y[:200], x[200:], y[200:]).model
+    full = fit_krr(dataclasses.replace(cfg, n_centres=200), x[:200], y[:200], x[200:],
+                   y[200:]).model
+    np.testing.assert_allclose(full(x[200:]), exact(x[200:]), atol=1e-9)
+    mse = [fit_krr(dataclasses.replace(cfg, n_centres=m), x[:200], y[:200], x[200:],
+                   y[200:]).grid[0]["val_mse"] for m in (25, 50, 100)]
+    assert mse[0] > mse[1] > mse[2] > fit_krr(cfg, x[:200], y[:200], x[200:],
+                                              y[200:]).grid[0]["val_mse"]   # more centres: closer
+    assert mse[0] < 0.5 * np.var(y[200:])
+    small = fit_krr(dataclasses.replace(cfg, n_centres=50), x[:200], y[:200], x[200:], y[200:])
+    assert small.model.x_fit.shape == (50, 5) and small.model.dual_coef.shape == (50, 2)
+    with pytest.raises(ValueError, match="n_centres = 300 exceeds the 200 training rows"):
+        fit_krr(dataclasses.replace(cfg, n_centres=300), x[:200], y[:200], x[200:], y[200:])
+    with pytest.raises(ValueError, match="n_centres must be >= 1"):
+        KRRConfig(n_centres=0)
+
+
+def test_float32_rows_are_fitted_and_stored_exactly():
+    """``rows_float32``: the model is the regression of the rounded rows, stored as float32 and
+    loaded back to the same predictions bit for bit; float64 rows stay float64."""
+    from mldmft.ml.config import KRRConfig
+    from mldmft.ml.krr import KRRModel, fit_krr
+
+    x, y = _krr_data(1)
+    cfg = KRRConfig(alphas=(1e-3,), gammas=(1.0,), max_train=None, rows_float32=True)
+    model = fit_krr(cfg, x[:200], y[:200], x[200:], y[200:]).model
+    stored = model.to_dict()
+    assert stored["x_fit"].dtype.itemsize == 4 and stored["dual_coef"].dtype.itemsize == 8
+    assert np.array_equal(KRRModel.from_dict(stored)(x[200:]), model(x[200:]))
+    plain = fit_krr(dataclasses.replace(cfg, rows_float32=False), x[:200], y[:200], x[200:],
+                    y[200:]).model
+    assert plain.to_dict()["x_fit"].dtype.itemsize == 8
+    assert np.max(np.abs(plain(x[200:]) - model(x[200:]))) < 1e-4

@@ -229,6 +229,15 @@ class KRRConfig:
             squared distance of standardised features, ``E|x - x'|^2 = 2 n_features``).
         max_train: at most this many training rows (seeded subset of whole groups): the kernel
             matrix costs ``8 n^2`` bytes and the solve ``n^3/3`` flops.
+        n_centres: null for exact kernel ridge regression; ``m`` for its Nystrom approximation
+            on ``m`` centres drawn from the training rows (:mod:`mldmft.ml.krr`): ``8 n m``
+            bytes, ``n m^2`` flops, and a stored model of ``m`` rows.
+        rows_float32: round the training rows to float32 before the fit (the model is exact
+            for the rounded rows and stores them in half the bytes).
+        fit_twins: fit on the particle-hole twins of the training rows too; false: on the
+            drawn rows only. The predictor's particle-hole average (``constraints.particle_hole``,
+            required) maps every prediction onto its twin's, so the twin rows repeat what the
+            average imposes: half the rows, half the stored model.
     """
 
     kind: str = "krr"
@@ -236,6 +245,9 @@ class KRRConfig:
     alphas: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-2)
     gammas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     max_train: int | None = 4000
+    n_centres: int | None = None
+    rows_float32: bool = False
+    fit_twins: bool = True
 
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
@@ -248,6 +260,8 @@ class KRRConfig:
                              f"{self.gammas}")
         if self.max_train is not None and self.max_train < 2:
             raise ValueError(f"model.max_train must be >= 2 (or null), got {self.max_train}")
+        if self.n_centres is not None and self.n_centres < 1:
+            raise ValueError(f"model.n_centres must be >= 1 (or null), got {self.n_centres}")
 
 
 @dataclass(frozen=True)

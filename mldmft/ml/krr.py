@@ -14,7 +14,22 @@ with ``k`` the ``rbf`` kernel ``exp(-gamma |x - x'|_2^2)`` (default) or the ``la
 2 n_features`` for standardised features, so ``g ~ 0.1 - 1`` spans kernels from smooth to local).
 The selected model is the one fitted on the training rows (no refit on train + val, so the
 validation score stays an honest estimate). At most ``max_train`` training rows (whole groups,
-seeded) are used: memory ``8 n^2`` bytes, time ``~n^3/3`` flops per fit.
+seeded) are used: memory ``8 n^2`` bytes, time ``~n^3/3`` flops per fit. With ``rows_float32``
+the training rows are rounded to float32 before the fit: the model is the exact regression of
+the rounded rows, and it stores them in half the bytes (the weights stay float64: with a small
+ridge they are large and cancel, so rounding them would move the predictions).
+
+With ``n_centres = m`` the model is the Nystrom (subset-of-regressors) approximation of the same
+kernel ridge regression (Williams and Seeger, NIPS 13 (2001); Rudi, Camoriano and Rosasco,
+NIPS 28 (2015)): ``m`` centres ``c_j`` drawn at random from the training rows, and
+
+    y(x) = sum_j w_j k(x, c_j),    (K_nm^T K_nm + alpha K_mm) w = K_nm^T Y,
+
+the minimiser of ``|Y - K_nm w|^2 + alpha w^T K_mm w`` over the ``n`` training rows (the exact
+model's objective restricted to functions spanned by the centres). It is fitted as
+scikit-learn's ``Nystroem`` feature map followed by ``Ridge`` and stored in the exact model's
+form (centres and weights), so prediction is unchanged: memory ``8 n m`` bytes, time
+``~n m^2`` flops per fit, and a stored model of ``m`` rows instead of ``n``.
 """
 
 from __future__ import annotations
@@ -134,8 +149,12 @@ class KRRModel:
     def to_dict(self) -> dict[str, Any]:
         import torch
 
+        x_fit = np.ascontiguousarray(self.x_fit)
+        as_float32 = x_fit.astype(np.float32)
+        if np.array_equal(as_float32, x_fit):       # rows fitted in float32: stored exactly
+            x_fit = as_float32
         return {"kernel": self.kernel, "gamma": float(self.gamma), "alpha": float(self.alpha),
-                "x_fit": torch.from_numpy(np.ascontiguousarray(self.x_fit)),
+                "x_fit": torch.from_numpy(x_fit),
                 "dual_coef": torch.from_numpy(np.ascontiguousarray(self.dual_coef))}
 
     @classmethod
@@ -182,6 +201,31 @@ def _subset(groups: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
     return idx[np.isin(groups, chosen)]
 
 
+def _fits(cfg: KRRConfig, x_tr: np.ndarray, y_tr: np.ndarray, gamma: float, seed: int):
+    """``(alpha, (x_fit, dual_coef))`` for every ``alpha`` of the grid at one ``gamma``: the
+    exact kernel ridge regression (``cfg.n_centres`` None) or its Nystrom approximation on
+    ``cfg.n_centres`` centres drawn with ``seed`` (module doc)."""
+    if cfg.n_centres is None:
+        from sklearn.kernel_ridge import KernelRidge
+
+        k_tr = _kernel(cfg.kernel, x_tr, None, gamma)
+        for alpha in cfg.alphas:
+            reg = KernelRidge(alpha=alpha, kernel="precomputed").fit(k_tr, y_tr)
+            yield alpha, (x_tr, np.asarray(reg.dual_coef_, float))
+        return
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import Ridge
+
+    feature_map = Nystroem(kernel=cfg.kernel, gamma=gamma, n_components=cfg.n_centres,
+                           random_state=seed).fit(x_tr)
+    phi = feature_map.transform(x_tr)
+    for alpha in cfg.alphas:
+        reg = Ridge(alpha=alpha, fit_intercept=False, solver="cholesky").fit(phi, y_tr)
+        dual_coef = feature_map.normalization_.T @ np.atleast_2d(reg.coef_).T
+        yield alpha, (np.asarray(feature_map.components_, float),
+                      np.ascontiguousarray(dual_coef.reshape(cfg.n_centres, -1)))
+
+
 def fit_krr(cfg: KRRConfig, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
             y_val: np.ndarray, train_groups: np.ndarray | None = None, seed: int = 0) -> KRRFit:
     """Fit KRR on the training rows for every ``(alpha, gamma)`` and keep the best on val.
@@ -201,26 +245,27 @@ def fit_krr(cfg: KRRConfig, x_train: np.ndarray, y_train: np.ndarray, x_val: np.
         >>> bool(np.mean((fit.model(x[40:])[0] - y[40:]) ** 2) < 0.01)
         True
     """
-    from sklearn.kernel_ridge import KernelRidge
-
     groups = np.arange(len(x_train)) if train_groups is None else np.asarray(train_groups)
     keep = _subset(groups, cfg.max_train, seed)
     x_tr, y_tr = np.asarray(x_train, float)[keep], np.asarray(y_train, float)[keep]
+    if cfg.rows_float32:
+        x_tr = x_tr.astype(np.float32).astype(float)
     n_feat = x_tr.shape[1]
     best: tuple[float, KRRModel] | None = None
     grid = []
+    if cfg.n_centres is not None and cfg.n_centres > x_tr.shape[0]:
+        raise ValueError(f"model.n_centres = {cfg.n_centres} exceeds the {x_tr.shape[0]} "
+                         "training rows")
     for g in cfg.gammas:
         gamma = g / n_feat
-        k_tr = _kernel(cfg.kernel, x_tr, None, gamma)
-        k_va = _kernel(cfg.kernel, np.asarray(x_val, float), x_tr, gamma)
-        for alpha in cfg.alphas:
-            reg = KernelRidge(alpha=alpha, kernel="precomputed").fit(k_tr, y_tr)
-            mse = float(np.mean((reg.predict(k_va) - y_val) ** 2))
+        for alpha, (x_fit, dual_coef) in _fits(cfg, x_tr, y_tr, gamma, seed):
+            model = KRRModel(kernel=cfg.kernel, gamma=gamma, alpha=float(alpha), x_fit=x_fit,
+                             dual_coef=dual_coef)
+            mse = float(np.mean((model(np.asarray(x_val, float))[0] - y_val) ** 2))
             grid.append({"alpha": float(alpha), "gamma_rel": float(g), "gamma": gamma,
                          "val_mse": mse})
             if np.isfinite(mse) and (best is None or mse < best[0]):
-                best = (mse, KRRModel(kernel=cfg.kernel, gamma=gamma, alpha=float(alpha),
-                                      x_fit=x_tr, dual_coef=np.asarray(reg.dual_coef_, float)))
+                best = (mse, model)
     if best is None:
         raise ValueError("kernel ridge regression: every (alpha, gamma) of the grid gave a "
                          "non-finite validation error")
