@@ -192,7 +192,7 @@ def test_a_changed_setting_and_a_second_run_are_refused(tiny, two_rounds):
 def test_install_copies_the_final_model(tiny, two_rounds, tmp_path, monkeypatch):
     cfg, summary = two_rounds
     target = tmp_path / "pretrained" / "phase_diagram.pt"
-    monkeypatch.setattr(mldmft.ml.inference, "DEFAULT_CHECKPOINT", target)
+    monkeypatch.setattr(mldmft.ml.shipped, "PRETRAINED_DIR", tmp_path / "pretrained")
     before = (Path(cfg.run_dir) / "rounds.csv").read_text()
     again = run_active(replace(cfg, install=True), log=lambda s: None)   # finished: resumes
     assert (Path(cfg.run_dir) / "rounds.csv").read_text() == before

@@ -21,10 +21,12 @@ LAT = BetheLattice()
 BETA = 20.0
 
 
-def _same(a, b, tol=1e-9):
-    """Two points agree (iterations, flags, scalars and functions)."""
-    assert (a.U, a.branch, a.converged, a.iterations, a.retried_linear) == \
-        (b.U, b.branch, b.converged, b.iterations, b.retried_linear)
+def _same(a, b, tol=1e-9, same_path=True):
+    """Two points agree (iterations, flags, scalars and functions; with ``same_path`` false the
+    iteration count and the linear retry may differ, the converged point may not)."""
+    assert (a.U, a.branch, a.converged) == (b.U, b.branch, b.converged)
+    if same_path:
+        assert (a.iterations, a.retried_linear) == (b.iterations, b.retried_linear)
     for key in ("Z", "double_occupancy", "density", "g_beta_half", "kinetic_energy", "mu"):
         assert getattr(a, key) == pytest.approx(getattr(b, key), abs=tol), key
     np.testing.assert_allclose(a.delta_iw, b.delta_iw, atol=tol)
@@ -118,10 +120,15 @@ def branches():
 
 
 def test_batched_sweep_equals_the_sequential_one(branches):
+    """Point by point to the loop tolerance, and by the same iterations except where the down
+    branch falls from the insulator to the metal (U = 2): there Anderson mixing is chaotic, and
+    the rounding-level difference between a batch and a single IPT solve (~2e-16 in G(i w_n)) may
+    send one run to the linear retry."""
     U, opts, batched, sequential = branches
     assert [(p.branch, p.U) for p in batched] == [(p.branch, p.U) for p in sequential]
     for a, b in zip(batched, sequential):
-        _same(a, b, tol=10 * opts.tol)
+        jump = a.branch == "down" and a.U == 2.0
+        _same(a, b, tol=10 * opts.tol, same_path=not jump)
     up = {p.U: p for p in batched if p.branch == "up"}
     down = {p.U: p for p in batched if p.branch == "down"}
     assert up[2.8].g_beta_half > 0.5 > down[2.8].g_beta_half   # both solutions at U = 2.8

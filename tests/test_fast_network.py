@@ -62,7 +62,8 @@ def fast_trained(tmp_path_factory):
                             n_sigma=8, chunk_size=30, workers=1, progress=False))
     domain = "{" + ",".join(f"{k}:[{lo},{hi}]" for k, (lo, hi) in TINY_DOMAIN.items()) + "}"
     cfg = compose_fast(f"data.path={out}", "model=ensemble", "~model.alphas", "~model.gammas",
-                       "~model.max_train", "model.n_members=2", "model.hidden=32",
+                       "~model.max_train", "~model.rows_float32", "~model.fit_twins",
+                       "model.n_members=2", "model.hidden=32",
                        "model.depth=1", "trainer.max_epochs=20", "trainer.patience=20",
                        "trainer.progress_bar=false", "metrics.plots=false", f"domain={domain}")
     return run_training(cfg, tmp_path_factory.mktemp("fast_run"), log=print)
@@ -102,7 +103,8 @@ def test_the_fast_recipe_composes_to_an_ipt_base_without_ed_inputs():
     c = cfg.constraints
     assert (c.sum_rule, c.particle_hole, c.causal) == (True, True, True)
     assert c.exact_base_scale == 0 and c.trust_ratio == 0
-    assert cfg.model.kind == "krr" and cfg.model.alphas == (1e-4,) and cfg.model.gammas == (5.0,)
+    assert cfg.model.kind == "krr" and cfg.model.alphas == (1e-5,) and cfg.model.gammas == (5.0,)
+    assert cfg.model.rows_float32 and not cfg.model.fit_twins
     assert cfg.domain == {k: tuple(v) for k, v in shipped.shipped_network("fast").domain.items()}
 
 
@@ -287,7 +289,7 @@ def test_continuous_delta_gives_the_discrete_bath_inputs(beta):
 # --------------------------------------------------------------- shipped networks by name
 def test_registry_lists_the_shipped_networks_and_the_default():
     names = [n.name for n in shipped.SHIPPED]
-    assert names[:3] == ["phase_diagram", "fast", "demo_beta50"]
+    assert names[:3] == ["fast", "phase_diagram", "demo_beta50"]
     assert shipped.DEFAULT_NETWORK in names
     from mldmft.ml.inference import DEFAULT_CHECKPOINT
 

@@ -286,8 +286,8 @@ def test_default_ml_solver_loads_the_shipped_model_and_refuses_outside_its_domai
 
 def test_trust_region_cuts_a_correction_the_base_misfit_cannot_explain():
     """A held-out row of the phase-diagram database (ed3's 3-pole fit misses the hybridisation by
-    only ~2e-5): the shipped network's correction is cut to at most 3 x that misfit (the RMS of
-    the G(tau) change), and the solver reports it."""
+    only ~2e-5): the phase-diagram network's correction is cut to at most 3 x that misfit (the
+    RMS of the G(tau) change), and the solver reports it."""
     m = AndersonModel(U=2.949, eps_d=-0.049, beta=114.24,
                       bath_eps=[-1.0486049166801976, -0.7271196060726969, -0.724678767196046,
                                 0.25923490453594666, 0.6761372346435393, 0.8424664797452657,
@@ -295,7 +295,7 @@ def test_trust_region_cuts_a_correction_the_base_misfit_cannot_explain():
                       bath_v=[0.01562414112946388, 0.15894301638475408, 0.2212655749125035,
                               0.01053668503243281, 0.08378224284452186, 0.24031664220281795,
                               0.3460243939810171, 0.18184389831893302])
-    res, base = solve("ml", m), solve("ed3", m, n_l=PD_N_L)
+    res, base = solve("ml", m, network="phase_diagram"), solve("ed3", m, n_l=PD_N_L)
     r = base.info["fit_residual"]
     assert 1e-6 < r < 1e-4
     assert res.info["trust_scale"] < 0.8

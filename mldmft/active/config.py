@@ -19,6 +19,7 @@ from solvers import check_type
 from ..dmft.loop import DMFTOptions
 from ..dmft.steps import GUARD_REASONS
 from ..configtools import EXECUTION_KEYS, build_dataclass, check_execution
+from ..ml.shipped import shipped_checkpoint, shipped_network
 from ..plan import make_plan
 
 __all__ = ["GridConfig", "FlagConfig", "SelectionConfig", "GenerationConfig", "HeldOutPoint",
@@ -164,7 +165,9 @@ class ActiveConfig:
         database: the training database of the starting model.
         train: the training run of every round (``data.path`` is replaced by the round's
             merged database, ``init_checkpoint`` by the previous model when ``warm_start``).
-        checkpoint: the starting model; ``None``: the shipped default network.
+        network: the shipped network (:mod:`mldmft.ml.shipped`) the run improves: the starting
+            model when ``checkpoint`` is ``None``, and the file ``install`` replaces.
+        checkpoint: the starting model; ``None``: the shipped network ``network``.
         warm_start: start each retraining from the previous round's weights.
         grid, loop: the network-DMFT sweeps (loop: :class:`~mldmft.dmft.loop.DMFTOptions`).
         flag, selection, generation, reference: see their classes.
@@ -174,13 +177,14 @@ class ActiveConfig:
             (of any round, the starting one included) with the smallest held-out max |dZ|
             (the latest on a tie; the last one when there are no held-out points), or
             ``"last"``, the last round's.
-        install: copy the final model over the shipped default network at the end.
+        install: copy the final model over the shipped network ``network`` at the end.
         progress: progress bars.
     """
 
     run_dir: str
     database: str
     train: Any
+    network: str = "phase_diagram"
     checkpoint: str | None = None
     warm_start: bool = True
     grid: GridConfig = field(default_factory=lambda: GridConfig(beta=(50.0,), U=(2.0,)))
@@ -203,6 +207,7 @@ class ActiveConfig:
             raise ValueError(f"stop_guard_rate must lie in [0, 1], got {self.stop_guard_rate}")
         if self.max_rounds < 0:
             raise ValueError(f"max_rounds must be >= 0, got {self.max_rounds}")
+        shipped_network(self.network)             # an unknown name: one-line ValueError
 
     def plan(self) -> dict[str, Any]:
         """Everything that decides the results, flattened to dotted keys (compared on resume,
@@ -260,6 +265,7 @@ def active_config_from_dict(c: Mapping[str, Any], train: Any) -> ActiveConfig:
         run_dir=str(run_dir),
         database=check_type("database", c.get("database"), str),
         train=train,
+        network=check_type("network", c.get("network", "phase_diagram"), str),
         checkpoint=check_type("checkpoint", c.get("checkpoint"), str | None),
         warm_start=check_type("warm_start", c.get("warm_start", True), bool),
         grid=_build(GridConfig, "grid", grid), loop=loop,
@@ -311,7 +317,6 @@ def check_config(cfg: ActiveConfig) -> DatabaseLayout:
     from ..dmft.steps import make_step
     from ..ml.checkpoint import load_checkpoint_cached
     from ..ml.data import database_info, make_spec
-    from ..ml.inference import DEFAULT_CHECKPOINT
     from ..ml.training import load_init_checkpoint, spec_difference
 
     if not Path(cfg.database).is_file():
@@ -321,7 +326,7 @@ def check_config(cfg: ActiveConfig) -> DatabaseLayout:
     if cfg.selection.n_delta_l > layout.n_l:
         raise ValueError(f"selection.n_delta_l = {cfg.selection.n_delta_l} exceeds the "
                          f"database's n_l = {layout.n_l}")
-    start = cfg.checkpoint or str(DEFAULT_CHECKPOINT)
+    start = cfg.checkpoint or str(shipped_checkpoint(cfg.network))
     predictor = load_checkpoint_cached(start)
     bad = []
     for beta in cfg.grid.beta:

@@ -71,7 +71,7 @@ class ActiveSummary:
         out.append(f"final      {self.final_checkpoint}")
         out.append(f"records    {self.run_dir / 'rounds.h5'}, rounds.csv, rounds.png")
         if self.installed is not None:
-            out.append(f"installed  {self.installed} (the shipped default network)")
+            out.append(f"installed  {self.installed} (a shipped network)")
         return out
 
 
@@ -110,11 +110,11 @@ def _done(rdir: Path, stages: dict[str, Any], name: str, record: dict[str, Any])
 
 def _run(cfg: ActiveConfig, run_dir: Path, layout: DatabaseLayout,
          log: Callable[[str], None]) -> ActiveSummary:
-    from ..ml.inference import DEFAULT_CHECKPOINT
+    from ..ml.shipped import shipped_checkpoint
 
     start = run_dir / "start_model.pt"
     if not start.exists():
-        replace_atomic(cfg.checkpoint or DEFAULT_CHECKPOINT, start)
+        replace_atomic(cfg.checkpoint or shipped_checkpoint(cfg.network), start)
     references = [reference_point(cfg, p, run_dir / "reference" / f"point_{j:02d}.h5",
                                   progress=cfg.progress)
                   for j, p in enumerate(cfg.reference.points)]
@@ -165,7 +165,7 @@ def _run(cfg: ActiveConfig, run_dir: Path, layout: DatabaseLayout,
     final = final_model(cfg.final, run_dir, rows, model, log)
     write_records(run_dir, rows, _heldout_meta(cfg), cfg.plan(), stop,
                   str(final.relative_to(run_dir)))
-    installed = _install(final, start, log) if cfg.install else None
+    installed = _install(final, start, cfg.network, log) if cfg.install else None
     return ActiveSummary(run_dir=run_dir, rounds=rows, stop_reason=stop, final_checkpoint=final,
                          installed=installed)
 
@@ -358,14 +358,15 @@ def _stage_train(cfg: ActiveConfig, rdir: Path, model: Path,
             "test_mse_g_tau": float(res.metrics["test"]["model"]["mse_g_tau"])}
 
 
-def _install(final: Path, start: Path, log: Callable[[str], None]) -> Path | None:
-    """Copy the final model (and its ``metrics.json``) over the shipped default network."""
-    from ..ml import inference
+def _install(final: Path, start: Path, network: str,
+             log: Callable[[str], None]) -> Path | None:
+    """Copy the final model (and its ``metrics.json``) over the shipped network ``network``."""
+    from ..ml.shipped import shipped_network
 
     if final == start:
         log("install    nothing to install: the starting model is the final one")
         return None
-    target = Path(inference.DEFAULT_CHECKPOINT)
+    target = shipped_network(network).path
     replace_atomic(final, target)
     metrics = final.with_name("metrics.json")
     if metrics.exists():

@@ -5,7 +5,7 @@ another shipped one by name (``checkpoint=PATH`` stays for any other file); ``ml
 lists them::
 
     from mldmft.ml.shipped import SHIPPED, shipped_checkpoint
-    [n.name for n in SHIPPED]              # ['phase_diagram', 'fast', 'demo_beta50']
+    [n.name for n in SHIPPED]              # ['fast', 'phase_diagram', 'demo_beta50']
     shipped_checkpoint("phase_diagram")    # .../mldmft/pretrained/phase_diagram.pt
 
 A registry entry may name a file that this installation does not hold (a network whose training
@@ -66,13 +66,13 @@ _PHASE_DIAGRAM_DOMAIN = {"beta": (20.0, 200.0), "U": (0.5, 5.0), "density": (0.5
 
 #: Every shipped network, the default first.
 SHIPPED: tuple[ShippedNetwork, ...] = (
-    ShippedNetwork("phase_diagram", "phase_diagram.pt", _PHASE_DIAGRAM_DOMAIN,
-                   "Bethe-lattice phase diagram: corrects ed3 (ED on 3 refitted bath sites) toward "
-                   "8-site ED; inputs include ed2 and ed3 (ED inside every call)"),
     ShippedNetwork("fast", "fast.pt", _PHASE_DIAGRAM_DOMAIN,
                    "Bethe-lattice phase diagram without ED: kernel ridge regression correcting IPT "
                    "from the IR coefficients of Delta, IPT and Hubbard-I (configs/train_fast.yaml); "
                    "in DMFT within 0.005 of 8-site ED-DMFT in Z (0.01 at beta 150)"),
+    ShippedNetwork("phase_diagram", "phase_diagram.pt", _PHASE_DIAGRAM_DOMAIN,
+                   "Bethe-lattice phase diagram: corrects ed3 (ED on 3 refitted bath sites) toward "
+                   "8-site ED; inputs include ed2 and ed3 (ED inside every call)"),
     ShippedNetwork("demo_beta50", "demo_beta50.pt", {"beta": (50.0, 50.0), "U": (0.5, 4.5)},
                    "half filling at beta = 50 only: corrects IPT from IPT, Hubbard-I and Delta "
                    "(Legendre); the beta = 50 demo network"),
@@ -80,7 +80,7 @@ SHIPPED: tuple[ShippedNetwork, ...] = (
 
 #: The network ``solve("ml", model)`` uses without ``network`` or ``checkpoint``: the one
 #: constant that decides the default.
-DEFAULT_NETWORK = "phase_diagram"
+DEFAULT_NETWORK = "fast"
 
 _BY_NAME = {n.name: n for n in SHIPPED}
 
