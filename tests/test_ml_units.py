@@ -331,3 +331,15 @@ def test_float32_rows_are_fitted_and_stored_exactly():
                     y[200:]).model
     assert plain.to_dict()["x_fit"].dtype.itemsize == 8
     assert np.max(np.abs(plain(x[200:]) - model(x[200:]))) < 1e-4
+
+
+def test_krr_evaluates_equal_rows_once_with_the_same_bits():
+    from mldmft.ml.config import KRRConfig
+    from mldmft.ml.krr import fit_krr
+
+    x, y = _krr_data(2)
+    model = fit_krr(KRRConfig(alphas=(1e-3,), gammas=(1.0,), max_train=None), x[:200], y[:200],
+                    x[200:], y[200:]).model
+    rows = x[[200, 201, 200, 202, 201]]
+    alone = np.concatenate([model(r[None])[0] for r in rows])
+    assert np.array_equal(model(rows)[0], alone)

@@ -135,8 +135,18 @@ class KRRModel:
     dual_coef: np.ndarray
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``[1, n, n_targets]``; equal rows of ``x`` are evaluated once (every row's value is
+        independent of the other rows, so this changes no bit: at half filling a model and its
+        particle-hole twin have the same features)."""
         x = np.asarray(x, dtype=float)
         x_fit_t, x_fit_sq = self._fit_products
+        slot: dict[bytes, int] = {}         # row bytes -> index among the distinct rows
+        inverse = [slot.setdefault(row.tobytes(), len(slot)) for row in x]
+        if len(slot) < len(x):
+            distinct = x[np.unique(inverse, return_index=True)[1]]
+            y = _predict_rows(self.kernel, distinct, self.x_fit, self.gamma, self.dual_coef,
+                              x_fit_t, x_fit_sq)
+            return y[inverse][None]
         return _predict_rows(self.kernel, x, self.x_fit, self.gamma, self.dual_coef, x_fit_t,
                              x_fit_sq)[None]
 
