@@ -47,8 +47,8 @@ def compose_fast(*overrides: str):
 
 @pytest.fixture(scope="module")
 def fast_trained(tmp_path_factory):
-    """The fast recipe's inputs and constraints on 60 samples (ED Nb = 3 target, IPT and
-    Hubbard-I) with a 2-member network ensemble in place of its KRR (the torch path; the KRR
+    """The fast recipe's inputs and constraints on 60 samples (ED Nb = 3 target; IPT, and
+    Hubbard-I in the database but not among the inputs) with a 2-member network ensemble in place of its KRR (the torch path; the KRR
     path is the shipped file's), a domain in the checkpoint."""
     import torch
 
@@ -98,12 +98,12 @@ def test_the_fast_recipe_composes_to_an_ipt_base_without_ed_inputs():
     cfg = compose_fast("data.path=db.h5")
     d = cfg.data
     assert (d.base, d.feature_solvers, d.features, d.basis, d.docc) == (
-        "ipt", ("ipt", "hubbard_i"), ("delta_l", "scalars", "g_l", "docc"), "ir", True)
+        "ipt", ("ipt",), ("delta_l", "scalars", "g_l", "docc"), "ir", True)
     assert not any(s.startswith("ed") for s in (d.base,) + d.feature_solvers)
     c = cfg.constraints
     assert (c.sum_rule, c.particle_hole, c.causal) == (True, True, True)
     assert c.exact_base_scale == 0 and c.trust_ratio == 0
-    assert cfg.model.kind == "krr" and cfg.model.alphas == (1e-5,) and cfg.model.gammas == (5.0,)
+    assert cfg.model.kind == "krr" and cfg.model.alphas == (3e-6,) and cfg.model.gammas == (4.0,)
     assert cfg.model.rows_float32 and not cfg.model.fit_twins
     assert cfg.domain == {k: tuple(v) for k, v in shipped.shipped_network("fast").domain.items()}
 
@@ -131,7 +131,7 @@ def test_bath_fit_gates_are_refused_for_a_base_that_fits_no_bath():
 
 def test_tiny_fast_network_trains_and_stores_the_recipe(fast_trained):
     p = fast_trained.predictor
-    assert p.spec.cheap_solvers == ("ipt", "hubbard_i")
+    assert p.spec.cheap_solvers == ("ipt",)
     assert p.spec.basis == "ir" and p.spec.docc
     assert p.domain == TINY_DOMAIN
     assert fast_trained.metrics["test"]["model"]["frac_acausal"] == 0.0

@@ -173,7 +173,7 @@ def test_delta_l_from_bath_matches_one_row_at_a_time():
 # ------------------------------------------------------------------ the unpacked file trains
 @pytest.mark.parametrize("config", ["train_fast", "train_phase_diagram"])
 def test_unpacked_database_prepares_like_the_original(dbs, config, tmp_path):
-    """The shipped networks' data recipes (configs/data/fast.yaml: IPT base, IPT and Hubbard-I
+    """The shipped networks' data recipes (configs/data/fast.yaml: IPT base, IPT
     features; configs/data/phase_diagram.yaml: ed3 base, IPT, Hubbard-I, ed2, ed3) read the
     unpacked file: same kept rows and splits, features and targets within float32 rounding.
     The Legendre basis stands in for the IR one (building the IR basis takes ~20 s; the basis

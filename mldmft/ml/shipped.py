@@ -68,8 +68,8 @@ _PHASE_DIAGRAM_DOMAIN = {"beta": (20.0, 200.0), "U": (0.5, 5.0), "density": (0.5
 SHIPPED: tuple[ShippedNetwork, ...] = (
     ShippedNetwork("fast", "fast.pt", _PHASE_DIAGRAM_DOMAIN,
                    "Bethe-lattice phase diagram without ED: kernel ridge regression correcting IPT "
-                   "from the IR coefficients of Delta, IPT and Hubbard-I (configs/train_fast.yaml); "
-                   "in DMFT within 0.005 of 8-site ED-DMFT in Z (0.01 at beta 150)"),
+                   "from the IR coefficients of Delta and IPT's G (configs/train_fast.yaml); in "
+                   "DMFT within 0.005 of 8-site ED-DMFT in Z (0.01 at beta 150)"),
     ShippedNetwork("phase_diagram", "phase_diagram.pt", _PHASE_DIAGRAM_DOMAIN,
                    "Bethe-lattice phase diagram: corrects ed3 (ED on 3 refitted bath sites) toward "
                    "8-site ED; inputs include ed2 and ed3 (ED inside every call)"),
