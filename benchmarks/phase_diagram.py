@@ -2,6 +2,8 @@
 
     python benchmarks/phase_diagram.py [--checkpoint PATH] [--database DB] [--out report.json]
 
+Default checkpoint: the shipped phase-diagram network (``network="phase_diagram"``).
+
 The test rows are the checkpoint's own held-out split (same database, split fractions and seed
 as its training run, read from the checkpoint). For every bin of beta (20-40, 40-80, 80-200) and
 of the filling |n - 1| (< 0.05, 0.05-0.2, > 0.2; n the exact density) it prints, for the network
@@ -103,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from mldmft.ml import load_checkpoint, prepare_data, train_config_from_dict
-    from mldmft.ml.inference import DEFAULT_CHECKPOINT
     from mldmft.ml.metrics import evaluate
+    from mldmft.ml.shipped import shipped_checkpoint
 
-    ckpt = args.checkpoint or DEFAULT_CHECKPOINT
+    ckpt = args.checkpoint or shipped_checkpoint("phase_diagram")
     predictor = load_checkpoint(ckpt)
     cfg_data = train_config_from_dict(predictor.meta["config"]).data
     if args.database is not None:

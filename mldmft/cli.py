@@ -911,7 +911,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "file size, domain, what each is; the default marked)")
     ms.set_defaults(func=_cmd_models)
     m = sub.add_parser("demo", help="the Mott-transition demo: network-DMFT vs IPT vs ED-DMFT "
-                       "through the coexistence window (beta = 100) with the shipped network")
+                       "through the coexistence window (beta = 100) with the default network")
     m.add_argument("--out", default="data/demo", help="output directory")
     m.add_argument("--compute-ed", action="store_true",
                    help="recompute the ED-DMFT reference (minutes) instead of the shipped curve")

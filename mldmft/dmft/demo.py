@@ -2,9 +2,9 @@
 temperature where its coexistence window shows.
 
 ``mldmft demo`` runs up and down U sweeps at :data:`DEMO_BETA` with the default ``ml`` solver --
-the shipped phase-diagram network (``mldmft/pretrained/phase_diagram.pt``: a 5-member ensemble
-correcting ED on 3 refitted bath sites toward 8, for beta 20-200, U 0.5-5, any filling; recipe in
-``mldmft/pretrained/README.md``) -- unguarded (no ED fallback), the same sweeps with plain IPT,
+the shipped fast network (``mldmft/pretrained/fast.pt``: kernel ridge regression correcting IPT
+toward ED with 8 bath sites from inputs that need no ED, for beta 20-200, U 0.5-5, any filling;
+recipe in ``mldmft/pretrained/README.md``) -- unguarded (no ED fallback), the same sweeps with plain IPT,
 and compares both with the ED-DMFT (Nb = 8) reference shipped in ``mldmft/pretrained/`` (or
 recomputed with ``--compute-ed``): Z and double occupancy point by point, and the ends of the
 metallic (up) and insulating (down) branches, Uc2 and Uc1 (:mod:`mldmft.dmft.transition`).

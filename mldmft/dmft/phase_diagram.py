@@ -2,7 +2,7 @@
 ``Uc2(T)``, the critical end point ``(Uc, Tc)`` and the first-order line ``Uc(T)``.
 
 ``phase_diagram(PhaseDiagramConfig(...))`` (behind ``mldmft phase-diagram``) runs, for the main
-solver (default: the shipped network, ``solve("ml", ...)``) and for each comparison solver
+solver (default: the default shipped network, ``solve("ml", ...)``) and for each comparison solver
 (default: IPT):
 
 1. **Walks.** At every temperature the metallic branch is followed up in ``U`` from the metal
@@ -70,7 +70,7 @@ __all__ = ["PhaseDiagramConfig", "DiagramSpec", "phase_diagram", "PhaseDiagramRe
            "DiagramResult", "TemperatureResult", "CriticalPoint", "ThermoResult",
            "DEFAULT_BETAS"]
 
-#: Default temperatures (beta = 1/T, 1/D): 15 over the shipped network's domain, denser
+#: Default temperatures (beta = 1/T, 1/D): 15 over the shipped networks' domain, denser
 #: around beta 40-60 where the coexistence window of 8-site ED-DMFT closes.
 DEFAULT_BETAS = (25.0, 30.0, 35.0, 40.0, 44.0, 48.0, 52.0, 56.0, 60.0, 70.0, 85.0, 100.0,
                  125.0, 150.0, 200.0)

@@ -6,7 +6,7 @@ torch: that happens on the first prediction), so a trained checkpoint is used li
     import mldmft.ml  # noqa: F401
     from solvers import solve, solve_many
     result = solve("ml", model)                       # the default shipped network
-    result = solve("ml", model, network="fast")       # a shipped network by name (mldmft models)
+    result = solve("ml", model, network="phase_diagram")  # a shipped one by name (mldmft models)
     result = solve("ml", model, checkpoint="data/train/<run>/model.pt")
     results = solve_many("ml", models)                # one forward pass for the whole batch
 

@@ -6,7 +6,7 @@ on the first call), so ``solvers`` itself never depends on torch::
     import mldmft.ml  # noqa: F401  (registers "ml")
     from solvers import solve, solve_many
     res = solve("ml", model)                                   # the default shipped network
-    res = solve("ml", model, network="fast")                   # another shipped one, by name
+    res = solve("ml", model, network="phase_diagram")          # another shipped one, by name
     res = solve("ml", model, checkpoint="data/train/.../model.pt")   # any other file
     results = solve_many("ml", models)                         # many models, one forward pass
     res.g_l, res.g_iw, res.sigma_iw, res.double_occupancy, res.diagnostics.spread
