@@ -118,7 +118,7 @@ def _batched_stage(method: str) -> str:
 
 def _solver(method: str, beta: float) -> tuple[str, dict, dict | None]:
     thr = GUARD_PER_BETA * beta
-    net = {} if CHECKPOINT is None else {"checkpoint": CHECKPOINT}
+    net = {"network": "phase_diagram"} if CHECKPOINT is None else {"checkpoint": CHECKPOINT}
     if method in ("fast", "fast_batched", "fast_segments"):
         # extrapolate: at fixed density the first iterations' mu search passes through densities
         # that IPT (the fast model's density estimate) puts outside [0.5, 1.5]; beta and U of

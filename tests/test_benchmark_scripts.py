@@ -126,7 +126,7 @@ def test_ml_dmft_benchmark_small(tmp_path, capsys):
     # --checkpoint: the network methods run another model (e.g. an active-learning round's)
     with pytest.raises(SystemExit):
         bench.main(["--checkpoint", str(tmp_path / "missing.pt")])
-    assert bench.CHECKPOINT is None and bench._solver("net", 30.0)[1] == {}
+    assert bench.CHECKPOINT is None and bench._solver("net", 30.0)[1] == {"network": "phase_diagram"}
     model = tmp_path / "round.pt"
     model.write_bytes(b"")
     assert bench.main(args[:-1] + [str(tmp_path / "ck"), "--checkpoint", str(model),
