@@ -417,13 +417,7 @@ class LoopRun:
         point = self._attempt_point() if self.result is not None else self._empty_point()
         point.error = error
         point.wall_time = self.elapsed + time.perf_counter() - t0
-        first = self.first
-        if first is not None:
-            point.iterations += first.iterations
-            point.wall_time += first.wall_time
-            point.retried_linear = True
-            point.info.update(retried_linear=True, anderson_iterations=first.iterations)
-        self.point, self.done = point, True
+        self.point, self.done = self._with_first_attempt(point), True
 
     def _empty_point(self) -> DMFTPoint:
         """The point of a problem whose solver failed before giving any result: NaN scalars and
@@ -476,15 +470,20 @@ class LoopRun:
         self.error = error
         point = self._attempt_point()
         point.wall_time = self.elapsed + time.perf_counter() - t0
-        first = self.first
-        if first is None and not point.converged and self.opts.accel == "anderson" \
+        if self.first is None and not point.converged and self.opts.accel == "anderson" \
                 and not (error and self.it == 1):
             self.first = point
             self._begin(dataclasses.replace(self.options, accel="linear"))
             return
+        self.point, self.done = self._with_first_attempt(point), True
+
+    def _with_first_attempt(self, point: DMFTPoint) -> DMFTPoint:
+        """``point`` of the linear-mixing retry with the first (Anderson) attempt's iterations,
+        time and ED fallbacks added and its outcome in ``info``; ``point`` itself when there was
+        no retry."""
+        first = self.first
         if first is None:
-            self.point, self.done = point, True
-            return
+            return point
         point.iterations += first.iterations
         point.wall_time += first.wall_time
         point.fallbacks += first.fallbacks
@@ -494,7 +493,7 @@ class LoopRun:
         point.info["anderson_stalled"] = bool(first.info.get("anderson_stalled", False))
         if first.error:
             point.info["anderson_error"] = first.error
-        self.point, self.done = point, True
+        return point
 
     def _attempt_point(self) -> DMFTPoint:
         """The point at the end of an attempt (its last solver result and iterate)."""
