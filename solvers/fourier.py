@@ -9,8 +9,9 @@ function at ``tau = 0, beta`` costs no accuracy:
   imaginary-time form (for power laws that would be ``-c_1/2``, ``c_2 (2 tau - beta)/4``,
   ``c_3 tau (beta - tau)/4``, :func:`tail_tau`).
 * :func:`tau_to_iw` integrates a cubic spline of ``G(tau)`` exactly against ``exp(i w_n tau)``
-  (Filon-type quadrature: four real transforms, packed in two complex FFTs), whose error falls like ``h^4``. The jump
-  ``G(0+) + G(beta-)`` is part of the integral, so the ``1/(i w_n)`` tail comes out right.
+  (Filon-type quadrature: four real transforms, packed in two complex FFTs), whose error falls
+  like ``h^4``. The jump ``G(0+) + G(beta-)`` is part of the integral, so the ``1/(i w_n)`` tail
+  comes out right.
 
 Conventions: ``G(i w_n) = int_0^beta dtau exp(i w_n tau) G(tau)``,
 ``G(tau) = (1/beta) sum_n exp(-i w_n tau) G(i w_n)``.

@@ -142,7 +142,7 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
     lines.append(f"{'branch':<6} {'U':>5} {'Z net':>8} {'Z IPT':>8} {'Z ED':>8} {'|dZ| net':>9}"
                  f" {'|dZ| IPT':>9} {'docc net':>9} {'docc ED':>8}")
     dz_ml, dz_ipt, dd_ml = [], [], []
-    unconverged = []                      # (U, branch) where a method or the reference is not
+    compared = []                   # every method and the reference converged at this point
     for p, q in zip(ml, ipt):
         r = ref.get((round(p.U, 6), p.branch))
         zed = r.Z if r is not None else np.nan
@@ -150,23 +150,22 @@ def run_demo(out_dir: str | Path = "data/demo", U_values: Sequence[float] = DEMO
         dz_ml.append(abs(p.Z - zed))
         dz_ipt.append(abs(q.Z - zed))
         dd_ml.append(abs(p.double_occupancy - ded))
-        if not (p.converged and q.converged and (r is None or r.converged)):
-            unconverged.append(len(dz_ml) - 1)
+        compared.append(p.converged and q.converged and (r is None or r.converged))
         flag = "" if p.converged else "  (network point not converged)"
         if p.fallbacks:
             flag += f"  ({p.fallbacks} ED fallback iterations)"
         lines.append(f"{p.branch:<6} {p.U:>5.2f} {p.Z:>8.4f} {q.Z:>8.4f} {zed:>8.4f} "
                      f"{dz_ml[-1]:>9.4f} {dz_ipt[-1]:>9.4f} {p.double_occupancy:>9.4f} "
                      f"{ded:>8.4f}{flag}")
-    both = [i for i in range(len(dz_ml)) if i not in unconverged]
-    lines.append(f"max |Z - Z_ED| over the {sum(np.isfinite([dz_ml[i] for i in both]))} points "
-                 f"where every method converged: network {_max_diff([dz_ml[i] for i in both]):.4f}"
-                 f", IPT {_max_diff([dz_ipt[i] for i in both]):.4f}; max |docc - docc_ED|: "
-                 f"network {_max_diff([dd_ml[i] for i in both]):.4f}")
-    if unconverged:
+    dz_ml, dz_ipt, dd_ml = ([d for d, ok in zip(ds, compared) if ok]
+                            for ds in (dz_ml, dz_ipt, dd_ml))
+    lines.append(f"max |Z - Z_ED| over the {sum(np.isfinite(dz_ml))} points where every method "
+                 f"converged: network {_max_diff(dz_ml):.4f}, IPT {_max_diff(dz_ipt):.4f}; "
+                 f"max |docc - docc_ED|: network {_max_diff(dd_ml):.4f}")
+    if not all(compared):
         lines.append("not converged (left out above): " + ", ".join(
-            f"U = {ml[i].U:.2f} {ml[i].branch}" for i in unconverged) + " -- just past a branch "
-            "end the loop slows down, for ED-DMFT as for the network")
+            f"U = {p.U:.2f} {p.branch}" for p, ok in zip(ml, compared) if not ok)
+            + " -- just past a branch end the loop slows down, for ED-DMFT as for the network")
     lines.append("branch ends (metallic up branch to Uc2, insulating down branch to Uc1, "
                  "-beta G(beta/2) > 0.5 = metal):")
     for name, pts in (("ED-DMFT Nb=8", ed), ("network", ml), ("IPT", ipt)):

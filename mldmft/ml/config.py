@@ -376,6 +376,10 @@ class TrainConfig:
         if self.init_checkpoint is not None and isinstance(self.model, KRRConfig):
             raise ValueError("init_checkpoint: a warm start needs a network; model.kind = krr "
                              "is always fitted from scratch")
+        if isinstance(self.model, KRRConfig) and not self.model.fit_twins \
+                and not self.constraints.particle_hole:
+            raise ValueError("model.fit_twins = false needs constraints.particle_hole = true (the "
+                             "particle-hole average is what stands in for the twin rows)")
         if self.constraints.uses_fit_residual and not is_bath_fitting(self.data.base):
             raise ValueError(f"constraints.exact_base_scale / trust_ratio scale the correction by "
                              f"the base solver's bath-fit residual; data.base = {self.data.base} "

@@ -142,13 +142,11 @@ class KRRModel:
         x_fit_t, x_fit_sq = self._fit_products
         slot: dict[bytes, int] = {}         # row bytes -> index among the distinct rows
         inverse = [slot.setdefault(row.tobytes(), len(slot)) for row in x]
-        if len(slot) < len(x):
-            distinct = x[np.unique(inverse, return_index=True)[1]]
-            y = _predict_rows(self.kernel, distinct, self.x_fit, self.gamma, self.dual_coef,
-                              x_fit_t, x_fit_sq)
-            return y[inverse][None]
-        return _predict_rows(self.kernel, x, self.x_fit, self.gamma, self.dual_coef, x_fit_t,
-                             x_fit_sq)[None]
+        repeats = len(slot) < len(x)
+        distinct = x[np.unique(inverse, return_index=True)[1]] if repeats else x
+        y = _predict_rows(self.kernel, distinct, self.x_fit, self.gamma, self.dual_coef,
+                          x_fit_t, x_fit_sq)
+        return (y[inverse] if repeats else y)[None]
 
     @cached_property
     def _fit_products(self) -> tuple[np.ndarray, np.ndarray]:
@@ -266,12 +264,13 @@ def fit_krr(cfg: KRRConfig, x_train: np.ndarray, y_train: np.ndarray, x_val: np.
     if cfg.n_centres is not None and cfg.n_centres > x_tr.shape[0]:
         raise ValueError(f"model.n_centres = {cfg.n_centres} exceeds the {x_tr.shape[0]} "
                          "training rows")
+    x_val = np.asarray(x_val, float)
     for g in cfg.gammas:
         gamma = g / n_feat
         for alpha, (x_fit, dual_coef) in _fits(cfg, x_tr, y_tr, gamma, seed):
             model = KRRModel(kernel=cfg.kernel, gamma=gamma, alpha=float(alpha), x_fit=x_fit,
                              dual_coef=dual_coef)
-            mse = float(np.mean((model(np.asarray(x_val, float))[0] - y_val) ** 2))
+            mse = float(np.mean((model(x_val)[0] - y_val) ** 2))
             grid.append({"alpha": float(alpha), "gamma_rel": float(g), "gamma": gamma,
                          "val_mse": mse})
             if np.isfinite(mse) and (best is None or mse < best[0]):

@@ -252,9 +252,6 @@ def fit_krr_predictor(cfg: TrainConfig, data: PreparedData,
     from .krr import fit_krr
 
     assert isinstance(cfg.model, KRRConfig)
-    if not cfg.model.fit_twins and not cfg.constraints.particle_hole:
-        raise ValueError("model.fit_twins = false needs constraints.particle_hole = true (the "
-                         "particle-hole average is what stands in for the twin rows)")
     fit_rows = (slice(None) if cfg.model.fit_twins
                 else ~data.rows.augmented[data.splits.train])
     fit = fit_krr(cfg.model, data.x("train")[fit_rows], data.y("train")[fit_rows],
